@@ -1,0 +1,3 @@
+export * from './statuses.ts';
+export * from './envelope.ts';
+export * from './events.ts';

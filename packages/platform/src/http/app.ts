@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { Registry, collectDefaultMetrics, Histogram } from 'prom-client';
+import { DomainError } from '../kernel/errors.ts';
+import { HttpProblem, problemBody, type ProblemBody } from './problem.ts';
+import { validatorCompiler } from './validation.ts';
+
+export type HttpApp = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  Logger,
+  TypeBoxTypeProvider
+>;
+
+export type ReadinessCheck = () => Promise<void>;
+
+export interface HttpAppOptions {
+  service: string;
+  logger: Logger;
+  /** HTTP status of each domain error code this service can raise. */
+  errorStatus?: Record<string, number>;
+  /** Named checks behind GET /health/ready; a check fails by throwing. */
+  readiness?: Record<string, ReadinessCheck>;
+  bodyLimit?: number;
+}
+
+const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'BODY_TOO_LARGE' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'EMPTY_BODY' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'INVALID_CONTENT_LENGTH' },
+};
+
+const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
+
+/**
+ * A Fastify instance with what every bstore service shares: strict schema validation, RFC 9457
+ * problem+json for every error (never a stack trace or SQL), request ids, health and metrics.
+ * Routes are registered by the service's http adapter; the instance is not listening yet.
+ *
+ * @example
+ * const app = createHttpApp({ service: 'book', logger, errorStatus: { BOOK_NOT_FOUND: 404 } });
+ * await app.register(bookRoutes, { useCases });
+ */
+export function createHttpApp(options: HttpAppOptions): HttpApp {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    // One line per request, written by the onResponse hook below, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? 64 * 1024,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
+
+  app.setValidatorCompiler(validatorCompiler);
+
+  const errorStatus = options.errorStatus ?? {};
+  const sendProblem = (request: FastifyRequest, reply: FastifyReply, body: ProblemBody, headers: Record<string, string> = {}) =>
+    reply.status(body.status).headers(headers).type('application/problem+json').send({ ...body, instance: request.url.split('?')[0] });
+
+  app.setErrorHandler((err: FastifyError | Error, request, reply) => {
+    if (err instanceof HttpProblem) {
+      return sendProblem(request, reply, problemBody(err.status, err.code, err.message, err.extensions, err.title), err.headers);
+    }
+    if (err instanceof DomainError) {
+      const status = errorStatus[err.code] ?? 400;
+      return sendProblem(request, reply, problemBody(status, err.code, err.message, { ...err.details }));
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      const errors = fe.validation.map((v) => ({
+        in: fe.validationContext ?? 'request',
+        path: v.instancePath || '/',
+        message: v.keyword === 'additionalProperties' ? `unknown property ${JSON.stringify((v.params as { additionalProperty?: string }).additionalProperty)}` : (v.message ?? 'is invalid'),
+      }));
+      const first = errors[0];
+      const detail = first ? `${first.in}${first.path === '/' ? '' : first.path} ${first.message}` : 'the request is invalid';
+      return sendProblem(request, reply, problemBody(400, 'VALIDATION_FAILED', detail, { errors }));
+    }
+    const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+    if (known) return sendProblem(request, reply, problemBody(known.status, known.code, fe.message));
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      const detail = fe instanceof SyntaxError || /JSON/i.test(fe.message) ? 'the body is not valid JSON' : fe.message;
+      return sendProblem(request, reply, problemBody(fe.statusCode, 'MALFORMED_REQUEST', detail));
+    }
+    request.log.error({ err }, 'unhandled error');
+    return sendProblem(request, reply, problemBody(500, 'INTERNAL_ERROR', 'an unexpected error occurred; it has been logged'));
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, problemBody(404, 'ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  // Metrics: one registry per service, so five services in one process stay apart.
+  const registry = new Registry();
+  registry.setDefaultLabels({ service: options.service });
+  collectDefaultMetrics({ register: registry });
+  const httpDuration = new Histogram({
+    name: 'http_server_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  app.decorate('metrics', registry);
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    if (QUIET_ROUTES.has(route)) return;
+    httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.get('/health/live', async () => ({ status: 'up' }));
+  app.get('/health/ready', async (_request, reply) => {
+    const checks: Record<string, string> = {};
+    let ok = true;
+    for (const [name, check] of Object.entries(options.readiness ?? {})) {
+      try {
+        await check();
+        checks[name] = 'up';
+      } catch (err) {
+        ok = false;
+        checks[name] = 'down';
+        app.log.warn({ err, check: name }, 'readiness check failed');
+      }
+    }
+    return reply.status(ok ? 200 : 503).send({ status: ok ? 'up' : 'down', checks });
+  });
+  app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+
+  return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Registry;
+  }
+}

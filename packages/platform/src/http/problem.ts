@@ -1,0 +1,77 @@
+import { Type } from 'typebox';
+
+/**
+ * An RFC 9457 problem: thrown by route handlers, answered as application/problem+json by the
+ * error handler of createHttpApp. `code` is the stable machine-readable code; further members
+ * (for example `reservationId`) go in `extensions`.
+ */
+export class HttpProblem extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly title: string;
+  readonly extensions: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, code: string, detail: string, options: { title?: string; extensions?: Record<string, unknown>; headers?: Record<string, string> } = {}) {
+    super(detail);
+    this.name = 'HttpProblem';
+    this.status = status;
+    this.code = code;
+    this.title = options.title ?? titleOf(status);
+    this.extensions = options.extensions ?? {};
+    this.headers = options.headers ?? {};
+  }
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  instance?: string;
+  [member: string]: unknown;
+}
+
+export function problemType(code: string): string {
+  return `urn:bstore:problem:${code.toLowerCase().replaceAll('_', '-')}`;
+}
+
+export function problemBody(status: number, code: string, detail: string, extensions: Record<string, unknown> = {}, title = titleOf(status)): ProblemBody {
+  return { type: problemType(code), title, status, detail, code, ...extensions };
+}
+
+/** The schema of every error answer, for route declarations and the OpenAPI document. */
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String(),
+    instance: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+);
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+export function titleOf(status: number): string {
+  return TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
+}

@@ -1,0 +1,40 @@
+import type { EventEnvelope } from '@bstore/contracts';
+
+/** One delivery of a message to a consumer. `deliveryCount` starts at 1. */
+export interface Delivery {
+  readonly subject: string;
+  readonly envelope: EventEnvelope;
+  readonly deliveryCount: number;
+}
+
+/** What a handler tells the bus about a delivery: done, or try again after a delay. */
+export type DeliveryOutcome = { readonly kind: 'ack' } | { readonly kind: 'nak'; readonly delayMs: number };
+
+export interface ConsumerSpec {
+  /** Durable name, shared by every replica of the consuming service. */
+  readonly durableName: string;
+  /** Exact subjects to receive (`bstore.<service>.<EventType>`). */
+  readonly subjects: readonly string[];
+}
+
+export interface Subscription {
+  /** Stops receiving. The durable consumer stays: what arrives meanwhile waits for the next subscribe. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The broker-neutral bus port. Publishing resolves once the bus has durably accepted the message;
+ * a message id seen before is accepted again without a second copy (deduplication). Delivery is
+ * at least once, to every durable consumer whose subjects match, until its handler acks.
+ *
+ * @example
+ * await bus.publish(subjectOf('ReservationRequested'), envelope);
+ * const sub = await bus.subscribe({ durableName: 'assignment', subjects: [...] }, async (d) => ({ kind: 'ack' }));
+ */
+export interface MessageBus {
+  publish(subject: string, envelope: EventEnvelope): Promise<void>;
+  subscribe(spec: ConsumerSpec, handler: (delivery: Delivery) => Promise<DeliveryOutcome>): Promise<Subscription>;
+  /** Whether the bus can accept messages now (for readiness). */
+  healthy(): Promise<boolean>;
+  close(): Promise<void>;
+}

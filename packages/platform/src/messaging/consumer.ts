@@ -1,0 +1,135 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import { InvalidEventError, parseEvent, subjectOf, type EventEnvelope, type EventType, type IntegrationEvent } from '@bstore/contracts';
+import type { Delivery, DeliveryOutcome, MessageBus, Subscription } from './bus.ts';
+import type { MessagingTables } from './schema.ts';
+
+/** A handler's effect runs in the transaction that also records the event in the inbox. */
+export type EventHandler<T extends EventType, DB> = (event: IntegrationEvent<T>, trx: Transaction<DB>) => Promise<void>;
+
+export type EventHandlers<DB> = { [T in EventType]?: EventHandler<T, DB> };
+
+export interface EventConsumerOptions<DB> {
+  /** Durable consumer name, one per consuming service (its replicas share it). */
+  name: string;
+  db: Kysely<DB>;
+  bus: MessageBus;
+  logger: Logger;
+  handlers: EventHandlers<DB>;
+  /** Deliveries before an event is parked as a dead letter. */
+  maxDeliver?: number;
+  /** Delay before redelivery number n+1, after n failed deliveries. */
+  backoffMs?: (deliveries: number) => number;
+  /** Called after a transaction that may have written outbox rows committed. */
+  afterCommit?: () => void;
+}
+
+export type HandleResult = 'handled' | 'duplicate' | 'ignored' | 'retry' | 'dead-lettered';
+
+const defaultBackoff = (n: number): number => Math.min(250 * 2 ** (n - 1), 30_000);
+
+/**
+ * Receives integration events for one service, exactly once in effect: the event id goes into the
+ * `inbox` table in the same transaction as the handler's changes (INSERT ... ON CONFLICT DO
+ * NOTHING), so a redelivered event is acknowledged and skipped. A failing handler is retried with
+ * backoff; after `maxDeliver` deliveries, or at once when the event is malformed, it is parked in
+ * `dead_letters` with its error and acknowledged, so it never blocks the events behind it.
+ */
+export class EventConsumer<DB> {
+  readonly name: string;
+  readonly #db: Kysely<DB & MessagingTables>;
+  readonly #bus: MessageBus;
+  readonly #logger: Logger;
+  readonly #handlers: EventHandlers<DB>;
+  readonly #maxDeliver: number;
+  readonly #backoffMs: (deliveries: number) => number;
+  readonly #afterCommit: () => void;
+  #subscription: Subscription | undefined;
+
+  constructor(options: EventConsumerOptions<DB>) {
+    this.name = options.name;
+    this.#db = options.db as unknown as Kysely<DB & MessagingTables>;
+    this.#bus = options.bus;
+    this.#logger = options.logger.child({ consumer: options.name });
+    this.#handlers = options.handlers;
+    this.#maxDeliver = options.maxDeliver ?? 8;
+    this.#backoffMs = options.backoffMs ?? defaultBackoff;
+    this.#afterCommit = options.afterCommit ?? (() => {});
+  }
+
+  get subjects(): string[] {
+    return (Object.keys(this.#handlers) as EventType[]).map(subjectOf);
+  }
+
+  get running(): boolean {
+    return this.#subscription !== undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.#subscription) return;
+    this.#subscription = await this.#bus.subscribe({ durableName: this.name, subjects: this.subjects }, (d) => this.#onDelivery(d));
+  }
+
+  async stop(): Promise<void> {
+    const sub = this.#subscription;
+    this.#subscription = undefined;
+    await sub?.stop();
+  }
+
+  /**
+   * Handles one event as if delivered for the `deliveryCount`-th time. The bus calls this through
+   * the subscription; tests call it directly to deliver the same event twice.
+   */
+  async handle(envelope: EventEnvelope, deliveryCount = 1, subject = ''): Promise<HandleResult> {
+    const db = this.#db as unknown as Kysely<MessagingTables>;
+    try {
+      const handler = this.#handlers[envelope.type as EventType] as EventHandler<EventType, DB> | undefined;
+      if (!handler) return 'ignored';
+      const event = parseEvent(envelope);
+      const fresh = await this.#db.transaction().execute(async (trx) => {
+        const t = trx as unknown as Transaction<MessagingTables>;
+        const recorded = await t
+          .insertInto('inbox')
+          .values({ consumer: this.name, event_id: event.id, event_type: event.type })
+          .onConflict((oc) => oc.columns(['consumer', 'event_id']).doNothing())
+          .returning('event_id')
+          .executeTakeFirst();
+        if (!recorded) return false;
+        await handler(event, trx as unknown as Transaction<DB>);
+        return true;
+      });
+      if (!fresh) {
+        this.#logger.debug({ eventId: envelope.id, type: envelope.type }, 'duplicate event skipped');
+        return 'duplicate';
+      }
+      this.#afterCommit();
+      return 'handled';
+    } catch (err) {
+      const poison = err instanceof InvalidEventError;
+      if (!poison && deliveryCount < this.#maxDeliver) {
+        this.#logger.warn({ err, eventId: envelope.id, type: envelope.type, deliveryCount }, 'event handler failed; will retry');
+        return 'retry';
+      }
+      this.#logger.error({ err, eventId: envelope.id, type: envelope.type, deliveryCount }, 'event parked as dead letter');
+      await db
+        .insertInto('dead_letters')
+        .values({
+          consumer: this.name,
+          event_id: String(envelope.id),
+          event_type: String(envelope.type),
+          subject,
+          envelope,
+          error: (err instanceof Error ? err.message : String(err)).slice(0, 2000),
+          deliveries: deliveryCount,
+          replayed_at: null,
+        })
+        .execute();
+      return 'dead-lettered';
+    }
+  }
+
+  async #onDelivery(delivery: Delivery): Promise<DeliveryOutcome> {
+    const result = await this.handle(delivery.envelope, delivery.deliveryCount, delivery.subject);
+    return result === 'retry' ? { kind: 'nak', delayMs: this.#backoffMs(delivery.deliveryCount) } : { kind: 'ack' };
+  }
+}

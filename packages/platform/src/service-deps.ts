@@ -1,0 +1,24 @@
+import type { Logger } from 'pino';
+import { openDatabase, type Database, type DatabaseConfig } from './db/database.ts';
+import { migrateToLatest, type Migrations } from './db/migrations.ts';
+import type { MessageBus } from './messaging/bus.ts';
+
+/** What every service's composition root is given by a launcher (embedded now, cluster next). */
+export interface ServiceDeps {
+  database: DatabaseConfig;
+  bus: MessageBus;
+  logger: Logger;
+}
+
+/** Opens the service's own database and migrates it to the latest schema. */
+export async function openServiceDatabase<DB>(config: DatabaseConfig, migrations: Migrations, logger: Logger): Promise<Database<DB>> {
+  const database = await openDatabase<DB>(config);
+  try {
+    const applied = await migrateToLatest(database.db as never, migrations);
+    if (applied.length > 0) logger.info({ applied }, 'database migrated');
+    return database;
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}

@@ -1,0 +1,86 @@
+import type { Logger } from 'pino';
+import type { HttpApp } from './http/app.ts';
+import type { OutboxRelay } from './messaging/outbox.ts';
+import type { PeriodicTask } from './periodic-task.ts';
+
+/** What the runtime needs of a consumer: to start and stop it. */
+export interface ConsumerLifecycle {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ServiceRuntimeParts<TInternals> {
+  name: string;
+  logger: Logger;
+  app: HttpApp;
+  database: { close(): Promise<void> };
+  relay: OutboxRelay;
+  consumers?: ConsumerLifecycle[];
+  tasks?: PeriodicTask[];
+  /** The service's inner parts (database handle, consumer, use cases) for tests and operations. */
+  internals: TInternals;
+}
+
+/**
+ * A built service and its moving parts, started and stopped in order: HTTP, the outbox relay, the
+ * event consumers and periodic tasks start; on stop they end in reverse and the database closes
+ * last, so nothing in flight loses its connection.
+ */
+export class ServiceRuntime<TInternals = unknown> {
+  readonly name: string;
+  readonly app: HttpApp;
+  readonly database: { close(): Promise<void> };
+  readonly relay: OutboxRelay;
+  readonly consumers: ConsumerLifecycle[];
+  readonly tasks: PeriodicTask[];
+  readonly logger: Logger;
+  readonly internals: TInternals;
+  #url: string | undefined;
+
+  constructor(parts: ServiceRuntimeParts<TInternals>) {
+    this.internals = parts.internals;
+    this.name = parts.name;
+    this.logger = parts.logger;
+    this.app = parts.app;
+    this.database = parts.database;
+    this.relay = parts.relay;
+    this.consumers = parts.consumers ?? [];
+    this.tasks = parts.tasks ?? [];
+  }
+
+  /** The base URL once listening. */
+  get url(): string {
+    if (!this.#url) throw new Error(`${this.name} is not listening`);
+    return this.#url;
+  }
+
+  async start(listen: { port: number; host?: string }): Promise<string> {
+    const host = listen.host ?? '127.0.0.1';
+    await this.app.listen({ port: listen.port, host });
+    const address = this.app.server.address();
+    const port = typeof address === 'object' && address ? address.port : listen.port;
+    this.#url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    this.relay.start();
+    for (const c of this.consumers) await c.start();
+    for (const t of this.tasks) t.start();
+    return this.#url;
+  }
+
+  /** Stops consuming events without stopping HTTP: what a crashed consumer looks like from outside. */
+  async stopConsumers(): Promise<void> {
+    for (const c of this.consumers) await c.stop();
+  }
+
+  async startConsumers(): Promise<void> {
+    for (const c of this.consumers) await c.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.tasks) await t.stop();
+    await this.stopConsumers();
+    await this.relay.stop();
+    await this.app.close();
+    await this.database.close();
+  }
+}

@@ -1,0 +1,145 @@
+import { Type } from 'typebox';
+import { ProblemSchema, type HttpApp } from '@bstore/platform';
+import type { AdjustCopies } from '../../application/adjust-copies/adjust-copies.service.ts';
+import type { BrowseCatalogue } from '../../application/browse-catalogue/browse-catalogue.service.ts';
+import type { CreateBook } from '../../application/create-book/create-book.service.ts';
+import type { HoldCopy } from '../../application/hold-copy/hold-copy.service.ts';
+import type { BookProps } from '../../domain/book.ts';
+
+export interface BookRouteDeps {
+  createBook: CreateBook;
+  adjustCopies: AdjustCopies;
+  holdCopy: HoldCopy;
+  catalogue: BrowseCatalogue;
+}
+
+/** The error codes of this service and their HTTP statuses, in one place. */
+export const bookErrorStatus: Record<string, number> = {
+  INVALID_BOOK: 400,
+  INVALID_DELTA: 400,
+  BOOK_NOT_FOUND: 404,
+  BOOK_OUT_OF_STOCK: 409,
+  NOT_ENOUGH_AVAILABLE_COPIES: 409,
+  HOLD_RELEASED: 409,
+  HOLD_CONFLICT: 409,
+};
+
+const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
+const CustomerId = Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$' });
+
+const BookSchema = Type.Object({
+  bookId: Type.Integer(),
+  bookName: Type.String(),
+  author: Type.Union([Type.String(), Type.Null()]),
+  isbn: Type.Union([Type.String(), Type.Null()]),
+  quantity: Type.Integer({ description: 'copies available to reserve now' }),
+  copies: Type.Integer({ description: 'copies owned: available plus held' }),
+});
+
+const BookPage = Type.Object({
+  items: Type.Array(BookSchema),
+  total: Type.Integer(),
+  limit: Type.Integer(),
+  offset: Type.Integer(),
+});
+
+const HoldSchema = Type.Object({
+  reservationId: Type.Integer(),
+  bookId: Type.Integer(),
+  bookName: Type.String(),
+  quantity: Type.Integer(),
+  status: Type.Literal('held'),
+});
+
+const errors = { 400: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema };
+const toJson = (b: BookProps) => b;
+
+/**
+ * Book's HTTP adapter. Public: the catalogue. Staff: books and copies (authorization arrives with
+ * the identity issue). Internal: the hold, called by reservation only.
+ */
+export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<void> {
+  app.get(
+    '/books',
+    {
+      schema: {
+        querystring: Type.Object(
+          {
+            q: Type.Optional(Type.String({ maxLength: 100 })),
+            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+            offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: BookPage, 400: ProblemSchema },
+      },
+    },
+    async (request) => {
+      const { q, limit, offset } = request.query;
+      const page = await deps.catalogue.list({ ...(q ? { q } : {}), limit, offset });
+      return { items: page.items.map(toJson), total: page.total, limit, offset };
+    },
+  );
+
+  app.get(
+    '/books/:bookId',
+    { schema: { params: Type.Object({ bookId: Id }), response: { 200: BookSchema, ...errors } } },
+    async (request) => toJson(await deps.catalogue.get(request.params.bookId)),
+  );
+
+  app.post(
+    '/books',
+    {
+      schema: {
+        body: Type.Object(
+          {
+            bookName: Type.String({ minLength: 1, maxLength: 300 }),
+            author: Type.Optional(Type.String({ maxLength: 200 })),
+            isbn: Type.Optional(Type.String({ pattern: '^[0-9Xx-]{10,17}$' })),
+            quantity: Type.Integer({ minimum: 0, maximum: 100_000 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: BookSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const book = await deps.createBook.execute(request.body);
+      return reply.status(201).header('location', `/books/${book.bookId}`).send(toJson(book));
+    },
+  );
+
+  app.post(
+    '/books/:bookId/copies',
+    {
+      schema: {
+        params: Type.Object({ bookId: Id }),
+        body: Type.Object({ delta: Type.Integer({ minimum: -100_000, maximum: 100_000 }) }, { additionalProperties: false }),
+        response: { 200: BookSchema, ...errors },
+      },
+    },
+    async (request) => toJson(await deps.adjustCopies.execute({ bookId: request.params.bookId, delta: request.body.delta })),
+  );
+
+  // Internal: reservation's synchronous call. PUT because it is idempotent by reservationId.
+  app.put(
+    '/books/:bookId/holds/:reservationId',
+    {
+      schema: {
+        params: Type.Object({ bookId: Id, reservationId: Id }),
+        body: Type.Object({ customerId: CustomerId }, { additionalProperties: false }),
+        response: { 200: HoldSchema, 201: HoldSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const held = await deps.holdCopy.execute({ ...request.params, customerId: request.body.customerId });
+      return reply.status(held.created ? 201 : 200).send({
+        reservationId: held.reservationId,
+        bookId: held.bookId,
+        bookName: held.bookName,
+        quantity: held.quantity,
+        status: 'held' as const,
+      });
+    },
+  );
+}

@@ -1,0 +1,35 @@
+import type { Outbox, TransactionRunner } from '@bstore/platform/kernel';
+import type { Book, BookProps } from '../domain/book.ts';
+import type { Hold } from '../domain/hold.ts';
+
+export type TakeCopyResult = { kind: 'taken'; book: BookProps } | { kind: 'out-of-stock'; book: BookProps } | { kind: 'not-found' };
+
+export interface BookRepository {
+  insert(book: Omit<BookProps, 'bookId'>): Promise<BookProps>;
+  find(bookId: number): Promise<BookProps | null>;
+  /** Loads the book and locks its row until the transaction ends. */
+  findForUpdate(bookId: number): Promise<Book | null>;
+  save(book: Book): Promise<void>;
+  /** One atomic conditional decrement: takes a copy only if one is available. */
+  takeCopy(bookId: number): Promise<TakeCopyResult>;
+  /** Puts one held copy back: quantity + 1. */
+  returnCopy(bookId: number): Promise<BookProps>;
+  list(query: { q?: string; limit: number; offset: number }): Promise<{ items: BookProps[]; total: number }>;
+}
+
+export interface HoldRepository {
+  /** Inserts the hold unless the reservation already has one; false when it had. */
+  insertIfAbsent(hold: Hold): Promise<boolean>;
+  find(reservationId: number): Promise<Hold | null>;
+  findForUpdate(reservationId: number): Promise<Hold | null>;
+  save(hold: Hold): Promise<void>;
+}
+
+/** The repositories and outbox of one transaction. */
+export interface BookUnitOfWork {
+  readonly books: BookRepository;
+  readonly holds: HoldRepository;
+  readonly outbox: Outbox;
+}
+
+export type BookTransactions = TransactionRunner<BookUnitOfWork>;

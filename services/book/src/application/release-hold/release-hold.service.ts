@@ -1,0 +1,33 @@
+import { Hold } from '../../domain/hold.ts';
+import { quantityChanged } from '../events.ts';
+import type { BookUnitOfWork } from '../ports.ts';
+
+export interface ReleaseHoldCommand {
+  reservationId: number;
+  bookId: number;
+  customerId: string;
+}
+
+/**
+ * Gives a reservation's copy back to stock, at most once: on ReservationCanceled (the patron
+ * cancelled) and on ReservationRejected (the reservation failed after the copy may have been
+ * taken, for instance when the hold's answer was lost to a timeout). When no hold exists yet, a
+ * voided hold is recorded so that a hold request still in flight takes no copy.
+ *
+ * Runs inside the event consumer's transaction, beside the inbox record.
+ */
+export class ReleaseHold {
+  async execute(cmd: ReleaseHoldCommand, uow: BookUnitOfWork): Promise<'released' | 'voided' | 'nothing-to-release'> {
+    const hold = await uow.holds.findForUpdate(cmd.reservationId);
+    if (!hold) {
+      await uow.holds.insertIfAbsent(Hold.voided(cmd));
+      return 'voided';
+    }
+    const released = hold.release();
+    if (!released) return 'nothing-to-release';
+    await uow.holds.save(released);
+    const book = await uow.books.returnCopy(released.props.bookId);
+    await uow.outbox.add(quantityChanged(book, 'released'));
+    return 'released';
+  }
+}

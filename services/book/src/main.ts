@@ -1,0 +1,52 @@
+import type { Kysely } from 'kysely';
+import { KyselyTransactionRunner, OutboxRelay, EventConsumer, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
+import { AdjustCopies } from './application/adjust-copies/adjust-copies.service.ts';
+import { BrowseCatalogue } from './application/browse-catalogue/browse-catalogue.service.ts';
+import { CreateBook } from './application/create-book/create-book.service.ts';
+import { HoldCopy } from './application/hold-copy/hold-copy.service.ts';
+import { ReleaseHold } from './application/release-hold/release-hold.service.ts';
+import { KyselyBookRepository } from './adapters/db/book.repository.ts';
+import { bookMigrations } from './adapters/db/migrations.ts';
+import type { BookTables } from './adapters/db/schema.ts';
+import { bookUnitOfWork } from './adapters/db/unit-of-work.ts';
+import { bookErrorStatus, bookRoutes } from './adapters/http/book.routes.ts';
+import { bookEventHandlers } from './adapters/messaging/book.handlers.ts';
+
+/** Composition root of the book service: catalogue, stock and holds. */
+export interface BookInternals {
+  db: Kysely<BookTables>;
+  consumer: EventConsumer<BookTables>;
+}
+
+export type BookService = ServiceRuntime<BookInternals>;
+
+export async function createBookService(deps: ServiceDeps): Promise<BookService> {
+  const logger = deps.logger.child({ service: 'book' });
+  const database = await openServiceDatabase<BookTables>(deps.database, bookMigrations, logger);
+  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger });
+  const tx = new KyselyTransactionRunner(database.db, bookUnitOfWork, () => relay.kick());
+
+  const consumer = new EventConsumer<BookTables>({
+    name: 'book',
+    db: database.db,
+    bus: deps.bus,
+    logger,
+    handlers: bookEventHandlers(new ReleaseHold()),
+    afterCommit: () => relay.kick(),
+  });
+
+  const app = createHttpApp({
+    service: 'book',
+    logger,
+    errorStatus: bookErrorStatus,
+    readiness: { database: async () => void (await database.db.selectFrom('books').select('book_id').limit(1).execute()) },
+  });
+  await app.register(bookRoutes, {
+    createBook: new CreateBook(tx),
+    adjustCopies: new AdjustCopies(tx),
+    holdCopy: new HoldCopy(tx),
+    catalogue: new BrowseCatalogue(new KyselyBookRepository(database.db)),
+  });
+
+  return new ServiceRuntime({ name: 'book', logger, app, database, relay, consumers: [consumer], internals: { db: database.db, consumer } });
+}

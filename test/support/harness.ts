@@ -1,0 +1,27 @@
+import { EmbeddedBus, createLogger, type Logger, type MessageBus } from '@bstore/platform';
+
+/** A quiet logger for tests; LOG_LEVEL=debug shows everything. */
+export function testLogger(): Logger {
+  return createLogger({ level: process.env.LOG_LEVEL ?? 'silent' });
+}
+
+/** A real embedded bus on an in-memory PGlite database. */
+export async function memoryBus(logger = testLogger()): Promise<EmbeddedBus & MessageBus> {
+  return EmbeddedBus.open({ database: { kind: 'pglite' }, logger, idlePollMs: 200 });
+}
+
+/** Polls `probe` until it returns a value that is not undefined, or fails naming `what`. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
