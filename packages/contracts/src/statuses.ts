@@ -1,3 +1,5 @@
+import { Type } from 'typebox';
+
 /**
  * Reservation statuses. The five `book*` names are the seed's and part of the public API;
  * `pending` and `rejected` are bstore's own (see docs/adr/0003-reservation-lifecycle.md).
@@ -33,3 +35,14 @@ export const STATUS_RANK: Readonly<Record<ReservationStatus, number>> = {
   bookOutOfStock: 4,
   rejected: 4,
 };
+
+/** The status as a schema, for routes and events. */
+export const ReservationStatusSchema = Type.Union([
+  Type.Literal('pending'),
+  Type.Literal('bookReserveReq'),
+  Type.Literal('bookOutOfStock'),
+  Type.Literal('rejected'),
+  Type.Literal('bookReserved'),
+  Type.Literal('bookCancel'),
+  Type.Literal('bookCanceled'),
+]);

@@ -14,8 +14,9 @@ export interface ServiceRuntimeParts<TInternals> {
   name: string;
   logger: Logger;
   app: HttpApp;
-  database: { close(): Promise<void> };
-  relay: OutboxRelay;
+  /** Absent for a service without storage (the gateway). */
+  database?: { close(): Promise<void> };
+  relay?: OutboxRelay;
   consumers?: ConsumerLifecycle[];
   tasks?: PeriodicTask[];
   /** The service's inner parts (database handle, consumer, use cases) for tests and operations. */
@@ -30,8 +31,8 @@ export interface ServiceRuntimeParts<TInternals> {
 export class ServiceRuntime<TInternals = unknown> {
   readonly name: string;
   readonly app: HttpApp;
-  readonly database: { close(): Promise<void> };
-  readonly relay: OutboxRelay;
+  readonly database: { close(): Promise<void> } | undefined;
+  readonly relay: OutboxRelay | undefined;
   readonly consumers: ConsumerLifecycle[];
   readonly tasks: PeriodicTask[];
   readonly logger: Logger;
@@ -61,7 +62,7 @@ export class ServiceRuntime<TInternals = unknown> {
     const address = this.app.server.address();
     const port = typeof address === 'object' && address ? address.port : listen.port;
     this.#url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    this.relay.start();
+    this.relay?.start();
     for (const c of this.consumers) await c.start();
     for (const t of this.tasks) t.start();
     return this.#url;
@@ -79,8 +80,8 @@ export class ServiceRuntime<TInternals = unknown> {
   async stop(): Promise<void> {
     for (const t of this.tasks) await t.stop();
     await this.stopConsumers();
-    await this.relay.stop();
+    await this.relay?.stop();
     await this.app.close();
-    await this.database.close();
+    await this.database?.close();
   }
 }

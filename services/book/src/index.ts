@@ -1,2 +1,3 @@
 export { createBookService, type BookService, type BookInternals } from './main.ts';
+export { DEMO_BOOKS } from './demo-catalogue.ts';
 export type { BookTables } from './adapters/db/schema.ts';

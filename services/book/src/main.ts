@@ -4,6 +4,7 @@ import { AdjustCopies } from './application/adjust-copies/adjust-copies.service.
 import { BrowseCatalogue } from './application/browse-catalogue/browse-catalogue.service.ts';
 import { CreateBook } from './application/create-book/create-book.service.ts';
 import { HoldCopy } from './application/hold-copy/hold-copy.service.ts';
+import { SeedCatalogue } from './application/create-book/seed-catalogue.service.ts';
 import { ReleaseHold } from './application/release-hold/release-hold.service.ts';
 import { KyselyBookRepository } from './adapters/db/book.repository.ts';
 import { bookMigrations } from './adapters/db/migrations.ts';
@@ -16,6 +17,7 @@ import { bookEventHandlers } from './adapters/messaging/book.handlers.ts';
 export interface BookInternals {
   db: Kysely<BookTables>;
   consumer: EventConsumer<BookTables>;
+  seedCatalogue: SeedCatalogue;
 }
 
 export type BookService = ServiceRuntime<BookInternals>;
@@ -48,5 +50,5 @@ export async function createBookService(deps: ServiceDeps): Promise<BookService>
     catalogue: new BrowseCatalogue(new KyselyBookRepository(database.db)),
   });
 
-  return new ServiceRuntime({ name: 'book', logger, app, database, relay, consumers: [consumer], internals: { db: database.db, consumer } });
+  return new ServiceRuntime({ name: 'book', logger, app, database, relay, consumers: [consumer], internals: { db: database.db, consumer, seedCatalogue: new SeedCatalogue(tx) } });
 }

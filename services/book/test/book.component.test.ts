@@ -4,6 +4,8 @@ import type { EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
 
+const staff = { 'x-role': 'staff' };
+
 let bus: EmbeddedBus;
 let book: BookService;
 
@@ -14,12 +16,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await book.stop().catch(() => book.database.close());
+  await book.stop();
   await bus.close();
 });
 
 async function createBook(quantity: number, bookName = `Book ${quantity}`) {
-  const res = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName, quantity } });
+  const res = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName, quantity }, headers: staff });
   expect(res.statusCode).toBe(201);
   return res.json<{ bookId: number; quantity: number; copies: number }>();
 }
@@ -136,11 +138,11 @@ describe('catalogue and copies', () => {
   it('withdrawing more copies than are available answers 409 and changes nothing', async () => {
     const { bookId } = await createBook(3);
     await hold(bookId, 4001);
-    const res = await book.app.inject({ method: 'POST', url: `/books/${bookId}/copies`, payload: { delta: -3 } });
+    const res = await book.app.inject({ method: 'POST', url: `/books/${bookId}/copies`, payload: { delta: -3 }, headers: staff });
     expect(res.statusCode).toBe(409);
     expect(res.json()).toMatchObject({ code: 'NOT_ENOUGH_AVAILABLE_COPIES', available: 2 });
     expect(await getBook(bookId)).toMatchObject({ quantity: 2, copies: 3 });
-    const ok = await book.app.inject({ method: 'POST', url: `/books/${bookId}/copies`, payload: { delta: 4 } });
+    const ok = await book.app.inject({ method: 'POST', url: `/books/${bookId}/copies`, payload: { delta: 4 }, headers: staff });
     expect(ok.json()).toMatchObject({ quantity: 6, copies: 7 });
   });
 
@@ -163,7 +165,7 @@ describe('catalogue and copies', () => {
     ['a non-JSON body', 'bookName=X', 'application/x-www-form-urlencoded', 415],
   ])('rejects %s with problem+json and stores nothing', async (_name, payload, contentType, status) => {
     const before = await book.app.inject({ method: 'GET', url: '/books?limit=1' });
-    const res = await book.app.inject({ method: 'POST', url: '/books', payload, headers: { 'content-type': contentType } });
+    const res = await book.app.inject({ method: 'POST', url: '/books', payload, headers: { ...staff, 'content-type': contentType } });
     expect(res.statusCode).toBe(status);
     expect(res.headers['content-type']).toContain('application/problem+json');
     const body = res.json<{ status: number; detail: string; type: string; title: string }>();
@@ -179,6 +181,14 @@ describe('catalogue and copies', () => {
       expect(res.statusCode, url).toBe(400);
       expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
     }
+  });
+
+  it('only staff add books or copies', async () => {
+    const res = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Nope', quantity: 1 } });
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ code: 'FORBIDDEN' });
+    const copies = await book.app.inject({ method: 'POST', url: '/books/1/copies', payload: { delta: 1 } });
+    expect(copies.statusCode).toBe(403);
   });
 
   it('an unknown route is a 404 problem', async () => {

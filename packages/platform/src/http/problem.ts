@@ -38,7 +38,8 @@ export function problemType(code: string): string {
 }
 
 export function problemBody(status: number, code: string, detail: string, extensions: Record<string, unknown> = {}, title = titleOf(status)): ProblemBody {
-  return { type: problemType(code), title, status, detail, code, ...extensions };
+  // Extensions never override the standard members (RFC 9457 §3.1: `status` is the HTTP status).
+  return { ...extensions, type: problemType(code), title, status, detail, code };
 }
 
 /** The schema of every error answer, for route declarations and the OpenAPI document. */

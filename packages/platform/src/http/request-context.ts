@@ -34,3 +34,17 @@ export function requestContext(request: FastifyRequest): RequestContext {
   }
   return { customerId, role };
 }
+
+/**
+ * Refuses the request unless the caller has the role: 403 problem+json.
+ *
+ * @example
+ * app.post('/books', { preHandler: requireRole('staff') }, handler);
+ */
+export function requireRole(role: Role) {
+  return async (request: FastifyRequest): Promise<void> => {
+    if (requestContext(request).role !== role) {
+      throw new HttpProblem(403, 'FORBIDDEN', `only ${role} may do this`);
+    }
+  };
+}

@@ -7,6 +7,7 @@ export type TakeCopyResult = { kind: 'taken'; book: BookProps } | { kind: 'out-o
 export interface BookRepository {
   insert(book: Omit<BookProps, 'bookId'>): Promise<BookProps>;
   find(bookId: number): Promise<BookProps | null>;
+  findByName(bookName: string): Promise<BookProps | null>;
   /** Loads the book and locks its row until the transaction ends. */
   findForUpdate(bookId: number): Promise<Book | null>;
   save(book: Book): Promise<void>;

@@ -32,6 +32,11 @@ export class KyselyBookRepository implements BookRepository {
     return row ? toProps(row) : null;
   }
 
+  async findByName(bookName: string): Promise<BookProps | null> {
+    const row = await this.#db.selectFrom('books').select(columns).where('book_name', '=', bookName).orderBy('book_id').limit(1).executeTakeFirst();
+    return row ? toProps(row) : null;
+  }
+
   async findForUpdate(bookId: number): Promise<Book | null> {
     const row = await this.#db.selectFrom('books').select(columns).where('book_id', '=', bookId).forUpdate().executeTakeFirst();
     return row ? Book.restore(toProps(row)) : null;

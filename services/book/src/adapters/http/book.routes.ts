@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { ProblemSchema, type HttpApp } from '@bstore/platform';
+import { ProblemSchema, requireRole, type HttpApp } from '@bstore/platform';
 import type { AdjustCopies } from '../../application/adjust-copies/adjust-copies.service.ts';
 import type { BrowseCatalogue } from '../../application/browse-catalogue/browse-catalogue.service.ts';
 import type { CreateBook } from '../../application/create-book/create-book.service.ts';
@@ -51,7 +51,7 @@ const HoldSchema = Type.Object({
   status: Type.Literal('held'),
 });
 
-const errors = { 400: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema };
+const errors = { 400: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema };
 const toJson = (b: BookProps) => b;
 
 /**
@@ -90,6 +90,7 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
   app.post(
     '/books',
     {
+      preHandler: requireRole('staff'),
       schema: {
         body: Type.Object(
           {
@@ -112,6 +113,7 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
   app.post(
     '/books/:bookId/copies',
     {
+      preHandler: requireRole('staff'),
       schema: {
         params: Type.Object({ bookId: Id }),
         body: Type.Object({ delta: Type.Integer({ minimum: -100_000, maximum: 100_000 }) }, { additionalProperties: false }),

@@ -18,10 +18,12 @@ export interface ReleaseHoldCommand {
  */
 export class ReleaseHold {
   async execute(cmd: ReleaseHoldCommand, uow: BookUnitOfWork): Promise<'released' | 'voided' | 'nothing-to-release'> {
-    const hold = await uow.holds.findForUpdate(cmd.reservationId);
+    let hold = await uow.holds.findForUpdate(cmd.reservationId);
     if (!hold) {
-      await uow.holds.insertIfAbsent(Hold.voided(cmd));
-      return 'voided';
+      if (await uow.holds.insertIfAbsent(Hold.voided(cmd))) return 'voided';
+      // A hold committed between our read and our insert: release that one.
+      hold = await uow.holds.findForUpdate(cmd.reservationId);
+      if (!hold) throw new Error(`hold ${cmd.reservationId} vanished`);
     }
     const released = hold.release();
     if (!released) return 'nothing-to-release';

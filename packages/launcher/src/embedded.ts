@@ -1,0 +1,71 @@
+import { resolve } from 'node:path';
+import { createLogger } from '@bstore/platform';
+import { DEFAULT_PORTS, startEmbedded, type ServiceName } from './embedded-system.ts';
+
+/**
+ * `npm start`: the whole system on this machine, no database or broker to install.
+ * Environment: BSTORE_DATA_DIR (default ./data), BSTORE_HOST (default 127.0.0.1),
+ * BSTORE_<SERVICE>_PORT (default the seed's ports), BSTORE_DEMO_DATA (default true), LOG_LEVEL.
+ */
+const env = process.env;
+const dataDir = resolve(env.BSTORE_DATA_DIR ?? 'data');
+const host = env.BSTORE_HOST ?? '127.0.0.1';
+const ports = Object.fromEntries(
+  (Object.keys(DEFAULT_PORTS) as ServiceName[]).map((name) => {
+    const raw = env[`BSTORE_${name.toUpperCase()}_PORT`];
+    const port = raw === undefined ? DEFAULT_PORTS[name] : Number(raw);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`BSTORE_${name.toUpperCase()}_PORT must be a port number`);
+    return [name, port];
+  }),
+) as Record<ServiceName, number>;
+const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
+
+const started = Date.now();
+const system = await startEmbedded({
+  dataDir,
+  host,
+  ports,
+  logger,
+  seedDemoData: env.BSTORE_DEMO_DATA !== 'false',
+  reservation: env.BSTORE_SWEEP_INTERVAL_MS ? { sweepIntervalMs: Number(env.BSTORE_SWEEP_INTERVAL_MS) } : {},
+}).catch((err: unknown) => {
+  logger.fatal({ err }, 'bstore failed to start');
+  process.exit(1);
+});
+
+const gw = system.urls.gateway;
+process.stdout.write(`
+bstore is running (embedded mode, data in ${dataDir}, started in ${((Date.now() - started) / 1000).toFixed(1)} s)
+
+  gateway         ${gw}
+  reservation     ${system.urls.reservation}
+  assignment      ${system.urls.assignment}
+  book            ${system.urls.book}
+  customercenter  ${system.urls.customercenter}
+
+Try it:
+  curl ${gw}/books
+  curl -X POST ${gw}/reservations -H 'content-type: application/json' -H 'x-customer-id: alice' -d '{"bookId":1}'
+  curl ${gw}/reservationPages/1 -H 'x-customer-id: alice'
+  curl -X PATCH ${gw}/reservations/1 -H 'content-type: application/json' -H 'x-customer-id: alice' -d '{"status":"bookCancel"}'
+
+Press Ctrl+C to stop.
+`);
+
+let stopping = false;
+const shutdown = (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'stopping bstore');
+  const force = setTimeout(() => process.exit(1), 10_000);
+  force.unref();
+  system
+    .stop()
+    .then(() => process.exit(0))
+    .catch((err: unknown) => {
+      logger.error({ err }, 'stop failed');
+      process.exit(1);
+    });
+};
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -1,0 +1,32 @@
+import { Assignment } from '../../domain/assignment.ts';
+import { chooseLibrary } from '../../domain/library-assignment.policy.ts';
+import { reservationAccepted } from '../events.ts';
+import type { AssignmentUnitOfWork } from '../ports.ts';
+
+export interface AssignLibraryCommand {
+  reservationId: number;
+  bookId: number;
+  customerId: string;
+  preferredLibraryId: number | null;
+}
+
+/**
+ * Gives a requested reservation a library branch and announces it (ReservationAccepted), once per
+ * reservation: when the reservation already has a row — assigned, released, or a tombstone left
+ * by a cancellation that overtook the request — nothing happens. The unique reservation_id makes
+ * a concurrent second attempt a no-op too.
+ *
+ * Runs inside the event consumer's transaction, beside the inbox record.
+ */
+export class AssignLibrary {
+  async execute(cmd: AssignLibraryCommand, uow: AssignmentUnitOfWork): Promise<'assigned' | 'already-recorded'> {
+    if (await uow.assignments.find(cmd.reservationId)) return 'already-recorded';
+    // Counted in this transaction; a concurrent replica may pick the same branch, which only
+    // skews the balance a little — no invariant rests on it.
+    const library = chooseLibrary(await uow.libraries.listWithLoad(), cmd.preferredLibraryId);
+    const inserted = await uow.assignments.insertIfAbsent(Assignment.assign(cmd, library));
+    if (!inserted) return 'already-recorded';
+    await uow.outbox.add(reservationAccepted(inserted, library));
+    return 'assigned';
+  }
+}

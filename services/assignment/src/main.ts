@@ -1,0 +1,63 @@
+import type { Kysely } from 'kysely';
+import { KyselyTransactionRunner, OutboxRelay, EventConsumer, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
+import { AssignLibrary } from './application/assign-library/assign-library.service.ts';
+import { BrowseAssignments } from './application/browse-assignments/browse-assignments.service.ts';
+import { BrowseLibraries } from './application/browse-libraries/browse-libraries.service.ts';
+import { CreateLibrary } from './application/create-library/create-library.service.ts';
+import { EnsureLibraries } from './application/ensure-libraries/ensure-libraries.service.ts';
+import { ReleaseAssignment } from './application/release-assignment/release-assignment.service.ts';
+import { KyselyAssignmentRepository } from './adapters/db/assignment.repository.ts';
+import { KyselyLibraryRepository } from './adapters/db/library.repository.ts';
+import { assignmentMigrations } from './adapters/db/migrations.ts';
+import type { AssignmentTables } from './adapters/db/schema.ts';
+import { assignmentUnitOfWork } from './adapters/db/unit-of-work.ts';
+import { assignmentErrorStatus, assignmentRoutes } from './adapters/http/assignment.routes.ts';
+import { assignmentEventHandlers } from './adapters/messaging/assignment.handlers.ts';
+
+/** Composition root of the assignment service: library branches and the assignment of reservations to them. */
+export interface AssignmentInternals {
+  db: Kysely<AssignmentTables>;
+  consumer: EventConsumer<AssignmentTables>;
+  /** Idempotent insert of branches by name: the launcher seeds the demo branches with it. */
+  ensureLibraries: EnsureLibraries;
+}
+
+export type AssignmentService = ServiceRuntime<AssignmentInternals>;
+
+export async function createAssignmentService(deps: ServiceDeps): Promise<AssignmentService> {
+  const logger = deps.logger.child({ service: 'assignment' });
+  const database = await openServiceDatabase<AssignmentTables>(deps.database, assignmentMigrations, logger);
+  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger });
+  const tx = new KyselyTransactionRunner(database.db, assignmentUnitOfWork, () => relay.kick());
+
+  const consumer = new EventConsumer<AssignmentTables>({
+    name: 'assignment',
+    db: database.db,
+    bus: deps.bus,
+    logger,
+    handlers: assignmentEventHandlers(new AssignLibrary(), new ReleaseAssignment()),
+    afterCommit: () => relay.kick(),
+  });
+
+  const app = createHttpApp({
+    service: 'assignment',
+    logger,
+    errorStatus: assignmentErrorStatus,
+    readiness: { database: async () => void (await database.db.selectFrom('libraries').select('library_id').limit(1).execute()) },
+  });
+  await app.register(assignmentRoutes, {
+    createLibrary: new CreateLibrary(tx),
+    libraries: new BrowseLibraries(new KyselyLibraryRepository(database.db)),
+    assignments: new BrowseAssignments(new KyselyAssignmentRepository(database.db)),
+  });
+
+  return new ServiceRuntime({
+    name: 'assignment',
+    logger,
+    app,
+    database,
+    relay,
+    consumers: [consumer],
+    internals: { db: database.db, consumer, ensureLibraries: new EnsureLibraries(tx) },
+  });
+}

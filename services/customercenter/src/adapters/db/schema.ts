@@ -1,0 +1,29 @@
+import type { Generated } from 'kysely';
+import type { ReservationStatus } from '@bstore/contracts';
+import type { MessagingTables } from '@bstore/platform';
+import type { PageEventType } from '../../domain/reservation-page.ts';
+
+export interface CustomerCenterTables extends MessagingTables {
+  reservation_pages: {
+    reservation_id: number;
+    book_id: number;
+    book_name: string | null;
+    customer_id: string;
+    status: ReservationStatus;
+    library_id: number | null;
+    library_name: string | null;
+    // Event times, not row times: the page must not depend on when events arrived.
+    created_at: Date;
+    updated_at: Date;
+  };
+  reservation_timeline: {
+    id: Generated<number>;
+    reservation_id: number;
+    event_id: string;
+    event_type: PageEventType;
+    status: ReservationStatus;
+    /** The envelope's CloudEvents source, as received. */
+    source: string;
+    occurred_at: Date;
+  };
+}

@@ -1,0 +1,36 @@
+import type { IntegrationEvent } from '@bstore/contracts';
+import { PAGE_EVENT_TYPES, type PageChange, type PageEventType } from '../domain/reservation-page.ts';
+
+/** One of the lifecycle events the read model consumes, discriminated by `type`. */
+export type PageEvent = { [T in PageEventType]: IntegrationEvent<T> }[PageEventType];
+
+export function isPageEvent(event: IntegrationEvent): event is PageEvent {
+  return (PAGE_EVENT_TYPES as readonly string[]).includes(event.type);
+}
+
+/** What a lifecycle event says about its page; the fields it does not carry stay null. */
+export function changeOf(event: PageEvent): PageChange {
+  const common = {
+    reservationId: event.data.reservationId,
+    bookId: event.data.bookId,
+    customerId: event.data.customerId,
+    status: event.data.status,
+    bookName: null,
+    libraryId: null,
+    libraryName: null,
+    eventId: event.id,
+    eventType: event.type,
+    source: event.source,
+    occurredAt: new Date(event.time),
+  };
+  switch (event.type) {
+    case 'ReservationRequested':
+      return { ...common, bookName: event.data.bookName };
+    case 'ReservationAccepted':
+      return { ...common, libraryId: event.data.libraryId, libraryName: event.data.libraryName };
+    case 'ReservationRejected':
+    case 'ReservationCancelRequested':
+    case 'ReservationCanceled':
+      return common;
+  }
+}

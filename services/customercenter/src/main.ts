@@ -1,0 +1,60 @@
+import type { Kysely } from 'kysely';
+import { OutboxRelay, ServiceRuntime, createHttpApp, openServiceDatabase, type EventConsumer, type ServiceDeps } from '@bstore/platform';
+import type { ReservationPageStore } from './application/ports.ts';
+import { ProjectReservationEvent } from './application/project-reservation-event/project-reservation-event.service.ts';
+import { ViewReservationPages } from './application/view-reservation-pages/view-reservation-pages.service.ts';
+import { WatchReservationPages } from './application/watch-reservation-pages/watch-reservation-pages.service.ts';
+import { customercenterMigrations } from './adapters/db/migrations.ts';
+import { KyselyReservationPageStore } from './adapters/db/reservation-page.store.ts';
+import type { CustomerCenterTables } from './adapters/db/schema.ts';
+import { customercenterErrorStatus, customercenterRoutes } from './adapters/http/customercenter.routes.ts';
+import { InProcessPageUpdates } from './adapters/live/in-process.page-updates.ts';
+import { customercenterEventHandlers } from './adapters/messaging/customercenter.handlers.ts';
+import { PageProjectionConsumer } from './adapters/messaging/page-projection.consumer.ts';
+
+/** Composition root of the customer center: the read model of reservations, with live updates. */
+export interface CustomerCenterInternals {
+  db: Kysely<CustomerCenterTables>;
+  consumer: EventConsumer<CustomerCenterTables>;
+  store: ReservationPageStore;
+}
+
+export type CustomerCenterService = ServiceRuntime<CustomerCenterInternals>;
+
+export async function createCustomerCenterService(deps: ServiceDeps): Promise<CustomerCenterService> {
+  const logger = deps.logger.child({ service: 'customercenter' });
+  const database = await openServiceDatabase<CustomerCenterTables>(deps.database, customercenterMigrations, logger);
+  // Nothing here emits events; the relay keeps the runtime the same shape as every other service's.
+  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger });
+  const store = new KyselyReservationPageStore(database.db);
+  const watch = new WatchReservationPages(store, new InProcessPageUpdates(logger));
+
+  const consumer = new PageProjectionConsumer({
+    name: 'customercenter',
+    db: database.db,
+    bus: deps.bus,
+    logger,
+    handlers: customercenterEventHandlers(new ProjectReservationEvent()),
+    onCommitted: (event) => watch.announce(event.data.reservationId),
+  });
+
+  const app = createHttpApp({
+    service: 'customercenter',
+    logger,
+    errorStatus: customercenterErrorStatus,
+    readiness: {
+      database: async () => void (await database.db.selectFrom('reservation_pages').select('reservation_id').limit(1).execute()),
+    },
+  });
+  await app.register(customercenterRoutes, { pages: new ViewReservationPages(store), watch });
+
+  return new ServiceRuntime({
+    name: 'customercenter',
+    logger,
+    app,
+    database,
+    relay,
+    consumers: [consumer],
+    internals: { db: database.db, consumer, store },
+  });
+}

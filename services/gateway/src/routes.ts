@@ -1,0 +1,105 @@
+import replyFrom from '@fastify/reply-from';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { HttpProblem, type HttpApp } from '@bstore/platform';
+
+export type Upstream = 'reservation' | 'assignment' | 'book' | 'customercenter';
+
+export interface GatewayRoutesOptions {
+  upstreams: Record<Upstream, string>;
+  /** Longest wait for an upstream's answer before 504. */
+  timeoutMs: number;
+  /** Longest silence on a Server-Sent Events stream (the services send a heartbeat more often). */
+  streamIdleTimeoutMs: number;
+}
+
+/** Which service owns which public path prefix (design §10). */
+export const ROUTES: ReadonlyArray<{ prefix: string; upstream: Upstream; stream?: boolean }> = [
+  { prefix: '/reservations', upstream: 'reservation' },
+  { prefix: '/books', upstream: 'book' },
+  { prefix: '/libraries', upstream: 'assignment' },
+  { prefix: '/assignments', upstream: 'assignment' },
+  { prefix: '/reservationPages/stream', upstream: 'customercenter', stream: true },
+  { prefix: '/reservationPages', upstream: 'customercenter' },
+];
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+
+function codeOf(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && !code.startsWith('FST_')) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function isTimeout(err: unknown): boolean {
+  const code = codeOf(err);
+  const statusCode = (err as { statusCode?: unknown }).statusCode;
+  return statusCode === 504 || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+}
+
+/**
+ * The gateway's proxy: each public path goes to the service that owns it, bodies pass through
+ * untouched, and an upstream that is down (503), slow (504) or broken (502) becomes a
+ * problem+json naming the service, never a hang.
+ */
+export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions): Promise<void> {
+  await app.register(replyFrom, {
+    undici: { connections: 64, pipelining: 1, headersTimeout: options.timeoutMs, bodyTimeout: options.streamIdleTimeoutMs },
+  });
+
+  // Bodies are forwarded as they came; the owning service validates them.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  for (const route of ROUTES) {
+    const base = options.upstreams[route.upstream];
+    const handler = (request: FastifyRequest, reply: FastifyReply) =>
+      reply.from(`${base}${request.url}`, {
+        timeout: route.stream ? options.streamIdleTimeoutMs : options.timeoutMs,
+        // The raw bytes and their content type, as the client sent them (never re-encoded).
+        ...(Buffer.isBuffer(request.body) ? { body: request.body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
+        rewriteRequestHeaders: (_req, headers) => ({ ...headers, 'x-request-id': request.id }),
+        onError: (r, { error }) => {
+          const problem = isTimeout(error)
+            ? new HttpProblem(504, 'UPSTREAM_TIMEOUT', `the ${route.upstream} service did not answer in time`, {
+                extensions: { service: route.upstream },
+              })
+            : UNREACHABLE.has(codeOf(error) ?? '') || (error as { statusCode?: unknown }).statusCode === 503
+              ? new HttpProblem(503, 'UPSTREAM_UNAVAILABLE', `the ${route.upstream} service is unavailable`, {
+                  extensions: { service: route.upstream },
+                  headers: { 'retry-after': '5' },
+                })
+              : new HttpProblem(502, 'BAD_GATEWAY', `the ${route.upstream} service gave an invalid answer`, { extensions: { service: route.upstream } });
+          request.log.warn({ err: error, upstream: route.upstream }, 'upstream failed');
+          r.send(problem);
+        },
+      });
+    app.all(route.prefix, handler);
+    app.all(`${route.prefix}/*`, handler);
+  }
+
+  // Internal routes are not published: only reservation may take a hold, from inside.
+  app.all('/books/:bookId/holds/*', async (request) => {
+    throw new HttpProblem(404, 'ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
+  });
+
+  // What an operator looks at first: is every service up?
+  app.get('/health/upstreams', async (_request, reply) => {
+    const checks = await Promise.all(
+      (Object.entries(options.upstreams) as [Upstream, string][]).map(async ([name, url]) => {
+        try {
+          const res = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(1000) });
+          return [name, res.ok ? 'up' : 'down'] as const;
+        } catch {
+          return [name, 'down'] as const;
+        }
+      }),
+    );
+    const services = Object.fromEntries(checks);
+    const up = checks.every(([, state]) => state === 'up');
+    return reply.status(up ? 200 : 503).send({ status: up ? 'up' : 'degraded', services });
+  });
+}

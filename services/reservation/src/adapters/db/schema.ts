@@ -1,0 +1,20 @@
+import type { Generated } from 'kysely';
+import type { MessagingTables } from '@bstore/platform';
+import type { ReservationStatus } from '../../domain/reservation.ts';
+
+export interface ReservationTables extends MessagingTables {
+  reservations: {
+    reservation_id: Generated<number>;
+    book_id: number;
+    customer_id: string;
+    preferred_library_id: number | null;
+    status: ReservationStatus;
+    book_name: string | null;
+    library_id: number | null;
+    library_name: string | null;
+    reject_reason: string | null;
+    attempts: number;
+    created_at: Date;
+    updated_at: Date;
+  };
+}

@@ -1,0 +1,9 @@
+import type { Transaction } from 'kysely';
+import { KyselyOutbox } from '@bstore/platform';
+import type { ReservationUnitOfWork } from '../../application/ports.ts';
+import { KyselyReservationRepository } from './reservation.repository.ts';
+import type { ReservationTables } from './schema.ts';
+
+export function reservationUnitOfWork(trx: Transaction<ReservationTables>): ReservationUnitOfWork {
+  return { reservations: new KyselyReservationRepository(trx), outbox: new KyselyOutbox(trx) };
+}

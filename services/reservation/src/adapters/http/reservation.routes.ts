@@ -1,0 +1,133 @@
+import { Type } from 'typebox';
+import { HttpProblem, ProblemSchema, requestContext, type HttpApp } from '@bstore/platform';
+import { ReservationStatusSchema } from '@bstore/contracts';
+import type { BrowseReservations } from '../../application/browse-reservations/browse-reservations.service.ts';
+import type { CancelReservation } from '../../application/cancel-reservation/cancel-reservation.service.ts';
+import type { PlaceReservation } from '../../application/place-reservation/place-reservation.service.ts';
+import type { ReservationProps } from '../../domain/reservation.ts';
+
+export interface ReservationRouteDeps {
+  placeReservation: PlaceReservation;
+  cancelReservation: CancelReservation;
+  browse: BrowseReservations;
+  /** Seconds a client should wait before retrying when book is unavailable. */
+  retryAfterSeconds: number;
+}
+
+export const reservationErrorStatus: Record<string, number> = {
+  RESERVATION_NOT_FOUND: 404,
+  RESERVATION_NOT_CANCELLABLE: 409,
+  INVALID_TRANSITION: 409,
+};
+
+const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
+const Status = ReservationStatusSchema;
+
+const ReservationSchema = Type.Object({
+  reservationId: Type.Integer(),
+  bookId: Type.Integer(),
+  bookName: Type.Union([Type.String(), Type.Null()]),
+  customerId: Type.String(),
+  status: Status,
+  preferredLibraryId: Type.Union([Type.Integer(), Type.Null()]),
+  libraryId: Type.Union([Type.Integer(), Type.Null()]),
+  libraryName: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+});
+
+function toJson(r: ReservationProps) {
+  return {
+    reservationId: r.reservationId,
+    bookId: r.bookId,
+    bookName: r.bookName,
+    customerId: r.customerId,
+    status: r.status,
+    preferredLibraryId: r.preferredLibraryId,
+    libraryId: r.libraryId,
+    libraryName: r.libraryName,
+    createdAt: r.createdAt.toISOString(),
+    updatedAt: r.updatedAt.toISOString(),
+  };
+}
+
+const errors = { 400: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema };
+
+export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps): Promise<void> {
+  app.post(
+    '/reservations',
+    {
+      schema: {
+        body: Type.Object({ bookId: Id, preferredLibraryId: Type.Optional(Type.Union([Id, Type.Null()])) }, { additionalProperties: false }),
+        response: { 201: ReservationSchema, 503: ProblemSchema, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { customerId } = requestContext(request);
+      const result = await deps.placeReservation.execute({ ...request.body, customerId });
+      switch (result.kind) {
+        case 'reserved':
+        case 'alreadyDecided':
+          return reply.status(201).header('location', `/reservations/${result.reservation.reservationId}`).send(toJson(result.reservation));
+        case 'outOfStock':
+          throw new HttpProblem(409, 'BOOK_OUT_OF_STOCK', `no copy of book ${request.body.bookId} is available`, {
+            extensions: { reservationId: result.reservation.reservationId, bookId: request.body.bookId, reservationStatus: 'bookOutOfStock' },
+          });
+        case 'bookNotFound':
+          throw new HttpProblem(404, 'BOOK_NOT_FOUND', `book ${request.body.bookId} does not exist`, { extensions: { bookId: request.body.bookId } });
+        case 'unavailable':
+          throw new HttpProblem(503, 'BOOK_SERVICE_UNAVAILABLE', 'the book service did not answer; nothing was reserved, please retry', {
+            extensions: { service: 'book', reservationId: result.reservation.reservationId, reservationStatus: 'rejected' },
+            headers: { 'retry-after': String(deps.retryAfterSeconds) },
+          });
+      }
+    },
+  );
+
+  app.get(
+    '/reservations',
+    {
+      schema: {
+        querystring: Type.Object(
+          {
+            status: Type.Optional(Status),
+            customerId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$' })),
+            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+            offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(ReservationSchema), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }), 400: ProblemSchema },
+      },
+    },
+    async (request) => {
+      const { status, customerId, limit, offset } = request.query;
+      const page = await deps.browse.list({ limit, offset, ...(status ? { status } : {}), ...(customerId ? { customerId } : {}) }, requestContext(request));
+      return { items: page.items.map(toJson), total: page.total, limit, offset };
+    },
+  );
+
+  app.get(
+    '/reservations/:reservationId',
+    { schema: { params: Type.Object({ reservationId: Id }), response: { 200: ReservationSchema, ...errors } } },
+    async (request) => toJson(await deps.browse.get(request.params.reservationId, requestContext(request))),
+  );
+
+  app.patch(
+    '/reservations/:reservationId',
+    {
+      schema: {
+        params: Type.Object({ reservationId: Id }),
+        body: Type.Object({ status: Type.String({ maxLength: 40 }) }, { additionalProperties: false }),
+        response: { 202: Type.Object({ reservationId: Type.Integer(), status: Type.Literal('bookCancel') }), ...errors },
+      },
+    },
+    async (request, reply) => {
+      if (request.body.status !== 'bookCancel') {
+        throw new HttpProblem(400, 'STATUS_CHANGE_NOT_ALLOWED', `only {"status":"bookCancel"} is accepted; a reservation's status changes through its lifecycle, not by request`);
+      }
+      const r = await deps.cancelReservation.execute({ reservationId: request.params.reservationId, requester: requestContext(request) });
+      return reply.status(202).send({ reservationId: r.reservationId, status: 'bookCancel' as const });
+    },
+  );
+}

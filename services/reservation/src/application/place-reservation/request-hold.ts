@@ -1,0 +1,66 @@
+import type { ReservationProps } from '../../domain/reservation.ts';
+import { saveWithEvents } from '../events.ts';
+import type { BookClient, Clock, ReservationTransactions } from '../ports.ts';
+
+export type DriveResult =
+  | { kind: 'reserved'; reservation: ReservationProps }
+  | { kind: 'outOfStock'; reservation: ReservationProps }
+  | { kind: 'bookNotFound' }
+  | { kind: 'unavailable'; reservation: ReservationProps }
+  /** Somebody else (the request or the sweep) already moved it on. */
+  | { kind: 'alreadyDecided'; reservation: ReservationProps }
+  | { kind: 'gone' };
+
+/**
+ * The pivot of the saga: ask book for a copy, then record the answer and its event in one
+ * transaction. Used by PlaceReservation right after the reservation is stored, and by the
+ * recovery sweep for reservations a crash left `pending` (book's hold is idempotent by
+ * reservationId, so asking twice takes one copy).
+ */
+export class RequestHold {
+  readonly #tx: ReservationTransactions;
+  readonly #book: BookClient;
+  readonly #clock: Clock;
+
+  constructor(tx: ReservationTransactions, book: BookClient, clock: Clock) {
+    this.#tx = tx;
+    this.#book = book;
+    this.#clock = clock;
+  }
+
+  async drive(reservation: ReservationProps): Promise<DriveResult> {
+    const outcome = await this.#book.hold({
+      bookId: reservation.bookId,
+      reservationId: reservation.reservationId,
+      customerId: reservation.customerId,
+    });
+    return this.#tx.run(async (uow): Promise<DriveResult> => {
+      const r = await uow.reservations.findForUpdate(reservation.reservationId);
+      if (!r) return { kind: 'gone' };
+      if (r.status !== 'pending') return { kind: 'alreadyDecided', reservation: r.props };
+      const now = this.#clock.now();
+      switch (outcome.kind) {
+        case 'held':
+          r.markHeld(outcome.bookName, now);
+          await saveWithEvents(uow, r);
+          return { kind: 'reserved', reservation: r.props };
+        case 'outOfStock':
+          r.markOutOfStock(now);
+          await saveWithEvents(uow, r);
+          return { kind: 'outOfStock', reservation: r.props };
+        case 'bookNotFound':
+          // Bad input leaves nothing behind: no hold can exist for a book that does not.
+          await uow.reservations.delete(r.id);
+          return { kind: 'bookNotFound' };
+        case 'holdReleased':
+          r.reject('the hold was released before it was confirmed', now);
+          await saveWithEvents(uow, r);
+          return { kind: 'unavailable', reservation: r.props };
+        case 'unavailable':
+          r.reject(`book service unavailable: ${outcome.reason}`, now);
+          await saveWithEvents(uow, r);
+          return { kind: 'unavailable', reservation: r.props };
+      }
+    });
+  }
+}

@@ -1,0 +1,3 @@
+export { createReservationService, type ReservationService, type ReservationInternals, type ReservationConfig } from './main.ts';
+export type { ReservationTables } from './adapters/db/schema.ts';
+export type { BookClient, HoldOutcome } from './application/ports.ts';
