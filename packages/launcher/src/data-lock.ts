@@ -18,7 +18,7 @@ export async function acquireDataLock(dataDir: string): Promise<() => Promise<vo
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
       if (owner && owner !== process.pid && isAlive(owner)) {
-        throw new Error(`${dataDir} is in use by process ${owner}; stop it first or set BSTORE_DATA_DIR to another folder`);
+        throw new Error(`${dataDir} is in use by process ${owner}; stop it first or set BSTORE_DATA_DIR to another folder`, { cause: err });
       }
       await rm(path, { force: true });
     }

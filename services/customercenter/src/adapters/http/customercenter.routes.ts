@@ -86,7 +86,7 @@ export async function customercenterRoutes(app: HttpApp, deps: CustomerCenterRou
 
   // Open streams never go idle, so the server's close would wait for them for ever.
   app.addHook('preClose', async () => {
-    void streams;
+    for (const res of streams) res.end();
   });
 
   app.get(

@@ -1,0 +1,66 @@
+/**
+ * The hexagon's rules, checked by `npm run lint` (docs/adr/0002-hexagonal-layers.md):
+ * domain imports nothing but itself, the platform kernel and the event contracts' plain data;
+ * application imports no adapter, framework, database or bus; services never import each other.
+ */
+module.exports = {
+  forbidden: [
+    {
+      name: 'domain-is-pure',
+      comment: 'domain/ may import only domain/, the platform kernel and the contracts (no framework, database or bus)',
+      severity: 'error',
+      from: { path: '^services/[^/]+/src/domain/' },
+      to: {
+        pathNot: ['^services/[^/]+/src/domain/', '^packages/platform/src/kernel/', '^packages/contracts/src/', '^node_modules/(typebox|uuid)/'],
+      },
+    },
+    {
+      name: 'application-uses-ports',
+      comment: 'application/ may import domain/, application/, the platform kernel and the contracts, never an adapter or a framework',
+      severity: 'error',
+      from: { path: '^services/[^/]+/src/application/' },
+      to: {
+        pathNot: [
+          '^services/[^/]+/src/(domain|application)/',
+          '^packages/platform/src/kernel/',
+          '^packages/contracts/src/',
+          '^node_modules/(typebox|uuid)/',
+        ],
+      },
+    },
+    {
+      name: 'no-cross-service-imports',
+      comment: 'a service never imports another service: they talk by HTTP and events only',
+      severity: 'error',
+      from: { path: '^services/([^/]+)/' },
+      to: { path: '^services/([^/]+)/', pathNot: '^services/$1/' },
+    },
+    {
+      name: 'kernel-is-pure',
+      comment: 'the platform kernel is what domain code may import, so it imports no framework either',
+      severity: 'error',
+      from: { path: '^packages/platform/src/kernel/' },
+      to: { pathNot: ['^packages/platform/src/kernel/', '^packages/contracts/src/', '^node_modules/(typebox|uuid)/'] },
+    },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(packages|services)/[^/]+/(dist|test)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    combinedDependencies: true,
+    preserveSymlinks: false,
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['source', 'import', 'node', 'default'],
+      extensions: ['.ts', '.js'],
+      mainFields: ['module', 'main', 'types'],
+    },
+  },
+};

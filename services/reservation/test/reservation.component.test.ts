@@ -1,0 +1,258 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEnvelope, sourceOf } from '@bstore/contracts';
+import type { EmbeddedBus } from '@bstore/platform';
+import { createBookService, type BookService } from '@bstore/book';
+import { createReservationService, type ReservationService } from '@bstore/reservation';
+import { memoryBus, testLogger } from '../../../test/support/harness.ts';
+
+const staff = { 'x-role': 'staff' };
+let bus: EmbeddedBus;
+let book: BookService;
+let reservation: ReservationService;
+const logger = testLogger();
+
+beforeAll(async () => {
+  bus = await memoryBus(logger);
+  book = await createBookService({ database: { kind: 'pglite' }, bus, logger });
+  await book.start({ port: 0 });
+  reservation = await createReservationService({ database: { kind: 'pglite' }, bus, logger }, { bookUrl: book.url, staleAfterMs: 0, maxHoldAttempts: 3 });
+});
+
+afterAll(async () => {
+  await reservation.stop();
+  await book.stop();
+  await bus.close();
+});
+
+async function newBook(quantity: number): Promise<number> {
+  const res = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: `Title ${quantity}-${Math.random()}`, quantity }, headers: staff });
+  return res.json<{ bookId: number }>().bookId;
+}
+
+const reserve = (svc: ReservationService, bookId: number, customerId = 'alice', extra: object = {}) =>
+  svc.app.inject({ method: 'POST', url: '/reservations', payload: { bookId, ...extra }, headers: { 'x-customer-id': customerId } });
+
+const cancel = (id: number, customerId = 'alice', status = 'bookCancel') =>
+  reservation.app.inject({ method: 'PATCH', url: `/reservations/${id}`, payload: { status }, headers: { 'x-customer-id': customerId } });
+
+async function outboxOf(reservationId: number) {
+  return reservation.internals.db.selectFrom('outbox').select(['type', 'envelope']).where('envelope', '@>', JSON.stringify({ subject: String(reservationId) }) as never).orderBy('created_at').execute();
+}
+
+async function quantity(bookId: number): Promise<number> {
+  return (await book.app.inject({ method: 'GET', url: `/books/${bookId}` })).json<{ quantity: number }>().quantity;
+}
+
+describe('placing a reservation', () => {
+  it('holds a copy, answers 201 bookReserveReq and writes ReservationRequested to the outbox', async () => {
+    const bookId = await newBook(2);
+    const res = await reserve(reservation, bookId, 'alice', { preferredLibraryId: 2 });
+    expect(res.statusCode).toBe(201);
+    const body = res.json<{ reservationId: number; status: string; bookName: string; customerId: string; preferredLibraryId: number }>();
+    expect(body).toMatchObject({ status: 'bookReserveReq', customerId: 'alice', preferredLibraryId: 2 });
+    expect(body.bookName).toMatch(/^Title 2/);
+    expect(res.headers.location).toBe(`/reservations/${body.reservationId}`);
+    expect(await quantity(bookId)).toBe(1);
+    const events = await outboxOf(body.reservationId);
+    expect(events.map((e) => e.type)).toEqual(['ReservationRequested']);
+    expect(events[0]?.envelope).toMatchObject({ specversion: '1.0', source: 'bstore/reservation', data: { reservationId: body.reservationId, bookId, preferredLibraryId: 2 } });
+  });
+
+  it('out of stock: 409 problem with the reservation id, stored as bookOutOfStock, with its compensation event', async () => {
+    const bookId = await newBook(0);
+    const res = await reserve(reservation, bookId);
+    expect(res.statusCode).toBe(409);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    const problem = res.json<{ reservationId: number; code: string; reservationStatus: string; status: number }>();
+    expect(problem).toMatchObject({ status: 409, code: 'BOOK_OUT_OF_STOCK', reservationStatus: 'bookOutOfStock' });
+    const stored = await reservation.app.inject({ method: 'GET', url: `/reservations/${problem.reservationId}` });
+    expect(stored.json()).toMatchObject({ status: 'bookOutOfStock' });
+    expect((await outboxOf(problem.reservationId)).map((e) => e.type)).toEqual(['ReservationRejected']);
+  });
+
+  it('an unknown book: 404 and no reservation left behind', async () => {
+    const before = await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const res = await reserve(reservation, 987_654);
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ code: 'BOOK_NOT_FOUND', bookId: 987_654 });
+    const after = await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(after.n)).toBe(Number(before.n));
+  });
+
+  it.each([
+    ['malformed JSON', '{"bookId":', 400],
+    ['a string id', JSON.stringify({ bookId: '1' }), 400],
+    ['a negative id', JSON.stringify({ bookId: -3 }), 400],
+    ['a fractional id', JSON.stringify({ bookId: 1.5 }), 400],
+    ['a missing bookId', JSON.stringify({}), 400],
+    ['a status in the body', JSON.stringify({ bookId: 1, status: 'bookReserved' }), 400],
+  ])('rejects %s with a problem and stores nothing', async (_name, payload, status) => {
+    const count = async () => Number((await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const before = await count();
+    const res = await reservation.app.inject({ method: 'POST', url: '/reservations', payload, headers: { 'content-type': 'application/json' } });
+    expect(res.statusCode).toBe(status);
+    expect(res.json<{ detail: string }>().detail.length).toBeGreaterThan(3);
+    expect(await count()).toBe(before);
+  });
+});
+
+describe('when book does not answer', () => {
+  let hanging: Server;
+  let slowReservation: ReservationService;
+  let downReservation: ReservationService;
+
+  beforeAll(async () => {
+    hanging = createServer(() => {}); // accepts and never answers
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const port = (hanging.address() as AddressInfo).port;
+    slowReservation = await createReservationService({ database: { kind: 'pglite' }, bus, logger }, { bookUrl: `http://127.0.0.1:${port}`, bookTimeoutMs: 300 });
+    // A port nothing listens on: connection refused.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    downReservation = await createReservationService({ database: { kind: 'pglite' }, bus, logger }, { bookUrl: `http://127.0.0.1:${closedPort}` });
+  });
+
+  afterAll(async () => {
+    await slowReservation.stop();
+    await downReservation.stop();
+    hanging.closeAllConnections();
+    await new Promise<void>((resolve) => hanging.close(() => resolve()));
+  });
+
+  it.each([
+    ['slow', () => slowReservation],
+    ['down', () => downReservation],
+  ])('book %s: 503 with Retry-After, the reservation rejected, and a ReservationRejected to release any hold', async (_name, svc) => {
+    const res = await reserve(svc(), 1);
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('2');
+    const problem = res.json<{ reservationId: number; service: string; code: string }>();
+    expect(problem).toMatchObject({ code: 'BOOK_SERVICE_UNAVAILABLE', service: 'book' });
+    const row = await svc().internals.db.selectFrom('reservations').selectAll().where('reservation_id', '=', problem.reservationId).executeTakeFirstOrThrow();
+    expect(row.status).toBe('rejected');
+    const events = await svc().internals.db.selectFrom('outbox').select('type').execute();
+    expect(events.map((e) => e.type)).toContain('ReservationRejected');
+  });
+});
+
+describe('cancelling', () => {
+  it('moves bookReserveReq to bookCancel (202) with ReservationCancelRequested; a second cancel is 409', async () => {
+    const bookId = await newBook(1);
+    const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
+    const res = await cancel(reservationId);
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toEqual({ reservationId, status: 'bookCancel' });
+    expect((await outboxOf(reservationId)).map((e) => e.type)).toEqual(['ReservationRequested', 'ReservationCancelRequested']);
+    const again = await cancel(reservationId);
+    expect(again.statusCode).toBe(409);
+    expect(again.json()).toMatchObject({ code: 'RESERVATION_NOT_CANCELLABLE', reservationStatus: 'bookCancel' });
+  });
+
+  it('refuses any status other than bookCancel, and changes nothing', async () => {
+    const bookId = await newBook(1);
+    const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
+    for (const status of ['bookReserved', 'bookCanceled', 'pending', '']) {
+      const res = await cancel(reservationId, 'alice', status);
+      expect(res.statusCode, status).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'STATUS_CHANGE_NOT_ALLOWED' });
+    }
+    const extra = await reservation.app.inject({ method: 'PATCH', url: `/reservations/${reservationId}`, payload: { status: 'bookCancel', bookId: 9 } });
+    expect(extra.statusCode).toBe(400);
+    expect((await reservation.app.inject({ method: 'GET', url: `/reservations/${reservationId}` })).json()).toMatchObject({ status: 'bookReserveReq' });
+  });
+
+  it('a bookOutOfStock reservation cannot be cancelled', async () => {
+    const bookId = await newBook(0);
+    const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
+    expect((await cancel(reservationId)).statusCode).toBe(409);
+  });
+
+  it("another customer's reservation is not found: neither readable nor cancellable", async () => {
+    const bookId = await newBook(1);
+    const { reservationId } = (await reserve(reservation, bookId, 'alice')).json<{ reservationId: number }>();
+    expect((await reservation.app.inject({ method: 'GET', url: `/reservations/${reservationId}`, headers: { 'x-customer-id': 'bob' } })).statusCode).toBe(404);
+    expect((await cancel(reservationId, 'bob')).statusCode).toBe(404);
+    const list = await reservation.app.inject({ method: 'GET', url: '/reservations', headers: { 'x-customer-id': 'bob' } });
+    expect(list.json<{ items: { customerId: string }[] }>().items.every((r) => r.customerId === 'bob')).toBe(true);
+    const staffView = await reservation.app.inject({ method: 'GET', url: `/reservations/${reservationId}`, headers: staff });
+    expect(staffView.statusCode).toBe(200);
+  });
+});
+
+describe('assignment outcomes', () => {
+  const accepted = (reservationId: number, bookId: number, libraryId = 1) =>
+    createEnvelope({
+      type: 'ReservationAccepted',
+      source: sourceOf('assignment'),
+      subject: String(reservationId),
+      data: { reservationId, bookId, customerId: 'alice', assignmentId: reservationId, libraryId, libraryName: `Library ${libraryId}`, status: 'bookReserved' as const },
+    });
+  const canceled = (reservationId: number, bookId: number) =>
+    createEnvelope({ type: 'ReservationCanceled', source: sourceOf('assignment'), subject: String(reservationId), data: { reservationId, bookId, customerId: 'alice', status: 'bookCanceled' as const } });
+  const statusOf = async (id: number) => (await reservation.app.inject({ method: 'GET', url: `/reservations/${id}` })).json<{ status: string; libraryName: string | null }>();
+
+  it('ReservationAccepted -> bookReserved; the same event twice changes nothing the second time', async () => {
+    const bookId = await newBook(1);
+    const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
+    const event = accepted(reservationId, bookId);
+    expect(await reservation.internals.consumer.handle(event)).toBe('handled');
+    const first = await statusOf(reservationId);
+    expect(first).toMatchObject({ status: 'bookReserved', libraryName: 'Library 1' });
+    expect(await reservation.internals.consumer.handle(event)).toBe('duplicate');
+    expect(await statusOf(reservationId)).toEqual(first);
+  });
+
+  it('ReservationCanceled -> bookCanceled, twice is harmless', async () => {
+    const bookId = await newBook(1);
+    const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
+    await cancel(reservationId);
+    const event = canceled(reservationId, bookId);
+    expect(await reservation.internals.consumer.handle(event)).toBe('handled');
+    expect(await reservation.internals.consumer.handle(event)).toBe('duplicate');
+    expect(await statusOf(reservationId)).toMatchObject({ status: 'bookCanceled' });
+  });
+
+  it('out of order: a cancel, then its cancellation, then the late acceptance ends bookCanceled', async () => {
+    const bookId = await newBook(1);
+    const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
+    await cancel(reservationId);
+    await reservation.internals.consumer.handle(canceled(reservationId, bookId));
+    expect(await reservation.internals.consumer.handle(accepted(reservationId, bookId, 3))).toBe('handled');
+    expect(await statusOf(reservationId)).toMatchObject({ status: 'bookCanceled', libraryName: 'Library 3' });
+  });
+});
+
+describe('recovery sweep', () => {
+  it('re-drives a reservation a crash left pending: the copy is held once and it moves on', async () => {
+    const bookId = await newBook(2);
+    // The state a crash between "store pending" and "call book" leaves behind.
+    const row = await reservation.internals.db
+      .insertInto('reservations')
+      .values({ book_id: bookId, customer_id: 'alice', preferred_library_id: null, status: 'pending', book_name: null, library_id: null, library_name: null, reject_reason: null, attempts: 1, created_at: new Date(0), updated_at: new Date(0) })
+      .returning('reservation_id')
+      .executeTakeFirstOrThrow();
+    await reservation.internals.recoverPending.execute();
+    const after = await reservation.app.inject({ method: 'GET', url: `/reservations/${row.reservation_id}` });
+    expect(after.json()).toMatchObject({ status: 'bookReserveReq' });
+    expect(await quantity(bookId)).toBe(1);
+    // A second sweep finds nothing to do.
+    await reservation.internals.recoverPending.execute();
+    expect(await quantity(bookId)).toBe(1);
+  });
+
+  it('gives up after the last attempt: rejected, with ReservationRejected to release a hold', async () => {
+    const row = await reservation.internals.db
+      .insertInto('reservations')
+      .values({ book_id: 1, customer_id: 'alice', preferred_library_id: null, status: 'pending', book_name: null, library_id: null, library_name: null, reject_reason: null, attempts: 3, created_at: new Date(0), updated_at: new Date(0) })
+      .returning('reservation_id')
+      .executeTakeFirstOrThrow();
+    await reservation.internals.recoverPending.execute();
+    const stored = await reservation.internals.db.selectFrom('reservations').selectAll().where('reservation_id', '=', row.reservation_id).executeTakeFirstOrThrow();
+    expect(stored.status).toBe('rejected');
+    expect((await outboxOf(row.reservation_id)).map((e) => e.type)).toEqual(['ReservationRejected']);
+  });
+});
