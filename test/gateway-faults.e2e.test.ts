@@ -1,0 +1,66 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGatewayService, type GatewayService } from '@bstore/gateway';
+import { testLogger } from './support/harness.ts';
+
+let hanging: Server;
+let broken: Server;
+let gateway: GatewayService;
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+beforeAll(async () => {
+  hanging = createServer(() => {}); // accepts, never answers
+  broken = createServer((req) => req.socket.destroy()); // hangs up mid-request
+  const hangingUrl = await listen(hanging);
+  const brokenUrl = await listen(broken);
+  const closed = createServer();
+  const closedUrl = await listen(closed);
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  gateway = await createGatewayService(
+    { logger: testLogger() },
+    { upstreams: { reservation: closedUrl, book: hangingUrl, assignment: brokenUrl, customercenter: closedUrl }, timeoutMs: 400 },
+  );
+  await gateway.start({ port: 0 });
+});
+
+afterAll(async () => {
+  await gateway.stop();
+  hanging.closeAllConnections();
+  broken.closeAllConnections();
+  await Promise.all([hanging, broken].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+});
+
+describe('the gateway with failing upstreams', () => {
+  it('an upstream that is down answers 503 naming the service, with Retry-After', async () => {
+    const res = await fetch(`${gateway.url}/reservations/1`);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(await res.json()).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', service: 'reservation' });
+  });
+
+  it('an upstream that is slow answers 504 naming the service, never a hang', async () => {
+    const started = Date.now();
+    const res = await fetch(`${gateway.url}/books`);
+    expect(res.status).toBe(504);
+    expect(await res.json()).toMatchObject({ code: 'UPSTREAM_TIMEOUT', service: 'book' });
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it('an upstream that hangs up answers a 502 or 503 problem naming the service', async () => {
+    const res = await fetch(`${gateway.url}/libraries`);
+    expect([502, 503]).toContain(res.status);
+    expect(await res.json()).toMatchObject({ service: 'assignment' });
+  });
+
+  it('reports degraded upstreams', async () => {
+    const res = await fetch(`${gateway.url}/health/upstreams`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ status: 'degraded', services: { reservation: 'down' } });
+  });
+});

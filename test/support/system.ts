@@ -1,0 +1,44 @@
+import { startEmbedded, type EmbeddedSystem } from '@bstore/launcher';
+import { testLogger } from './harness.ts';
+import type { SystemDatabases } from './invariants.ts';
+
+/** The whole embedded system in this process, in memory, on free ports. */
+export function startTestSystem(options: { seedDemoData?: boolean; sweepIntervalMs?: number } = {}): Promise<EmbeddedSystem> {
+  return startEmbedded({
+    logger: testLogger(),
+    ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
+    seedDemoData: options.seedDemoData ?? true,
+    reservation: { sweepIntervalMs: options.sweepIntervalMs ?? 1000, staleAfterMs: 2000 },
+  });
+}
+
+export function databasesOf(system: EmbeddedSystem): SystemDatabases {
+  return {
+    book: system.book.internals.db,
+    reservation: system.reservation.internals.db,
+    assignment: system.assignment.internals.db,
+    customercenter: system.customercenter.internals.db,
+  };
+}
+
+/** A small client for the public API through the gateway. */
+export function client(baseUrl: string, customerId = 'alice', defaultHeaders: Record<string, string> = {}) {
+  const call = async <T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { 'x-customer-id': customerId, ...defaultHeaders, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : null) as T };
+  };
+  return {
+    call,
+    reserve: (bookId: number, extra: object = {}) => call<{ reservationId: number; status: string; code?: string }>('POST', '/reservations', { bookId, ...extra }),
+    cancel: (reservationId: number) => call<{ status: string }>('PATCH', `/reservations/${reservationId}`, { status: 'bookCancel' }),
+    reservation: (id: number) => call<{ status: string; libraryName: string | null; libraryId: number | null }>('GET', `/reservations/${id}`),
+    page: (id: number) => call<{ status: string; libraryName: string | null; timeline: { eventType: string; service: string }[] }>('GET', `/reservationPages/${id}`),
+    book: (id: number) => call<{ quantity: number; copies: number; bookName: string }>('GET', `/books/${id}`),
+    createBook: (bookName: string, quantity: number) => call<{ bookId: number }>('POST', '/books', { bookName, quantity }, { 'x-role': 'staff' }),
+  };
+}
