@@ -124,7 +124,7 @@ describe('the reservation saga through the gateway (embedded mode)', () => {
   it('a cancel made while assignment is stopped completes when it returns', async () => {
     const { body: created } = await alice.createBook('Cancel While Down', 2);
     await system.assignment.stopConsumers();
-    let id = 0;
+    let id: number;
     try {
       const res = await alice.reserve(created.bookId);
       id = res.body.reservationId;

@@ -21,6 +21,8 @@ export interface EmbeddedOptions {
   logger: Logger;
   /** Adds the demo catalogue and libraries that are missing. */
   seedDemoData?: boolean;
+  /** Services whose event consumers stay stopped: a fault drill (events wait for them durably). */
+  pausedConsumers?: readonly ServiceName[];
   /** Overrides for the reservation service (sweep timing, book timeout). */
   reservation?: Partial<Omit<ReservationConfig, 'bookUrl'>>;
 }
@@ -45,6 +47,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   const { logger } = options;
   const host = options.host ?? '127.0.0.1';
   const ports = { ...DEFAULT_PORTS, ...options.ports };
+  const listen = (name: ServiceName) => ({ port: ports[name], host, consumers: !options.pausedConsumers?.includes(name) });
   const releaseLock = options.dataDir ? await acquireDataLock(options.dataDir) : async () => {};
   const database = (name: string): DatabaseConfig => (options.dataDir ? { kind: 'pglite', dataDir: join(options.dataDir, name) } : { kind: 'pglite' });
 
@@ -62,26 +65,26 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
 
     const book = await createBookService(deps('book'));
     started.push(book);
-    await book.start({ port: ports.book, host });
+    await book.start(listen('book'));
 
     const assignment = await createAssignmentService(deps('assignment'));
     started.push(assignment);
-    await assignment.start({ port: ports.assignment, host });
+    await assignment.start(listen('assignment'));
 
     const customercenter = await createCustomerCenterService(deps('customercenter'));
     started.push(customercenter);
-    await customercenter.start({ port: ports.customercenter, host });
+    await customercenter.start(listen('customercenter'));
 
     const reservation = await createReservationService(deps('reservation'), { ...options.reservation, bookUrl: book.url });
     started.push(reservation);
-    await reservation.start({ port: ports.reservation, host });
+    await reservation.start(listen('reservation'));
 
     const gateway = await createGatewayService(
       { logger },
       { upstreams: { reservation: reservation.url, assignment: assignment.url, book: book.url, customercenter: customercenter.url } },
     );
     started.push(gateway);
-    await gateway.start({ port: ports.gateway, host });
+    await gateway.start(listen('gateway'));
 
     if (options.seedDemoData) {
       const books = await book.internals.seedCatalogue.execute(DEMO_BOOKS);

@@ -5,7 +5,9 @@ import { DEFAULT_PORTS, startEmbedded, type ServiceName } from './embedded-syste
 /**
  * `npm start`: the whole system on this machine, no database or broker to install.
  * Environment: BSTORE_DATA_DIR (default ./data), BSTORE_HOST (default 127.0.0.1),
- * BSTORE_<SERVICE>_PORT (default the seed's ports), BSTORE_DEMO_DATA (default true), LOG_LEVEL.
+ * BSTORE_<SERVICE>_PORT (default the seed's ports), BSTORE_DEMO_DATA (default true), LOG_LEVEL,
+ * BSTORE_SWEEP_INTERVAL_MS and BSTORE_PENDING_STALE_AFTER_MS (the recovery sweep), and
+ * BSTORE_PAUSED_CONSUMERS (a fault drill: e.g. `assignment` starts with its consumer stopped).
  */
 const env = process.env;
 const dataDir = resolve(env.BSTORE_DATA_DIR ?? 'data');
@@ -18,6 +20,10 @@ const ports = Object.fromEntries(
     return [name, port];
   }),
 ) as Record<ServiceName, number>;
+const pausedConsumers = (env.BSTORE_PAUSED_CONSUMERS ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s): s is ServiceName => s in DEFAULT_PORTS);
 const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
 
 const started = Date.now();
@@ -27,7 +33,11 @@ const system = await startEmbedded({
   ports,
   logger,
   seedDemoData: env.BSTORE_DEMO_DATA !== 'false',
-  reservation: env.BSTORE_SWEEP_INTERVAL_MS ? { sweepIntervalMs: Number(env.BSTORE_SWEEP_INTERVAL_MS) } : {},
+  pausedConsumers,
+  reservation: {
+    ...(env.BSTORE_SWEEP_INTERVAL_MS ? { sweepIntervalMs: Number(env.BSTORE_SWEEP_INTERVAL_MS) } : {}),
+    ...(env.BSTORE_PENDING_STALE_AFTER_MS ? { staleAfterMs: Number(env.BSTORE_PENDING_STALE_AFTER_MS) } : {}),
+  },
 }).catch((err: unknown) => {
   logger.fatal({ err }, 'bstore failed to start');
   process.exit(1);
@@ -51,6 +61,9 @@ Try it:
 
 Press Ctrl+C to stop.
 `);
+if (pausedConsumers.length > 0) {
+  logger.warn({ pausedConsumers }, 'fault drill: these services consume no events until restarted without BSTORE_PAUSED_CONSUMERS');
+}
 
 let stopping = false;
 const shutdown = (signal: string) => {

@@ -56,14 +56,15 @@ export class ServiceRuntime<TInternals = unknown> {
     return this.#url;
   }
 
-  async start(listen: { port: number; host?: string }): Promise<string> {
+  /** Listens and starts everything; `consumers: false` leaves the event consumers stopped (fault drills). */
+  async start(listen: { port: number; host?: string; consumers?: boolean }): Promise<string> {
     const host = listen.host ?? '127.0.0.1';
     await this.app.listen({ port: listen.port, host });
     const address = this.app.server.address();
     const port = typeof address === 'object' && address ? address.port : listen.port;
     this.#url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     this.relay?.start();
-    for (const c of this.consumers) await c.start();
+    if (listen.consumers !== false) for (const c of this.consumers) await c.start();
     for (const t of this.tasks) t.start();
     return this.#url;
   }
