@@ -18,6 +18,11 @@ export interface EmbeddedBusOptions {
   idlePollMs?: number;
   /** Messages fetched per round by one consumer. */
   batchSize?: number;
+  /**
+   * How long a message every consumer has acknowledged stays in the log; it also bounds the
+   * deduplication window (a republished id older than this is accepted again). Default 15 minutes.
+   */
+  retentionMs?: number;
 }
 
 /**
@@ -35,6 +40,8 @@ export class EmbeddedBus implements MessageBus {
   readonly #batchSize: number;
   readonly #wakeups = new Map<string, Wakeup>();
   readonly #workers = new Set<Promise<void>>();
+  readonly #retentionMs: number;
+  readonly #pruneTimer: NodeJS.Timeout;
   #closed = false;
 
   private constructor(database: Database<BusTables>, options: EmbeddedBusOptions) {
@@ -43,6 +50,25 @@ export class EmbeddedBus implements MessageBus {
     this.#logger = options.logger;
     this.#idlePollMs = options.idlePollMs ?? 1000;
     this.#batchSize = options.batchSize ?? 32;
+    this.#retentionMs = options.retentionMs ?? 15 * 60_000;
+    this.#pruneTimer = setInterval(() => {
+      this.prune().catch((err: unknown) => this.#logger.warn({ err }, 'bus prune failed'));
+    }, Math.max(1000, Math.min(this.#retentionMs, 60_000)));
+    this.#pruneTimer.unref();
+  }
+
+  /**
+   * Deletes the messages that every consumer has acknowledged and that are older than the
+   * retention. Returns how many were deleted.
+   */
+  async prune(retentionMs = this.#retentionMs): Promise<number> {
+    if (this.#closed) return 0;
+    const result = await this.#db
+      .deleteFrom('bus_messages')
+      .where('stored_at', '<', new Date(Date.now() - retentionMs))
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('bus_deliveries').select('seq').whereRef('bus_deliveries.seq', '=', 'bus_messages.seq'))))
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   static async open(options: EmbeddedBusOptions): Promise<EmbeddedBus> {
@@ -65,6 +91,8 @@ export class EmbeddedBus implements MessageBus {
       next_attempt_at timestamptz NOT NULL,
       PRIMARY KEY (consumer, seq))`.execute(db);
     await sql`CREATE INDEX IF NOT EXISTS bus_deliveries_due ON bus_deliveries (consumer, next_attempt_at, seq)`.execute(db);
+    await sql`CREATE INDEX IF NOT EXISTS bus_deliveries_seq ON bus_deliveries (seq)`.execute(db);
+    await sql`CREATE INDEX IF NOT EXISTS bus_messages_stored ON bus_messages (stored_at)`.execute(db);
     return new EmbeddedBus(database, options);
   }
 
@@ -122,6 +150,7 @@ export class EmbeddedBus implements MessageBus {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#pruneTimer);
     for (const w of this.#wakeups.values()) w.kick();
     await Promise.allSettled([...this.#workers]);
     await this.#database.close();

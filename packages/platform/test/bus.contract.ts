@@ -1,0 +1,108 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEnvelope, type EventEnvelope } from '@bstore/contracts';
+import type { Delivery, DeliveryOutcome, MessageBus } from '../src/messaging/bus.ts';
+import { eventually } from '../../../test/support/harness.ts';
+
+const SUBJECT = 'bstore.reservation.ReservationRequested';
+const OTHER = 'bstore.book.QuantityChanged';
+
+function envelope(n: number): EventEnvelope {
+  return createEnvelope({ type: 'ReservationRequested', source: 'bstore/test', subject: String(n), data: { n } });
+}
+
+/**
+ * What every MessageBus adapter must do, whatever the broker behind it: the same suite runs over
+ * the embedded bus now and over NATS JetStream when that adapter exists.
+ */
+export function describeBusContract(name: string, open: () => Promise<MessageBus>): void {
+  describe(`MessageBus contract: ${name}`, () => {
+    const opened: MessageBus[] = [];
+    const openBus = async () => {
+      const bus = await open();
+      opened.push(bus);
+      return bus;
+    };
+    afterEach(async () => {
+      for (const bus of opened.splice(0)) await bus.close();
+    });
+
+    const collect = () => {
+      const seen: Delivery[] = [];
+      const handler = async (d: Delivery): Promise<DeliveryOutcome> => {
+        seen.push(d);
+        return { kind: 'ack' };
+      };
+      return { seen, handler };
+    };
+
+    it('delivers every message to every durable consumer whose subjects match, in order', async () => {
+      const bus = await openBus();
+      const a = collect();
+      const b = collect();
+      const c = collect();
+      await bus.subscribe({ durableName: 'a', subjects: [SUBJECT] }, a.handler);
+      await bus.subscribe({ durableName: 'b', subjects: [SUBJECT, OTHER] }, b.handler);
+      await bus.subscribe({ durableName: 'c', subjects: [OTHER] }, c.handler);
+      for (let i = 1; i <= 5; i++) await bus.publish(SUBJECT, envelope(i));
+      await eventually('both consumers to receive five', async () => (a.seen.length === 5 && b.seen.length === 5 ? true : undefined));
+      expect(a.seen.map((d) => d.envelope.subject)).toEqual(['1', '2', '3', '4', '5']);
+      expect(a.seen.every((d) => d.subject === SUBJECT && d.deliveryCount === 1)).toBe(true);
+      expect(c.seen).toHaveLength(0);
+    });
+
+    it('deduplicates by message id: publishing the same event twice delivers it once', async () => {
+      const bus = await openBus();
+      const a = collect();
+      await bus.subscribe({ durableName: 'dedup', subjects: [SUBJECT] }, a.handler);
+      const e = envelope(1);
+      await bus.publish(SUBJECT, e);
+      await bus.publish(SUBJECT, e);
+      await bus.publish(SUBJECT, envelope(2));
+      await eventually('two deliveries', async () => (a.seen.length >= 2 ? true : undefined));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(a.seen.map((d) => d.envelope.id)).toEqual([e.id, a.seen[1]?.envelope.id]);
+      expect(a.seen).toHaveLength(2);
+    });
+
+    it('a durable consumer that is stopped receives, once subscribed again, what was published meanwhile', async () => {
+      const bus = await openBus();
+      const first = collect();
+      const sub = await bus.subscribe({ durableName: 'durable', subjects: [SUBJECT] }, first.handler);
+      await bus.publish(SUBJECT, envelope(1));
+      await eventually('the first delivery', async () => (first.seen.length === 1 ? true : undefined));
+      await sub.stop();
+      await bus.publish(SUBJECT, envelope(2));
+      await bus.publish(SUBJECT, envelope(3));
+      const second = collect();
+      await bus.subscribe({ durableName: 'durable', subjects: [SUBJECT] }, second.handler);
+      await eventually('the two missed messages', async () => (second.seen.length === 2 ? true : undefined));
+      expect(second.seen.map((d) => d.envelope.subject)).toEqual(['2', '3']);
+    });
+
+    it('a nak redelivers after the delay with a higher delivery count; messages behind it are not blocked', async () => {
+      const bus = await openBus();
+      const seen: Delivery[] = [];
+      await bus.subscribe({ durableName: 'retry', subjects: [SUBJECT] }, async (d) => {
+        seen.push(d);
+        return d.envelope.subject === '1' && d.deliveryCount < 3 ? { kind: 'nak', delayMs: 50 } : { kind: 'ack' };
+      });
+      await bus.publish(SUBJECT, envelope(1));
+      await bus.publish(SUBJECT, envelope(2));
+      await eventually('three deliveries of the first message', async () => (seen.filter((d) => d.envelope.subject === '1').length === 3 ? true : undefined));
+      expect(seen.filter((d) => d.envelope.subject === '1').map((d) => d.deliveryCount)).toEqual([1, 2, 3]);
+      expect(seen.findIndex((d) => d.envelope.subject === '2')).toBeLessThan(seen.findLastIndex((d) => d.envelope.subject === '1'));
+    });
+
+    it('a handler that throws does not lose the message', async () => {
+      const bus = await openBus();
+      let calls = 0;
+      await bus.subscribe({ durableName: 'throws', subjects: [SUBJECT] }, async () => {
+        calls++;
+        if (calls === 1) throw new Error('boom');
+        return { kind: 'ack' };
+      });
+      await bus.publish(SUBJECT, envelope(1));
+      await eventually('a redelivery after the throw', async () => (calls >= 2 ? true : undefined), 10_000);
+    });
+  });
+}

@@ -1,0 +1,111 @@
+import type { Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEnvelope, type EventEnvelope } from '@bstore/contracts';
+import { openDatabase, type Database } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrations.ts';
+import type { ConsumerSpec, Delivery, DeliveryOutcome, MessageBus, Subscription } from '../src/messaging/bus.ts';
+import { EmbeddedBus } from '../src/messaging/embedded-bus.ts';
+import { KyselyOutbox, OutboxRelay } from '../src/messaging/outbox.ts';
+import type { MessagingTables } from '../src/messaging/schema.ts';
+import { testLogger } from '../../../test/support/harness.ts';
+
+/** A real bus that refuses to publish while `down` is set: a broker outage. */
+class FlakyBus implements MessageBus {
+  down = false;
+  readonly inner: MessageBus;
+  constructor(inner: MessageBus) {
+    this.inner = inner;
+  }
+  async publish(subject: string, envelope: EventEnvelope): Promise<void> {
+    if (this.down) throw new Error('broker unreachable');
+    await this.inner.publish(subject, envelope);
+  }
+  subscribe(spec: ConsumerSpec, handler: (d: Delivery) => Promise<DeliveryOutcome>): Promise<Subscription> {
+    return this.inner.subscribe(spec, handler);
+  }
+  healthy(): Promise<boolean> {
+    return this.inner.healthy();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+let database: Database<MessagingTables>;
+let db: Kysely<MessagingTables>;
+let bus: FlakyBus;
+let received: string[];
+
+beforeAll(async () => {
+  database = await openDatabase<MessagingTables>({ kind: 'pglite' });
+  db = database.db;
+  await migrateToLatest(db as Kysely<unknown>, {});
+  bus = new FlakyBus(await EmbeddedBus.open({ database: { kind: 'pglite' }, logger: testLogger(), idlePollMs: 100 }));
+  received = [];
+  await bus.subscribe({ durableName: 'probe', subjects: ['bstore.reservation.ReservationRequested'] }, async (d) => {
+    received.push(d.envelope.id);
+    return { kind: 'ack' };
+  });
+});
+
+afterAll(async () => {
+  await bus.close();
+  await database.close();
+});
+
+const event = () => createEnvelope({ type: 'ReservationRequested', source: 'bstore/test', subject: '1', data: {} });
+
+async function write(events: EventEnvelope[], commit = true): Promise<void> {
+  await db
+    .transaction()
+    .execute(async (trx) => {
+      const outbox = new KyselyOutbox(trx);
+      for (const e of events) await outbox.add(e);
+      if (!commit) throw new Error('rollback');
+    })
+    .catch((err: unknown) => {
+      if (commit) throw err;
+    });
+}
+
+const unsent = async () => Number((await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('published_at', 'is', null).executeTakeFirstOrThrow()).n);
+
+describe('OutboxRelay', () => {
+  it('publishes committed rows in order and marks them sent; rolled-back rows never leave', async () => {
+    const relay = new OutboxRelay({ db, bus, logger: testLogger(), batchSize: 10 });
+    const committed = [event(), event(), event()];
+    await write(committed);
+    await write([event()], false);
+    expect(await relay.publishBatch()).toBe(3);
+    expect(await unsent()).toBe(0);
+    expect(await relay.publishBatch()).toBe(0);
+    const ids = committed.map((e) => e.id);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received.filter((id) => ids.includes(id))).toEqual(ids);
+  });
+
+  it('keeps rows while the broker is down and sends them when it is back', async () => {
+    const relay = new OutboxRelay({ db, bus, logger: testLogger() });
+    await write([event(), event()]);
+    bus.down = true;
+    expect(await relay.publishBatch()).toBe(0);
+    expect(await unsent()).toBe(2);
+    const failed = await db.selectFrom('outbox').select(['attempts', 'last_error']).where('published_at', 'is', null).orderBy('created_at').executeTakeFirstOrThrow();
+    expect(failed).toMatchObject({ attempts: 1, last_error: 'broker unreachable' });
+    bus.down = false;
+    expect(await relay.publishBatch()).toBe(2);
+    expect(await unsent()).toBe(0);
+  });
+
+  it('does not skip a row that commits after later rows were sent (no "id > last seen" cursor)', async () => {
+    const relay = new OutboxRelay({ db, bus, logger: testLogger() });
+    const late = event(); // created first: the lower id and time
+    const early = event();
+    await write([early]);
+    expect(await relay.publishBatch()).toBe(1);
+    await write([late]);
+    expect(await relay.publishBatch()).toBe(1);
+    const rows = await db.selectFrom('outbox').select(['id', 'published_at']).where('id', 'in', [late.id, early.id]).execute();
+    expect(rows.every((r) => r.published_at !== null)).toBe(true);
+  });
+});
