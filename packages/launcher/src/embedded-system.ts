@@ -91,8 +91,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
       const libraries = await seedLibraries(assignment);
       if (books + libraries.length > 0) logger.info({ books, libraries: libraries.length }, 'demo data added');
     }
-    // Reservations a previous run left pending are driven on at once, not after the first interval.
-    await reservation.internals.recoverPending.execute();
+    // Reservations a previous run left pending are driven on at once, not after the first interval;
+    // a failure here is the sweep's to retry, not a reason to refuse to start.
+    await reservation.internals.recoverPending.execute().catch((err: unknown) => logger.error({ err }, 'start-up recovery sweep failed'));
 
     return {
       book,

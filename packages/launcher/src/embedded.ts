@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { createLogger } from '@bstore/platform';
 import { DEFAULT_PORTS, startEmbedded, type ServiceName } from './embedded-system.ts';
+import { intSetting, listSetting } from './env.ts';
 
 /**
  * `npm start`: the whole system on this machine, no database or broker to install.
@@ -12,18 +13,13 @@ import { DEFAULT_PORTS, startEmbedded, type ServiceName } from './embedded-syste
 const env = process.env;
 const dataDir = resolve(env.BSTORE_DATA_DIR ?? 'data');
 const host = env.BSTORE_HOST ?? '127.0.0.1';
+const names = Object.keys(DEFAULT_PORTS) as ServiceName[];
 const ports = Object.fromEntries(
-  (Object.keys(DEFAULT_PORTS) as ServiceName[]).map((name) => {
-    const raw = env[`BSTORE_${name.toUpperCase()}_PORT`];
-    const port = raw === undefined ? DEFAULT_PORTS[name] : Number(raw);
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`BSTORE_${name.toUpperCase()}_PORT must be a port number`);
-    return [name, port];
-  }),
+  names.map((name) => [name, intSetting(env, `BSTORE_${name.toUpperCase()}_PORT`, DEFAULT_PORTS[name], { min: 0, max: 65_535 })]),
 ) as Record<ServiceName, number>;
-const pausedConsumers = (env.BSTORE_PAUSED_CONSUMERS ?? '')
-  .split(',')
-  .map((s) => s.trim())
-  .filter((s): s is ServiceName => s in DEFAULT_PORTS);
+const pausedConsumers = listSetting(env, 'BSTORE_PAUSED_CONSUMERS', names);
+const sweepIntervalMs = intSetting(env, 'BSTORE_SWEEP_INTERVAL_MS', 5000, { min: 100, max: 3_600_000 });
+const staleAfterMs = intSetting(env, 'BSTORE_PENDING_STALE_AFTER_MS', 10_000, { min: 0, max: 86_400_000 });
 const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
 
 const started = Date.now();
@@ -34,10 +30,7 @@ const system = await startEmbedded({
   logger,
   seedDemoData: env.BSTORE_DEMO_DATA !== 'false',
   pausedConsumers,
-  reservation: {
-    ...(env.BSTORE_SWEEP_INTERVAL_MS ? { sweepIntervalMs: Number(env.BSTORE_SWEEP_INTERVAL_MS) } : {}),
-    ...(env.BSTORE_PENDING_STALE_AFTER_MS ? { staleAfterMs: Number(env.BSTORE_PENDING_STALE_AFTER_MS) } : {}),
-  },
+  reservation: { sweepIntervalMs, staleAfterMs },
 }).catch((err: unknown) => {
   logger.fatal({ err }, 'bstore failed to start');
   process.exit(1);

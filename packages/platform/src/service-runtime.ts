@@ -8,6 +8,8 @@ export interface ConsumerLifecycle {
   readonly name: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Registers the consumer with the bus without consuming (a paused start). */
+  declare(): Promise<void>;
 }
 
 export interface ServiceRuntimeParts<TInternals> {
@@ -64,7 +66,7 @@ export class ServiceRuntime<TInternals = unknown> {
     const port = typeof address === 'object' && address ? address.port : listen.port;
     this.#url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     this.relay?.start();
-    if (listen.consumers !== false) for (const c of this.consumers) await c.start();
+    for (const c of this.consumers) await (listen.consumers === false ? c.declare() : c.start());
     for (const t of this.tasks) t.start();
     return this.#url;
   }

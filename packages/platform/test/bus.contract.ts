@@ -79,6 +79,18 @@ export function describeBusContract(name: string, open: () => Promise<MessageBus
       expect(second.seen.map((d) => d.envelope.subject)).toEqual(['2', '3']);
     });
 
+    it('a consumer declared before publishing, and subscribed much later, receives everything', async () => {
+      const bus = await openBus();
+      await bus.declareConsumer({ durableName: 'declared', subjects: [SUBJECT] });
+      await bus.declareConsumer({ durableName: 'declared', subjects: [SUBJECT] });
+      await bus.publish(SUBJECT, envelope(1));
+      await bus.publish(SUBJECT, envelope(2));
+      const later = collect();
+      await bus.subscribe({ durableName: 'declared', subjects: [SUBJECT] }, later.handler);
+      await eventually('both messages', async () => (later.seen.length === 2 ? true : undefined));
+      expect(later.seen.map((d) => d.envelope.subject)).toEqual(['1', '2']);
+    });
+
     it('a nak redelivers after the delay with a higher delivery count; messages behind it are not blocked', async () => {
       const bus = await openBus();
       const seen: Delivery[] = [];

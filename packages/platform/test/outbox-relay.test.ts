@@ -23,6 +23,9 @@ class FlakyBus implements MessageBus {
   subscribe(spec: ConsumerSpec, handler: (d: Delivery) => Promise<DeliveryOutcome>): Promise<Subscription> {
     return this.inner.subscribe(spec, handler);
   }
+  declareConsumer(spec: ConsumerSpec): Promise<void> {
+    return this.inner.declareConsumer(spec);
+  }
   healthy(): Promise<boolean> {
     return this.inner.healthy();
   }

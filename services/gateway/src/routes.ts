@@ -22,6 +22,8 @@ export const ROUTES: ReadonlyArray<{ prefix: string; upstream: Upstream; stream?
   { prefix: '/reservationPages', upstream: 'customercenter' },
 ];
 
+const SAFE_PATH = /^(\/[A-Za-z0-9_-]+)*\/?$/;
+
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 
 function codeOf(err: unknown): string | undefined {
@@ -53,6 +55,14 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
   // Bodies are forwarded as they came; the owning service validates them.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  // The public paths hold only words, numbers and slashes. Anything else (dot segments, percent
+  // escapes, empty segments) could be read differently here and upstream — `/books/7/./holds/1`
+  // would slip past the hold block below — so it is refused before routing.
+  app.addHook('onRequest', async (request) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (!SAFE_PATH.test(path)) throw new HttpProblem(400, 'INVALID_PATH', 'the path may contain only letters, digits, "-", "_" and single slashes');
+  });
 
   for (const route of ROUTES) {
     const base = options.upstreams[route.upstream];

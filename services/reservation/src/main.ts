@@ -58,11 +58,17 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
   const bookTimeoutMs = config.bookTimeoutMs ?? 1500;
   const book = config.bookClient ?? new HttpBookClient({ baseUrl: config.bookUrl, timeoutMs: bookTimeoutMs });
   const requestHold = new RequestHold(tx, book, clock);
+  // The sweep must not take a reservation whose request is still waiting for book.
+  const minimumStale = bookTimeoutMs * 2;
+  const staleAfterMs = Math.max(config.staleAfterMs ?? Math.max(10_000, bookTimeoutMs * 4), minimumStale);
+  if (config.staleAfterMs !== undefined && config.staleAfterMs < minimumStale) {
+    logger.warn({ configured: config.staleAfterMs, used: staleAfterMs }, 'pending reservations count as abandoned only after twice the book timeout');
+  }
   const recoverPending = new RecoverPendingReservations(
     tx,
     requestHold,
     clock,
-    { staleAfterMs: config.staleAfterMs ?? Math.max(10_000, bookTimeoutMs * 4), maxAttempts: config.maxHoldAttempts ?? 5, batchSize: 50 },
+    { staleAfterMs, maxAttempts: config.maxHoldAttempts ?? 5, batchSize: 50 },
     logger,
   );
 

@@ -34,6 +34,11 @@ export interface Subscription {
 export interface MessageBus {
   publish(subject: string, envelope: EventEnvelope): Promise<void>;
   subscribe(spec: ConsumerSpec, handler: (delivery: Delivery) => Promise<DeliveryOutcome>): Promise<Subscription>;
+  /**
+   * Creates the durable consumer without receiving yet (idempotent): from now on messages are kept
+   * for it, so a service that starts with its consumer paused loses nothing.
+   */
+  declareConsumer(spec: ConsumerSpec): Promise<void>;
   /** Whether the bus can accept messages now (for readiness). */
   healthy(): Promise<boolean>;
   close(): Promise<void>;

@@ -70,6 +70,11 @@ export class EventConsumer<DB> {
     this.#subscription = await this.#bus.subscribe({ durableName: this.name, subjects: this.subjects }, (d) => this.#onDelivery(d));
   }
 
+  /** Registers the durable consumer without consuming: events are kept for it until it starts. */
+  async declare(): Promise<void> {
+    await this.#bus.declareConsumer({ durableName: this.name, subjects: this.subjects });
+  }
+
   async stop(): Promise<void> {
     const sub = this.#subscription;
     this.#subscription = undefined;

@@ -156,6 +156,10 @@ export class EmbeddedBus implements MessageBus {
     await this.#database.close();
   }
 
+  async declareConsumer(spec: ConsumerSpec): Promise<void> {
+    await this.#ensureConsumer(spec);
+  }
+
   /** Creates the durable consumer the first time; like JetStream's deliver-all, it then receives the whole log. */
   async #ensureConsumer(spec: ConsumerSpec): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {

@@ -64,8 +64,8 @@ const toJson = (a: AssignmentRecord) => ({
 });
 
 /**
- * Assignment's HTTP adapter. Public: the library branches. Staff: new branches and the assignments
- * (authorization arrives with the identity issue). Assignments themselves are made by events only.
+ * Assignment's HTTP adapter. Public: the library branches. Staff (requireRole): new branches and the
+ * assignments. Assignments themselves are made by events only.
  */
 export async function assignmentRoutes(app: HttpApp, deps: AssignmentRouteDeps): Promise<void> {
   app.get('/libraries', { schema: { response: { 200: Type.Object({ items: Type.Array(LibraryWithLoad) }) } } }, async () => {
@@ -104,7 +104,7 @@ export async function assignmentRoutes(app: HttpApp, deps: AssignmentRouteDeps):
           },
           { additionalProperties: false },
         ),
-        response: { 200: AssignmentPage, 400: ProblemSchema },
+        response: { 200: AssignmentPage, 400: ProblemSchema, 403: ProblemSchema },
       },
     },
     async (request) => {

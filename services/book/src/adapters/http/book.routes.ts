@@ -55,8 +55,8 @@ const errors = { 400: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409
 const toJson = (b: BookProps) => b;
 
 /**
- * Book's HTTP adapter. Public: the catalogue. Staff: books and copies (authorization arrives with
- * the identity issue). Internal: the hold, called by reservation only.
+ * Book's HTTP adapter. Public: the catalogue. Staff (requireRole): books and copies. Internal: the
+ * hold, called by reservation only; the gateway does not publish it.
  */
 export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<void> {
   app.get(

@@ -67,7 +67,6 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
       const result = await deps.placeReservation.execute({ ...request.body, customerId });
       switch (result.kind) {
         case 'reserved':
-        case 'alreadyDecided':
           return reply.status(201).header('location', `/reservations/${result.reservation.reservationId}`).send(toJson(result.reservation));
         case 'outOfStock':
           throw new HttpProblem(409, 'BOOK_OUT_OF_STOCK', `no copy of book ${request.body.bookId} is available`, {

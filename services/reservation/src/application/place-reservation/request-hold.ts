@@ -7,9 +7,19 @@ export type DriveResult =
   | { kind: 'outOfStock'; reservation: ReservationProps }
   | { kind: 'bookNotFound' }
   | { kind: 'unavailable'; reservation: ReservationProps }
-  /** Somebody else (the request or the sweep) already moved it on. */
-  | { kind: 'alreadyDecided'; reservation: ReservationProps }
   | { kind: 'gone' };
+
+/** The answer for a reservation somebody else (the request or the sweep) already moved on. */
+function decided(reservation: ReservationProps): DriveResult {
+  switch (reservation.status) {
+    case 'bookOutOfStock':
+      return { kind: 'outOfStock', reservation };
+    case 'rejected':
+      return { kind: 'unavailable', reservation };
+    default:
+      return { kind: 'reserved', reservation };
+  }
+}
 
 /**
  * The pivot of the saga: ask book for a copy, then record the answer and its event in one
@@ -37,7 +47,7 @@ export class RequestHold {
     return this.#tx.run(async (uow): Promise<DriveResult> => {
       const r = await uow.reservations.findForUpdate(reservation.reservationId);
       if (!r) return { kind: 'gone' };
-      if (r.status !== 'pending') return { kind: 'alreadyDecided', reservation: r.props };
+      if (r.status !== 'pending') return decided(r.props);
       const now = this.#clock.now();
       switch (outcome.kind) {
         case 'held':
