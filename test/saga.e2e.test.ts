@@ -190,6 +190,17 @@ describe('the gateway', () => {
     expect((await alice.book(1)).body.quantity).toBe(before);
   });
 
+  it('a malformed URL or query string is a 400 problem, not a 500', async () => {
+    for (const path of ['/books?q=%', '/books/%', '/reservations/%zz']) {
+      const res = await rawRequest(system.urls.gateway, 'GET', path, '');
+      expect(res.status, path).toBe(400);
+      expect(res.contentType, path).toContain('application/problem+json');
+    }
+    const direct = await rawRequest(system.urls.book, 'GET', '/books/%', '');
+    expect(direct.status).toBe(400);
+    expect(direct.contentType).toContain('application/problem+json');
+  });
+
   it('reports every upstream up', async () => {
     const res = await alice.call<{ services: Record<string, string> }>('GET', '/health/upstreams');
     expect(res.status).toBe(200);

@@ -53,11 +53,14 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
 
   const started: { stop(): Promise<void> }[] = [];
   let bus: EmbeddedBus | undefined;
-  const stopAll = async () => {
-    for (const s of started.reverse()) await s.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
-    await bus?.close();
-    await releaseLock();
-  };
+  let stopping: Promise<void> | undefined;
+  // Gateway first, book last: nothing stops while something still calls it. Safe to call twice.
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      for (const s of [...started].reverse()) await s.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
+      await bus?.close();
+      await releaseLock();
+    })());
 
   try {
     bus = await EmbeddedBus.open({ database: database('bus'), logger: logger.child({ component: 'bus' }) });

@@ -80,11 +80,15 @@ export class ServiceRuntime<TInternals = unknown> {
     for (const c of this.consumers) await c.start();
   }
 
+  /**
+   * Stops taking work (tasks, consumers, then HTTP once in-flight requests finished), publishes what
+   * those committed, and closes the database last.
+   */
   async stop(): Promise<void> {
     for (const t of this.tasks) await t.stop();
     await this.stopConsumers();
-    await this.relay?.stop();
     await this.app.close();
+    await this.relay?.stop();
     await this.database?.close();
   }
 }

@@ -7,7 +7,7 @@ import type { ConsumerSpec, Delivery, DeliveryOutcome, MessageBus, Subscription 
 import { EmbeddedBus } from '../src/messaging/embedded-bus.ts';
 import { KyselyOutbox, OutboxRelay } from '../src/messaging/outbox.ts';
 import type { MessagingTables } from '../src/messaging/schema.ts';
-import { testLogger } from '../../../test/support/harness.ts';
+import { eventually, testLogger } from '../../../test/support/harness.ts';
 
 /** A real bus that refuses to publish while `down` is set: a broker outage. */
 class FlakyBus implements MessageBus {
@@ -56,7 +56,13 @@ afterAll(async () => {
   await database.close();
 });
 
-const event = () => createEnvelope({ type: 'ReservationRequested', source: 'bstore/test', subject: '1', data: {} });
+const event = () =>
+  createEnvelope({
+    type: 'ReservationRequested',
+    source: 'bstore/test',
+    subject: '1',
+    data: { reservationId: 1, bookId: 1, bookName: 'B', customerId: 'alice', preferredLibraryId: null, status: 'bookReserveReq' as const },
+  });
 
 async function write(events: EventEnvelope[], commit = true): Promise<void> {
   await db
@@ -83,8 +89,15 @@ describe('OutboxRelay', () => {
     expect(await unsent()).toBe(0);
     expect(await relay.publishBatch()).toBe(0);
     const ids = committed.map((e) => e.id);
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually('the three events at the consumer', async () => (received.filter((id) => ids.includes(id)).length === 3 ? true : undefined));
     expect(received.filter((id) => ids.includes(id))).toEqual(ids);
+  });
+
+  it('refuses an event whose data does not match its schema, so the change rolls back', async () => {
+    const bad = createEnvelope({ type: 'ReservationRequested', source: 'bstore/test', subject: '1', data: { reservationId: 'one' } });
+    const before = await unsent();
+    await expect(write([bad])).rejects.toThrow(/ReservationRequested data is invalid/);
+    expect(await unsent()).toBe(before);
   });
 
   it('keeps rows while the broker is down and sends them when it is back', async () => {

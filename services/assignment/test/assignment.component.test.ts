@@ -176,7 +176,7 @@ describe('balancing across libraries', () => {
 
       const empty = await freshService();
       try {
-        expect(await empty.internals.consumer.handle(requested(6102), 8)).toBe('dead-lettered');
+        expect(await empty.internals.consumer.handle(requested(6102), 20)).toBe('dead-lettered');
         const parked = await empty.internals.db.selectFrom('dead_letters').selectAll().execute();
         expect(parked[0]?.error).toMatch(/no library/);
       } finally {

@@ -125,6 +125,26 @@ describe('book releases', () => {
     expect((await getBook(bookId)).quantity).toBe(2);
   });
 
+  it('the same rejection delivered twice restores the copy once', async () => {
+    const { bookId } = await createBook(2);
+    expect((await hold(bookId, 3301)).statusCode).toBe(201);
+    const rejected = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', status: 'rejected', reason: 'timeout' });
+    expect(await book.internals.consumer.handle(rejected)).toBe('handled');
+    expect(await book.internals.consumer.handle(rejected)).toBe('duplicate');
+    // A different event for the same reservation (a redriven rejection) restores nothing more either.
+    const again = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', status: 'rejected', reason: 'timeout' });
+    expect(await book.internals.consumer.handle(again)).toBe('handled');
+    expect(await getBook(bookId)).toMatchObject({ quantity: 2, copies: 2 });
+  });
+
+  it("a release naming another book does not touch this reservation's hold", async () => {
+    const { bookId } = await createBook(1);
+    expect((await hold(bookId, 3401)).statusCode).toBe(201);
+    await book.internals.consumer.handle(event('ReservationRejected', { reservationId: 3401, bookId: bookId + 1000, customerId: 'alice', status: 'rejected', reason: 'x' }));
+    expect(await getBook(bookId)).toMatchObject({ quantity: 0 });
+    expect(await activeHolds(bookId)).toBe(1);
+  });
+
   it('a malformed event is parked as a dead letter at once', async () => {
     const bad = createEnvelope({ type: 'ReservationCanceled', source: 'x', subject: '1', data: { reservationId: 'seven' } });
     expect(await book.internals.consumer.handle(bad)).toBe('dead-lettered');

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import { OutboxRelay, ServiceRuntime, createHttpApp, openServiceDatabase, type EventConsumer, type ServiceDeps } from '@bstore/platform';
+import { EventConsumer, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
+import { isPageEvent } from './application/events.ts';
 import type { ReservationPageStore } from './application/ports.ts';
 import { ProjectReservationEvent } from './application/project-reservation-event/project-reservation-event.service.ts';
 import { ViewReservationPages } from './application/view-reservation-pages/view-reservation-pages.service.ts';
@@ -10,7 +11,6 @@ import type { CustomerCenterTables } from './adapters/db/schema.ts';
 import { customercenterErrorStatus, customercenterRoutes } from './adapters/http/customercenter.routes.ts';
 import { InProcessPageUpdates } from './adapters/live/in-process.page-updates.ts';
 import { customercenterEventHandlers } from './adapters/messaging/customercenter.handlers.ts';
-import { PageProjectionConsumer } from './adapters/messaging/page-projection.consumer.ts';
 
 /** Composition root of the customer center: the read model of reservations, with live updates. */
 export interface CustomerCenterInternals {
@@ -24,18 +24,20 @@ export type CustomerCenterService = ServiceRuntime<CustomerCenterInternals>;
 export async function createCustomerCenterService(deps: ServiceDeps): Promise<CustomerCenterService> {
   const logger = deps.logger.child({ service: 'customercenter' });
   const database = await openServiceDatabase<CustomerCenterTables>(deps.database, customercenterMigrations, logger);
-  // Nothing here emits events; the relay keeps the runtime the same shape as every other service's.
-  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger });
+  // Nothing here emits events, so there is no outbox relay.
   const store = new KyselyReservationPageStore(database.db);
   const watch = new WatchReservationPages(store, new InProcessPageUpdates(logger));
 
-  const consumer = new PageProjectionConsumer({
+  const consumer = new EventConsumer<CustomerCenterTables>({
     name: 'customercenter',
     db: database.db,
     bus: deps.bus,
     logger,
     handlers: customercenterEventHandlers(new ProjectReservationEvent()),
-    onCommitted: (event) => watch.announce(event.data.reservationId),
+    // The live stream shows a change only once it is committed.
+    afterCommit: async (event) => {
+      if (isPageEvent(event)) await watch.announce(event.data.reservationId);
+    },
   });
 
   const app = createHttpApp({
@@ -53,7 +55,6 @@ export async function createCustomerCenterService(deps: ServiceDeps): Promise<Cu
     logger,
     app,
     database,
-    relay,
     consumers: [consumer],
     internals: { db: database.db, consumer, store },
   });

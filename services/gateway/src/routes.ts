@@ -60,14 +60,31 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
   // escapes, empty segments) could be read differently here and upstream — `/books/7/./holds/1`
   // would slip past the hold block below — so it is refused before routing.
   app.addHook('onRequest', async (request) => {
-    const path = request.url.split('?')[0] ?? '';
+    const [path = '', query = ''] = request.url.split('?', 2);
     if (!SAFE_PATH.test(path)) throw new HttpProblem(400, 'INVALID_PATH', 'the path may contain only letters, digits, "-", "_" and single slashes');
+    try {
+      decodeURIComponent(query);
+    } catch {
+      throw new HttpProblem(400, 'INVALID_QUERY', 'the query string has a malformed percent-escape');
+    }
+  });
+
+  // Server-Sent Events never end by themselves: at shutdown they are ended here, or closing the
+  // gateway would wait for them forever.
+  const streams = new Set<FastifyReply['raw']>();
+  app.addHook('preClose', async () => {
+    for (const raw of streams) raw.destroy();
+    streams.clear();
   });
 
   for (const route of ROUTES) {
     const base = options.upstreams[route.upstream];
-    const handler = (request: FastifyRequest, reply: FastifyReply) =>
-      reply.from(`${base}${request.url}`, {
+    const handler = (request: FastifyRequest, reply: FastifyReply) => {
+      if (route.stream) {
+        streams.add(reply.raw);
+        reply.raw.once('close', () => streams.delete(reply.raw));
+      }
+      return reply.from(`${base}${request.url}`, {
         timeout: route.stream ? options.streamIdleTimeoutMs : options.timeoutMs,
         // The raw bytes and their content type, as the client sent them (never re-encoded).
         ...(Buffer.isBuffer(request.body) ? { body: request.body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
@@ -87,6 +104,7 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
           r.send(problem);
         },
       });
+    };
     app.all(route.prefix, handler);
     app.all(`${route.prefix}/*`, handler);
   }

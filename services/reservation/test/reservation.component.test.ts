@@ -5,7 +5,7 @@ import { createEnvelope, sourceOf } from '@bstore/contracts';
 import type { EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
 import { createReservationService, type ReservationService } from '@bstore/reservation';
-import { memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
 
 const staff = { 'x-role': 'staff' };
 let bus: EmbeddedBus;
@@ -136,6 +136,63 @@ describe('when book does not answer', () => {
     expect(row.status).toBe('rejected');
     const events = await svc().internals.db.selectFrom('outbox').select('type').execute();
     expect(events.map((e) => e.type)).toContain('ReservationRejected');
+  });
+});
+
+describe('when the answer to a hold is lost after the copy was taken', () => {
+  let lossy: Server;
+  let lossyReservation: ReservationService;
+  // Its own book: reservation ids start at 1 in every reservation database, and must not meet
+  // the holds of the other reservation services of this file.
+  let ownBook: BookService;
+
+  beforeAll(async () => {
+    ownBook = await createBookService({ database: { kind: 'pglite' }, bus, logger });
+    await ownBook.start({ port: 0, consumers: false });
+    // A real proxy in front of book that passes the request on, lets book take the copy, and
+    // never passes the answer back: the lost answer the compensation exists for.
+    lossy = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        void fetch(`${ownBook.url}${req.url}`, { method: req.method, headers: { 'content-type': 'application/json' }, body });
+        res.on('close', () => undefined);
+      });
+    });
+    await new Promise<void>((resolve) => lossy.listen(0, '127.0.0.1', resolve));
+    const port = (lossy.address() as AddressInfo).port;
+    lossyReservation = await createReservationService({ database: { kind: 'pglite' }, bus, logger }, { bookUrl: `http://127.0.0.1:${port}`, bookTimeoutMs: 500 });
+  });
+
+  afterAll(async () => {
+    await lossyReservation.stop();
+    lossy.closeAllConnections();
+    await new Promise<void>((resolve) => lossy.close(() => resolve()));
+    await ownBook.stop();
+  });
+
+  it('the reservation is rejected and its ReservationRejected gives the copy back at book', async () => {
+    const created = await ownBook.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Lost Answer', quantity: 1 }, headers: staff });
+    const { bookId } = created.json<{ bookId: number }>();
+    const quantity = async (id: number) => (await ownBook.app.inject({ method: 'GET', url: `/books/${id}` })).json<{ quantity: number }>().quantity;
+    const res = await reserve(lossyReservation, bookId);
+    expect(res.statusCode).toBe(503);
+    const { reservationId } = res.json<{ reservationId: number }>();
+    // The copy was taken although nobody heard the answer.
+    const holdsBefore = await eventually('book to have taken the copy', async () => {
+      const rows = await ownBook.internals.db.selectFrom('holds').selectAll().where('reservation_id', '=', reservationId).execute();
+      return rows.length > 0 ? rows : undefined;
+    });
+    expect(holdsBefore.map((h) => h.status)).toEqual(['held']);
+    expect(await quantity(bookId)).toBe(0);
+    // The compensation event, as the relay would publish it, reaches book's consumer.
+    const outbox = await lossyReservation.internals.db.selectFrom('outbox').select(['type', 'envelope']).where('type', '=', 'ReservationRejected').execute();
+    const rejected = outbox.map((o) => o.envelope).find((e) => (e.data as { reservationId: number }).reservationId === reservationId);
+    expect(rejected).toBeDefined();
+    expect(await ownBook.internals.consumer.handle(rejected as NonNullable<typeof rejected>)).toBe('handled');
+    expect(await quantity(bookId)).toBe(1);
+    const holdsAfter = await ownBook.internals.db.selectFrom('holds').select('status').where('reservation_id', '=', reservationId).execute();
+    expect(holdsAfter.map((h) => h.status)).toEqual(['released']);
   });
 });
 

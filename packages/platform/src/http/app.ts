@@ -52,6 +52,16 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       return typeof given === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    // Errors Fastify raises before routing (a malformed URL) get the same problem+json.
+    frameworkErrors: (err, request, rawReply) => {
+      const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 400;
+      const code = err.code === 'FST_ERR_BAD_URL' ? 'MALFORMED_URL' : 'MALFORMED_REQUEST';
+      const reply = rawReply as unknown as FastifyReply;
+      void reply
+        .status(status)
+        .type('application/problem+json')
+        .send({ ...problemBody(status, code, err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid' : err.message), instance: request.url.split('?')[0] });
+    },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
 
   app.setValidatorCompiler(validatorCompiler);

@@ -16,12 +16,19 @@ export interface EventConsumerOptions<DB> {
   bus: MessageBus;
   logger: Logger;
   handlers: EventHandlers<DB>;
-  /** Deliveries before an event is parked as a dead letter. */
+  /**
+   * Deliveries before an event is parked as a dead letter. The default, 20, with the default
+   * backoff (capped at 30 s) keeps retrying for about eight minutes: long enough to ride out a
+   * restart or a short outage, so that parking means a fault that needs a person.
+   */
   maxDeliver?: number;
   /** Delay before redelivery number n+1, after n failed deliveries. */
   backoffMs?: (deliveries: number) => number;
-  /** Called after a transaction that may have written outbox rows committed. */
-  afterCommit?: () => void;
+  /**
+   * Called with each handled event once its transaction committed (never for a duplicate or a
+   * failure): wakes the outbox relay, feeds live views. A failure here is logged; the change stays.
+   */
+  afterCommit?: (event: IntegrationEvent) => void | Promise<void>;
 }
 
 export type HandleResult = 'handled' | 'duplicate' | 'ignored' | 'retry' | 'dead-lettered';
@@ -43,7 +50,7 @@ export class EventConsumer<DB> {
   readonly #handlers: EventHandlers<DB>;
   readonly #maxDeliver: number;
   readonly #backoffMs: (deliveries: number) => number;
-  readonly #afterCommit: () => void;
+  readonly #afterCommit: (event: IntegrationEvent) => void | Promise<void>;
   #subscription: Subscription | undefined;
 
   constructor(options: EventConsumerOptions<DB>) {
@@ -52,7 +59,7 @@ export class EventConsumer<DB> {
     this.#bus = options.bus;
     this.#logger = options.logger.child({ consumer: options.name });
     this.#handlers = options.handlers;
-    this.#maxDeliver = options.maxDeliver ?? 8;
+    this.#maxDeliver = options.maxDeliver ?? 20;
     this.#backoffMs = options.backoffMs ?? defaultBackoff;
     this.#afterCommit = options.afterCommit ?? (() => {});
   }
@@ -107,7 +114,11 @@ export class EventConsumer<DB> {
         this.#logger.debug({ eventId: envelope.id, type: envelope.type }, 'duplicate event skipped');
         return 'duplicate';
       }
-      this.#afterCommit();
+      try {
+        await this.#afterCommit(event);
+      } catch (err) {
+        this.#logger.warn({ err, eventId: event.id, type: event.type }, 'after-commit hook failed; the change stays committed');
+      }
       return 'handled';
     } catch (err) {
       const poison = err instanceof InvalidEventError;

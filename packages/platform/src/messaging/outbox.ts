@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
-import { isEventType, subjectOf, type EventEnvelope } from '@bstore/contracts';
+import { parseEvent, subjectOf, type EventEnvelope } from '@bstore/contracts';
 import type { Outbox } from '../kernel/ports.ts';
 import type { MessageBus } from './bus.ts';
 import type { MessagingTables } from './schema.ts';
@@ -19,11 +19,12 @@ export class KyselyOutbox implements Outbox {
     return this.#written;
   }
 
+  /** Refuses an event its own schema rejects: a producer bug fails here, not at every consumer. */
   async add(event: EventEnvelope): Promise<void> {
-    if (!isEventType(event.type)) throw new Error(`unknown event type ${event.type}`);
+    const valid = parseEvent(event);
     await this.#trx
       .insertInto('outbox')
-      .values({ id: event.id, type: event.type, subject: subjectOf(event.type), envelope: event, published_at: null, last_error: null })
+      .values({ id: event.id, type: event.type, subject: subjectOf(valid.type), envelope: event, published_at: null, last_error: null })
       .execute();
     this.#written++;
   }
@@ -75,11 +76,14 @@ export class OutboxRelay {
     this.#loop = this.#run();
   }
 
+  /** Stops the loop, then publishes what is left once (rows committed by the last requests). */
   async stop(): Promise<void> {
+    if (!this.#running) return;
     this.#running = false;
     this.#wakeup.kick();
     await this.#loop;
     this.#loop = undefined;
+    await this.publishBatch().catch((err: unknown) => this.#logger.warn({ err }, 'final outbox drain failed; rows wait for the next start'));
   }
 
   /** Publishes one batch; returns how many rows were sent. Exposed for tests and for draining. */

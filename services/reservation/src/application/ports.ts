@@ -41,3 +41,9 @@ export interface BookClient {
 }
 
 export type { Clock };
+
+/** Who asks: a customer sees and cancels their own reservations, staff all of them. */
+export interface Requester {
+  customerId: string;
+  role: 'customer' | 'staff';
+}

@@ -25,6 +25,8 @@ export class ReleaseHold {
       hold = await uow.holds.findForUpdate(cmd.reservationId);
       if (!hold) throw new Error(`hold ${cmd.reservationId} vanished`);
     }
+    // A hold of another book is another reservation's (ids reused after a data loss): not ours to release.
+    if (hold.props.bookId !== cmd.bookId) return 'nothing-to-release';
     const released = hold.release();
     if (!released) return 'nothing-to-release';
     await uow.holds.save(released);

@@ -1,12 +1,6 @@
 import { DomainError } from '@bstore/platform/kernel';
 import type { ReservationProps, ReservationStatus } from '../../domain/reservation.ts';
-import type { ReservationRepository } from '../ports.ts';
-
-/** Who asks: a customer sees their own reservations, staff see all. */
-export interface Requester {
-  customerId: string;
-  role: 'customer' | 'staff';
-}
+import type { ReservationRepository, Requester } from '../ports.ts';
 
 export class BrowseReservations {
   readonly #reservations: ReservationRepository;

@@ -1,8 +1,7 @@
 import { DomainError } from '@bstore/platform/kernel';
 import type { ReservationProps } from '../../domain/reservation.ts';
 import { saveWithEvents } from '../events.ts';
-import type { Clock, ReservationTransactions } from '../ports.ts';
-import type { Requester } from '../browse-reservations/browse-reservations.service.ts';
+import type { Clock, ReservationTransactions, Requester } from '../ports.ts';
 
 /**
  * A patron (or staff) cancels a reservation. It moves to `bookCancel` at once; assignment then

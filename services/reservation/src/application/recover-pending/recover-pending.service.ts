@@ -37,7 +37,8 @@ export class RecoverPendingReservations {
     for (const id of ids) {
       const claimed = await this.#tx.run(async (uow) => {
         const r = await uow.reservations.findForUpdate(id);
-        if (!r || r.status !== 'pending') return null;
+        // Under the row lock: another sweep (a replica, or the start-up run) may have just claimed it.
+        if (!r || r.status !== 'pending' || r.props.updatedAt >= before) return null;
         if (r.props.attempts >= this.#options.maxAttempts) {
           r.reject(`no answer from book after ${r.props.attempts} attempts`, this.#clock.now());
           await saveWithEvents(uow, r);
