@@ -1,24 +1,29 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvelope, sourceOf } from '@bstore/contracts';
-import type { EmbeddedBus } from '@bstore/platform';
+import type { DatabaseConfig, EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { freshDatabase } from '../../../test/support/postgres.ts';
 
 const staff = { 'x-role': 'staff' };
 
 let bus: EmbeddedBus;
 let book: BookService;
 
-beforeAll(async () => {
-  const logger = testLogger();
-  bus = await memoryBus(logger);
-  book = await createBookService({ database: { kind: 'pglite' }, bus, logger });
-});
-
-afterAll(async () => {
-  await book.stop();
-  await bus.close();
-});
+/**
+ * The same suite on both databases. PGlite has one connection, so its transactions never overlap;
+ * on PostgreSQL with a pool they do, which is where a read-modify-write oversell would show.
+ */
+const DATABASES: [string, () => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>][] = [
+  ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
+  [
+    'PostgreSQL',
+    async () => {
+      const fresh = await freshDatabase('book');
+      return { config: { kind: 'postgres', url: fresh.url, poolSize: 20 }, cleanup: fresh.drop };
+    },
+  ],
+];
 
 async function createBook(quantity: number, bookName = `Book ${quantity}`) {
   const res = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName, quantity }, headers: staff });
@@ -49,171 +54,189 @@ function event<T extends 'ReservationCanceled' | 'ReservationRejected'>(type: T,
   return createEnvelope({ type, source: sourceOf(type === 'ReservationCanceled' ? 'assignment' : 'reservation'), subject: '0', data });
 }
 
-describe('book holds', () => {
-  it('50 parallel holds on a book with 5 copies: exactly 5 succeed and the quantity never goes below 0', async () => {
-    const { bookId } = await createBook(5);
-    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => hold(bookId, 1000 + i)));
-    const statuses = answers.map((a) => a.statusCode);
-    expect(statuses.filter((s) => s === 201)).toHaveLength(5);
-    expect(statuses.filter((s) => s === 409)).toHaveLength(45);
-    for (const a of answers.filter((x) => x.statusCode === 409)) {
-      expect(a.headers['content-type']).toContain('application/problem+json');
-      expect(a.json()).toMatchObject({ status: 409, code: 'BOOK_OUT_OF_STOCK' });
-    }
-    const after = await getBook(bookId);
-    expect(after.quantity).toBe(0);
-    expect(after.copies).toBe(5);
-    expect(await activeHolds(bookId)).toBe(5);
+describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
+  let cleanup: () => Promise<void> = async () => undefined;
+
+  beforeAll(async () => {
+    const logger = testLogger();
+    const database = await makeDatabase();
+    cleanup = database.cleanup;
+    bus = await memoryBus(logger);
+    book = await createBookService({ database: database.config, bus, logger });
   });
 
-  it('the same reservationId twice takes one copy and answers the same hold', async () => {
-    const { bookId } = await createBook(3);
-    const first = await hold(bookId, 2001);
-    const second = await hold(bookId, 2001);
-    expect(first.statusCode).toBe(201);
-    expect(second.statusCode).toBe(200);
-    expect(second.json()).toMatchObject({ reservationId: 2001, bookId, status: 'held', quantity: 2 });
-    expect((await getBook(bookId)).quantity).toBe(2);
-    expect(await activeHolds(bookId)).toBe(1);
+  afterAll(async () => {
+    await book.stop();
+    await bus.close();
+    await cleanup();
   });
 
-  it('taking the last copy succeeds (the seed took it and called it out of stock)', async () => {
-    const { bookId } = await createBook(1);
-    const res = await hold(bookId, 2101);
-    expect(res.statusCode).toBe(201);
-    expect(res.json()).toMatchObject({ quantity: 0, status: 'held' });
-    expect((await hold(bookId, 2102)).statusCode).toBe(409);
+  describe('book holds', () => {
+    it('50 parallel holds on a book with 5 copies: exactly 5 succeed and the quantity never goes below 0', async () => {
+      const { bookId } = await createBook(5);
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => hold(bookId, 1000 + i)));
+      const statuses = answers.map((a) => a.statusCode);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+      expect(statuses.filter((s) => s === 409)).toHaveLength(45);
+      for (const a of answers.filter((x) => x.statusCode === 409)) {
+        expect(a.headers['content-type']).toContain('application/problem+json');
+        expect(a.json()).toMatchObject({ status: 409, code: 'BOOK_OUT_OF_STOCK' });
+      }
+      const after = await getBook(bookId);
+      expect(after.quantity).toBe(0);
+      expect(after.copies).toBe(5);
+      expect(await activeHolds(bookId)).toBe(5);
+    });
+
+    it('the same reservationId twice takes one copy and answers the same hold', async () => {
+      const { bookId } = await createBook(3);
+      const first = await hold(bookId, 2001);
+      const second = await hold(bookId, 2001);
+      expect(first.statusCode).toBe(201);
+      expect(second.statusCode).toBe(200);
+      expect(second.json()).toMatchObject({ reservationId: 2001, bookId, status: 'held', quantity: 2 });
+      expect((await getBook(bookId)).quantity).toBe(2);
+      expect(await activeHolds(bookId)).toBe(1);
+    });
+
+    it('taking the last copy succeeds (the seed took it and called it out of stock)', async () => {
+      const { bookId } = await createBook(1);
+      const res = await hold(bookId, 2101);
+      expect(res.statusCode).toBe(201);
+      expect(res.json()).toMatchObject({ quantity: 0, status: 'held' });
+      expect((await hold(bookId, 2102)).statusCode).toBe(409);
+    });
+
+    it('an unknown book answers 404 and takes nothing', async () => {
+      const res = await hold(999_999, 2201);
+      expect(res.statusCode).toBe(404);
+      expect(res.json()).toMatchObject({ code: 'BOOK_NOT_FOUND' });
+      const holds = await book.internals.db.selectFrom('holds').selectAll().where('reservation_id', '=', 2201).execute();
+      expect(holds).toHaveLength(0);
+    });
   });
 
-  it('an unknown book answers 404 and takes nothing', async () => {
-    const res = await hold(999_999, 2201);
-    expect(res.statusCode).toBe(404);
-    expect(res.json()).toMatchObject({ code: 'BOOK_NOT_FOUND' });
-    const holds = await book.internals.db.selectFrom('holds').selectAll().where('reservation_id', '=', 2201).execute();
-    expect(holds).toHaveLength(0);
-  });
-});
+  describe('book releases', () => {
+    it('a cancellation delivered twice restores the copy once', async () => {
+      const { bookId } = await createBook(2);
+      expect((await hold(bookId, 3001)).statusCode).toBe(201);
+      const canceled = event('ReservationCanceled', { reservationId: 3001, bookId, customerId: 'alice', status: 'bookCanceled' });
+      expect(await book.internals.consumer.handle(canceled)).toBe('handled');
+      expect(await book.internals.consumer.handle(canceled)).toBe('duplicate');
+      expect((await getBook(bookId)).quantity).toBe(2);
+    });
 
-describe('book releases', () => {
-  it('a cancellation delivered twice restores the copy once', async () => {
-    const { bookId } = await createBook(2);
-    expect((await hold(bookId, 3001)).statusCode).toBe(201);
-    const canceled = event('ReservationCanceled', { reservationId: 3001, bookId, customerId: 'alice', status: 'bookCanceled' });
-    expect(await book.internals.consumer.handle(canceled)).toBe('handled');
-    expect(await book.internals.consumer.handle(canceled)).toBe('duplicate');
-    expect((await getBook(bookId)).quantity).toBe(2);
-  });
+    it('a rejection after a cancellation of the same reservation restores nothing more', async () => {
+      const { bookId } = await createBook(2);
+      expect((await hold(bookId, 3101)).statusCode).toBe(201);
+      await book.internals.consumer.handle(event('ReservationCanceled', { reservationId: 3101, bookId, customerId: 'alice', status: 'bookCanceled' }));
+      await book.internals.consumer.handle(
+        event('ReservationRejected', { reservationId: 3101, bookId, customerId: 'alice', status: 'rejected', reason: 'test' }),
+      );
+      const after = await getBook(bookId);
+      expect(after).toMatchObject({ quantity: 2, copies: 2 });
+    });
 
-  it('a rejection after a cancellation of the same reservation restores nothing more', async () => {
-    const { bookId } = await createBook(2);
-    expect((await hold(bookId, 3101)).statusCode).toBe(201);
-    await book.internals.consumer.handle(event('ReservationCanceled', { reservationId: 3101, bookId, customerId: 'alice', status: 'bookCanceled' }));
-    await book.internals.consumer.handle(
-      event('ReservationRejected', { reservationId: 3101, bookId, customerId: 'alice', status: 'rejected', reason: 'test' }),
-    );
-    const after = await getBook(bookId);
-    expect(after).toMatchObject({ quantity: 2, copies: 2 });
-  });
+    it('a rejection that overtakes its hold voids it: the late hold takes no copy', async () => {
+      const { bookId } = await createBook(2);
+      const rejected = event('ReservationRejected', { reservationId: 3201, bookId, customerId: 'alice', status: 'rejected', reason: 'book timed out' });
+      expect(await book.internals.consumer.handle(rejected)).toBe('handled');
+      const late = await hold(bookId, 3201);
+      expect(late.statusCode).toBe(409);
+      expect(late.json()).toMatchObject({ code: 'HOLD_RELEASED' });
+      expect((await getBook(bookId)).quantity).toBe(2);
+    });
 
-  it('a rejection that overtakes its hold voids it: the late hold takes no copy', async () => {
-    const { bookId } = await createBook(2);
-    const rejected = event('ReservationRejected', { reservationId: 3201, bookId, customerId: 'alice', status: 'rejected', reason: 'book timed out' });
-    expect(await book.internals.consumer.handle(rejected)).toBe('handled');
-    const late = await hold(bookId, 3201);
-    expect(late.statusCode).toBe(409);
-    expect(late.json()).toMatchObject({ code: 'HOLD_RELEASED' });
-    expect((await getBook(bookId)).quantity).toBe(2);
-  });
+    it('the same rejection delivered twice restores the copy once', async () => {
+      const { bookId } = await createBook(2);
+      expect((await hold(bookId, 3301)).statusCode).toBe(201);
+      const rejected = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', status: 'rejected', reason: 'timeout' });
+      expect(await book.internals.consumer.handle(rejected)).toBe('handled');
+      expect(await book.internals.consumer.handle(rejected)).toBe('duplicate');
+      // A different event for the same reservation (a redriven rejection) restores nothing more either.
+      const again = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', status: 'rejected', reason: 'timeout' });
+      expect(await book.internals.consumer.handle(again)).toBe('handled');
+      expect(await getBook(bookId)).toMatchObject({ quantity: 2, copies: 2 });
+    });
 
-  it('the same rejection delivered twice restores the copy once', async () => {
-    const { bookId } = await createBook(2);
-    expect((await hold(bookId, 3301)).statusCode).toBe(201);
-    const rejected = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', status: 'rejected', reason: 'timeout' });
-    expect(await book.internals.consumer.handle(rejected)).toBe('handled');
-    expect(await book.internals.consumer.handle(rejected)).toBe('duplicate');
-    // A different event for the same reservation (a redriven rejection) restores nothing more either.
-    const again = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', status: 'rejected', reason: 'timeout' });
-    expect(await book.internals.consumer.handle(again)).toBe('handled');
-    expect(await getBook(bookId)).toMatchObject({ quantity: 2, copies: 2 });
-  });
+    it("a release naming another book does not touch this reservation's hold", async () => {
+      const { bookId } = await createBook(1);
+      expect((await hold(bookId, 3401)).statusCode).toBe(201);
+      await book.internals.consumer.handle(event('ReservationRejected', { reservationId: 3401, bookId: bookId + 1000, customerId: 'alice', status: 'rejected', reason: 'x' }));
+      expect(await getBook(bookId)).toMatchObject({ quantity: 0 });
+      expect(await activeHolds(bookId)).toBe(1);
+    });
 
-  it("a release naming another book does not touch this reservation's hold", async () => {
-    const { bookId } = await createBook(1);
-    expect((await hold(bookId, 3401)).statusCode).toBe(201);
-    await book.internals.consumer.handle(event('ReservationRejected', { reservationId: 3401, bookId: bookId + 1000, customerId: 'alice', status: 'rejected', reason: 'x' }));
-    expect(await getBook(bookId)).toMatchObject({ quantity: 0 });
-    expect(await activeHolds(bookId)).toBe(1);
-  });
-
-  it('a malformed event is parked as a dead letter at once', async () => {
-    const bad = createEnvelope({ type: 'ReservationCanceled', source: 'x', subject: '1', data: { reservationId: 'seven' } });
-    expect(await book.internals.consumer.handle(bad)).toBe('dead-lettered');
-    const parked = await book.internals.db.selectFrom('dead_letters').selectAll().where('event_id', '=', bad.id).execute();
-    expect(parked).toHaveLength(1);
-    expect(parked[0]?.error).toMatch(/ReservationCanceled data is invalid/);
-  });
-});
-
-describe('catalogue and copies', () => {
-  it('withdrawing more copies than are available answers 409 and changes nothing', async () => {
-    const { bookId } = await createBook(3);
-    await hold(bookId, 4001);
-    const res = await book.app.inject({ method: 'POST', url: `/books/${bookId}/copies`, payload: { delta: -3 }, headers: staff });
-    expect(res.statusCode).toBe(409);
-    expect(res.json()).toMatchObject({ code: 'NOT_ENOUGH_AVAILABLE_COPIES', available: 2 });
-    expect(await getBook(bookId)).toMatchObject({ quantity: 2, copies: 3 });
-    const ok = await book.app.inject({ method: 'POST', url: `/books/${bookId}/copies`, payload: { delta: 4 }, headers: staff });
-    expect(ok.json()).toMatchObject({ quantity: 6, copies: 7 });
+    it('a malformed event is parked as a dead letter at once', async () => {
+      const bad = createEnvelope({ type: 'ReservationCanceled', source: 'x', subject: '1', data: { reservationId: 'seven' } });
+      expect(await book.internals.consumer.handle(bad)).toBe('dead-lettered');
+      const parked = await book.internals.db.selectFrom('dead_letters').selectAll().where('event_id', '=', bad.id).execute();
+      expect(parked).toHaveLength(1);
+      expect(parked[0]?.error).toMatch(/ReservationCanceled data is invalid/);
+    });
   });
 
-  it('searches by name and pages', async () => {
-    await createBook(1, '채식주의자 The Vegetarian');
-    const res = await book.app.inject({ method: 'GET', url: '/books?q=vegetarian&limit=5' });
-    expect(res.statusCode).toBe(200);
-    const page = res.json<{ items: { bookName: string }[]; total: number; limit: number }>();
-    expect(page.total).toBe(1);
-    expect(page.items[0]?.bookName).toContain('Vegetarian');
-    expect(page.limit).toBe(5);
-  });
+  describe('catalogue and copies', () => {
+    it('withdrawing more copies than are available answers 409 and changes nothing', async () => {
+      const { bookId } = await createBook(3);
+      await hold(bookId, 4001);
+      const res = await book.app.inject({ method: 'POST', url: `/books/${bookId}/copies`, payload: { delta: -3 }, headers: staff });
+      expect(res.statusCode).toBe(409);
+      expect(res.json()).toMatchObject({ code: 'NOT_ENOUGH_AVAILABLE_COPIES', available: 2 });
+      expect(await getBook(bookId)).toMatchObject({ quantity: 2, copies: 3 });
+      const ok = await book.app.inject({ method: 'POST', url: `/books/${bookId}/copies`, payload: { delta: 4 }, headers: staff });
+      expect(ok.json()).toMatchObject({ quantity: 6, copies: 7 });
+    });
 
-  it.each([
-    ['malformed JSON', '{"bookName": ', 'application/json', 400],
-    ['a wrong type', JSON.stringify({ bookName: 'X', quantity: '3' }), 'application/json', 400],
-    ['a missing field', JSON.stringify({ bookName: 'X' }), 'application/json', 400],
-    ['a negative quantity', JSON.stringify({ bookName: 'X', quantity: -1 }), 'application/json', 400],
-    ['an unknown property', JSON.stringify({ bookName: 'X', quantity: 1, copies: 99 }), 'application/json', 400],
-    ['a non-JSON body', 'bookName=X', 'application/x-www-form-urlencoded', 415],
-  ])('rejects %s with problem+json and stores nothing', async (_name, payload, contentType, status) => {
-    const before = await book.app.inject({ method: 'GET', url: '/books?limit=1' });
-    const res = await book.app.inject({ method: 'POST', url: '/books', payload, headers: { ...staff, 'content-type': contentType } });
-    expect(res.statusCode).toBe(status);
-    expect(res.headers['content-type']).toContain('application/problem+json');
-    const body = res.json<{ status: number; detail: string; type: string; title: string }>();
-    expect(body.status).toBe(status);
-    expect(body.detail.length).toBeGreaterThan(0);
-    const after = await book.app.inject({ method: 'GET', url: '/books?limit=1' });
-    expect(after.json<{ total: number }>().total).toBe(before.json<{ total: number }>().total);
-  });
+    it('searches by name and pages', async () => {
+      await createBook(1, '채식주의자 The Vegetarian');
+      const res = await book.app.inject({ method: 'GET', url: '/books?q=vegetarian&limit=5' });
+      expect(res.statusCode).toBe(200);
+      const page = res.json<{ items: { bookName: string }[]; total: number; limit: number }>();
+      expect(page.total).toBe(1);
+      expect(page.items[0]?.bookName).toContain('Vegetarian');
+      expect(page.limit).toBe(5);
+    });
 
-  it('rejects non-integer and negative ids in the path', async () => {
-    for (const url of ['/books/abc', '/books/-1', '/books/1.5', '/books/0']) {
-      const res = await book.app.inject({ method: 'GET', url });
-      expect(res.statusCode, url).toBe(400);
-      expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
-    }
-  });
+    it.each([
+      ['malformed JSON', '{"bookName": ', 'application/json', 400],
+      ['a wrong type', JSON.stringify({ bookName: 'X', quantity: '3' }), 'application/json', 400],
+      ['a missing field', JSON.stringify({ bookName: 'X' }), 'application/json', 400],
+      ['a negative quantity', JSON.stringify({ bookName: 'X', quantity: -1 }), 'application/json', 400],
+      ['an unknown property', JSON.stringify({ bookName: 'X', quantity: 1, copies: 99 }), 'application/json', 400],
+      ['a non-JSON body', 'bookName=X', 'application/x-www-form-urlencoded', 415],
+    ])('rejects %s with problem+json and stores nothing', async (_name, payload, contentType, status) => {
+      const before = await book.app.inject({ method: 'GET', url: '/books?limit=1' });
+      const res = await book.app.inject({ method: 'POST', url: '/books', payload, headers: { ...staff, 'content-type': contentType } });
+      expect(res.statusCode).toBe(status);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      const body = res.json<{ status: number; detail: string; type: string; title: string }>();
+      expect(body.status).toBe(status);
+      expect(body.detail.length).toBeGreaterThan(0);
+      const after = await book.app.inject({ method: 'GET', url: '/books?limit=1' });
+      expect(after.json<{ total: number }>().total).toBe(before.json<{ total: number }>().total);
+    });
 
-  it('only staff add books or copies', async () => {
-    const res = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Nope', quantity: 1 } });
-    expect(res.statusCode).toBe(403);
-    expect(res.json()).toMatchObject({ code: 'FORBIDDEN' });
-    const copies = await book.app.inject({ method: 'POST', url: '/books/1/copies', payload: { delta: 1 } });
-    expect(copies.statusCode).toBe(403);
-  });
+    it('rejects non-integer and negative ids in the path', async () => {
+      for (const url of ['/books/abc', '/books/-1', '/books/1.5', '/books/0']) {
+        const res = await book.app.inject({ method: 'GET', url });
+        expect(res.statusCode, url).toBe(400);
+        expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+      }
+    });
 
-  it('an unknown route is a 404 problem', async () => {
-    const res = await book.app.inject({ method: 'GET', url: '/nowhere' });
-    expect(res.statusCode).toBe(404);
-    expect(res.json()).toMatchObject({ code: 'ROUTE_NOT_FOUND', status: 404 });
+    it('only staff add books or copies', async () => {
+      const res = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Nope', quantity: 1 } });
+      expect(res.statusCode).toBe(403);
+      expect(res.json()).toMatchObject({ code: 'FORBIDDEN' });
+      const copies = await book.app.inject({ method: 'POST', url: '/books/1/copies', payload: { delta: 1 } });
+      expect(copies.statusCode).toBe(403);
+    });
+
+    it('an unknown route is a 404 problem', async () => {
+      const res = await book.app.inject({ method: 'GET', url: '/nowhere' });
+      expect(res.statusCode).toBe(404);
+      expect(res.json()).toMatchObject({ code: 'ROUTE_NOT_FOUND', status: 404 });
+    });
   });
 });

@@ -1,12 +1,23 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PGliteDialect } from 'kysely';
+import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
+import pg from 'pg';
 
 /**
  * Where a service keeps its data. Embedded mode: PGlite (PostgreSQL compiled to WASM) in a folder,
- * or in memory when `dataDir` is omitted (tests). Cluster mode adds PostgreSQL.
+ * or in memory when `dataDir` is omitted (tests). PostgreSQL: a server, through a pool; the same
+ * SQL and migrations run on both.
  */
-export type DatabaseConfig = { kind: 'pglite'; dataDir?: string };
+export type DatabaseConfig =
+  | { kind: 'pglite'; dataDir?: string }
+  | {
+      kind: 'postgres';
+      /** postgres://user@host:port/database */
+      url: string;
+      poolSize?: number;
+      /** Create the database when the server does not have it yet. */
+      createIfMissing?: boolean;
+    };
 
 export interface Database<DB> {
   readonly db: Kysely<DB>;
@@ -21,6 +32,7 @@ export interface Database<DB> {
  * const { db, close } = await openDatabase<BookTables>({ kind: 'pglite', dataDir: './data/book' });
  */
 export async function openDatabase<DB>(config: DatabaseConfig): Promise<Database<DB>> {
+  if (config.kind === 'postgres') return openPostgres<DB>(config);
   if (config.dataDir) await mkdir(config.dataDir, { recursive: true });
   const pglite = await PGlite.create(config.dataDir);
   const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
@@ -32,4 +44,44 @@ export async function openDatabase<DB>(config: DatabaseConfig): Promise<Database
       if (!pglite.closed) await pglite.close();
     },
   };
+}
+
+// COUNT(*) and other int8 values arrive as strings from pg; our counts fit a JS number.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+async function openPostgres<DB>(config: Extract<DatabaseConfig, { kind: 'postgres' }>): Promise<Database<DB>> {
+  if (config.createIfMissing) await createDatabaseIfMissing(config.url);
+  const pool = new pg.Pool({ connectionString: config.url, max: config.poolSize ?? 10 });
+  // An idle client's error (the server restarted) must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    kind: 'postgres',
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/** CREATE DATABASE when missing, through the server's `postgres` maintenance database. */
+export async function createDatabaseIfMissing(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name)) throw new Error(`database name ${JSON.stringify(name)} is not a plain identifier`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount === 0) {
+      await client.query(`CREATE DATABASE "${name}"`).catch((err: unknown) => {
+        // Another replica created it at the same moment.
+        if ((err as { code?: string }).code !== '42P04') throw err;
+      });
+    }
+  } finally {
+    await client.end();
+  }
 }
