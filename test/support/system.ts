@@ -1,10 +1,13 @@
-import { startEmbedded, type EmbeddedSystem } from '@bstore/launcher';
+import { startEmbedded, type EmbeddedOptions, type EmbeddedSystem } from '@bstore/launcher';
 import { testLogger } from './harness.ts';
 import type { SystemDatabases } from './invariants.ts';
 
 /** The whole embedded system in this process, in memory, on free ports. */
-export function startTestSystem(options: { seedDemoData?: boolean; sweepIntervalMs?: number } = {}): Promise<EmbeddedSystem> {
+export function startTestSystem(
+  options: { seedDemoData?: boolean; sweepIntervalMs?: number; databases?: EmbeddedOptions['databases'] } = {},
+): Promise<EmbeddedSystem> {
   return startEmbedded({
+    ...(options.databases ? { databases: options.databases } : {}),
     logger: testLogger(),
     ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
     seedDemoData: options.seedDemoData ?? true,

@@ -15,6 +15,8 @@ export type ServiceName = keyof typeof DEFAULT_PORTS;
 export interface EmbeddedOptions {
   /** Folder of the PGlite databases (one per service, plus the bus); omitted: all in memory. */
   dataDir?: string;
+  /** Another database per service (for instance PostgreSQL); the bus stays embedded. */
+  databases?: Partial<Record<Exclude<ServiceName, 'gateway'>, DatabaseConfig>>;
   host?: string;
   /** Port per service; 0 picks a free one (tests). */
   ports?: Partial<Record<ServiceName, number>>;
@@ -49,7 +51,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   const ports = { ...DEFAULT_PORTS, ...options.ports };
   const listen = (name: ServiceName) => ({ port: ports[name], host, consumers: !options.pausedConsumers?.includes(name) });
   const releaseLock = options.dataDir ? await acquireDataLock(options.dataDir) : async () => {};
-  const database = (name: string): DatabaseConfig => (options.dataDir ? { kind: 'pglite', dataDir: join(options.dataDir, name) } : { kind: 'pglite' });
+  const database = (name: string): DatabaseConfig =>
+    options.databases?.[name as keyof typeof options.databases] ??
+    (options.dataDir ? { kind: 'pglite', dataDir: join(options.dataDir, name) } : { kind: 'pglite' });
 
   const started: { stop(): Promise<void> }[] = [];
   let bus: EmbeddedBus | undefined;
