@@ -113,7 +113,9 @@ describe.each(BACKENDS)('on %s', (_name, backend) => {
       expect(res.headers.get('content-type')).toContain('application/problem+json');
       expect(res.body).toMatchObject({ code: 'BOOK_OUT_OF_STOCK', reservationStatus: 'bookOutOfStock' });
       expect((await alice.reservation(res.body.reservationId)).body.status).toBe('bookOutOfStock');
-      await pageBecomes(res.body.reservationId, 'bookOutOfStock');
+      const page = await pageBecomes(res.body.reservationId, 'bookOutOfStock');
+      // The patron's page names the book that was out of stock.
+      expect(page.bookName).toBe('Out of Stock Book');
     });
 
     it('the last copy is reserved, the next patron is refused', async () => {

@@ -40,7 +40,7 @@ export function client(baseUrl: string, customerId = 'alice', defaultHeaders: Re
     reserve: (bookId: number, extra: object = {}) => call<{ reservationId: number; status: string; code?: string }>('POST', '/reservations', { bookId, ...extra }),
     cancel: (reservationId: number) => call<{ status: string }>('PATCH', `/reservations/${reservationId}`, { status: 'bookCancel' }),
     reservation: (id: number) => call<{ status: string; libraryName: string | null; libraryId: number | null }>('GET', `/reservations/${id}`),
-    page: (id: number) => call<{ status: string; libraryName: string | null; timeline: { eventType: string; service: string }[] }>('GET', `/reservationPages/${id}`),
+    page: (id: number) => call<{ status: string; bookName: string | null; libraryName: string | null; timeline: { eventType: string; service: string }[] }>('GET', `/reservationPages/${id}`),
     book: (id: number) => call<{ quantity: number; copies: number; bookName: string }>('GET', `/books/${id}`),
     createBook: (bookName: string, quantity: number) => call<{ bookId: number }>('POST', '/books', { bookName, quantity }, { 'x-role': 'staff' }),
   };

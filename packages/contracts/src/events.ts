@@ -27,6 +27,8 @@ export const ReservationRejected = Type.Object(
     reservationId: Id,
     bookId: Id,
     customerId: CustomerId,
+    /** Known when book answered (out of stock); null when it did not answer. */
+    bookName: Type.Union([Type.String({ maxLength: 300 }), Type.Null()]),
     status: Type.Union([Type.Literal('bookOutOfStock'), Type.Literal('rejected')]),
     reason: Type.String({ maxLength: 200 }),
   },

@@ -131,7 +131,7 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
       expect((await hold(bookId, 3101)).statusCode).toBe(201);
       await book.internals.consumer.handle(event('ReservationCanceled', { reservationId: 3101, bookId, customerId: 'alice', status: 'bookCanceled' }));
       await book.internals.consumer.handle(
-        event('ReservationRejected', { reservationId: 3101, bookId, customerId: 'alice', status: 'rejected', reason: 'test' }),
+        event('ReservationRejected', { reservationId: 3101, bookId, customerId: 'alice', bookName: null, status: 'rejected', reason: 'test' }),
       );
       const after = await getBook(bookId);
       expect(after).toMatchObject({ quantity: 2, copies: 2 });
@@ -139,7 +139,7 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
 
     it('a rejection that overtakes its hold voids it: the late hold takes no copy', async () => {
       const { bookId } = await createBook(2);
-      const rejected = event('ReservationRejected', { reservationId: 3201, bookId, customerId: 'alice', status: 'rejected', reason: 'book timed out' });
+      const rejected = event('ReservationRejected', { reservationId: 3201, bookId, customerId: 'alice', bookName: null, status: 'rejected', reason: 'book timed out' });
       expect(await book.internals.consumer.handle(rejected)).toBe('handled');
       const late = await hold(bookId, 3201);
       expect(late.statusCode).toBe(409);
@@ -150,11 +150,11 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
     it('the same rejection delivered twice restores the copy once', async () => {
       const { bookId } = await createBook(2);
       expect((await hold(bookId, 3301)).statusCode).toBe(201);
-      const rejected = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', status: 'rejected', reason: 'timeout' });
+      const rejected = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', bookName: null, status: 'rejected', reason: 'timeout' });
       expect(await book.internals.consumer.handle(rejected)).toBe('handled');
       expect(await book.internals.consumer.handle(rejected)).toBe('duplicate');
       // A different event for the same reservation (a redriven rejection) restores nothing more either.
-      const again = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', status: 'rejected', reason: 'timeout' });
+      const again = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', bookName: null, status: 'rejected', reason: 'timeout' });
       expect(await book.internals.consumer.handle(again)).toBe('handled');
       expect(await getBook(bookId)).toMatchObject({ quantity: 2, copies: 2 });
     });
@@ -162,7 +162,7 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
     it("a release naming another book does not touch this reservation's hold", async () => {
       const { bookId } = await createBook(1);
       expect((await hold(bookId, 3401)).statusCode).toBe(201);
-      await book.internals.consumer.handle(event('ReservationRejected', { reservationId: 3401, bookId: bookId + 1000, customerId: 'alice', status: 'rejected', reason: 'x' }));
+      await book.internals.consumer.handle(event('ReservationRejected', { reservationId: 3401, bookId: bookId + 1000, customerId: 'alice', bookName: null, status: 'rejected', reason: 'x' }));
       expect(await getBook(bookId)).toMatchObject({ quantity: 0 });
       expect(await activeHolds(bookId)).toBe(1);
     });

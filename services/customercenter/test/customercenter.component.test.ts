@@ -158,17 +158,17 @@ describe('projection', () => {
     expect(await getPage(r.reservationId)).toMatchObject({ status: 'bookCancel', libraryId: 2, libraryName: 'Riverside' });
   });
 
-  it('a rejected reservation shows bookOutOfStock', async () => {
+  it('a rejected reservation shows bookOutOfStock, with the name of the book', async () => {
     const reservationId = nextReservationId++;
     const rejected = createEnvelope({
       type: 'ReservationRejected',
       source: sourceOf('reservation'),
       subject: String(reservationId),
-      data: { reservationId, bookId: 5, customerId: 'alice', status: 'bookOutOfStock' as const, reason: 'no copy available' },
+      data: { reservationId, bookId: 5, customerId: 'alice', bookName: 'Almond', status: 'bookOutOfStock' as const, reason: 'no copy available' },
     });
     expect(await handle(rejected)).toBe('handled');
     const page = await getPage(reservationId);
-    expect(page).toMatchObject({ status: 'bookOutOfStock', bookId: 5, bookName: null, libraryName: null });
+    expect(page).toMatchObject({ status: 'bookOutOfStock', bookId: 5, bookName: 'Almond', libraryName: null });
     expect(page.timeline).toEqual([
       { eventId: rejected.id, eventType: 'ReservationRejected', status: 'bookOutOfStock', service: 'reservation', occurredAt: rejected.time },
     ]);

@@ -25,10 +25,10 @@ export function changeOf(event: PageEvent): PageChange {
   };
   switch (event.type) {
     case 'ReservationRequested':
+    case 'ReservationRejected':
       return { ...common, bookName: event.data.bookName };
     case 'ReservationAccepted':
       return { ...common, libraryId: event.data.libraryId, libraryName: event.data.libraryName };
-    case 'ReservationRejected':
     case 'ReservationCancelRequested':
     case 'ReservationCanceled':
       return common;

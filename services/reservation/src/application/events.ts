@@ -24,7 +24,14 @@ export function toIntegrationEvent(reservation: Reservation, event: ReservationE
       return createEnvelope({
         ...base,
         type: 'ReservationRejected',
-        data: { reservationId: r.reservationId, bookId: r.bookId, customerId: r.customerId, status: event.status, reason: event.reason },
+        data: {
+          reservationId: r.reservationId,
+          bookId: r.bookId,
+          customerId: r.customerId,
+          bookName: r.bookName,
+          status: event.status,
+          reason: event.reason,
+        },
       });
     case 'ReservationCancelRequested':
       return createEnvelope({

@@ -23,7 +23,7 @@ export type ReservationTransactions = TransactionRunner<ReservationUnitOfWork>;
 /** Book's answer to a hold request. Expected refusals are outcomes, not exceptions. */
 export type HoldOutcome =
   | { kind: 'held'; bookName: string }
-  | { kind: 'outOfStock' }
+  | { kind: 'outOfStock'; bookName: string | null }
   | { kind: 'bookNotFound' }
   /** The hold was released before this request got to it (the reservation was given up). */
   | { kind: 'holdReleased' }

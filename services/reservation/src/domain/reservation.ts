@@ -104,10 +104,10 @@ export class Reservation {
   }
 
   /** Book has no copy left. */
-  markOutOfStock(now: Date): void {
+  markOutOfStock(now: Date, bookName: string | null = null): void {
     this.#expect(['pending'], 'markOutOfStock');
     const reason = 'no copy available';
-    this.#change({ status: 'bookOutOfStock', rejectReason: reason }, now);
+    this.#change({ status: 'bookOutOfStock', rejectReason: reason, bookName: bookName ?? this.#props.bookName }, now);
     this.#events.push({ type: 'ReservationRejected', status: 'bookOutOfStock', reason });
   }
 

@@ -48,7 +48,10 @@ export class HoldCopy {
         throw new DomainError('BOOK_NOT_FOUND', `book ${cmd.bookId} does not exist`, { bookId: cmd.bookId });
       }
       if (taken.kind === 'out-of-stock') {
-        throw new DomainError('BOOK_OUT_OF_STOCK', `no copy of "${taken.book.bookName}" is available`, { bookId: cmd.bookId });
+        throw new DomainError('BOOK_OUT_OF_STOCK', `no copy of "${taken.book.bookName}" is available`, {
+          bookId: cmd.bookId,
+          bookName: taken.book.bookName,
+        });
       }
       await uow.outbox.add(quantityChanged(taken.book, 'held'));
       return { reservationId: cmd.reservationId, bookId: taken.book.bookId, bookName: taken.book.bookName, quantity: taken.book.quantity, created: true };

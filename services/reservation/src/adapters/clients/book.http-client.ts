@@ -34,10 +34,9 @@ export class HttpBookClient implements BookClient {
       return { kind: 'unavailable', reason };
     }
     const body = (await response.json().catch(() => null)) as { bookName?: unknown; code?: unknown } | null;
-    if ((response.status === 200 || response.status === 201) && typeof body?.bookName === 'string') {
-      return { kind: 'held', bookName: body.bookName };
-    }
-    if (response.status === 409 && body?.code === 'BOOK_OUT_OF_STOCK') return { kind: 'outOfStock' };
+    const bookName = typeof body?.bookName === 'string' ? body.bookName : null;
+    if ((response.status === 200 || response.status === 201) && bookName !== null) return { kind: 'held', bookName };
+    if (response.status === 409 && body?.code === 'BOOK_OUT_OF_STOCK') return { kind: 'outOfStock', bookName };
     if (response.status === 409 && body?.code === 'HOLD_RELEASED') return { kind: 'holdReleased' };
     if (response.status === 404 && body?.code === 'BOOK_NOT_FOUND') return { kind: 'bookNotFound' };
     return { kind: 'unavailable', reason: `unexpected answer ${response.status}` };

@@ -55,7 +55,7 @@ export class RequestHold {
           await saveWithEvents(uow, r);
           return { kind: 'reserved', reservation: r.props };
         case 'outOfStock':
-          r.markOutOfStock(now);
+          r.markOutOfStock(now, outcome.bookName);
           await saveWithEvents(uow, r);
           return { kind: 'outOfStock', reservation: r.props };
         case 'bookNotFound':
