@@ -176,6 +176,18 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
     });
   });
 
+  describe('demo catalogue', () => {
+    it('seeding twice, even at the same moment, adds each book once', async () => {
+      const demo = Array.from({ length: 6 }, (_, i) => ({ bookName: `Seeded Once ${i}`, quantity: i }));
+      // Eight seeders at once, as eight replicas starting together would.
+      const added = await Promise.all(Array.from({ length: 8 }, () => book.internals.seedCatalogue.execute(demo)));
+      expect(added.reduce((a, b) => a + b, 0)).toBe(6);
+      expect(await book.internals.seedCatalogue.execute(demo)).toBe(0);
+      const rows = await book.internals.db.selectFrom('books').select('book_name').where('book_name', 'like', 'Seeded Once %').execute();
+      expect(rows).toHaveLength(6);
+    });
+  });
+
   describe('catalogue and copies', () => {
     it('withdrawing more copies than are available answers 409 and changes nothing', async () => {
       const { bookId } = await createBook(3);

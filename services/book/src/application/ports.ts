@@ -8,6 +8,11 @@ export interface BookRepository {
   insert(book: Omit<BookProps, 'bookId'>): Promise<BookProps>;
   find(bookId: number): Promise<BookProps | null>;
   findByName(bookName: string): Promise<BookProps | null>;
+  /**
+   * Inserts the book unless one of that name exists, safely against a concurrent call for the
+   * same name (replicas seeding at once). Null when it existed.
+   */
+  insertIfNameAbsent(book: Omit<BookProps, 'bookId'>): Promise<BookProps | null>;
   /** Loads the book and locks its row until the transaction ends. */
   findForUpdate(bookId: number): Promise<Book | null>;
   save(book: Book): Promise<void>;

@@ -37,6 +37,14 @@ export class KyselyBookRepository implements BookRepository {
     return row ? toProps(row) : null;
   }
 
+  async insertIfNameAbsent(book: Omit<BookProps, 'bookId'>): Promise<BookProps | null> {
+    // Names are not unique in a catalogue, so no unique key: a transaction-scoped advisory lock
+    // on the name makes the check and the insert one step for concurrent callers.
+    await sql`SELECT pg_advisory_xact_lock(hashtext(${`bstore.books.name:${book.bookName}`}))`.execute(this.#db);
+    if (await this.findByName(book.bookName)) return null;
+    return this.insert(book);
+  }
+
   async findForUpdate(bookId: number): Promise<Book | null> {
     const row = await this.#db.selectFrom('books').select(columns).where('book_id', '=', bookId).forUpdate().executeTakeFirst();
     return row ? Book.restore(toProps(row)) : null;

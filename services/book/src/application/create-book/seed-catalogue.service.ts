@@ -18,8 +18,8 @@ export class SeedCatalogue {
     for (const input of books) {
       const book = Book.create(input);
       added += await this.#tx.run(async (uow) => {
-        if (await uow.books.findByName(book.bookName)) return 0;
-        const created = await uow.books.insert(book);
+        const created = await uow.books.insertIfNameAbsent(book);
+        if (!created) return 0;
         await uow.outbox.add(quantityChanged(created, 'created'));
         return 1;
       });
