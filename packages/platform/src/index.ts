@@ -16,3 +16,4 @@ export * from './http/request-context.ts';
 export * from './periodic-task.ts';
 export * from './service-runtime.ts';
 export * from './service-deps.ts';
+export * from './messaging/nats-bus.ts';

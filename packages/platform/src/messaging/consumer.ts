@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
-import { InvalidEventError, parseEvent, subjectOf, type EventEnvelope, type EventType, type IntegrationEvent } from '@bstore/contracts';
+import { InvalidEventError, isEventType, parseEvent, subjectOf, type EventEnvelope, type EventType, type IntegrationEvent } from '@bstore/contracts';
 import type { Delivery, DeliveryOutcome, MessageBus, Subscription } from './bus.ts';
 import type { MessagingTables } from './schema.ts';
 
@@ -95,7 +95,9 @@ export class EventConsumer<DB> {
   async handle(envelope: EventEnvelope, deliveryCount = 1, subject = ''): Promise<HandleResult> {
     const db = this.#db as unknown as Kysely<MessagingTables>;
     try {
-      const handler = this.#handlers[envelope.type as EventType] as EventHandler<EventType, DB> | undefined;
+      // An unknown type is a malformed event (parked below); a known one this service does not read is skipped.
+      if (!isEventType(envelope.type)) throw new InvalidEventError(`unknown event type ${JSON.stringify(envelope.type)}`);
+      const handler = this.#handlers[envelope.type] as EventHandler<EventType, DB> | undefined;
       if (!handler) return 'ignored';
       const event = parseEvent(envelope);
       const fresh = await this.#db.transaction().execute(async (trx) => {

@@ -1,0 +1,208 @@
+import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { EventEnvelope } from '@bstore/contracts';
+import type { ConsumerSpec, Delivery, DeliveryOutcome, MessageBus, Subscription } from './bus.ts';
+
+export interface NatsBusOptions {
+  /** nats://host:port, one or several. */
+  servers: string | string[];
+  logger: Logger;
+  /** Connection name shown by the server (the service and its replica). */
+  name?: string;
+  /** The stream every bstore event goes to. */
+  streamName?: string;
+  /** Publishing the same event id again within this window is ignored by the server. */
+  duplicateWindowMs?: number;
+  /** How long an unacknowledged delivery waits before the server sends it again. */
+  ackWaitMs?: number;
+}
+
+const STREAM_SUBJECTS = ['bstore.>'];
+
+/** Notifications after which a pull consumer no longer receives anything until it is recreated. */
+const FATAL_STATUSES = new Set(['heartbeats_missed', 'consumer_deleted', 'consumer_not_found', 'stream_not_found', 'no_responders']);
+
+/**
+ * The bus of cluster mode: NATS JetStream. One stream (limits retention, because several services
+ * read the same events), subjects `bstore.<service>.<EventType>`, publish with `Nats-Msg-Id` = the
+ * event id (the server drops a duplicate within its window), one durable pull consumer per
+ * consuming service shared by its replicas, explicit acks, `nak(delay)` for a retry.
+ *
+ * Works on nats-server 2.9: a consumer of several subjects uses `filter_subjects` only on 2.10+;
+ * on 2.9 it reads the whole stream and acknowledges at once what it does not want.
+ */
+export class NatsJetStreamBus implements MessageBus {
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #logger: Logger;
+  readonly #stream: string;
+  readonly #ackWaitMs: number;
+  readonly #multiFilter: boolean;
+  readonly #subscriptions = new Set<Subscription>();
+
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, options: NatsBusOptions) {
+    this.#nc = nc;
+    this.#jsm = jsm;
+    this.#js = jetstream(nc);
+    this.#logger = options.logger;
+    this.#stream = options.streamName ?? 'BSTORE';
+    this.#ackWaitMs = options.ackWaitMs ?? 30_000;
+    const [major = 0, minor = 0] = (nc.info?.version ?? '0.0').split('.').map(Number);
+    this.#multiFilter = major > 2 || (major === 2 && minor >= 10);
+  }
+
+  static async connect(options: NatsBusOptions): Promise<NatsJetStreamBus> {
+    const nc = await connect({ servers: options.servers, name: options.name ?? 'bstore', maxReconnectAttempts: -1 });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const bus = new NatsJetStreamBus(nc, jsm, options);
+      await bus.#ensureStream(options.duplicateWindowMs ?? 2 * 60_000);
+      return bus;
+    } catch (err) {
+      await nc.close();
+      throw err;
+    }
+  }
+
+  async publish(subject: string, envelope: EventEnvelope): Promise<void> {
+    await this.#js.publish(subject, JSON.stringify(envelope), { msgID: envelope.id });
+  }
+
+  async declareConsumer(spec: ConsumerSpec): Promise<void> {
+    const config: Partial<ConsumerConfig> = {
+      durable_name: spec.durableName,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(this.#ackWaitMs),
+      // Redelivery is bounded by the EventConsumer, which parks the event as a dead letter.
+      max_deliver: -1,
+      ...(this.#multiFilter ? { filter_subjects: [...spec.subjects] } : { filter_subject: STREAM_SUBJECTS[0] }),
+    };
+    try {
+      await this.#jsm.consumers.info(this.#stream, spec.durableName);
+      await this.#jsm.consumers.update(this.#stream, spec.durableName, config);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.#jsm.consumers.add(this.#stream, config);
+    }
+  }
+
+  async subscribe(spec: ConsumerSpec, handler: (delivery: Delivery) => Promise<DeliveryOutcome>): Promise<Subscription> {
+    await this.declareConsumer(spec);
+    const wanted = new Set(spec.subjects);
+    let running = true;
+    let current: ConsumerMessages | undefined;
+
+    const loop = (async () => {
+      while (running) {
+        try {
+          const consumer = await this.#js.consumers.get(this.#stream, spec.durableName);
+          const messages = await consumer.consume({ max_messages: 64, idle_heartbeat: 5000, expires: 30_000 });
+          current = messages;
+          // Watch for the known stalls of pull consumers and start over when one happens.
+          void (async () => {
+            for await (const status of messages.status()) {
+              if (FATAL_STATUSES.has(status.type)) {
+                this.#logger.warn({ consumer: spec.durableName, status: status.type }, 'JetStream consumer stalled; recreating it');
+                await messages.close();
+                break;
+              }
+            }
+          })();
+          for await (const msg of messages) {
+            if (!running) break;
+            await this.#deliver(msg, wanted, handler);
+          }
+        } catch (err) {
+          if (!running) break;
+          this.#logger.error({ err, consumer: spec.durableName }, 'JetStream consumer failed; retrying');
+        }
+        if (running) {
+          await new Promise((r) => setTimeout(r, 1000));
+          await this.declareConsumer(spec).catch((err: unknown) => this.#logger.warn({ err }, 'could not recreate the consumer yet'));
+        }
+      }
+    })();
+
+    const subscription: Subscription = {
+      stop: async () => {
+        running = false;
+        await current?.close();
+        await loop;
+        this.#subscriptions.delete(subscription);
+      },
+    };
+    this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async healthy(): Promise<boolean> {
+    if (this.#nc.isClosed()) return false;
+    await this.#jsm.streams.info(this.#stream);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    for (const s of [...this.#subscriptions]) await s.stop();
+    if (!this.#nc.isClosed()) await this.#nc.drain();
+  }
+
+  async #deliver(msg: JsMsg, wanted: Set<string>, handler: (delivery: Delivery) => Promise<DeliveryOutcome>): Promise<void> {
+    if (!wanted.has(msg.subject)) {
+      msg.ack(); // only on nats-server 2.9, which cannot filter by several subjects
+      return;
+    }
+    let envelope: EventEnvelope;
+    try {
+      envelope = msg.json<EventEnvelope>();
+    } catch {
+      // Not JSON: hand the consumer something it will park as a dead letter, with the raw text.
+      envelope = { specversion: '1.0', id: `nats-${msg.seq}`, source: 'unknown', type: 'unparseable', subject: '', time: '', datacontenttype: 'application/json', data: msg.string() };
+    }
+    let outcome: DeliveryOutcome;
+    try {
+      outcome = await handler({ subject: msg.subject, envelope, deliveryCount: msg.info.deliveryCount });
+    } catch (err) {
+      this.#logger.error({ err, eventId: envelope.id }, 'handler threw; redelivering');
+      outcome = { kind: 'nak', delayMs: 1000 };
+    }
+    if (outcome.kind === 'ack') await msg.ackAck();
+    else msg.nak(outcome.delayMs);
+  }
+
+  async #ensureStream(duplicateWindowMs: number): Promise<void> {
+    const config = {
+      name: this.#stream,
+      subjects: STREAM_SUBJECTS,
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      duplicate_window: nanos(duplicateWindowMs),
+    };
+    try {
+      await this.#jsm.streams.info(this.#stream);
+      await this.#jsm.streams.update(this.#stream, config);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.#jsm.streams.add(config);
+    }
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.status === 404;
+}

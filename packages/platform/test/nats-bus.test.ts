@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEnvelope } from '@bstore/contracts';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { NatsJetStreamBus } from '../src/messaging/nats-bus.ts';
+import { eventually, testLogger } from '../../../test/support/harness.ts';
+import { startPrivateNats, type PrivateNats } from '../../../test/support/nats.ts';
+import { describeBusContract } from './bus.contract.ts';
+
+let nats: PrivateNats;
+
+beforeAll(async () => {
+  nats = await startPrivateNats();
+});
+
+afterAll(async () => {
+  await nats?.stop();
+});
+
+/** Each contract test starts from an empty stream, as each embedded one starts from an empty log. */
+async function freshBus(): Promise<NatsJetStreamBus> {
+  const nc = await connect({ servers: nats.url });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.delete('BSTORE').catch(() => false);
+  await nc.close();
+  return NatsJetStreamBus.connect({ servers: nats.url, logger: testLogger(), ackWaitMs: 5000 });
+}
+
+describeBusContract('NATS JetStream (nats-server 2.9)', freshBus);
+
+describe('NatsJetStreamBus', () => {
+  it('recovers when its consumer is deleted under it: the consumer is recreated and delivery goes on', async () => {
+    const bus = await freshBus();
+    const nc = await connect({ servers: nats.url });
+    try {
+      const seen: string[] = [];
+      const subject = 'bstore.reservation.ReservationRequested';
+      await bus.subscribe({ durableName: 'survivor', subjects: [subject] }, async (d) => {
+        seen.push(d.envelope.subject);
+        return { kind: 'ack' };
+      });
+      await bus.publish(subject, createEnvelope({ type: 'ReservationRequested', source: 't', subject: 'before', data: {} }));
+      await eventually('the first message', async () => (seen.includes('before') ? true : undefined));
+      const jsm = await jetstreamManager(nc);
+      await jsm.consumers.delete('BSTORE', 'survivor');
+      await bus.publish(subject, createEnvelope({ type: 'ReservationRequested', source: 't', subject: 'after', data: {} }));
+      await eventually('the message published after the deletion', async () => (seen.includes('after') ? true : undefined), 30_000);
+      expect(seen).toContain('after');
+    } finally {
+      await nc.close();
+      await bus.close();
+    }
+  }, 60_000);
+
+  it('publishing the same event id twice stores it once in the stream', async () => {
+    const bus = await freshBus();
+    const nc = await connect({ servers: nats.url });
+    try {
+      const e = createEnvelope({ type: 'ReservationRequested', source: 't', subject: '1', data: {} });
+      await bus.publish('bstore.reservation.ReservationRequested', e);
+      await bus.publish('bstore.reservation.ReservationRequested', e);
+      const jsm = await jetstreamManager(nc);
+      const info = await jsm.streams.info('BSTORE');
+      expect(info.state.messages).toBe(1);
+      expect(info.config.subjects).toEqual(['bstore.>']);
+    } finally {
+      await nc.close();
+      await bus.close();
+    }
+  });
+});
