@@ -167,13 +167,17 @@ export class NatsJetStreamBus implements MessageBus {
       msg.ack(); // only on nats-server 2.9, which cannot filter by several subjects
       return;
     }
-    let envelope: EventEnvelope;
+    let parsed: unknown;
     try {
-      envelope = msg.json<EventEnvelope>();
+      parsed = msg.json<unknown>();
     } catch {
-      // Not JSON: hand the consumer something it will park as a dead letter, with the raw text.
-      envelope = { specversion: '1.0', id: `nats-${msg.seq}`, source: 'unknown', type: 'unparseable', subject: '', time: '', datacontenttype: 'application/json', data: msg.string() };
+      parsed = undefined;
     }
+    // Not a JSON object: hand the consumer something it parks as a dead letter, with the raw text.
+    const envelope: EventEnvelope =
+      typeof parsed === 'object' && parsed !== null
+        ? (parsed as EventEnvelope)
+        : { specversion: '1.0', id: `nats-${msg.seq}`, source: 'unknown', type: 'unparseable', subject: '', time: '', datacontenttype: 'application/json', data: msg.string() };
     let outcome: DeliveryOutcome;
     try {
       outcome = await handler({ subject: msg.subject, envelope, deliveryCount: msg.info.deliveryCount });
