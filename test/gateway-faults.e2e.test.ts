@@ -45,11 +45,10 @@ describe('the gateway with failing upstreams', () => {
   });
 
   it('an upstream that is slow answers 504 naming the service, never a hang', async () => {
-    const started = Date.now();
+    // No hang: without the gateway's own timeout this request would outlive the test's timeout.
     const res = await fetch(`${gateway.url}/books`);
     expect(res.status).toBe(504);
     expect(await res.json()).toMatchObject({ code: 'UPSTREAM_TIMEOUT', service: 'book' });
-    expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it('an upstream that hangs up answers a 502 or 503 problem naming the service', async () => {

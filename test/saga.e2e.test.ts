@@ -1,6 +1,8 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmbeddedSystem } from '@bstore/launcher';
+import { DEMO_BOOKS } from '@bstore/book';
+import { DEMO_LIBRARIES } from '@bstore/assignment';
 import { eventually } from './support/harness.ts';
 import { checkInvariants } from './support/invariants.ts';
 import { freshDatabase } from './support/postgres.ts';
@@ -236,12 +238,15 @@ describe.each(BACKENDS)('on %s', (_name, backend) => {
 
     it('the demo data is there once: a dozen books, including one with none and one with a single copy', async () => {
       const res = await alice.call<{ items: { bookName: string; quantity: number }[]; total: number }>('GET', '/books?limit=100');
-      const demo = res.body.items.filter((b) => /\(|Design|Release|Enterprise|Building/.test(b.bookName));
-      expect(demo.length).toBeGreaterThanOrEqual(12);
-      expect(res.body.items.some((b) => b.bookName.startsWith('엄마를 부탁해') && b.quantity === 0)).toBe(true);
-      expect(res.body.items.some((b) => b.bookName.startsWith('토지') && b.quantity === 1)).toBe(true);
-      const libraries = await alice.call<{ items: unknown[] }>('GET', '/libraries');
-      expect(libraries.body.items.length).toBeGreaterThanOrEqual(3);
+      for (const demo of DEMO_BOOKS) {
+        const found = res.body.items.filter((b) => b.bookName === demo.bookName);
+        expect(found, demo.bookName).toHaveLength(1);
+        expect(found[0]?.quantity, demo.bookName).toBe(demo.quantity);
+      }
+      expect(DEMO_BOOKS.filter((b) => b.quantity === 0)).toHaveLength(1);
+      expect(DEMO_BOOKS.filter((b) => b.quantity === 1)).toHaveLength(1);
+      const libraries = await alice.call<{ items: { name: string }[] }>('GET', '/libraries');
+      expect(libraries.body.items.map((l) => l.name).sort()).toEqual(DEMO_LIBRARIES.map((l) => l.name).sort());
     });
   });
 });
