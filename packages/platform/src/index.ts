@@ -8,6 +8,7 @@ export * from './messaging/bus.ts';
 export * from './messaging/schema.ts';
 export * from './messaging/outbox.ts';
 export * from './messaging/consumer.ts';
+export * from './messaging/inbox.ts';
 export * from './messaging/embedded-bus.ts';
 export * from './messaging/wakeup.ts';
 export * from './http/app.ts';

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import { KyselyTransactionRunner, OutboxRelay, EventConsumer, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
+import type { Kysely, Transaction } from 'kysely';
+import { KyselyTransactionRunner, OutboxRelay, EventConsumer, KyselyInbox, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
 import { AssignLibrary } from './application/assign-library/assign-library.service.ts';
 import { BrowseAssignments } from './application/browse-assignments/browse-assignments.service.ts';
 import { BrowseLibraries } from './application/browse-libraries/browse-libraries.service.ts';
@@ -17,7 +17,7 @@ import { assignmentEventHandlers } from './adapters/messaging/assignment.handler
 /** Composition root of the assignment service: library branches and the assignment of reservations to them. */
 export interface AssignmentInternals {
   db: Kysely<AssignmentTables>;
-  consumer: EventConsumer<AssignmentTables>;
+  consumer: EventConsumer<Transaction<AssignmentTables>>;
   /** Idempotent insert of branches by name: the launcher seeds the demo branches with it. */
   ensureLibraries: EnsureLibraries;
 }
@@ -30,9 +30,9 @@ export async function createAssignmentService(deps: ServiceDeps): Promise<Assign
   const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger });
   const tx = new KyselyTransactionRunner(database.db, assignmentUnitOfWork, () => relay.kick());
 
-  const consumer = new EventConsumer<AssignmentTables>({
+  const consumer = new EventConsumer({
     name: 'assignment',
-    db: database.db,
+    inbox: new KyselyInbox(database.db),
     bus: deps.bus,
     logger,
     handlers: assignmentEventHandlers(new AssignLibrary(), new ReleaseAssignment()),

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import { KyselyTransactionRunner, OutboxRelay, EventConsumer, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
+import type { Kysely, Transaction } from 'kysely';
+import { KyselyTransactionRunner, OutboxRelay, EventConsumer, KyselyInbox, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
 import { AdjustCopies } from './application/adjust-copies/adjust-copies.service.ts';
 import { BrowseCatalogue } from './application/browse-catalogue/browse-catalogue.service.ts';
 import { CreateBook } from './application/create-book/create-book.service.ts';
@@ -16,7 +16,7 @@ import { bookEventHandlers } from './adapters/messaging/book.handlers.ts';
 /** Composition root of the book service: catalogue, stock and holds. */
 export interface BookInternals {
   db: Kysely<BookTables>;
-  consumer: EventConsumer<BookTables>;
+  consumer: EventConsumer<Transaction<BookTables>>;
   seedCatalogue: SeedCatalogue;
 }
 
@@ -28,9 +28,9 @@ export async function createBookService(deps: ServiceDeps): Promise<BookService>
   const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger });
   const tx = new KyselyTransactionRunner(database.db, bookUnitOfWork, () => relay.kick());
 
-  const consumer = new EventConsumer<BookTables>({
+  const consumer = new EventConsumer({
     name: 'book',
-    db: database.db,
+    inbox: new KyselyInbox(database.db),
     bus: deps.bus,
     logger,
     handlers: bookEventHandlers(new ReleaseHold()),

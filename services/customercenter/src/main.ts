@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import { EventConsumer, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
+import type { Kysely, Transaction } from 'kysely';
+import { EventConsumer, KyselyInbox, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
 import { isPageEvent } from './application/events.ts';
 import type { ReservationPageStore } from './application/ports.ts';
 import { ProjectReservationEvent } from './application/project-reservation-event/project-reservation-event.service.ts';
@@ -15,7 +15,7 @@ import { customercenterEventHandlers } from './adapters/messaging/customercenter
 /** Composition root of the customer center: the read model of reservations, with live updates. */
 export interface CustomerCenterInternals {
   db: Kysely<CustomerCenterTables>;
-  consumer: EventConsumer<CustomerCenterTables>;
+  consumer: EventConsumer<Transaction<CustomerCenterTables>>;
   store: ReservationPageStore;
 }
 
@@ -28,9 +28,9 @@ export async function createCustomerCenterService(deps: ServiceDeps): Promise<Cu
   const store = new KyselyReservationPageStore(database.db);
   const watch = new WatchReservationPages(store, new InProcessPageUpdates(logger));
 
-  const consumer = new EventConsumer<CustomerCenterTables>({
+  const consumer = new EventConsumer({
     name: 'customercenter',
-    db: database.db,
+    inbox: new KyselyInbox(database.db),
     bus: deps.bus,
     logger,
     handlers: customercenterEventHandlers(new ProjectReservationEvent()),

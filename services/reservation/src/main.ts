@@ -1,6 +1,7 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import {
   EventConsumer,
+  KyselyInbox,
   KyselyTransactionRunner,
   OutboxRelay,
   PeriodicTask,
@@ -41,7 +42,7 @@ export interface ReservationConfig {
 
 export interface ReservationInternals {
   db: Kysely<ReservationTables>;
-  consumer: EventConsumer<ReservationTables>;
+  consumer: EventConsumer<Transaction<ReservationTables>>;
   recoverPending: RecoverPendingReservations;
 }
 
@@ -72,9 +73,9 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     logger,
   );
 
-  const consumer = new EventConsumer<ReservationTables>({
+  const consumer = new EventConsumer({
     name: 'reservation',
-    db: database.db,
+    inbox: new KyselyInbox(database.db),
     bus: deps.bus,
     logger,
     handlers: reservationEventHandlers(new ApplyAssignmentOutcome(clock)),

@@ -1,21 +1,25 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { InvalidEventError, isEventType, parseEvent, subjectOf, type EventEnvelope, type EventType, type IntegrationEvent } from '@bstore/contracts';
 import type { Delivery, DeliveryOutcome, MessageBus, Subscription } from './bus.ts';
-import type { MessagingTables } from './schema.ts';
+import type { Inbox } from './inbox.ts';
 
-/** A handler's effect runs in the transaction that also records the event in the inbox. */
-export type EventHandler<T extends EventType, DB> = (event: IntegrationEvent<T>, trx: Transaction<DB>) => Promise<void>;
+/** A handler's effect runs in the inbox's unit of work (`Ctx`), which also records the event. */
+export type ContextEventHandler<T extends EventType, Ctx> = (event: IntegrationEvent<T>, ctx: Ctx) => Promise<void>;
 
-export type EventHandlers<DB> = { [T in EventType]?: EventHandler<T, DB> };
+export type ContextEventHandlers<Ctx> = { [T in EventType]?: ContextEventHandler<T, Ctx> };
 
-export interface EventConsumerOptions<DB> {
+/** Handlers of a service with a SQL database: each runs in the transaction that records the event in the inbox. */
+export type EventHandlers<DB> = ContextEventHandlers<Transaction<DB>>;
+
+export interface EventConsumerOptions<Ctx> {
   /** Durable consumer name, one per consuming service (its replicas share it). */
   name: string;
-  db: Kysely<DB>;
+  /** Remembers handled events and parks dead letters (`KyselyInbox` for a SQL database). */
+  inbox: Inbox<Ctx>;
   bus: MessageBus;
   logger: Logger;
-  handlers: EventHandlers<DB>;
+  handlers: ContextEventHandlers<Ctx>;
   /**
    * Deliveries before an event is parked as a dead letter. The default, 20, with the default
    * backoff (capped at 30 s) keeps retrying for about eight minutes: long enough to ride out a
@@ -36,26 +40,26 @@ export type HandleResult = 'handled' | 'duplicate' | 'ignored' | 'retry' | 'dead
 const defaultBackoff = (n: number): number => Math.min(250 * 2 ** (n - 1), 30_000);
 
 /**
- * Receives integration events for one service, exactly once in effect: the event id goes into the
- * `inbox` table in the same transaction as the handler's changes (INSERT ... ON CONFLICT DO
- * NOTHING), so a redelivered event is acknowledged and skipped. A failing handler is retried with
- * backoff; after `maxDeliver` deliveries, or at once when the event is malformed, it is parked in
- * `dead_letters` with its error and acknowledged, so it never blocks the events behind it.
+ * Receives integration events for one service, exactly once in effect: the inbox records the event
+ * id with the handler's changes (for SQL, in the same transaction), so a redelivered event is
+ * acknowledged and skipped. A failing handler is retried with backoff; after `maxDeliver`
+ * deliveries, or at once when the event is malformed, it is parked as a dead letter with its error
+ * and acknowledged, so it never blocks the events behind it.
  */
-export class EventConsumer<DB> {
+export class EventConsumer<Ctx> {
   readonly name: string;
-  readonly #db: Kysely<DB & MessagingTables>;
+  readonly #inbox: Inbox<Ctx>;
   readonly #bus: MessageBus;
   readonly #logger: Logger;
-  readonly #handlers: EventHandlers<DB>;
+  readonly #handlers: ContextEventHandlers<Ctx>;
   readonly #maxDeliver: number;
   readonly #backoffMs: (deliveries: number) => number;
   readonly #afterCommit: (event: IntegrationEvent) => void | Promise<void>;
   #subscription: Subscription | undefined;
 
-  constructor(options: EventConsumerOptions<DB>) {
+  constructor(options: EventConsumerOptions<Ctx>) {
     this.name = options.name;
-    this.#db = options.db as unknown as Kysely<DB & MessagingTables>;
+    this.#inbox = options.inbox;
     this.#bus = options.bus;
     this.#logger = options.logger.child({ consumer: options.name });
     this.#handlers = options.handlers;
@@ -93,25 +97,13 @@ export class EventConsumer<DB> {
    * the subscription; tests call it directly to deliver the same event twice.
    */
   async handle(envelope: EventEnvelope, deliveryCount = 1, subject = ''): Promise<HandleResult> {
-    const db = this.#db as unknown as Kysely<MessagingTables>;
     try {
       // An unknown type is a malformed event (parked below); a known one this service does not read is skipped.
       if (!isEventType(envelope.type)) throw new InvalidEventError(`unknown event type ${JSON.stringify(envelope.type)}`);
-      const handler = this.#handlers[envelope.type] as EventHandler<EventType, DB> | undefined;
+      const handler = this.#handlers[envelope.type] as ContextEventHandler<EventType, Ctx> | undefined;
       if (!handler) return 'ignored';
       const event = parseEvent(envelope);
-      const fresh = await this.#db.transaction().execute(async (trx) => {
-        const t = trx as unknown as Transaction<MessagingTables>;
-        const recorded = await t
-          .insertInto('inbox')
-          .values({ consumer: this.name, event_id: event.id, event_type: event.type })
-          .onConflict((oc) => oc.columns(['consumer', 'event_id']).doNothing())
-          .returning('event_id')
-          .executeTakeFirst();
-        if (!recorded) return false;
-        await handler(event, trx as unknown as Transaction<DB>);
-        return true;
-      });
+      const fresh = await this.#inbox.runOnce(this.name, event, (ctx) => handler(event, ctx));
       if (!fresh) {
         this.#logger.debug({ eventId: envelope.id, type: envelope.type }, 'duplicate event skipped');
         return 'duplicate';
@@ -129,19 +121,15 @@ export class EventConsumer<DB> {
         return 'retry';
       }
       this.#logger.error({ err, eventId: envelope.id, type: envelope.type, deliveryCount }, 'event parked as dead letter');
-      await db
-        .insertInto('dead_letters')
-        .values({
-          consumer: this.name,
-          event_id: String(envelope.id),
-          event_type: String(envelope.type),
-          subject,
-          envelope,
-          error: (err instanceof Error ? err.message : String(err)).slice(0, 2000),
-          deliveries: deliveryCount,
-          replayed_at: null,
-        })
-        .execute();
+      await this.#inbox.park({
+        consumer: this.name,
+        eventId: String(envelope.id),
+        eventType: String(envelope.type),
+        subject,
+        envelope,
+        error: (err instanceof Error ? err.message : String(err)).slice(0, 2000),
+        deliveries: deliveryCount,
+      });
       return 'dead-lettered';
     }
   }
