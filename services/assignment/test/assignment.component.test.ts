@@ -1,28 +1,39 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvelope, sourceOf, type EventData, type EventEnvelope } from '@bstore/contracts';
-import type { EmbeddedBus } from '@bstore/platform';
+import type { DatabaseConfig, EmbeddedBus } from '@bstore/platform';
 import { DEMO_LIBRARIES, createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { freshDatabase } from '../../../test/support/postgres.ts';
 
 const staff = { 'x-role': 'staff' };
 
 let bus: EmbeddedBus;
 let assignment: AssignmentService;
 
-beforeAll(async () => {
-  const logger = testLogger();
-  bus = await memoryBus(logger);
-  assignment = await createAssignmentService({ database: { kind: 'pglite' }, bus, logger });
-  await seedLibraries(assignment);
-});
+/**
+ * The same suite on both databases. PGlite has one connection, so its transactions never overlap;
+ * on PostgreSQL the service has a pool of 10, so events handled at once really run in overlapping
+ * transactions, and only the inbox's primary key and the unique reservation_id keep effects single
+ * (the `concurrent deliveries` tests below).
+ */
+type MakeDatabase = (prefix: string) => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>;
 
-afterAll(async () => {
-  await assignment.stop();
-  await bus.close();
-});
+const DATABASES: [string, MakeDatabase][] = [
+  ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
+  [
+    'PostgreSQL',
+    async (prefix) => {
+      const fresh = await freshDatabase(prefix);
+      return { config: { kind: 'postgres', url: fresh.url, poolSize: 10 }, cleanup: fresh.drop };
+    },
+  ],
+];
+
+/** A new database for one service of this file, on the database of the current run (set by describe.each). */
+let database: (prefix: string) => Promise<DatabaseConfig> = () => Promise.reject(new Error('no database kind chosen yet'));
 
 async function freshService(): Promise<AssignmentService> {
-  return createAssignmentService({ database: { kind: 'pglite' }, bus, logger: testLogger() });
+  return createAssignmentService({ database: await database('assignment_fresh'), bus, logger: testLogger() });
 }
 
 function requested(reservationId: number, preferredLibraryId: number | null = null, bookId = 1) {
@@ -68,262 +79,400 @@ async function listLibraries(service = assignment): Promise<LibraryJson[]> {
   return res.json<{ items: LibraryJson[] }>().items;
 }
 
-describe('assigning a library to a requested reservation', () => {
-  it('assigns a library and puts ReservationAccepted with that library in the outbox', async () => {
-    expect(await assignment.internals.consumer.handle(requested(5001, null, 42))).toBe('handled');
-    const rows = await assignmentsOf(assignment, 5001);
-    expect(rows).toHaveLength(1);
-    const row = rows[0]!;
-    expect(row).toMatchObject({ book_id: 42, customer_id: 'alice', status: 'assigned' });
-    const library = (await listLibraries()).find((l) => l.libraryId === row.library_id);
-    expect(library?.name).toBe(row.library_name);
+describe.each(DATABASES)('assignment on %s', (_name, makeDatabase) => {
+  const cleanups: (() => Promise<void>)[] = [];
 
-    const accepted = await outboxOf(assignment, 'ReservationAccepted', 5001);
-    expect(accepted).toHaveLength(1);
-    expect(accepted[0]).toMatchObject({ source: 'bstore/assignment', subject: '5001', type: 'ReservationAccepted' });
-    expect(accepted[0]?.data).toEqual({
-      reservationId: 5001,
-      bookId: 42,
-      customerId: 'alice',
-      assignmentId: row.assignment_id,
-      libraryId: row.library_id,
-      libraryName: row.library_name,
-      status: 'bookReserved',
+  beforeAll(async () => {
+    database = async (prefix) => {
+      const made = await makeDatabase(prefix);
+      cleanups.push(made.cleanup);
+      return made.config;
+    };
+    const logger = testLogger();
+    bus = await memoryBus(logger);
+    assignment = await createAssignmentService({ database: await database('assignment'), bus, logger });
+    await seedLibraries(assignment);
+  });
+
+  afterAll(async () => {
+    await assignment.stop();
+    await bus.close();
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  describe('assigning a library to a requested reservation', () => {
+    it('assigns a library and puts ReservationAccepted with that library in the outbox', async () => {
+      expect(await assignment.internals.consumer.handle(requested(5001, null, 42))).toBe('handled');
+      const rows = await assignmentsOf(assignment, 5001);
+      expect(rows).toHaveLength(1);
+      const row = rows[0]!;
+      expect(row).toMatchObject({ book_id: 42, customer_id: 'alice', status: 'assigned' });
+      const library = (await listLibraries()).find((l) => l.libraryId === row.library_id);
+      expect(library?.name).toBe(row.library_name);
+
+      const accepted = await outboxOf(assignment, 'ReservationAccepted', 5001);
+      expect(accepted).toHaveLength(1);
+      expect(accepted[0]).toMatchObject({ source: 'bstore/assignment', subject: '5001', type: 'ReservationAccepted' });
+      expect(accepted[0]?.data).toEqual({
+        reservationId: 5001,
+        bookId: 42,
+        customerId: 'alice',
+        assignmentId: row.assignment_id,
+        libraryId: row.library_id,
+        libraryName: row.library_name,
+        status: 'bookReserved',
+      });
+    });
+
+    it('the same event delivered twice is a duplicate: one assignment, one ReservationAccepted', async () => {
+      const event = requested(5101);
+      expect(await assignment.internals.consumer.handle(event)).toBe('handled');
+      expect(await assignment.internals.consumer.handle(event, 2)).toBe('duplicate');
+      expect(await assignmentsOf(assignment, 5101)).toHaveLength(1);
+      expect(await outboxOf(assignment, 'ReservationAccepted', 5101)).toHaveLength(1);
+    });
+
+    it('a second request for an assigned reservation (a new event id) assigns nothing more', async () => {
+      expect(await assignment.internals.consumer.handle(requested(5151))).toBe('handled');
+      const [first] = await assignmentsOf(assignment, 5151);
+      expect(await assignment.internals.consumer.handle(requested(5151))).toBe('handled');
+      expect(await assignmentsOf(assignment, 5151)).toEqual([first]);
+      expect(await outboxOf(assignment, 'ReservationAccepted', 5151)).toHaveLength(1);
+    });
+
+    it('honours the preferred library even when it is the busiest', async () => {
+      const before = await listLibraries();
+      const busiest = before.reduce((a, b) => (b.activeAssignments > a.activeAssignments ? b : a));
+      expect(await assignment.internals.consumer.handle(requested(5201, busiest.libraryId))).toBe('handled');
+      const [accepted] = await outboxOf(assignment, 'ReservationAccepted', 5201);
+      expect(accepted?.data).toMatchObject({ libraryId: busiest.libraryId, libraryName: busiest.name });
+      const after = (await listLibraries()).find((l) => l.libraryId === busiest.libraryId);
+      expect(after?.activeAssignments).toBe(busiest.activeAssignments + 1);
+    });
+
+    it('an unknown preferred library falls back to the least busy one', async () => {
+      const before = await listLibraries();
+      const least = before.reduce((a, b) => (b.activeAssignments < a.activeAssignments ? b : a));
+      expect(await assignment.internals.consumer.handle(requested(5251, 999_999))).toBe('handled');
+      const [row] = await assignmentsOf(assignment, 5251);
+      expect(row).toMatchObject({ library_id: least.libraryId, status: 'assigned' });
+    });
+
+    it('a malformed event is parked as a dead letter at once and assigns nothing', async () => {
+      const bad = createEnvelope({ type: 'ReservationRequested', source: 'x', subject: '5301', data: { reservationId: 5301, bookId: 'one' } });
+      expect(await assignment.internals.consumer.handle(bad)).toBe('dead-lettered');
+      const parked = await assignment.internals.db.selectFrom('dead_letters').selectAll().where('event_id', '=', bad.id).execute();
+      expect(parked).toHaveLength(1);
+      expect(parked[0]?.error).toMatch(/ReservationRequested data is invalid/);
+      expect(await assignmentsOf(assignment, 5301)).toHaveLength(0);
     });
   });
 
-  it('the same event delivered twice is a duplicate: one assignment, one ReservationAccepted', async () => {
-    const event = requested(5101);
-    expect(await assignment.internals.consumer.handle(event)).toBe('handled');
-    expect(await assignment.internals.consumer.handle(event, 2)).toBe('duplicate');
-    expect(await assignmentsOf(assignment, 5101)).toHaveLength(1);
-    expect(await outboxOf(assignment, 'ReservationAccepted', 5101)).toHaveLength(1);
-  });
+  describe('balancing across libraries', () => {
+    it('spreads requests without a preference to the least busy library, ties to the lowest id', async () => {
+      const service = await freshService();
+      try {
+        const created = [];
+        for (const name of ['A', 'B', 'C']) {
+          const res = await service.app.inject({ method: 'POST', url: '/libraries', payload: { name }, headers: staff });
+          expect(res.statusCode).toBe(201);
+          created.push(res.json<{ libraryId: number }>().libraryId);
+        }
+        const [a, b, c] = created as [number, number, number];
+        for (let i = 1; i <= 6; i++) expect(await service.internals.consumer.handle(requested(6000 + i))).toBe('handled');
+        const chosen = [];
+        for (let i = 1; i <= 6; i++) chosen.push((await assignmentsOf(service, 6000 + i))[0]?.library_id);
+        expect(chosen).toEqual([a, b, c, a, b, c]);
+        expect((await listLibraries(service)).map((l) => l.activeAssignments)).toEqual([2, 2, 2]);
 
-  it('a second request for an assigned reservation (a new event id) assigns nothing more', async () => {
-    expect(await assignment.internals.consumer.handle(requested(5151))).toBe('handled');
-    const [first] = await assignmentsOf(assignment, 5151);
-    expect(await assignment.internals.consumer.handle(requested(5151))).toBe('handled');
-    expect(await assignmentsOf(assignment, 5151)).toEqual([first]);
-    expect(await outboxOf(assignment, 'ReservationAccepted', 5151)).toHaveLength(1);
-  });
-
-  it('honours the preferred library even when it is the busiest', async () => {
-    const before = await listLibraries();
-    const busiest = before.reduce((a, b) => (b.activeAssignments > a.activeAssignments ? b : a));
-    expect(await assignment.internals.consumer.handle(requested(5201, busiest.libraryId))).toBe('handled');
-    const [accepted] = await outboxOf(assignment, 'ReservationAccepted', 5201);
-    expect(accepted?.data).toMatchObject({ libraryId: busiest.libraryId, libraryName: busiest.name });
-    const after = (await listLibraries()).find((l) => l.libraryId === busiest.libraryId);
-    expect(after?.activeAssignments).toBe(busiest.activeAssignments + 1);
-  });
-
-  it('an unknown preferred library falls back to the least busy one', async () => {
-    const before = await listLibraries();
-    const least = before.reduce((a, b) => (b.activeAssignments < a.activeAssignments ? b : a));
-    expect(await assignment.internals.consumer.handle(requested(5251, 999_999))).toBe('handled');
-    const [row] = await assignmentsOf(assignment, 5251);
-    expect(row).toMatchObject({ library_id: least.libraryId, status: 'assigned' });
-  });
-
-  it('a malformed event is parked as a dead letter at once and assigns nothing', async () => {
-    const bad = createEnvelope({ type: 'ReservationRequested', source: 'x', subject: '5301', data: { reservationId: 5301, bookId: 'one' } });
-    expect(await assignment.internals.consumer.handle(bad)).toBe('dead-lettered');
-    const parked = await assignment.internals.db.selectFrom('dead_letters').selectAll().where('event_id', '=', bad.id).execute();
-    expect(parked).toHaveLength(1);
-    expect(parked[0]?.error).toMatch(/ReservationRequested data is invalid/);
-    expect(await assignmentsOf(assignment, 5301)).toHaveLength(0);
-  });
-});
-
-describe('balancing across libraries', () => {
-  it('spreads requests without a preference to the least busy library, ties to the lowest id', async () => {
-    const service = await freshService();
-    try {
-      const created = [];
-      for (const name of ['A', 'B', 'C']) {
-        const res = await service.app.inject({ method: 'POST', url: '/libraries', payload: { name }, headers: staff });
-        expect(res.statusCode).toBe(201);
-        created.push(res.json<{ libraryId: number }>().libraryId);
+        // A release frees a place: B is now the least busy.
+        expect(await service.internals.consumer.handle(cancelRequested(6002))).toBe('handled');
+        expect(await service.internals.consumer.handle(requested(6007))).toBe('handled');
+        expect((await assignmentsOf(service, 6007))[0]?.library_id).toBe(b);
+      } finally {
+        await service.stop();
       }
-      const [a, b, c] = created as [number, number, number];
-      for (let i = 1; i <= 6; i++) expect(await service.internals.consumer.handle(requested(6000 + i))).toBe('handled');
-      const chosen = [];
-      for (let i = 1; i <= 6; i++) chosen.push((await assignmentsOf(service, 6000 + i))[0]?.library_id);
-      expect(chosen).toEqual([a, b, c, a, b, c]);
-      expect((await listLibraries(service)).map((l) => l.activeAssignments)).toEqual([2, 2, 2]);
+    });
 
-      // A release frees a place: B is now the least busy.
-      expect(await service.internals.consumer.handle(cancelRequested(6002))).toBe('handled');
-      expect(await service.internals.consumer.handle(requested(6007))).toBe('handled');
-      expect((await assignmentsOf(service, 6007))[0]?.library_id).toBe(b);
-    } finally {
-      await service.stop();
-    }
+    it('with no library at all the request is retried, then parked; it is assigned once a library exists', async () => {
+      const service = await freshService();
+      try {
+        const event = requested(6101);
+        expect(await service.internals.consumer.handle(event, 1)).toBe('retry');
+        expect(await assignmentsOf(service, 6101)).toHaveLength(0);
+        expect(await outboxOf(service, 'ReservationAccepted', 6101)).toHaveLength(0);
+
+        await seedLibraries(service, [DEMO_LIBRARIES[0]!]);
+        expect(await service.internals.consumer.handle(event, 2)).toBe('handled');
+        expect((await outboxOf(service, 'ReservationAccepted', 6101))[0]?.data.libraryName).toBe(DEMO_LIBRARIES[0]?.name);
+
+        const empty = await freshService();
+        try {
+          expect(await empty.internals.consumer.handle(requested(6102), 20)).toBe('dead-lettered');
+          const parked = await empty.internals.db.selectFrom('dead_letters').selectAll().execute();
+          expect(parked[0]?.error).toMatch(/no library/);
+        } finally {
+          await empty.stop();
+        }
+      } finally {
+        await service.stop();
+      }
+    });
   });
 
-  it('with no library at all the request is retried, then parked; it is assigned once a library exists', async () => {
-    const service = await freshService();
-    try {
-      const event = requested(6101);
-      expect(await service.internals.consumer.handle(event, 1)).toBe('retry');
-      expect(await assignmentsOf(service, 6101)).toHaveLength(0);
-      expect(await outboxOf(service, 'ReservationAccepted', 6101)).toHaveLength(0);
+  describe('cancelling', () => {
+    it('a cancel after the assignment releases it and emits ReservationCanceled', async () => {
+      expect(await assignment.internals.consumer.handle(requested(7001, null, 9))).toBe('handled');
+      const [before] = await assignmentsOf(assignment, 7001);
+      const libraryBefore = (await listLibraries()).find((l) => l.libraryId === before?.library_id);
 
-      await seedLibraries(service, [DEMO_LIBRARIES[0]!]);
-      expect(await service.internals.consumer.handle(event, 2)).toBe('handled');
-      expect((await outboxOf(service, 'ReservationAccepted', 6101))[0]?.data.libraryName).toBe(DEMO_LIBRARIES[0]?.name);
+      expect(await assignment.internals.consumer.handle(cancelRequested(7001, 9))).toBe('handled');
+      const [after] = await assignmentsOf(assignment, 7001);
+      expect(after).toMatchObject({ status: 'released', library_id: before?.library_id });
+      const canceled = await outboxOf(assignment, 'ReservationCanceled', 7001);
+      expect(canceled).toHaveLength(1);
+      expect(canceled[0]?.data).toEqual({ reservationId: 7001, bookId: 9, customerId: 'alice', status: 'bookCanceled' });
+      const libraryAfter = (await listLibraries()).find((l) => l.libraryId === before?.library_id);
+      expect(libraryAfter?.activeAssignments).toBe((libraryBefore?.activeAssignments ?? 0) - 1);
+    });
 
+    it('two cancels (distinct events) emit one ReservationCanceled', async () => {
+      expect(await assignment.internals.consumer.handle(requested(7101))).toBe('handled');
+      const cancel = cancelRequested(7101);
+      expect(await assignment.internals.consumer.handle(cancel)).toBe('handled');
+      expect(await assignment.internals.consumer.handle(cancel, 2)).toBe('duplicate');
+      expect(await assignment.internals.consumer.handle(cancelRequested(7101))).toBe('handled');
+      expect(await outboxOf(assignment, 'ReservationCanceled', 7101)).toHaveLength(1);
+      expect((await assignmentsOf(assignment, 7101))[0]?.status).toBe('released');
+    });
+
+    it('a cancel that overtakes its request leaves a tombstone: canceled at once, the late request is not assigned', async () => {
+      expect(await assignment.internals.consumer.handle(cancelRequested(7201))).toBe('handled');
+      expect(await assignmentsOf(assignment, 7201)).toEqual([expect.objectContaining({ status: 'voided', library_id: null, library_name: null })]);
+      expect(await outboxOf(assignment, 'ReservationCanceled', 7201)).toHaveLength(1);
+
+      expect(await assignment.internals.consumer.handle(requested(7201))).toBe('handled');
+      expect(await assignmentsOf(assignment, 7201)).toEqual([expect.objectContaining({ status: 'voided', library_id: null })]);
+      expect(await outboxOf(assignment, 'ReservationAccepted', 7201)).toHaveLength(0);
+
+      // A second cancel of the tombstone announces nothing more.
+      expect(await assignment.internals.consumer.handle(cancelRequested(7201))).toBe('handled');
+      expect(await outboxOf(assignment, 'ReservationCanceled', 7201)).toHaveLength(1);
+    });
+  });
+
+  describe('libraries over HTTP', () => {
+    it('lists the demo branches, and seeding again inserts nothing', async () => {
+      const names = (await listLibraries()).map((l) => l.name);
+      for (const demo of DEMO_LIBRARIES) expect(names).toContain(demo.name);
+      const mapo = (await listLibraries()).find((l) => l.name === '마포도서관 (Mapo Library)');
+      expect(mapo?.address).toContain('Seoul');
+      expect(await seedLibraries(assignment)).toEqual([]);
+      expect((await listLibraries()).filter((l) => DEMO_LIBRARIES.some((d) => d.name === l.name))).toHaveLength(4);
+    });
+
+    it('creates a library (201), lists it with no active assignment, and refuses the same name again (409)', async () => {
+      const res = await assignment.app.inject({ method: 'POST', url: '/libraries', payload: { name: '  서대문도서관 (Seodaemun Library) ', address: 'Seoul' }, headers: staff });
+      expect(res.statusCode).toBe(201);
+      const created = res.json<{ libraryId: number; name: string; address: string | null }>();
+      expect(created).toEqual({ libraryId: expect.any(Number), name: '서대문도서관 (Seodaemun Library)', address: 'Seoul' });
+      expect((await listLibraries()).find((l) => l.libraryId === created.libraryId)).toEqual({ ...created, activeAssignments: 0 });
+
+      const count = (await listLibraries()).length;
+      const again = await assignment.app.inject({ method: 'POST', url: '/libraries', payload: { name: '서대문도서관 (Seodaemun Library)' }, headers: staff });
+      expect(again.statusCode).toBe(409);
+      expect(again.headers['content-type']).toContain('application/problem+json');
+      expect(again.json()).toMatchObject({ status: 409, code: 'LIBRARY_EXISTS' });
+      expect(await listLibraries()).toHaveLength(count);
+    });
+
+    it.each([
+      ['malformed JSON', '{"name": ', 'MALFORMED_REQUEST'],
+      ['an unknown property', JSON.stringify({ name: 'X Library', city: 'Seoul' }), 'VALIDATION_FAILED'],
+      ['a blank name', JSON.stringify({ name: '   ' }), 'INVALID_LIBRARY'],
+      ['an empty name', JSON.stringify({ name: '' }), 'VALIDATION_FAILED'],
+      ['a wrong type', JSON.stringify({ name: 7 }), 'VALIDATION_FAILED'],
+      ['a missing name', JSON.stringify({ address: 'Seoul' }), 'VALIDATION_FAILED'],
+      ['an overlong name', JSON.stringify({ name: 'x'.repeat(201) }), 'VALIDATION_FAILED'],
+    ])('rejects %s with a 400 problem and stores nothing', async (_name, payload, code) => {
+      const before = await listLibraries();
+      const res = await assignment.app.inject({ method: 'POST', url: '/libraries', payload, headers: { ...staff, 'content-type': 'application/json' } });
+      expect(res.statusCode).toBe(400);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      const body = res.json<{ status: number; code: string; detail: string }>();
+      expect(body.status).toBe(400);
+      expect(body.code).toBe(code);
+      expect(body.detail.length).toBeGreaterThan(0);
+      expect(await listLibraries()).toEqual(before);
+    });
+  });
+
+  describe('assignments over HTTP', () => {
+    it('finds the assignment of a reservation', async () => {
+      expect(await assignment.internals.consumer.handle(requested(8001, null, 77))).toBe('handled');
+      const [row] = await assignmentsOf(assignment, 8001);
+      const res = await assignment.app.inject({ method: 'GET', url: '/assignments?reservationId=8001', headers: staff });
+      expect(res.statusCode).toBe(200);
+      const page = res.json<{ items: Record<string, unknown>[]; total: number; limit: number; offset: number }>();
+      expect(page).toMatchObject({ total: 1, limit: 20, offset: 0 });
+      expect(page.items).toEqual([
+        {
+          assignmentId: row?.assignment_id,
+          reservationId: 8001,
+          bookId: 77,
+          customerId: 'alice',
+          libraryId: row?.library_id,
+          libraryName: row?.library_name,
+          status: 'assigned',
+          createdAt: row?.created_at.toISOString(),
+        },
+      ]);
+    });
+
+    it('pages all assignments and answers an empty page for an unknown reservation', async () => {
+      const all = await assignment.app.inject({ method: 'GET', url: '/assignments?limit=2&offset=1', headers: staff });
+      expect(all.statusCode).toBe(200);
+      const page = all.json<{ items: unknown[]; total: number; limit: number; offset: number }>();
+      expect(page.items).toHaveLength(2);
+      expect(page.total).toBeGreaterThan(2);
+      expect(page).toMatchObject({ limit: 2, offset: 1 });
+
+      const none = await assignment.app.inject({ method: 'GET', url: '/assignments?reservationId=999999', headers: staff });
+      expect(none.json()).toEqual({ items: [], total: 0, limit: 20, offset: 0 });
+    });
+
+    it('rejects a bad query with a 400 problem', async () => {
+      for (const url of ['/assignments?reservationId=abc', '/assignments?reservationId=0', '/assignments?limit=1000', '/assignments?status=assigned']) {
+        const res = await assignment.app.inject({ method: 'GET', url, headers: staff });
+        expect(res.statusCode, url).toBe(400);
+        expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+      }
+    });
+  });
+
+  describe('authorization', () => {
+    it('only staff create libraries or read assignments', async () => {
+      const create = await assignment.app.inject({ method: 'POST', url: '/libraries', payload: { name: 'Nope' } });
+      expect(create.statusCode).toBe(403);
+      expect(create.json()).toMatchObject({ code: 'FORBIDDEN' });
+      const list = await assignment.app.inject({ method: 'GET', url: '/assignments' });
+      expect(list.statusCode).toBe(403);
+    });
+  });
+
+  describe('concurrent deliveries (overlapping transactions on PostgreSQL)', () => {
+    let busy: AssignmentService;
+
+    beforeAll(async () => {
+      busy = await freshService();
+      await seedLibraries(busy);
+    });
+
+    afterAll(async () => {
+      await busy.stop();
+    });
+
+    const handleAll = (events: EventEnvelope[]) => Promise.all(events.map((e, i) => busy.internals.consumer.handle(e, i + 1)));
+    const activeTotal = async () => (await listLibraries(busy)).reduce((sum, l) => sum + l.activeAssignments, 0);
+
+    it('the same ReservationRequested delivered three times at once assigns once (inbox primary key)', async () => {
+      const ids = [9001, 9002, 9003, 9004, 9005];
+      const events = ids.map((id) => requested(id));
+      const results = await Promise.all(events.map((e) => handleAll([e, e, e])));
+      for (const [i, r] of results.entries()) expect([...r].sort(), `reservation ${ids[i]}`).toEqual(['duplicate', 'duplicate', 'handled']);
+      for (const [i, id] of ids.entries()) {
+        expect(await assignmentsOf(busy, id)).toEqual([expect.objectContaining({ status: 'assigned' })]);
+        expect(await outboxOf(busy, 'ReservationAccepted', id)).toHaveLength(1);
+        const inbox = await busy.internals.db.selectFrom('inbox').select('event_id').where('event_id', '=', events[i]!.id).execute();
+        expect(inbox).toHaveLength(1);
+      }
+    });
+
+    it('distinct ReservationRequested events for one reservation at once assign once (unique reservation_id)', async () => {
+      const results = await handleAll([requested(9101), requested(9101), requested(9101), requested(9101)]);
+      expect(results).toEqual(['handled', 'handled', 'handled', 'handled']);
+      const rows = await assignmentsOf(busy, 9101);
+      expect(rows).toEqual([expect.objectContaining({ status: 'assigned' })]);
+      const accepted = await outboxOf(busy, 'ReservationAccepted', 9101);
+      expect(accepted).toHaveLength(1);
+      expect(accepted[0]?.data).toMatchObject({ assignmentId: rows[0]?.assignment_id, libraryId: rows[0]?.library_id });
+    });
+
+    it('20 requests for different reservations at once: each gets exactly one assignment and one ReservationAccepted naming it', async () => {
+      const before = await activeTotal();
+      const libraries = new Map((await listLibraries(busy)).map((l) => [l.libraryId, l.name]));
+      const ids = Array.from({ length: 20 }, (_, i) => 9201 + i);
+      expect(await handleAll(ids.map((id) => requested(id, null, 100 + id)))).toEqual(ids.map(() => 'handled'));
+      for (const id of ids) {
+        const rows = await assignmentsOf(busy, id);
+        expect(rows, `reservation ${id}`).toHaveLength(1);
+        const row = rows[0]!;
+        expect(row).toMatchObject({ status: 'assigned', book_id: 100 + id });
+        expect(libraries.get(row.library_id!)).toBe(row.library_name);
+        const accepted = await outboxOf(busy, 'ReservationAccepted', id);
+        expect(accepted.map((e) => e.data)).toEqual([
+          { reservationId: id, bookId: 100 + id, customerId: 'alice', assignmentId: row.assignment_id, libraryId: row.library_id, libraryName: row.library_name, status: 'bookReserved' },
+        ]);
+      }
+      // Which branch each got may skew under concurrency (documented); how many are active may not.
+      expect(await activeTotal()).toBe(before + ids.length);
+    });
+
+    it('16 requests each with its cancel at once: one ReservationCanceled each, and no active assignment is left', async () => {
+      const before = await activeTotal();
+      const ids = Array.from({ length: 16 }, (_, i) => 9301 + i);
+      const results = await Promise.all(ids.map((id) => handleAll([requested(id), cancelRequested(id)])));
+      for (const r of results) expect(r).toEqual(['handled', 'handled']);
+      for (const id of ids) {
+        const rows = await assignmentsOf(busy, id);
+        expect(rows, `reservation ${id}`).toHaveLength(1);
+        const status = rows[0]?.status;
+        expect(['released', 'voided']).toContain(status);
+        expect(await outboxOf(busy, 'ReservationCanceled', id)).toHaveLength(1);
+        // Released: the request won and was announced; voided: the cancel won and nothing was assigned.
+        expect(await outboxOf(busy, 'ReservationAccepted', id)).toHaveLength(status === 'released' ? 1 : 0);
+      }
+      expect(await activeTotal()).toBe(before);
+    });
+
+    it('cancels of one assigned reservation at once (the same event twice, and distinct events) release it once', async () => {
+      const before = await activeTotal();
+      expect(await busy.internals.consumer.handle(requested(9401))).toBe('handled');
+      expect(await activeTotal()).toBe(before + 1);
+      const cancel = cancelRequested(9401);
+      const results = await handleAll([cancel, cancel, cancelRequested(9401), cancelRequested(9401)]);
+      expect(results.slice(0, 2).sort()).toEqual(['duplicate', 'handled']);
+      expect(results.slice(2)).toEqual(['handled', 'handled']);
+      expect((await assignmentsOf(busy, 9401))[0]?.status).toBe('released');
+      expect(await outboxOf(busy, 'ReservationCanceled', 9401)).toHaveLength(1);
+      expect(await activeTotal()).toBe(before);
+    });
+
+    it('cancels of one reservation with no assignment yet, at once, leave one tombstone and one ReservationCanceled', async () => {
+      const results = await handleAll([cancelRequested(9501), cancelRequested(9501), cancelRequested(9501)]);
+      expect(results).toEqual(['handled', 'handled', 'handled']);
+      expect(await assignmentsOf(busy, 9501)).toEqual([expect.objectContaining({ status: 'voided', library_id: null })]);
+      expect(await outboxOf(busy, 'ReservationCanceled', 9501)).toHaveLength(1);
+    });
+
+    it('three replicas seeding the demo libraries at once insert each branch exactly once', async () => {
       const empty = await freshService();
       try {
-        expect(await empty.internals.consumer.handle(requested(6102), 20)).toBe('dead-lettered');
-        const parked = await empty.internals.db.selectFrom('dead_letters').selectAll().execute();
-        expect(parked[0]?.error).toMatch(/no library/);
+        const inserted = await Promise.all([seedLibraries(empty), seedLibraries(empty), seedLibraries(empty)]);
+        expect(inserted.flat().map((l) => l.name).sort()).toEqual(DEMO_LIBRARIES.map((d) => d.name).sort());
+        expect((await listLibraries(empty)).map((l) => l.name).sort()).toEqual(DEMO_LIBRARIES.map((d) => d.name).sort());
       } finally {
         await empty.stop();
       }
-    } finally {
-      await service.stop();
-    }
-  });
-});
+    });
 
-describe('cancelling', () => {
-  it('a cancel after the assignment releases it and emits ReservationCanceled', async () => {
-    expect(await assignment.internals.consumer.handle(requested(7001, null, 9))).toBe('handled');
-    const [before] = await assignmentsOf(assignment, 7001);
-    const libraryBefore = (await listLibraries()).find((l) => l.libraryId === before?.library_id);
-
-    expect(await assignment.internals.consumer.handle(cancelRequested(7001, 9))).toBe('handled');
-    const [after] = await assignmentsOf(assignment, 7001);
-    expect(after).toMatchObject({ status: 'released', library_id: before?.library_id });
-    const canceled = await outboxOf(assignment, 'ReservationCanceled', 7001);
-    expect(canceled).toHaveLength(1);
-    expect(canceled[0]?.data).toEqual({ reservationId: 7001, bookId: 9, customerId: 'alice', status: 'bookCanceled' });
-    const libraryAfter = (await listLibraries()).find((l) => l.libraryId === before?.library_id);
-    expect(libraryAfter?.activeAssignments).toBe((libraryBefore?.activeAssignments ?? 0) - 1);
-  });
-
-  it('two cancels (distinct events) emit one ReservationCanceled', async () => {
-    expect(await assignment.internals.consumer.handle(requested(7101))).toBe('handled');
-    const cancel = cancelRequested(7101);
-    expect(await assignment.internals.consumer.handle(cancel)).toBe('handled');
-    expect(await assignment.internals.consumer.handle(cancel, 2)).toBe('duplicate');
-    expect(await assignment.internals.consumer.handle(cancelRequested(7101))).toBe('handled');
-    expect(await outboxOf(assignment, 'ReservationCanceled', 7101)).toHaveLength(1);
-    expect((await assignmentsOf(assignment, 7101))[0]?.status).toBe('released');
-  });
-
-  it('a cancel that overtakes its request leaves a tombstone: canceled at once, the late request is not assigned', async () => {
-    expect(await assignment.internals.consumer.handle(cancelRequested(7201))).toBe('handled');
-    expect(await assignmentsOf(assignment, 7201)).toEqual([expect.objectContaining({ status: 'voided', library_id: null, library_name: null })]);
-    expect(await outboxOf(assignment, 'ReservationCanceled', 7201)).toHaveLength(1);
-
-    expect(await assignment.internals.consumer.handle(requested(7201))).toBe('handled');
-    expect(await assignmentsOf(assignment, 7201)).toEqual([expect.objectContaining({ status: 'voided', library_id: null })]);
-    expect(await outboxOf(assignment, 'ReservationAccepted', 7201)).toHaveLength(0);
-
-    // A second cancel of the tombstone announces nothing more.
-    expect(await assignment.internals.consumer.handle(cancelRequested(7201))).toBe('handled');
-    expect(await outboxOf(assignment, 'ReservationCanceled', 7201)).toHaveLength(1);
-  });
-});
-
-describe('libraries over HTTP', () => {
-  it('lists the demo branches, and seeding again inserts nothing', async () => {
-    const names = (await listLibraries()).map((l) => l.name);
-    for (const demo of DEMO_LIBRARIES) expect(names).toContain(demo.name);
-    const mapo = (await listLibraries()).find((l) => l.name === '마포도서관 (Mapo Library)');
-    expect(mapo?.address).toContain('Seoul');
-    expect(await seedLibraries(assignment)).toEqual([]);
-    expect((await listLibraries()).filter((l) => DEMO_LIBRARIES.some((d) => d.name === l.name))).toHaveLength(4);
-  });
-
-  it('creates a library (201), lists it with no active assignment, and refuses the same name again (409)', async () => {
-    const res = await assignment.app.inject({ method: 'POST', url: '/libraries', payload: { name: '  서대문도서관 (Seodaemun Library) ', address: 'Seoul' }, headers: staff });
-    expect(res.statusCode).toBe(201);
-    const created = res.json<{ libraryId: number; name: string; address: string | null }>();
-    expect(created).toEqual({ libraryId: expect.any(Number), name: '서대문도서관 (Seodaemun Library)', address: 'Seoul' });
-    expect((await listLibraries()).find((l) => l.libraryId === created.libraryId)).toEqual({ ...created, activeAssignments: 0 });
-
-    const count = (await listLibraries()).length;
-    const again = await assignment.app.inject({ method: 'POST', url: '/libraries', payload: { name: '서대문도서관 (Seodaemun Library)' }, headers: staff });
-    expect(again.statusCode).toBe(409);
-    expect(again.headers['content-type']).toContain('application/problem+json');
-    expect(again.json()).toMatchObject({ status: 409, code: 'LIBRARY_EXISTS' });
-    expect(await listLibraries()).toHaveLength(count);
-  });
-
-  it.each([
-    ['malformed JSON', '{"name": ', 'MALFORMED_REQUEST'],
-    ['an unknown property', JSON.stringify({ name: 'X Library', city: 'Seoul' }), 'VALIDATION_FAILED'],
-    ['a blank name', JSON.stringify({ name: '   ' }), 'INVALID_LIBRARY'],
-    ['an empty name', JSON.stringify({ name: '' }), 'VALIDATION_FAILED'],
-    ['a wrong type', JSON.stringify({ name: 7 }), 'VALIDATION_FAILED'],
-    ['a missing name', JSON.stringify({ address: 'Seoul' }), 'VALIDATION_FAILED'],
-    ['an overlong name', JSON.stringify({ name: 'x'.repeat(201) }), 'VALIDATION_FAILED'],
-  ])('rejects %s with a 400 problem and stores nothing', async (_name, payload, code) => {
-    const before = await listLibraries();
-    const res = await assignment.app.inject({ method: 'POST', url: '/libraries', payload, headers: { ...staff, 'content-type': 'application/json' } });
-    expect(res.statusCode).toBe(400);
-    expect(res.headers['content-type']).toContain('application/problem+json');
-    const body = res.json<{ status: number; code: string; detail: string }>();
-    expect(body.status).toBe(400);
-    expect(body.code).toBe(code);
-    expect(body.detail.length).toBeGreaterThan(0);
-    expect(await listLibraries()).toEqual(before);
-  });
-});
-
-describe('assignments over HTTP', () => {
-  it('finds the assignment of a reservation', async () => {
-    expect(await assignment.internals.consumer.handle(requested(8001, null, 77))).toBe('handled');
-    const [row] = await assignmentsOf(assignment, 8001);
-    const res = await assignment.app.inject({ method: 'GET', url: '/assignments?reservationId=8001', headers: staff });
-    expect(res.statusCode).toBe(200);
-    const page = res.json<{ items: Record<string, unknown>[]; total: number; limit: number; offset: number }>();
-    expect(page).toMatchObject({ total: 1, limit: 20, offset: 0 });
-    expect(page.items).toEqual([
-      {
-        assignmentId: row?.assignment_id,
-        reservationId: 8001,
-        bookId: 77,
-        customerId: 'alice',
-        libraryId: row?.library_id,
-        libraryName: row?.library_name,
-        status: 'assigned',
-        createdAt: row?.created_at.toISOString(),
-      },
-    ]);
-  });
-
-  it('pages all assignments and answers an empty page for an unknown reservation', async () => {
-    const all = await assignment.app.inject({ method: 'GET', url: '/assignments?limit=2&offset=1', headers: staff });
-    expect(all.statusCode).toBe(200);
-    const page = all.json<{ items: unknown[]; total: number; limit: number; offset: number }>();
-    expect(page.items).toHaveLength(2);
-    expect(page.total).toBeGreaterThan(2);
-    expect(page).toMatchObject({ limit: 2, offset: 1 });
-
-    const none = await assignment.app.inject({ method: 'GET', url: '/assignments?reservationId=999999', headers: staff });
-    expect(none.json()).toEqual({ items: [], total: 0, limit: 20, offset: 0 });
-  });
-
-  it('rejects a bad query with a 400 problem', async () => {
-    for (const url of ['/assignments?reservationId=abc', '/assignments?reservationId=0', '/assignments?limit=1000', '/assignments?status=assigned']) {
-      const res = await assignment.app.inject({ method: 'GET', url, headers: staff });
-      expect(res.statusCode, url).toBe(400);
-      expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
-    }
-  });
-});
-
-describe('authorization', () => {
-  it('only staff create libraries or read assignments', async () => {
-    const create = await assignment.app.inject({ method: 'POST', url: '/libraries', payload: { name: 'Nope' } });
-    expect(create.statusCode).toBe(403);
-    expect(create.json()).toMatchObject({ code: 'FORBIDDEN' });
-    const list = await assignment.app.inject({ method: 'GET', url: '/assignments' });
-    expect(list.statusCode).toBe(403);
+    it('the same library created 6 times at once: one 201, five 409, one row', async () => {
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, () => busy.app.inject({ method: 'POST', url: '/libraries', payload: { name: '은평도서관 (Eunpyeong Library)' }, headers: staff })),
+      );
+      expect(answers.map((a) => a.statusCode).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+      for (const a of answers.filter((x) => x.statusCode === 409)) expect(a.json()).toMatchObject({ code: 'LIBRARY_EXISTS' });
+      expect((await listLibraries(busy)).filter((l) => l.name === '은평도서관 (Eunpyeong Library)')).toHaveLength(1);
+    });
   });
 });
