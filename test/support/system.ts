@@ -16,11 +16,13 @@ export function startTestSystem(
 }
 
 export function databasesOf(system: EmbeddedSystem): SystemDatabases {
+  const customercenter = system.customercenter.internals.db;
+  if (!customercenter) throw new Error('the embedded system keeps the read model in SQL, yet customercenter has no database');
   return {
     book: system.book.internals.db,
     reservation: system.reservation.internals.db,
     assignment: system.assignment.internals.db,
-    customercenter: system.customercenter.internals.db,
+    customercenter,
   };
 }
 

@@ -14,7 +14,7 @@ export interface ServiceDeps {
 export async function openServiceDatabase<DB>(config: DatabaseConfig, migrations: Migrations, logger: Logger): Promise<Database<DB>> {
   const database = await openDatabase<DB>(config);
   try {
-    const applied = await migrateToLatest(database.db as never, migrations);
+    const applied = await migrateToLatest(database.db as never, migrations, config.kind === 'postgres' ? config.schema : undefined);
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
     return database;
   } catch (err) {

@@ -81,10 +81,14 @@ export class ServiceRuntime<TInternals = unknown> {
   }
 
   /**
-   * Stops taking work (tasks, consumers, then HTTP once in-flight requests finished), publishes what
-   * those committed, and closes the database last.
+   * Stops in order: readiness fails first (and, with `drainDelayMs`, stays failing that long while
+   * requests still arrive, so load balancers notice); then periodic tasks and consumers stop (a
+   * consumer acknowledges what it committed), HTTP closes once in-flight requests finished, the
+   * relay publishes what those committed, and the database closes last.
    */
-  async stop(): Promise<void> {
+  async stop(options: { drainDelayMs?: number } = {}): Promise<void> {
+    this.app.markDraining();
+    if (options.drainDelayMs) await new Promise((r) => setTimeout(r, options.drainDelayMs));
     for (const t of this.tasks) await t.stop();
     await this.stopConsumers();
     await this.app.close();

@@ -5,6 +5,7 @@ import { eventually } from '../../../test/support/harness.ts';
 
 const SUBJECT = 'bstore.reservation.ReservationRequested';
 const OTHER = 'bstore.book.QuantityChanged';
+const THIRD = 'bstore.assignment.ReservationAccepted';
 
 function envelope(n: number): EventEnvelope {
   return createEnvelope({ type: 'ReservationRequested', source: 'bstore/test', subject: String(n), data: { n } });
@@ -12,7 +13,7 @@ function envelope(n: number): EventEnvelope {
 
 /**
  * What every MessageBus adapter must do, whatever the broker behind it: the same suite runs over
- * the embedded bus now and over NATS JetStream when that adapter exists.
+ * the embedded bus and over NATS JetStream.
  */
 export function describeBusContract(name: string, open: () => Promise<MessageBus>): void {
   describe(`MessageBus contract: ${name}`, () => {
@@ -105,6 +106,89 @@ export function describeBusContract(name: string, open: () => Promise<MessageBus
       await eventually('three deliveries of the first message', async () => (seen.filter((d) => d.envelope.subject === '1').length === 3 ? true : undefined));
       expect(seen.filter((d) => d.envelope.subject === '1').map((d) => d.deliveryCount)).toEqual([1, 2, 3]);
       expect(seen.findIndex((d) => d.envelope.subject === '2')).toBeLessThan(seen.findLastIndex((d) => d.envelope.subject === '1'));
+    });
+
+    describe('replay', () => {
+      const record = () => {
+        const seen: Delivery[] = [];
+        return { seen, handler: async (d: Delivery) => void seen.push(d) };
+      };
+
+      it('resolves with 0 at once on an empty stream', async () => {
+        const bus = await openBus();
+        const r = record();
+        expect(await bus.replay([SUBJECT], r.handler)).toBe(0);
+        expect(r.seen).toEqual([]);
+      });
+
+      it('delivers every stored message on the subjects, in stream order, and counts them', async () => {
+        const bus = await openBus();
+        await bus.publish(SUBJECT, envelope(1));
+        await bus.publish(OTHER, envelope(2));
+        await bus.publish(SUBJECT, envelope(3));
+        await bus.publish(THIRD, envelope(4));
+        await bus.publish(OTHER, envelope(5));
+        const r = record();
+        expect(await bus.replay([SUBJECT, OTHER], r.handler)).toBe(4);
+        expect(r.seen.map((d) => [d.subject, d.envelope.subject])).toEqual([
+          [SUBJECT, '1'],
+          [OTHER, '2'],
+          [SUBJECT, '3'],
+          [OTHER, '5'],
+        ]);
+        expect(r.seen.every((d) => d.deliveryCount === 1)).toBe(true);
+      });
+
+      it('stops at the last message stored when it began: what is published meanwhile is not replayed', async () => {
+        const bus = await openBus();
+        await bus.publish(SUBJECT, envelope(1));
+        await bus.publish(SUBJECT, envelope(2));
+        const seen: string[] = [];
+        const count = await bus.replay([SUBJECT], async (d) => {
+          seen.push(d.envelope.subject);
+          if (d.envelope.subject === '1') await bus.publish(SUBJECT, envelope(3));
+        });
+        expect(count).toBe(2);
+        expect(seen).toEqual(['1', '2']);
+      });
+
+      it('stops when the last message stored is on a subject it skips', async () => {
+        const bus = await openBus();
+        await bus.publish(SUBJECT, envelope(1));
+        await bus.publish(OTHER, envelope(2));
+        const r = record();
+        expect(await bus.replay([SUBJECT], r.handler)).toBe(1);
+        expect(await bus.replay([THIRD], r.handler)).toBe(0);
+      });
+
+      it('leaves durable consumers alone, and can run again with the same result', async () => {
+        const bus = await openBus();
+        await bus.declareConsumer({ durableName: 'bystander', subjects: [SUBJECT] });
+        for (let i = 1; i <= 3; i++) await bus.publish(SUBJECT, envelope(i));
+        const first = record();
+        const second = record();
+        expect(await bus.replay([SUBJECT], first.handler)).toBe(3);
+        expect(await bus.replay([SUBJECT], second.handler)).toBe(3);
+        expect(second.seen.map((d) => d.envelope.id)).toEqual(first.seen.map((d) => d.envelope.id));
+        const later = collect();
+        await bus.subscribe({ durableName: 'bystander', subjects: [SUBJECT] }, later.handler);
+        await eventually('the three messages', async () => (later.seen.length === 3 ? true : undefined));
+        expect(later.seen.map((d) => d.envelope.subject)).toEqual(['1', '2', '3']);
+      });
+
+      it('ends with the error of a handler that throws', async () => {
+        const bus = await openBus();
+        await bus.publish(SUBJECT, envelope(1));
+        await bus.publish(SUBJECT, envelope(2));
+        const seen: string[] = [];
+        await expect(
+          bus.replay([SUBJECT], async (d) => {
+            seen.push(d.envelope.subject);
+            throw new Error('projection failed');
+          }),
+        ).rejects.toThrow(/projection failed/);
+        expect(seen).toEqual(['1']);
+      });
     });
 
     it('a handler that throws does not lose the message', async () => {

@@ -52,6 +52,21 @@ describe('NatsJetStreamBus', () => {
     }
   }, 60_000);
 
+  it('a replay leaves no consumer behind on the stream', async () => {
+    const bus = await freshBus();
+    const nc = await connect({ servers: nats.url });
+    try {
+      const subject = 'bstore.reservation.ReservationRequested';
+      await bus.publish(subject, createEnvelope({ type: 'ReservationRequested', source: 't', subject: '1', data: {} }));
+      expect(await bus.replay([subject], async () => {})).toBe(1);
+      const jsm = await jetstreamManager(nc);
+      expect(await jsm.consumers.list('BSTORE').next()).toEqual([]);
+    } finally {
+      await nc.close();
+      await bus.close();
+    }
+  });
+
   it('publishing the same event id twice stores it once in the stream', async () => {
     const bus = await freshBus();
     const nc = await connect({ servers: nats.url });

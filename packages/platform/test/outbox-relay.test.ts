@@ -26,6 +26,9 @@ class FlakyBus implements MessageBus {
   declareConsumer(spec: ConsumerSpec): Promise<void> {
     return this.inner.declareConsumer(spec);
   }
+  replay(subjects: readonly string[], handler: (d: Delivery) => Promise<void>): Promise<number> {
+    return this.inner.replay(subjects, handler);
+  }
   healthy(): Promise<boolean> {
     return this.inner.healthy();
   }

@@ -1,61 +1,174 @@
-import type { Kysely, Transaction } from 'kysely';
-import { EventConsumer, KyselyInbox, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
+import type { Kysely } from 'kysely';
+import {
+  EventConsumer,
+  ServiceRuntime,
+  createHttpApp,
+  openServiceDatabase,
+  type DatabaseConfig,
+  type Inbox,
+  type Logger,
+  type MessageBus,
+  type ReadinessCheck,
+} from '@bstore/platform';
 import { isPageEvent } from './application/events.ts';
-import type { ReservationPageStore } from './application/ports.ts';
+import type { PageUpdates, ReservationPageStore } from './application/ports.ts';
 import { ProjectReservationEvent } from './application/project-reservation-event/project-reservation-event.service.ts';
 import { ViewReservationPages } from './application/view-reservation-pages/view-reservation-pages.service.ts';
 import { WatchReservationPages } from './application/watch-reservation-pages/watch-reservation-pages.service.ts';
 import { customercenterMigrations } from './adapters/db/migrations.ts';
+import { KyselyPageStoreInbox } from './adapters/db/page-store.inbox.ts';
 import { KyselyReservationPageStore } from './adapters/db/reservation-page.store.ts';
 import type { CustomerCenterTables } from './adapters/db/schema.ts';
 import { customercenterErrorStatus, customercenterRoutes } from './adapters/http/customercenter.routes.ts';
 import { InProcessPageUpdates } from './adapters/live/in-process.page-updates.ts';
 import { customercenterEventHandlers } from './adapters/messaging/customercenter.handlers.ts';
+import { connectRedis } from './adapters/redis/client.ts';
+import { RedisInbox } from './adapters/redis/inbox.ts';
+import { ReadModelKeys } from './adapters/redis/keys.ts';
+import { RedisPageUpdates } from './adapters/redis/page-updates.ts';
+import { RedisReservationPageStore } from './adapters/redis/reservation-page.store.ts';
+
+/** The read model on Redis (cluster mode). */
+export interface RedisReadModelConfig {
+  /** redis://[user:password@]host:port[/db], or rediss:// for TLS. */
+  url: string;
+  /** Prefix of every key and of the pub/sub channel; default `bstore:customercenter:`. */
+  keyPrefix?: string;
+}
+
+/**
+ * What the customer center is given: the bus, a logger, and exactly one home for its read model,
+ * a SQL database (PGlite in embedded mode, or PostgreSQL) or Redis. A launcher's `ServiceDeps`
+ * (with `database`) fits as it is.
+ */
+export interface CustomerCenterDeps {
+  bus: MessageBus;
+  logger: Logger;
+  database?: DatabaseConfig;
+  redis?: RedisReadModelConfig;
+}
+
+export interface CustomerCenterConfig {
+  /** Interval of the SSE comment that keeps proxies from closing an idle stream (default 15 s). */
+  heartbeatMs?: number;
+}
 
 /** Composition root of the customer center: the read model of reservations, with live updates. */
 export interface CustomerCenterInternals {
-  db: Kysely<CustomerCenterTables>;
-  consumer: EventConsumer<Transaction<CustomerCenterTables>>;
+  consumer: EventConsumer<ReservationPageStore>;
   store: ReservationPageStore;
+  /** The SQL database, when the read model is in one. */
+  db?: Kysely<CustomerCenterTables>;
+  /** The Redis inbox, which also lists the dead letters, when the read model is in Redis. */
+  redisInbox?: RedisInbox;
 }
 
 export type CustomerCenterService = ServiceRuntime<CustomerCenterInternals>;
 
-export async function createCustomerCenterService(deps: ServiceDeps): Promise<CustomerCenterService> {
+/** Where the read model is held, and the parts that depend on it. */
+interface ReadModel {
+  store: ReservationPageStore;
+  inbox: Inbox<ReservationPageStore>;
+  updates: PageUpdates;
+  readiness: Record<string, ReadinessCheck>;
+  /** Closed by the runtime last, after the consumers and HTTP stopped. */
+  resources: { close(): Promise<void> };
+  internals: Pick<CustomerCenterInternals, 'db' | 'redisInbox'>;
+}
+
+export async function createCustomerCenterService(deps: CustomerCenterDeps, config: CustomerCenterConfig = {}): Promise<CustomerCenterService> {
   const logger = deps.logger.child({ service: 'customercenter' });
-  const database = await openServiceDatabase<CustomerCenterTables>(deps.database, customercenterMigrations, logger);
-  // Nothing here emits events, so there is no outbox relay.
-  const store = new KyselyReservationPageStore(database.db);
-  const watch = new WatchReservationPages(store, new InProcessPageUpdates(logger));
+  const readModel = await openReadModel(deps, logger);
+  try {
+    // Nothing here emits events, so there is no outbox relay.
+    const { store } = readModel;
+    const watch = new WatchReservationPages(store, readModel.updates);
+    const consumer = new EventConsumer({
+      name: 'customercenter',
+      inbox: readModel.inbox,
+      bus: deps.bus,
+      logger,
+      handlers: customercenterEventHandlers(new ProjectReservationEvent()),
+      // The live stream shows a change only once it is stored.
+      afterCommit: async (event) => {
+        if (isPageEvent(event)) await watch.announce(event.data.reservationId);
+      },
+    });
 
-  const consumer = new EventConsumer({
-    name: 'customercenter',
-    inbox: new KyselyInbox(database.db),
-    bus: deps.bus,
-    logger,
-    handlers: customercenterEventHandlers(new ProjectReservationEvent()),
-    // The live stream shows a change only once it is committed.
-    afterCommit: async (event) => {
-      if (isPageEvent(event)) await watch.announce(event.data.reservationId);
-    },
-  });
+    const app = createHttpApp({ service: 'customercenter', logger, errorStatus: customercenterErrorStatus, readiness: readModel.readiness });
+    await app.register(customercenterRoutes, {
+      pages: new ViewReservationPages(store),
+      watch,
+      ...(config.heartbeatMs !== undefined ? { heartbeatMs: config.heartbeatMs } : {}),
+    });
 
-  const app = createHttpApp({
-    service: 'customercenter',
-    logger,
-    errorStatus: customercenterErrorStatus,
+    return new ServiceRuntime({
+      name: 'customercenter',
+      logger,
+      app,
+      database: readModel.resources,
+      consumers: [consumer],
+      internals: { consumer, store, ...readModel.internals },
+    });
+  } catch (err) {
+    await readModel.resources.close();
+    throw err;
+  }
+}
+
+function openReadModel(deps: CustomerCenterDeps, logger: Logger): Promise<ReadModel> {
+  if (deps.database && deps.redis) throw new Error('customercenter: give its read model either a database or redis, not both');
+  if (deps.database) return openSqlReadModel(deps.database, logger);
+  if (deps.redis) return openRedisReadModel(deps.redis, logger);
+  throw new Error('customercenter needs a home for its read model: a database (SQL) or redis');
+}
+
+/** Pages in SQL: the inbox commits each event id with its change; live updates stay in process. */
+async function openSqlReadModel(config: DatabaseConfig, logger: Logger): Promise<ReadModel> {
+  const database = await openServiceDatabase<CustomerCenterTables>(config, customercenterMigrations, logger);
+  const { db } = database;
+  return {
+    store: new KyselyReservationPageStore(db),
+    inbox: new KyselyPageStoreInbox(db),
+    updates: new InProcessPageUpdates(logger),
     readiness: {
-      database: async () => void (await database.db.selectFrom('reservation_pages').select('reservation_id').limit(1).execute()),
+      database: async () => void (await db.selectFrom('reservation_pages').select('reservation_id').limit(1).execute()),
     },
-  });
-  await app.register(customercenterRoutes, { pages: new ViewReservationPages(store), watch });
+    resources: database,
+    internals: { db },
+  };
+}
 
-  return new ServiceRuntime({
-    name: 'customercenter',
-    logger,
-    app,
-    database,
-    consumers: [consumer],
-    internals: { db: database.db, consumer, store },
-  });
+/**
+ * Pages in Redis, shared by every replica: no SQL database at all. One connection serves the
+ * store, the inbox and publishing; live updates listen on a second one.
+ */
+async function openRedisReadModel(config: RedisReadModelConfig, logger: Logger): Promise<ReadModel> {
+  const keys = new ReadModelKeys(config.keyPrefix);
+  const redis = await connectRedis(config.url, logger);
+  const quit = () => redis.quit().then(
+    () => undefined,
+    () => redis.disconnect(),
+  );
+  try {
+    const store = new RedisReservationPageStore(redis, keys);
+    const inbox = new RedisInbox(redis, store);
+    const updates = await RedisPageUpdates.start({ redis, channel: keys.pagesChannel, logger });
+    return {
+      store,
+      inbox,
+      updates,
+      readiness: { redis: async () => void (await redis.ping()) },
+      resources: {
+        close: async () => {
+          await updates.close();
+          await quit();
+        },
+      },
+      internals: { redisInbox: inbox },
+    };
+  } catch (err) {
+    await quit();
+    throw err;
+  }
 }

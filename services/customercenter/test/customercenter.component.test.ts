@@ -1,25 +1,83 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvelope, sourceOf, type EventEnvelope } from '@bstore/contracts';
 import { createHttpApp, type EmbeddedBus, type HttpApp } from '@bstore/platform';
-import { createCustomerCenterService, type CustomerCenterService } from '@bstore/customercenter';
+import { createCustomerCenterService, type CustomerCenterDeps, type CustomerCenterService } from '@bstore/customercenter';
 import { customercenterRoutes } from '../src/adapters/http/customercenter.routes.ts';
 import { InProcessPageUpdates } from '../src/adapters/live/in-process.page-updates.ts';
 import { ViewReservationPages } from '../src/application/view-reservation-pages/view-reservation-pages.service.ts';
 import { WatchReservationPages } from '../src/application/watch-reservation-pages/watch-reservation-pages.service.ts';
 import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { freshDatabase } from '../../../test/support/postgres.ts';
+import { startPrivateRedis, type PrivateRedis } from '../../../test/support/redis.ts';
 
-let bus: EmbeddedBus;
-let service: CustomerCenterService;
+let redis: PrivateRedis;
 
 beforeAll(async () => {
-  const logger = testLogger();
-  bus = await memoryBus(logger);
-  service = await createCustomerCenterService({ database: { kind: 'pglite' }, bus, logger });
+  redis = await startPrivateRedis();
 });
 
 afterAll(async () => {
-  await service.stop().catch(() => service.database?.close());
-  await bus.close();
+  await redis?.stop();
+});
+
+/** A home for the read model: how to give it to the service, and how to read what it parked. */
+interface ReadModelUnderTest {
+  open(): Promise<{ deps: Pick<CustomerCenterDeps, 'database' | 'redis'>; cleanup(): Promise<void> }>;
+  /** The readiness check that stands for it. */
+  readinessCheck: string;
+  deadLetterErrors(service: CustomerCenterService, eventId: string): Promise<string[]>;
+}
+
+const sqlDeadLetterErrors = async (service: CustomerCenterService, eventId: string) =>
+  (await service.internals.db!.selectFrom('dead_letters').select('error').where('event_id', '=', eventId).execute()).map((row) => row.error);
+
+const freshPrefix = () => `test-${randomBytes(4).toString('hex')}:`;
+
+const readModels: [string, ReadModelUnderTest][] = [
+  ['PGlite', { open: async () => ({ deps: { database: { kind: 'pglite' } }, cleanup: async () => {} }), readinessCheck: 'database', deadLetterErrors: sqlDeadLetterErrors }],
+  [
+    'PostgreSQL',
+    {
+      open: async () => {
+        const database = await freshDatabase('customercenter');
+        return { deps: { database: { kind: 'postgres', url: database.url } }, cleanup: database.drop };
+      },
+      readinessCheck: 'database',
+      deadLetterErrors: sqlDeadLetterErrors,
+    },
+  ],
+  [
+    'Redis',
+    {
+      open: async () => ({ deps: { redis: { url: redis.url, keyPrefix: freshPrefix() } }, cleanup: async () => {} }),
+      readinessCheck: 'redis',
+      deadLetterErrors: async (service, eventId) =>
+        (await service.internals.redisInbox!.listDeadLetters({ limit: 1000, offset: 0 })).items.filter((l) => l.eventId === eventId).map((l) => l.error),
+    },
+  ],
+];
+
+describe('createCustomerCenterService', () => {
+  it('refuses deps with both a database and redis, or with neither, naming what is wrong', async () => {
+    const bus = await memoryBus();
+    try {
+      const logger = testLogger();
+      await expect(createCustomerCenterService({ bus, logger, database: { kind: 'pglite' }, redis: { url: redis.url } })).rejects.toThrow(/either a database or redis, not both/);
+      await expect(createCustomerCenterService({ bus, logger })).rejects.toThrow(/a database \(SQL\) or redis/);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('fails at start, naming Redis, when Redis cannot be reached', async () => {
+    const bus = await memoryBus();
+    try {
+      await expect(createCustomerCenterService({ bus, logger: testLogger(), redis: { url: 'redis://127.0.0.1:1' } })).rejects.toThrow(/cannot connect to Redis at redis:\/\/127.0.0.1:1/);
+    } finally {
+      await bus.close();
+    }
+  });
 });
 
 interface TimelineJson {
@@ -83,203 +141,14 @@ function lifecycle(customerId = 'alice', start = 0, reservationId = nextReservat
   };
 }
 
-const handle = (envelope: EventEnvelope) => service.internals.consumer.handle(envelope);
-
-async function handleAll(envelopes: EventEnvelope[]): Promise<void> {
-  for (const e of envelopes) expect(await handle(e), e.type).toBe('handled');
-}
-
 const asCustomer = (customerId: string) => ({ 'x-customer-id': customerId });
 const asStaff = { 'x-customer-id': 'librarian', 'x-role': 'staff' };
-
-async function getPage(reservationId: number, headers: Record<string, string> = asCustomer('alice')): Promise<PageJson> {
-  const res = await service.app.inject({ method: 'GET', url: `/reservationPages/${reservationId}`, headers });
-  expect(res.statusCode).toBe(200);
-  return res.json<PageJson>();
-}
 
 /** A page as it would be for any reservation: without the ids that differ between two of them. */
 function withoutIds(page: PageJson) {
   const { reservationId: _r, timeline, ...rest } = page;
   return { ...rest, timeline: timeline.map(({ eventId: _e, ...entry }) => entry) };
 }
-
-describe('projection', () => {
-  it('the happy path ends bookCanceled with four timeline entries in order', async () => {
-    const r = lifecycle();
-    await handleAll([r.requested, r.accepted, r.cancelRequested, r.canceled]);
-    const page = await getPage(r.reservationId);
-    expect(page).toMatchObject({
-      reservationId: r.reservationId,
-      bookId: 5,
-      bookName: 'The Left Hand of Darkness',
-      customerId: 'alice',
-      status: 'bookCanceled',
-      libraryId: 2,
-      libraryName: 'Riverside',
-      createdAt: r.requested.time,
-      updatedAt: r.canceled.time,
-    });
-    expect(page.timeline).toEqual([
-      { eventId: r.requested.id, eventType: 'ReservationRequested', status: 'bookReserveReq', service: 'reservation', occurredAt: r.requested.time },
-      { eventId: r.accepted.id, eventType: 'ReservationAccepted', status: 'bookReserved', service: 'assignment', occurredAt: r.accepted.time },
-      { eventId: r.cancelRequested.id, eventType: 'ReservationCancelRequested', status: 'bookCancel', service: 'reservation', occurredAt: r.cancelRequested.time },
-      { eventId: r.canceled.id, eventType: 'ReservationCanceled', status: 'bookCanceled', service: 'assignment', occurredAt: r.canceled.time },
-    ]);
-  });
-
-  it('the same event twice is a duplicate and leaves page and timeline unchanged', async () => {
-    const r = lifecycle();
-    await handleAll([r.requested, r.accepted]);
-    const before = await getPage(r.reservationId);
-    expect(await handle(r.accepted)).toBe('duplicate');
-    expect(await handle(r.requested)).toBe('duplicate');
-    const after = await getPage(r.reservationId);
-    expect(after).toEqual(before);
-    expect(after.timeline).toHaveLength(2);
-    const rows = await service.internals.db.selectFrom('reservation_timeline').select('event_id').where('reservation_id', '=', r.reservationId).execute();
-    expect(rows).toHaveLength(2);
-  });
-
-  it('out-of-order delivery converges to the page of in-order delivery', async () => {
-    const inOrder = lifecycle('carol', 100);
-    const reversed = lifecycle('carol', 100);
-    await handleAll([inOrder.requested, inOrder.accepted, inOrder.cancelRequested, inOrder.canceled]);
-    await handleAll([reversed.canceled, reversed.accepted, reversed.cancelRequested, reversed.requested]);
-    const expected = await getPage(inOrder.reservationId, asCustomer('carol'));
-    const actual = await getPage(reversed.reservationId, asCustomer('carol'));
-    expect(withoutIds(actual)).toEqual(withoutIds(expected));
-    expect(actual.status).toBe('bookCanceled');
-  });
-
-  it('an acceptance that arrives after the cancel request keeps bookCancel but records the library', async () => {
-    const r = lifecycle();
-    await handleAll([r.requested, r.cancelRequested, r.accepted]);
-    expect(await getPage(r.reservationId)).toMatchObject({ status: 'bookCancel', libraryId: 2, libraryName: 'Riverside' });
-  });
-
-  it('a rejected reservation shows bookOutOfStock, with the name of the book', async () => {
-    const reservationId = nextReservationId++;
-    const rejected = createEnvelope({
-      type: 'ReservationRejected',
-      source: sourceOf('reservation'),
-      subject: String(reservationId),
-      data: { reservationId, bookId: 5, customerId: 'alice', bookName: 'Almond', status: 'bookOutOfStock' as const, reason: 'no copy available' },
-    });
-    expect(await handle(rejected)).toBe('handled');
-    const page = await getPage(reservationId);
-    expect(page).toMatchObject({ status: 'bookOutOfStock', bookId: 5, bookName: 'Almond', libraryName: null });
-    expect(page.timeline).toEqual([
-      { eventId: rejected.id, eventType: 'ReservationRejected', status: 'bookOutOfStock', service: 'reservation', occurredAt: rejected.time },
-    ]);
-  });
-
-  it('ignores events it does not read and parks malformed ones without a page', async () => {
-    const quantity = createEnvelope({
-      type: 'QuantityChanged',
-      source: sourceOf('book'),
-      subject: '5',
-      data: { bookId: 5, quantity: 1, copies: 2, reason: 'held' as const },
-    });
-    expect(await handle(quantity)).toBe('ignored');
-    const bad = createEnvelope({ type: 'ReservationAccepted', source: sourceOf('assignment'), subject: '1', data: { reservationId: 424242 } });
-    expect(await handle(bad)).toBe('dead-lettered');
-    const parked = await service.internals.db.selectFrom('dead_letters').select('error').where('event_id', '=', bad.id).execute();
-    expect(parked[0]?.error).toMatch(/ReservationAccepted data is invalid/);
-    expect(await service.internals.store.get(424242)).toBeNull();
-  });
-});
-
-describe('HTTP', () => {
-  let alicePage: number;
-  let bobPage: number;
-
-  beforeAll(async () => {
-    const alice = lifecycle('alice', 500);
-    const bob = lifecycle('bob', 510);
-    await handleAll([alice.requested, bob.requested, bob.accepted]);
-    alicePage = alice.reservationId;
-    bobPage = bob.reservationId;
-  });
-
-  it("a customer cannot see another customer's page: 404 problem, as if it did not exist", async () => {
-    const res = await service.app.inject({ method: 'GET', url: `/reservationPages/${alicePage}`, headers: asCustomer('bob') });
-    expect(res.statusCode).toBe(404);
-    expect(res.headers['content-type']).toContain('application/problem+json');
-    expect(res.json()).toMatchObject({ status: 404, code: 'RESERVATION_PAGE_NOT_FOUND' });
-    const missing = await service.app.inject({ method: 'GET', url: '/reservationPages/2000000000', headers: asCustomer('bob') });
-    expect(missing.statusCode).toBe(404);
-    expect(missing.json<{ code: string }>().code).toBe(res.json<{ code: string }>().code);
-    expect((await getPage(bobPage, asCustomer('bob'))).customerId).toBe('bob');
-  });
-
-  it("a customer's list holds only their own pages, newest first", async () => {
-    const res = await service.app.inject({ method: 'GET', url: '/reservationPages', headers: asCustomer('alice') });
-    expect(res.statusCode).toBe(200);
-    const page = res.json<{ items: PageJson[]; total: number; limit: number; offset: number }>();
-    expect(page.limit).toBe(20);
-    expect(page.offset).toBe(0);
-    expect(page.items.length).toBeGreaterThan(0);
-    expect(page.items.every((p) => p.customerId === 'alice')).toBe(true);
-    expect(page.items.map((p) => p.reservationId)).toContain(alicePage);
-    expect(page.items.map((p) => p.reservationId)).not.toContain(bobPage);
-    const updated = page.items.map((p) => Date.parse(p.updatedAt));
-    expect(updated).toEqual([...updated].sort((a, b) => b - a));
-
-    const sneaky = await service.app.inject({ method: 'GET', url: '/reservationPages?customerId=bob', headers: asCustomer('alice') });
-    expect(sneaky.json()).toMatchObject({ items: [], total: 0 });
-  });
-
-  it('staff see every page, and may filter by customer and status', async () => {
-    expect((await getPage(alicePage, asStaff)).customerId).toBe('alice');
-    const all = await service.app.inject({ method: 'GET', url: '/reservationPages?limit=100', headers: asStaff });
-    const customers = new Set(all.json<{ items: PageJson[] }>().items.map((p) => p.customerId));
-    expect(customers.has('alice') && customers.has('bob')).toBe(true);
-
-    const bobs = await service.app.inject({ method: 'GET', url: '/reservationPages?customerId=bob&status=bookReserved', headers: asStaff });
-    const body = bobs.json<{ items: PageJson[]; total: number }>();
-    expect(body.total).toBe(1);
-    expect(body.items[0]).toMatchObject({ reservationId: bobPage, status: 'bookReserved', libraryName: 'Riverside' });
-    expect(body.items[0]?.timeline).toHaveLength(2);
-  });
-
-  it('pages with limit and offset', async () => {
-    const first = await service.app.inject({ method: 'GET', url: '/reservationPages?limit=2', headers: asStaff });
-    const second = await service.app.inject({ method: 'GET', url: '/reservationPages?limit=2&offset=2', headers: asStaff });
-    const a = first.json<{ items: PageJson[]; total: number; limit: number }>();
-    const b = second.json<{ items: PageJson[]; total: number; offset: number }>();
-    expect(a.items).toHaveLength(2);
-    expect(a.limit).toBe(2);
-    expect(b.offset).toBe(2);
-    expect(b.total).toBe(a.total);
-    const ids = [...a.items, ...b.items].map((p) => p.reservationId);
-    expect(new Set(ids).size).toBe(ids.length);
-  });
-
-  it.each([
-    ['a limit above 100', '/reservationPages?limit=1000'],
-    ['a limit that is not a number', '/reservationPages?limit=abc'],
-    ['a limit of 0', '/reservationPages?limit=0'],
-    ['a negative offset', '/reservationPages?offset=-1'],
-    ['an unknown status', '/reservationPages?status=bookLost'],
-    ['an unknown query parameter', '/reservationPages?sort=asc'],
-    ['a malformed customer filter', '/reservationPages?customerId=a%20b'],
-    ['a non-numeric id', '/reservationPages/abc'],
-    ['an id of 0', '/reservationPages/0'],
-    ['an id beyond integer range', '/reservationPages/99999999999'],
-  ])('rejects %s with a 400 problem', async (_name, url) => {
-    const res = await service.app.inject({ method: 'GET', url, headers: asStaff });
-    expect(res.statusCode).toBe(400);
-    expect(res.headers['content-type']).toContain('application/problem+json');
-    expect(res.json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
-  });
-
-  it('rejects an unknown role with a 400 problem', async () => {
-    const res = await service.app.inject({ method: 'GET', url: '/reservationPages', headers: { 'x-role': 'admin' } });
-    expect(res.statusCode).toBe(400);
-    expect(res.json()).toMatchObject({ code: 'INVALID_ROLE' });
-  });
-});
 
 /** A minimal SSE reader over fetch: yields whole messages (the text between blank lines). */
 async function openStream(url: string, headers: Record<string, string>) {
@@ -317,91 +186,334 @@ const dataOf = (message: string) => JSON.parse(message.split('\n').find((l) => l
 const pageMessage = (reservationId?: number) => (message: string) =>
   message.startsWith('event: reservationPage\n') && (reservationId === undefined || dataOf(message).reservationId === reservationId);
 
-describe('live stream (SSE)', () => {
-  it("streams the caller's page after each committed change, and not other customers' pages", async () => {
-    await service.start({ port: 0 });
-    const stream = await openStream(`${service.url}/reservationPages/stream`, asCustomer('alice'));
-    try {
-      expect(stream.res.status).toBe(200);
-      expect(stream.res.headers.get('content-type')).toContain('text/event-stream');
-      const bobs = lifecycle('bob', 700);
-      const alices = lifecycle('alice', 710);
-      await handleAll([bobs.requested, alices.requested]);
-
-      // Bob's change was published first: had the filter let it through, it would come first.
-      const first = dataOf(await stream.next(pageMessage()));
-      expect(first).toMatchObject({ reservationId: alices.reservationId, customerId: 'alice', status: 'bookReserveReq' });
-      expect(first.timeline).toHaveLength(1);
-
-      await handleAll([alices.accepted]);
-      const second = dataOf(await stream.next(pageMessage(alices.reservationId)));
-      expect(second).toMatchObject({ status: 'bookReserved', libraryName: 'Riverside' });
-      expect(second.timeline.map((e) => e.eventType)).toEqual(['ReservationRequested', 'ReservationAccepted']);
-
-      // A duplicate commits nothing and announces nothing: the next message is the cancel.
-      expect(await handle(alices.accepted)).toBe('duplicate');
-      await handleAll([alices.cancelRequested]);
-      expect(dataOf(await stream.next(pageMessage(alices.reservationId))).status).toBe('bookCancel');
-    } finally {
-      stream.close();
-    }
-  });
-
-  it('staff receive every page', async () => {
-    const stream = await openStream(`${service.url}/reservationPages/stream`, asStaff);
-    try {
-      const dave = lifecycle('dave', 800);
-      await handleAll([dave.requested]);
-      expect(dataOf(await stream.next(pageMessage(dave.reservationId)))).toMatchObject({ customerId: 'dave' });
-    } finally {
-      stream.close();
-    }
-  });
-
-  it('a bad identity is a 400 problem, not a stream', async () => {
-    const res = await fetch(`${service.url}/reservationPages/stream`, { headers: { 'x-role': 'root' } });
-    expect(res.status).toBe(400);
-    expect(res.headers.get('content-type')).toContain('application/problem+json');
-    expect(await res.json()).toMatchObject({ code: 'INVALID_ROLE' });
-  });
-});
-
-describe('live stream adapter', () => {
-  let app: HttpApp;
-  let updates: InProcessPageUpdates;
-  let watch: WatchReservationPages;
-  let url: string;
+describe.each(readModels)('customercenter with its read model on %s', (_name, readModel) => {
+  let bus: EmbeddedBus;
+  let service: CustomerCenterService;
+  let cleanup: () => Promise<void> = async () => {};
 
   beforeAll(async () => {
-    updates = new InProcessPageUpdates(testLogger());
-    watch = new WatchReservationPages(service.internals.store, updates);
-    app = createHttpApp({ service: 'customercenter-sse-test', logger: testLogger() });
-    await app.register(customercenterRoutes, { pages: new ViewReservationPages(service.internals.store), watch, heartbeatMs: 50 });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/reservationPages/stream`;
+    const logger = testLogger();
+    bus = await memoryBus(logger);
+    const opened = await readModel.open();
+    cleanup = opened.cleanup;
+    service = await createCustomerCenterService({ ...opened.deps, bus, logger });
   });
 
   afterAll(async () => {
-    await app.close();
+    await service?.stop().catch(() => service.database?.close());
+    await bus?.close();
+    await cleanup();
   });
 
-  it('sends heartbeat comments and removes its listener when the client disconnects', async () => {
-    const stream = await openStream(url, asCustomer('alice'));
-    expect(updates.listenerCount).toBe(1);
-    expect(await stream.next((m) => m === ': heartbeat')).toBe(': heartbeat');
-    stream.close();
-    await eventually('the listener to be removed', async () => (updates.listenerCount === 0 ? true : undefined));
+  it('is ready when its read model answers', async () => {
+    const res = await service.app.inject({ method: 'GET', url: '/health/ready' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'up', checks: { [readModel.readinessCheck]: 'up' } });
   });
 
-  it('closing the server ends open streams instead of waiting for them', async () => {
-    const stream = await openStream(url, asCustomer('alice'));
-    const r = lifecycle('alice', 900);
-    await handleAll([r.requested]);
-    expect(await watch.announce(r.reservationId)).toBe(true);
-    expect(dataOf(await stream.next(pageMessage(r.reservationId))).status).toBe('bookReserveReq');
-    await app.close();
-    await expect(stream.next(() => false)).rejects.toThrow(/ended|terminated|aborted/i);
-    expect(updates.listenerCount).toBe(0);
+  const handle = (envelope: EventEnvelope) => service.internals.consumer.handle(envelope);
+
+  async function handleAll(envelopes: EventEnvelope[]): Promise<void> {
+    for (const e of envelopes) expect(await handle(e), e.type).toBe('handled');
+  }
+
+  async function getPage(reservationId: number, headers: Record<string, string> = asCustomer('alice')): Promise<PageJson> {
+    const res = await service.app.inject({ method: 'GET', url: `/reservationPages/${reservationId}`, headers });
+    expect(res.statusCode).toBe(200);
+    return res.json<PageJson>();
+  }
+
+  describe('projection', () => {
+    it('the happy path ends bookCanceled with four timeline entries in order', async () => {
+      const r = lifecycle();
+      await handleAll([r.requested, r.accepted, r.cancelRequested, r.canceled]);
+      const page = await getPage(r.reservationId);
+      expect(page).toMatchObject({
+        reservationId: r.reservationId,
+        bookId: 5,
+        bookName: 'The Left Hand of Darkness',
+        customerId: 'alice',
+        status: 'bookCanceled',
+        libraryId: 2,
+        libraryName: 'Riverside',
+        createdAt: r.requested.time,
+        updatedAt: r.canceled.time,
+      });
+      expect(page.timeline).toEqual([
+        { eventId: r.requested.id, eventType: 'ReservationRequested', status: 'bookReserveReq', service: 'reservation', occurredAt: r.requested.time },
+        { eventId: r.accepted.id, eventType: 'ReservationAccepted', status: 'bookReserved', service: 'assignment', occurredAt: r.accepted.time },
+        { eventId: r.cancelRequested.id, eventType: 'ReservationCancelRequested', status: 'bookCancel', service: 'reservation', occurredAt: r.cancelRequested.time },
+        { eventId: r.canceled.id, eventType: 'ReservationCanceled', status: 'bookCanceled', service: 'assignment', occurredAt: r.canceled.time },
+      ]);
+    });
+
+    it('the same event twice is a duplicate and leaves page and timeline unchanged', async () => {
+      const r = lifecycle();
+      await handleAll([r.requested, r.accepted]);
+      const before = await getPage(r.reservationId);
+      expect(await handle(r.accepted)).toBe('duplicate');
+      expect(await handle(r.requested)).toBe('duplicate');
+      const after = await getPage(r.reservationId);
+      expect(after).toEqual(before);
+      expect(after.timeline).toHaveLength(2);
+      expect(await service.internals.store.timeline(r.reservationId)).toHaveLength(2);
+    });
+
+    it('out-of-order delivery converges to the page of in-order delivery', async () => {
+      const inOrder = lifecycle('carol', 100);
+      const reversed = lifecycle('carol', 100);
+      await handleAll([inOrder.requested, inOrder.accepted, inOrder.cancelRequested, inOrder.canceled]);
+      await handleAll([reversed.canceled, reversed.accepted, reversed.cancelRequested, reversed.requested]);
+      const expected = await getPage(inOrder.reservationId, asCustomer('carol'));
+      const actual = await getPage(reversed.reservationId, asCustomer('carol'));
+      expect(withoutIds(actual)).toEqual(withoutIds(expected));
+      expect(actual.status).toBe('bookCanceled');
+    });
+
+    it('an acceptance that arrives after the cancel request keeps bookCancel but records the library', async () => {
+      const r = lifecycle();
+      await handleAll([r.requested, r.cancelRequested, r.accepted]);
+      expect(await getPage(r.reservationId)).toMatchObject({ status: 'bookCancel', libraryId: 2, libraryName: 'Riverside' });
+    });
+
+    it('a rejected reservation shows bookOutOfStock, with the name of the book', async () => {
+      const reservationId = nextReservationId++;
+      const rejected = createEnvelope({
+        type: 'ReservationRejected',
+        source: sourceOf('reservation'),
+        subject: String(reservationId),
+        data: { reservationId, bookId: 5, customerId: 'alice', bookName: 'Almond', status: 'bookOutOfStock' as const, reason: 'no copy available' },
+      });
+      expect(await handle(rejected)).toBe('handled');
+      const page = await getPage(reservationId);
+      expect(page).toMatchObject({ status: 'bookOutOfStock', bookId: 5, bookName: 'Almond', libraryName: null });
+      expect(page.timeline).toEqual([
+        { eventId: rejected.id, eventType: 'ReservationRejected', status: 'bookOutOfStock', service: 'reservation', occurredAt: rejected.time },
+      ]);
+    });
+
+    it('ignores events it does not read and parks malformed ones without a page', async () => {
+      const quantity = createEnvelope({
+        type: 'QuantityChanged',
+        source: sourceOf('book'),
+        subject: '5',
+        data: { bookId: 5, quantity: 1, copies: 2, reason: 'held' as const },
+      });
+      expect(await handle(quantity)).toBe('ignored');
+      const bad = createEnvelope({ type: 'ReservationAccepted', source: sourceOf('assignment'), subject: '1', data: { reservationId: 424242 } });
+      expect(await handle(bad)).toBe('dead-lettered');
+      const parked = await readModel.deadLetterErrors(service, bad.id);
+      expect(parked).toEqual([expect.stringMatching(/ReservationAccepted data is invalid/)]);
+      expect(await service.internals.store.get(424242)).toBeNull();
+    });
+  });
+
+  describe('HTTP', () => {
+    let alicePage: number;
+    let bobPage: number;
+
+    beforeAll(async () => {
+      const alice = lifecycle('alice', 500);
+      const bob = lifecycle('bob', 510);
+      await handleAll([alice.requested, bob.requested, bob.accepted]);
+      alicePage = alice.reservationId;
+      bobPage = bob.reservationId;
+    });
+
+    it("a customer cannot see another customer's page: 404 problem, as if it did not exist", async () => {
+      const res = await service.app.inject({ method: 'GET', url: `/reservationPages/${alicePage}`, headers: asCustomer('bob') });
+      expect(res.statusCode).toBe(404);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json()).toMatchObject({ status: 404, code: 'RESERVATION_PAGE_NOT_FOUND' });
+      const missing = await service.app.inject({ method: 'GET', url: '/reservationPages/2000000000', headers: asCustomer('bob') });
+      expect(missing.statusCode).toBe(404);
+      expect(missing.json<{ code: string }>().code).toBe(res.json<{ code: string }>().code);
+      expect((await getPage(bobPage, asCustomer('bob'))).customerId).toBe('bob');
+    });
+
+    it("a customer's list holds only their own pages, newest first", async () => {
+      const res = await service.app.inject({ method: 'GET', url: '/reservationPages', headers: asCustomer('alice') });
+      expect(res.statusCode).toBe(200);
+      const page = res.json<{ items: PageJson[]; total: number; limit: number; offset: number }>();
+      expect(page.limit).toBe(20);
+      expect(page.offset).toBe(0);
+      expect(page.items.length).toBeGreaterThan(0);
+      expect(page.items.every((p) => p.customerId === 'alice')).toBe(true);
+      expect(page.items.map((p) => p.reservationId)).toContain(alicePage);
+      expect(page.items.map((p) => p.reservationId)).not.toContain(bobPage);
+      const updated = page.items.map((p) => Date.parse(p.updatedAt));
+      expect(updated).toEqual([...updated].sort((a, b) => b - a));
+
+      const sneaky = await service.app.inject({ method: 'GET', url: '/reservationPages?customerId=bob', headers: asCustomer('alice') });
+      expect(sneaky.json()).toMatchObject({ items: [], total: 0 });
+    });
+
+    it('staff see every page, and may filter by customer and status', async () => {
+      expect((await getPage(alicePage, asStaff)).customerId).toBe('alice');
+      const all = await service.app.inject({ method: 'GET', url: '/reservationPages?limit=100', headers: asStaff });
+      const customers = new Set(all.json<{ items: PageJson[] }>().items.map((p) => p.customerId));
+      expect(customers.has('alice') && customers.has('bob')).toBe(true);
+
+      const bobs = await service.app.inject({ method: 'GET', url: '/reservationPages?customerId=bob&status=bookReserved', headers: asStaff });
+      const body = bobs.json<{ items: PageJson[]; total: number }>();
+      expect(body.total).toBe(1);
+      expect(body.items[0]).toMatchObject({ reservationId: bobPage, status: 'bookReserved', libraryName: 'Riverside' });
+      expect(body.items[0]?.timeline).toHaveLength(2);
+    });
+
+    it('pages with limit and offset', async () => {
+      const first = await service.app.inject({ method: 'GET', url: '/reservationPages?limit=2', headers: asStaff });
+      const second = await service.app.inject({ method: 'GET', url: '/reservationPages?limit=2&offset=2', headers: asStaff });
+      const a = first.json<{ items: PageJson[]; total: number; limit: number }>();
+      const b = second.json<{ items: PageJson[]; total: number; offset: number }>();
+      expect(a.items).toHaveLength(2);
+      expect(a.limit).toBe(2);
+      expect(b.offset).toBe(2);
+      expect(b.total).toBe(a.total);
+      const ids = [...a.items, ...b.items].map((p) => p.reservationId);
+      expect(new Set(ids).size).toBe(ids.length);
+    });
+
+    it.each([
+      ['a limit above 100', '/reservationPages?limit=1000'],
+      ['a limit that is not a number', '/reservationPages?limit=abc'],
+      ['a limit of 0', '/reservationPages?limit=0'],
+      ['a negative offset', '/reservationPages?offset=-1'],
+      ['an unknown status', '/reservationPages?status=bookLost'],
+      ['an unknown query parameter', '/reservationPages?sort=asc'],
+      ['a malformed customer filter', '/reservationPages?customerId=a%20b'],
+      ['a non-numeric id', '/reservationPages/abc'],
+      ['an id of 0', '/reservationPages/0'],
+      ['an id beyond integer range', '/reservationPages/99999999999'],
+    ])('rejects %s with a 400 problem', async (_name, url) => {
+      const res = await service.app.inject({ method: 'GET', url, headers: asStaff });
+      expect(res.statusCode).toBe(400);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(res.json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    });
+
+    it('rejects an unknown role with a 400 problem', async () => {
+      const res = await service.app.inject({ method: 'GET', url: '/reservationPages', headers: { 'x-role': 'admin' } });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'INVALID_ROLE' });
+    });
+  });
+
+  describe('live stream (SSE)', () => {
+    it("streams the caller's page after each committed change, and not other customers' pages", async () => {
+      await service.start({ port: 0 });
+      const stream = await openStream(`${service.url}/reservationPages/stream`, asCustomer('alice'));
+      try {
+        expect(stream.res.status).toBe(200);
+        expect(stream.res.headers.get('content-type')).toContain('text/event-stream');
+        const bobs = lifecycle('bob', 700);
+        const alices = lifecycle('alice', 710);
+        await handleAll([bobs.requested, alices.requested]);
+
+        // Bob's change was published first: had the filter let it through, it would come first.
+        const first = dataOf(await stream.next(pageMessage()));
+        expect(first).toMatchObject({ reservationId: alices.reservationId, customerId: 'alice', status: 'bookReserveReq' });
+        expect(first.timeline).toHaveLength(1);
+
+        await handleAll([alices.accepted]);
+        const second = dataOf(await stream.next(pageMessage(alices.reservationId)));
+        expect(second).toMatchObject({ status: 'bookReserved', libraryName: 'Riverside' });
+        expect(second.timeline.map((e) => e.eventType)).toEqual(['ReservationRequested', 'ReservationAccepted']);
+
+        // A duplicate commits nothing and announces nothing: the next message is the cancel.
+        expect(await handle(alices.accepted)).toBe('duplicate');
+        await handleAll([alices.cancelRequested]);
+        expect(dataOf(await stream.next(pageMessage(alices.reservationId))).status).toBe('bookCancel');
+      } finally {
+        stream.close();
+      }
+    });
+
+    it('staff receive every page', async () => {
+      const stream = await openStream(`${service.url}/reservationPages/stream`, asStaff);
+      try {
+        const dave = lifecycle('dave', 800);
+        await handleAll([dave.requested]);
+        expect(dataOf(await stream.next(pageMessage(dave.reservationId)))).toMatchObject({ customerId: 'dave' });
+      } finally {
+        stream.close();
+      }
+    });
+
+    it('a bad identity is a 400 problem, not a stream', async () => {
+      const res = await fetch(`${service.url}/reservationPages/stream`, { headers: { 'x-role': 'root' } });
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      expect(await res.json()).toMatchObject({ code: 'INVALID_ROLE' });
+    });
+  });
+
+  describe('live stream adapter', () => {
+    let app: HttpApp;
+    let updates: InProcessPageUpdates;
+    let watch: WatchReservationPages;
+    let url: string;
+
+    beforeAll(async () => {
+      updates = new InProcessPageUpdates(testLogger());
+      watch = new WatchReservationPages(service.internals.store, updates);
+      app = createHttpApp({ service: 'customercenter-sse-test', logger: testLogger() });
+      await app.register(customercenterRoutes, { pages: new ViewReservationPages(service.internals.store), watch, heartbeatMs: 50 });
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const address = app.server.address();
+      url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/reservationPages/stream`;
+    });
+
+    afterAll(async () => {
+      await app.close();
+    });
+
+    it('sends heartbeat comments and removes its listener when the client disconnects', async () => {
+      const stream = await openStream(url, asCustomer('alice'));
+      expect(updates.listenerCount).toBe(1);
+      expect(await stream.next((m) => m === ': heartbeat')).toBe(': heartbeat');
+      stream.close();
+      await eventually('the listener to be removed', async () => (updates.listenerCount === 0 ? true : undefined));
+    });
+
+    it('closing the server ends open streams instead of waiting for them', async () => {
+      const stream = await openStream(url, asCustomer('alice'));
+      const r = lifecycle('alice', 900);
+      await handleAll([r.requested]);
+      expect(await watch.announce(r.reservationId)).toBe(true);
+      expect(dataOf(await stream.next(pageMessage(r.reservationId))).status).toBe('bookReserveReq');
+      await app.close();
+      await expect(stream.next(() => false)).rejects.toThrow(/ended|terminated|aborted/i);
+      expect(updates.listenerCount).toBe(0);
+    });
+  });
+
+});
+describe('two replicas on one Redis', () => {
+  it('an SSE client of one replica sees the change another replica projected; the other replica finds the event handled', async () => {
+    const logger = testLogger();
+    const bus = await memoryBus(logger);
+    const deps = { redis: { url: redis.url, keyPrefix: freshPrefix() }, bus, logger };
+    const projecting = await createCustomerCenterService(deps);
+    const serving = await createCustomerCenterService(deps, { heartbeatMs: 50 });
+    try {
+      await serving.start({ port: 0, consumers: false });
+      const stream = await openStream(`${serving.url}/reservationPages/stream`, asCustomer('erin'));
+      try {
+        expect(await stream.next((m) => m === ': heartbeat')).toBe(': heartbeat');
+        const r = lifecycle('erin', 1000);
+        expect(await projecting.internals.consumer.handle(r.requested)).toBe('handled');
+        const seen = dataOf(await stream.next(pageMessage(r.reservationId)));
+        expect(seen).toMatchObject({ customerId: 'erin', status: 'bookReserveReq', timeline: [{ eventId: r.requested.id }] });
+        expect(await serving.internals.consumer.handle(r.requested)).toBe('duplicate');
+        expect(await serving.internals.store.get(r.reservationId)).toEqual(await projecting.internals.store.get(r.reservationId));
+      } finally {
+        stream.close();
+      }
+    } finally {
+      await serving.stop();
+      await projecting.stop();
+      await bus.close();
+    }
   });
 });

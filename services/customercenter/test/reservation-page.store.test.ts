@@ -1,145 +1,176 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Kysely } from 'kysely';
-import { openServiceDatabase, type Database } from '@bstore/platform';
+import { Redis } from 'ioredis';
+import { openServiceDatabase, type DatabaseConfig } from '@bstore/platform';
 import { customercenterMigrations } from '../src/adapters/db/migrations.ts';
 import { KyselyReservationPageStore } from '../src/adapters/db/reservation-page.store.ts';
 import type { CustomerCenterTables } from '../src/adapters/db/schema.ts';
-import type { ReservationPageStore } from '../src/application/ports.ts';
-import { applyChange, type PageChange, type ReservationPage } from '../src/domain/reservation-page.ts';
+import { ReadModelKeys } from '../src/adapters/redis/keys.ts';
+import { RedisReservationPageStore } from '../src/adapters/redis/reservation-page.store.ts';
 import { testLogger } from '../../../test/support/harness.ts';
+import { freshDatabase } from '../../../test/support/postgres.ts';
+import { startPrivateRedis, type PrivateRedis } from '../../../test/support/redis.ts';
+import { describeReservationPageStoreContract, lifecycle, type StoreUnderTest, type StoreWriter } from './reservation-page.store.contract.ts';
 
-/**
- * What every ReservationPageStore must do, whatever holds it: a cluster-mode adapter adds itself
- * to `adapters` and runs the same checks. `write` runs work against a store as the projector would.
- */
-interface StoreUnderTest {
-  store: ReservationPageStore;
-  write<T>(work: (store: ReservationPageStore) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-}
+let redis: PrivateRedis;
 
-const adapters: [string, () => Promise<StoreUnderTest>][] = [
-  [
-    'PGlite (Kysely)',
-    async () => {
-      const database: Database<CustomerCenterTables> = await openServiceDatabase<CustomerCenterTables>(
-        { kind: 'pglite' },
-        customercenterMigrations,
-        testLogger(),
-      );
-      const db: Kysely<CustomerCenterTables> = database.db;
-      return {
-        store: new KyselyReservationPageStore(db),
-        write: (work) => db.transaction().execute((trx) => work(new KyselyReservationPageStore(trx))),
-        close: () => database.close(),
-      };
+beforeAll(async () => {
+  redis = await startPrivateRedis();
+});
+
+afterAll(async () => {
+  await redis?.stop();
+});
+
+/** The SQL store on a database; each write is a transaction, as the consumer's inbox runs it. */
+async function openSqlStore(config: DatabaseConfig, onClose: () => Promise<void> = async () => {}): Promise<StoreUnderTest> {
+  const open = () => openServiceDatabase<CustomerCenterTables>(config, customercenterMigrations, testLogger());
+  const database = await open();
+  // PGlite is one connection in this process; a PostgreSQL server gets a second pool, as a second replica has.
+  const other = config.kind === 'postgres' ? await open() : database;
+  const writerOn =
+    (db: typeof database.db): StoreWriter =>
+    (work) =>
+      db.transaction().execute((trx) => work(new KyselyReservationPageStore(trx)));
+  return {
+    store: new KyselyReservationPageStore(database.db),
+    write: writerOn(database.db),
+    writeFromOtherClient: writerOn(other.db),
+    close: async () => {
+      if (other !== database) await other.close();
+      await database.close();
+      await onClose();
     },
-  ],
-];
-
-const t0 = Date.parse('2025-03-01T09:00:00.000Z');
-const at = (seconds: number) => new Date(t0 + seconds * 1000);
-
-let nextId = 1;
-function lifecycle(reservationId: number, customerId = 'alice', start = 0): PageChange[] {
-  const base = { reservationId, bookId: 11, customerId, bookName: null, libraryId: null, libraryName: null };
-  const id = (n: number) => `0194e0a0-0000-7000-8000-${String(reservationId).padStart(8, '0')}000${n}`;
-  return [
-    { ...base, bookName: 'Pachinko', status: 'bookReserveReq', eventId: id(1), eventType: 'ReservationRequested', source: 'bstore/reservation', occurredAt: at(start) },
-    { ...base, libraryId: 4, libraryName: 'Harbour', status: 'bookReserved', eventId: id(2), eventType: 'ReservationAccepted', source: 'bstore/assignment', occurredAt: at(start + 1) },
-    { ...base, status: 'bookCancel', eventId: id(3), eventType: 'ReservationCancelRequested', source: 'bstore/reservation', occurredAt: at(start + 2) },
-    { ...base, status: 'bookCanceled', eventId: id(4), eventType: 'ReservationCanceled', source: 'bstore/assignment', occurredAt: at(start + 3) },
-  ];
+  };
 }
 
-function permutations<T>(items: T[]): T[][] {
-  if (items.length <= 1) return [items];
-  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+/** A Redis store under a prefix of its own, and a second one on another connection. */
+async function openRedisStore(keyPrefix = `test-${randomBytes(4).toString('hex')}:`): Promise<StoreUnderTest & { connections: Redis[] }> {
+  const connections = [new Redis(redis.url), new Redis(redis.url)];
+  const [first, second] = connections.map((c) => new RedisReservationPageStore(c, new ReadModelKeys(keyPrefix)));
+  return {
+    connections,
+    store: first!,
+    write: (work) => work(first!),
+    writeFromOtherClient: (work) => work(second!),
+    close: async () => {
+      for (const c of connections) await c.quit();
+    },
+  };
 }
 
-describe.each(adapters)('ReservationPageStore on %s', (_name, open) => {
-  let sut: StoreUnderTest;
+describeReservationPageStoreContract('PGlite (Kysely)', () => openSqlStore({ kind: 'pglite' }));
+
+describeReservationPageStoreContract('PostgreSQL (Kysely)', async () => {
+  const database = await freshDatabase('customercenter_store');
+  return openSqlStore({ kind: 'postgres', url: database.url, poolSize: 4 }, database.drop);
+});
+
+describeReservationPageStoreContract('Redis', () => openRedisStore());
+
+describe('KyselyReservationPageStore', () => {
+  it('a change rolled back with its transaction leaves no trace', async () => {
+    const sut = await openSqlStore({ kind: 'pglite' });
+    try {
+      const [requested] = lifecycle(1);
+      await expect(
+        sut.write(async (store) => {
+          await store.applyChange(requested!);
+          throw new Error('handler failed after the upsert');
+        }),
+      ).rejects.toThrow(/handler failed/);
+      expect(await sut.store.get(requested!.reservationId)).toBeNull();
+      expect(await sut.store.timeline(requested!.reservationId)).toEqual([]);
+    } finally {
+      await sut.close();
+    }
+  });
+});
+
+describe('RedisReservationPageStore', () => {
+  let sut: Awaited<ReturnType<typeof openRedisStore>>;
+  let store: RedisReservationPageStore;
+  let client: Redis;
 
   beforeAll(async () => {
-    sut = await open();
+    sut = await openRedisStore('bstore:cc-test:');
+    store = sut.store as RedisReservationPageStore;
+    client = sut.connections[0]!;
   });
 
   afterAll(async () => {
     await sut.close();
   });
 
-  it('agrees with the domain merge rule for every order of the lifecycle events', async () => {
-    for (const order of permutations([0, 1, 2, 3])) {
-      const changes = lifecycle(nextId++);
-      const sequence = order.map((i) => changes[i]!);
-      let expected: ReservationPage | null = null;
-      for (const change of sequence) {
-        expected = applyChange(expected, change);
-        const stored = await sut.write((store) => store.applyChange(change));
-        expect(stored, order.join(',')).toEqual(expected);
-      }
-      const detail = await sut.store.get(changes[0]!.reservationId);
-      expect(detail).toMatchObject({ ...expected, status: 'bookCanceled', bookName: 'Pachinko', libraryName: 'Harbour' });
-      expect(detail?.timeline.map((e) => e.eventType)).toEqual([
-        'ReservationRequested',
-        'ReservationAccepted',
-        'ReservationCancelRequested',
-        'ReservationCanceled',
+  it('reports whether a change was the first of its event', async () => {
+    const [requested, accepted] = lifecycle(10);
+    expect((await store.record(requested!)).firstTime).toBe(true);
+    expect((await store.record(accepted!)).firstTime).toBe(true);
+    const again = await store.record(requested!);
+    expect(again).toEqual({ page: await store.applyChange(accepted!), firstTime: false });
+  });
+
+  it('keeps every key under its prefix, with the documented layout', async () => {
+    const layout = await openRedisStore('bstore:cc-layout:');
+    try {
+      const accepted = lifecycle(11, 'keys')[1]!;
+      await layout.store.applyChange(accepted);
+      expect((await client.keys('bstore:cc-layout:*')).sort()).toEqual([
+        'bstore:cc-layout:index:all',
+        'bstore:cc-layout:index:customer:keys',
+        'bstore:cc-layout:index:status:bookReserved',
+        'bstore:cc-layout:index:status:bookReserved:customer:keys',
+        'bstore:cc-layout:page:11',
+        'bstore:cc-layout:timeline:11',
       ]);
+      const time = String(accepted.occurredAt.getTime());
+      expect(await client.hgetall('bstore:cc-layout:page:11')).toEqual({
+        reservationId: '11',
+        bookId: '11',
+        customerId: 'keys',
+        status: 'bookReserved',
+        libraryId: '4',
+        libraryName: 'Harbour',
+        createdAt: time,
+        updatedAt: time,
+      });
+      expect(await client.zrange('bstore:cc-layout:index:all', '0', '-1', 'WITHSCORES')).toEqual(['0000000000000011', time]);
+    } finally {
+      await layout.close();
     }
   });
 
-  it('records a timeline entry once per event id, and the page is unchanged by the repeat', async () => {
-    const [requested, accepted] = lifecycle(nextId++);
-    await sut.write((store) => store.applyChange(requested!));
-    const first = await sut.write((store) => store.applyChange(accepted!));
-    const again = await sut.write((store) => store.applyChange(accepted!));
-    expect(again).toEqual(first);
-    const timeline = await sut.store.timeline(requested!.reservationId);
-    expect(timeline).toEqual([
-      { eventId: requested!.eventId, eventType: 'ReservationRequested', status: 'bookReserveReq', service: 'reservation', occurredAt: at(0) },
-      { eventId: accepted!.eventId, eventType: 'ReservationAccepted', status: 'bookReserved', service: 'assignment', occurredAt: at(1) },
-    ]);
+  it('refuses a status the rank table does not know, and changes nothing', async () => {
+    const [requested] = lifecycle(12);
+    await expect(store.applyChange({ ...requested!, status: 'bookLost' as never })).rejects.toThrow(/unknown status bookLost/);
+    expect(await store.get(12)).toBeNull();
   });
 
-  it('a change rolled back with its transaction leaves no trace', async () => {
-    const [requested] = lifecycle(nextId++);
-    await expect(
-      sut.write(async (store) => {
-        await store.applyChange(requested!);
-        throw new Error('handler failed after the upsert');
-      }),
-    ).rejects.toThrow(/handler failed/);
-    expect(await sut.store.get(requested!.reservationId)).toBeNull();
-    expect(await sut.store.timeline(requested!.reservationId)).toEqual([]);
-  });
-
-  it('lists newest first, filters by customer and status, and pages', async () => {
-    const customer = `lister-${nextId}`;
-    const ids = [nextId++, nextId++, nextId++];
-    // Later reservations have later events; the last one is only requested.
-    for (const [i, id] of ids.entries()) {
-      const changes = lifecycle(id, customer, 100 + i * 10);
-      for (const change of i === 2 ? changes.slice(0, 1) : changes) await sut.write((store) => store.applyChange(change));
+  it('clear() deletes the pages, timelines and indexes under its prefix only', async () => {
+    const neighbour = await openRedisStore('bstore:cc-test-neighbour:');
+    try {
+      await neighbour.store.applyChange(lifecycle(13)[0]!);
+      await client.set('bstore:cc-test:deadletters:next-id', '7');
+      await store.applyChange(lifecycle(14)[0]!);
+      const before = await client.keys('bstore:cc-test:*');
+      expect(await store.clear()).toBe(before.length - 1);
+      expect(await client.keys('bstore:cc-test:*')).toEqual(['bstore:cc-test:deadletters:next-id']);
+      expect(await neighbour.store.get(13)).not.toBeNull();
+      expect(await store.list({ limit: 10, offset: 0 })).toEqual({ items: [], total: 0 });
+    } finally {
+      await neighbour.close();
     }
-    const all = await sut.store.list({ customerId: customer, limit: 10, offset: 0 });
-    expect(all.total).toBe(3);
-    expect(all.items.map((p) => p.reservationId)).toEqual([ids[2], ids[1], ids[0]]);
-    expect(all.items[1]?.timeline).toHaveLength(4);
-
-    const canceled = await sut.store.list({ customerId: customer, status: 'bookCanceled', limit: 10, offset: 0 });
-    expect(canceled.items.map((p) => p.reservationId)).toEqual([ids[1], ids[0]]);
-    expect(canceled.total).toBe(2);
-
-    const second = await sut.store.list({ customerId: customer, limit: 1, offset: 1 });
-    expect(second).toMatchObject({ total: 3, items: [{ reservationId: ids[1] }] });
-
-    const nobody = await sut.store.list({ customerId: 'nobody', limit: 10, offset: 0 });
-    expect(nobody).toEqual({ items: [], total: 0 });
   });
 
-  it('an unknown reservation has no page and no timeline', async () => {
-    expect(await sut.store.get(999_999)).toBeNull();
-    expect(await sut.store.timeline(999_999)).toEqual([]);
+  it('clear() takes glob characters in the prefix literally', async () => {
+    const starred = await openRedisStore('bstore:*:');
+    try {
+      await starred.store.applyChange(lifecycle(15)[0]!);
+      await store.applyChange(lifecycle(16)[0]!);
+      expect(await (starred.store as RedisReservationPageStore).clear()).toBe(6);
+      expect(await store.get(16)).not.toBeNull();
+    } finally {
+      await starred.close();
+    }
   });
 });

@@ -15,8 +15,13 @@ export type DatabaseConfig =
       /** postgres://user@host:port/database */
       url: string;
       poolSize?: number;
-      /** Create the database when the server does not have it yet. */
+      /** Create the database (and the schema) when the server does not have it yet. */
       createIfMissing?: boolean;
+      /**
+       * Keep the service's tables in this schema of the database (one database shared by all
+       * services, a schema each), through the connections' search_path.
+       */
+      schema?: string;
     };
 
 export interface Database<DB> {
@@ -51,7 +56,13 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 async function openPostgres<DB>(config: Extract<DatabaseConfig, { kind: 'postgres' }>): Promise<Database<DB>> {
   if (config.createIfMissing) await createDatabaseIfMissing(config.url);
-  const pool = new pg.Pool({ connectionString: config.url, max: config.poolSize ?? 10 });
+  if (config.schema !== undefined) await createSchemaIfMissing(config.url, config.schema);
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: config.poolSize ?? 10,
+    // Unqualified names (every table, and Kysely's migration tables) resolve to the service's schema.
+    ...(config.schema !== undefined ? { options: `-c search_path=${config.schema}` } : {}),
+  });
   // An idle client's error (the server restarted) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
@@ -64,11 +75,28 @@ async function openPostgres<DB>(config: Extract<DatabaseConfig, { kind: 'postgre
   };
 }
 
+const PLAIN_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** CREATE SCHEMA IF NOT EXISTS. Lower case only: search_path folds an unquoted name to lower case. */
+async function createSchemaIfMissing(url: string, schema: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`schema name ${JSON.stringify(schema)} must be a lower-case identifier`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`).catch((err: unknown) => {
+      // Another replica created it at the same moment.
+      if ((err as { code?: string }).code !== '23505' && (err as { code?: string }).code !== '42P06') throw err;
+    });
+  } finally {
+    await client.end();
+  }
+}
+
 /** CREATE DATABASE when missing, through the server's `postgres` maintenance database. */
 export async function createDatabaseIfMissing(url: string): Promise<void> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.slice(1));
-  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(name)) throw new Error(`database name ${JSON.stringify(name)} is not a plain identifier`);
+  if (!PLAIN_IDENTIFIER.test(name)) throw new Error(`database name ${JSON.stringify(name)} is not a plain identifier`);
   const admin = new URL(url);
   admin.pathname = '/postgres';
   const client = new pg.Client({ connectionString: admin.toString() });
@@ -78,7 +106,8 @@ export async function createDatabaseIfMissing(url: string): Promise<void> {
     if (found.rowCount === 0) {
       await client.query(`CREATE DATABASE "${name}"`).catch((err: unknown) => {
         // Another replica created it at the same moment.
-        if ((err as { code?: string }).code !== '42P04') throw err;
+        const code = (err as { code?: string }).code;
+        if (code !== '42P04' && code !== '23505') throw err;
       });
     }
   } finally {

@@ -14,14 +14,22 @@ export class MigrationError extends Error {
 /**
  * Brings a service's database to the latest schema: the platform's messaging tables (outbox,
  * inbox, dead letters) first, then the service's own migrations, in name order. Idempotent.
+ * `schema`: the service's schema, when services share a database (one schema each).
  */
-export async function migrateToLatest(db: Kysely<unknown>, migrations: Migrations): Promise<string[]> {
+export async function migrateToLatest(db: Kysely<unknown>, migrations: Migrations, schema?: string): Promise<string[]> {
   const all: Migrations = { ...messagingMigrations, ...migrations };
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => all } });
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => all },
+    // With a schema per service, Kysely must look for its own tables in this service's schema,
+    // not find another service's and skip creating them.
+    ...(schema !== undefined ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new MigrationError(`migration ${failed} failed`, { cause: error });
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new MigrationError(failed ? `migration ${failed} failed: ${reason}` : `migrating failed: ${reason}`, { cause: error });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -29,6 +29,17 @@ const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'INVALID_CONTENT_LENGTH' },
 };
 
+/** A readiness probe must answer quickly even when a dependency hangs instead of refusing. */
+const READINESS_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
 
 /**
@@ -127,13 +138,25 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
+  // Once shutdown begins, readiness fails first, so load balancers stop sending work here while
+  // in-flight requests finish.
+  let draining = false;
+  app.decorate('markDraining', () => {
+    draining = true;
+  });
+  const readiness = new Map(Object.entries(options.readiness ?? {}));
+  app.decorate('addReadinessCheck', (name: string, check: ReadinessCheck) => {
+    readiness.set(name, check);
+  });
+
   app.get('/health/live', async () => ({ status: 'up' }));
   app.get('/health/ready', async (_request, reply) => {
+    if (draining) return reply.status(503).send({ status: 'draining', checks: {} });
     const checks: Record<string, string> = {};
     let ok = true;
-    for (const [name, check] of Object.entries(options.readiness ?? {})) {
+    for (const [name, check] of readiness) {
       try {
-        await check();
+        await withTimeout(check(), READINESS_TIMEOUT_MS, `${name} did not answer within ${READINESS_TIMEOUT_MS} ms`);
         checks[name] = 'up';
       } catch (err) {
         ok = false;
@@ -151,5 +174,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: Registry;
+    /** Makes GET /health/ready answer 503 `draining` from now on (the first step of a shutdown). */
+    markDraining(): void;
+    /** Adds a named check to GET /health/ready (a launcher adds the bus's). */
+    addReadinessCheck(name: string, check: ReadinessCheck): void;
   }
 }

@@ -39,6 +39,15 @@ export interface MessageBus {
    * for it, so a service that starts with its consumer paused loses nothing.
    */
   declareConsumer(spec: ConsumerSpec): Promise<void>;
+  /**
+   * Delivers to `handler`, one at a time and in stream order, every stored message on `subjects`
+   * from the first one kept up to the last one stored when the replay began; then resolves with how
+   * many it delivered (at once with 0 for an empty stream). For rebuilding a read model: it creates
+   * nothing durable and acknowledges nothing, so durable consumers are unaffected, and messages
+   * published meanwhile are left to them. Each delivery has `deliveryCount` 1. A handler that
+   * throws ends the replay with its error.
+   */
+  replay(subjects: readonly string[], handler: (delivery: Delivery) => Promise<void>): Promise<number>;
   /** Whether the bus can accept messages now (for readiness). */
   healthy(): Promise<boolean>;
   close(): Promise<void>;

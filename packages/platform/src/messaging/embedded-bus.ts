@@ -160,6 +160,38 @@ export class EmbeddedBus implements MessageBus {
     await this.#ensureConsumer(spec);
   }
 
+  /**
+   * Reads the log in `seq` order, a batch at a time, up to the last message stored when the replay
+   * began. Only what the log still holds is replayed: acknowledged messages are pruned after the
+   * retention (see `prune`).
+   */
+  async replay(subjects: readonly string[], handler: (delivery: Delivery) => Promise<void>): Promise<number> {
+    if (this.#closed) throw new Error('bus is closed');
+    if (subjects.length === 0) return 0;
+    const end = await this.#db.selectFrom('bus_messages').select((eb) => eb.fn.max('seq').as('last')).executeTakeFirst();
+    const last = end?.last ?? 0;
+    let after = 0;
+    let delivered = 0;
+    while (after < last) {
+      const batch = await this.#db
+        .selectFrom('bus_messages')
+        .select(['seq', 'subject', 'envelope'])
+        .where('seq', '>', after)
+        .where('seq', '<=', last)
+        .where('subject', 'in', [...subjects])
+        .orderBy('seq')
+        .limit(this.#batchSize)
+        .execute();
+      if (batch.length === 0) break;
+      for (const row of batch) {
+        await handler({ subject: row.subject, envelope: row.envelope, deliveryCount: 1 });
+        delivered++;
+        after = row.seq;
+      }
+    }
+    return delivered;
+  }
+
   /** Creates the durable consumer the first time; like JetStream's deliver-all, it then receives the whole log. */
   async #ensureConsumer(spec: ConsumerSpec): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {

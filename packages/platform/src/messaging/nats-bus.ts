@@ -151,6 +151,39 @@ export class NatsJetStreamBus implements MessageBus {
     return subscription;
   }
 
+  /**
+   * Reads the stream with an ordered consumer: ephemeral, in memory, unacknowledged, recreated by
+   * the client from the last sequence seen if it stalls, and deleted at the end. nats-server 2.9
+   * takes a single `filter_subject`, so it reads all of `bstore.>` and skips the other subjects
+   * here. It stops at the stream's last sequence as read before it began, or earlier once nothing
+   * more is stored (that last message may have been removed meanwhile).
+   */
+  async replay(subjects: readonly string[], handler: (delivery: Delivery) => Promise<void>): Promise<number> {
+    const { state } = await this.#jsm.streams.info(this.#stream);
+    if (state.messages === 0 || subjects.length === 0) return 0;
+    const consumer = await this.#js.consumers.get(this.#stream, { filter_subjects: STREAM_SUBJECTS[0], opt_start_seq: state.first_seq });
+    try {
+      if ((await consumer.info(true)).num_pending === 0) return 0;
+      const wanted = new Set(subjects);
+      const messages = await consumer.consume({ max_messages: 256 });
+      let delivered = 0;
+      try {
+        for await (const msg of messages) {
+          if (wanted.has(msg.subject)) {
+            await handler({ subject: msg.subject, envelope: envelopeOf(msg), deliveryCount: 1 });
+            delivered++;
+          }
+          if (msg.seq >= state.last_seq || msg.info.pending === 0) break;
+        }
+      } finally {
+        await messages.close();
+      }
+      return delivered;
+    } finally {
+      await consumer.delete().catch((err: unknown) => this.#logger.debug({ err }, 'replay consumer already gone'));
+    }
+  }
+
   async healthy(): Promise<boolean> {
     if (this.#nc.isClosed()) return false;
     await this.#jsm.streams.info(this.#stream);
@@ -167,17 +200,7 @@ export class NatsJetStreamBus implements MessageBus {
       msg.ack(); // only on nats-server 2.9, which cannot filter by several subjects
       return;
     }
-    let parsed: unknown;
-    try {
-      parsed = msg.json<unknown>();
-    } catch {
-      parsed = undefined;
-    }
-    // Not a JSON object: hand the consumer something it parks as a dead letter, with the raw text.
-    const envelope: EventEnvelope =
-      typeof parsed === 'object' && parsed !== null
-        ? (parsed as EventEnvelope)
-        : { specversion: '1.0', id: `nats-${msg.seq}`, source: 'unknown', type: 'unparseable', subject: '', time: '', datacontenttype: 'application/json', data: msg.string() };
+    const envelope = envelopeOf(msg);
     let outcome: DeliveryOutcome;
     try {
       outcome = await handler({ subject: msg.subject, envelope, deliveryCount: msg.info.deliveryCount });
@@ -205,6 +228,21 @@ export class NatsJetStreamBus implements MessageBus {
       await this.#jsm.streams.add(config);
     }
   }
+}
+
+/**
+ * The envelope a message carries. One that is not a JSON object becomes an envelope of type
+ * `unparseable` with the raw text, which the consumer parks as a dead letter.
+ */
+function envelopeOf(msg: JsMsg): EventEnvelope {
+  let parsed: unknown;
+  try {
+    parsed = msg.json<unknown>();
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed === 'object' && parsed !== null) return parsed as EventEnvelope;
+  return { specversion: '1.0', id: `nats-${msg.seq}`, source: 'unknown', type: 'unparseable', subject: '', time: '', datacontenttype: 'application/json', data: msg.string() };
 }
 
 function isNotFound(err: unknown): boolean {

@@ -1,14 +1,15 @@
-import type { Transaction } from 'kysely';
-import type { EventHandlers } from '@bstore/platform';
+import type { ContextEventHandlers } from '@bstore/platform';
 import type { PageEvent } from '../../application/events.ts';
+import type { ReservationPageStore } from '../../application/ports.ts';
 import type { ProjectReservationEvent } from '../../application/project-reservation-event/project-reservation-event.service.ts';
-import { KyselyReservationPageStore } from '../db/reservation-page.store.ts';
-import type { CustomerCenterTables } from '../db/schema.ts';
 
-/** Every lifecycle event goes to the same projection, in the consumer's transaction. */
-export function customercenterEventHandlers(project: ProjectReservationEvent): EventHandlers<CustomerCenterTables> {
-  const handle = async (event: PageEvent, trx: Transaction<CustomerCenterTables>): Promise<void> => {
-    await project.execute(event, new KyselyReservationPageStore(trx));
+/**
+ * Every lifecycle event goes to the same projection, with the store the consumer's inbox hands it
+ * (bound to the inbox's transaction with SQL, the Redis store with Redis).
+ */
+export function customercenterEventHandlers(project: ProjectReservationEvent): ContextEventHandlers<ReservationPageStore> {
+  const handle = async (event: PageEvent, store: ReservationPageStore): Promise<void> => {
+    await project.execute(event, store);
   };
   return {
     ReservationRequested: handle,
