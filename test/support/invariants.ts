@@ -4,11 +4,19 @@ import type { BookTables } from '@bstore/book';
 import type { CustomerCenterTables } from '@bstore/customercenter';
 import type { ReservationTables } from '@bstore/reservation';
 
+/** What the invariants need of a read-model page. */
+export interface PageRow {
+  reservation_id: number;
+  status: string;
+  library_name: string | null;
+}
+
 export interface SystemDatabases {
   book: Kysely<BookTables>;
   reservation: Kysely<ReservationTables>;
   assignment: Kysely<AssignmentTables>;
-  customercenter: Kysely<CustomerCenterTables>;
+  /** The read model's SQL database, or a reader of every page (the Redis read model, read through its API). */
+  customercenter: Kysely<CustomerCenterTables> | (() => Promise<PageRow[]>);
 }
 
 export interface InvariantInput {
@@ -31,7 +39,10 @@ export async function checkInvariants(dbs: SystemDatabases, input: InvariantInpu
     .select(['reservation_id', 'book_id', 'status', 'library_name'])
     .execute();
   const assignments = await dbs.assignment.selectFrom('assignments').select(['reservation_id', 'status']).execute();
-  const pages = await dbs.customercenter.selectFrom('reservation_pages').select(['reservation_id', 'status', 'library_name']).execute();
+  const pages =
+    typeof dbs.customercenter === 'function'
+      ? await dbs.customercenter()
+      : await dbs.customercenter.selectFrom('reservation_pages').select(['reservation_id', 'status', 'library_name']).execute();
 
   // I1 no oversell, no leak.
   const heldByBook = new Map<number, number>();

@@ -10,6 +10,12 @@ export const NATS_SERVER_BINARY = process.env.BSTORE_TEST_NATS_SERVER ?? '/usr/s
 
 export interface PrivateNats {
   url: string;
+  port: number;
+  /** Stops the server (SIGTERM), keeping its store: a bus outage. */
+  halt(): Promise<void>;
+  /** Starts it again on the same port with the same store (nothing when it runs). */
+  restart(): Promise<void>;
+  /** Stops it for good and deletes its store. */
   stop(): Promise<void>;
 }
 
@@ -26,7 +32,8 @@ function accepting(port: number): Promise<boolean> {
 
 /**
  * A nats-server of the test's own, with JetStream, on a free loopback port and a temporary store:
- * tests never touch the machine's shared server. Fails naming the binary when it is missing.
+ * tests never touch the machine's shared server, and can stop and restart this one. Fails naming
+ * the binary when it is missing.
  */
 export async function startPrivateNats(): Promise<PrivateNats> {
   if (!existsSync(NATS_SERVER_BINARY)) {
@@ -34,18 +41,34 @@ export async function startPrivateNats(): Promise<PrivateNats> {
   }
   const port = await freePort();
   const store = await mkdtemp(join(tmpdir(), 'bstore-nats-'));
-  const child: ChildProcess = spawn(NATS_SERVER_BINARY, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  for (let i = 0; i < 100 && !(await accepting(port)); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!(await accepting(port))) {
-    child.kill('SIGKILL');
-    throw new Error(`nats-server did not start on port ${port}`);
-  }
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
+  const launch = async () => {
+    if (running()) return;
+    const proc = spawn(NATS_SERVER_BINARY, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], { stdio: 'ignore' });
+    child = proc;
+    exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    for (let i = 0; i < 100 && !(await accepting(port)); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!(await accepting(port))) {
+      proc.kill('SIGKILL');
+      throw new Error(`nats-server did not start on port ${port}`);
+    }
+  };
+  const halt = async () => {
+    if (running()) child?.kill('SIGTERM');
+    await exited;
+  };
+
+  await launch();
   return {
     url: `nats://127.0.0.1:${port}`,
+    port,
+    halt,
+    restart: launch,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
+      await halt();
       await rm(store, { recursive: true, force: true });
     },
   };

@@ -69,21 +69,29 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   try {
     bus = await EmbeddedBus.open({ database: database('bus'), logger: logger.child({ component: 'bus' }) });
     const deps = (name: string) => ({ database: database(name), bus: bus as EmbeddedBus, logger });
+    const embeddedBus = bus;
+    const busReady = async () => {
+      if (!(await embeddedBus.healthy())) throw new Error('the embedded bus is closed');
+    };
 
     const book = await createBookService(deps('book'));
     started.push(book);
+    book.app.addReadinessCheck('bus', busReady);
     await book.start(listen('book'));
 
     const assignment = await createAssignmentService(deps('assignment'));
     started.push(assignment);
+    assignment.app.addReadinessCheck('bus', busReady);
     await assignment.start(listen('assignment'));
 
     const customercenter = await createCustomerCenterService(deps('customercenter'));
     started.push(customercenter);
+    customercenter.app.addReadinessCheck('bus', busReady);
     await customercenter.start(listen('customercenter'));
 
     const reservation = await createReservationService(deps('reservation'), { ...options.reservation, bookUrl: book.url });
     started.push(reservation);
+    reservation.app.addReadinessCheck('bus', busReady);
     await reservation.start(listen('reservation'));
 
     const gateway = await createGatewayService(

@@ -1,10 +1,19 @@
+/**
+ * Readers of settings from the environment. Each either returns a valid value or throws a
+ * `ConfigError` naming the variable, so a process with a bad setting stops at once with a message
+ * that says what to fix.
+ */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
 /** Reads a whole-number setting, or fails at start with a message naming it. */
 export function intSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, range: { min: number; max: number }): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < range.min || value > range.max) {
-    throw new Error(`${name} must be a whole number from ${range.min} to ${range.max}, not ${JSON.stringify(raw)}`);
+    throw new ConfigError(`${name} must be a whole number from ${range.min} to ${range.max}, not ${JSON.stringify(raw)}`);
   }
   return value;
 }
@@ -16,6 +25,49 @@ export function listSetting<T extends string>(env: NodeJS.ProcessEnv, name: stri
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
   const unknown = items.filter((s) => !(allowed as readonly string[]).includes(s));
-  if (unknown.length > 0) throw new Error(`${name}: unknown ${unknown.join(', ')} (known: ${allowed.join(', ')})`);
+  if (unknown.length > 0) throw new ConfigError(`${name}: unknown ${unknown.join(', ')} (known: ${allowed.join(', ')})`);
   return items as T[];
+}
+
+/** Reads one of a fixed set of words. */
+export function choiceSetting<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(raw)}`);
+  return raw as T;
+}
+
+/** Reads `true`/`false` (also 1/0, yes/no). */
+export function boolSetting(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['true', '1', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'no'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, not ${JSON.stringify(env[name])}`);
+}
+
+/**
+ * Reads a URL whose scheme is one of `protocols` (e.g. `postgres:`). Credentials in a bad value
+ * are not echoed back in the message.
+ */
+export function urlSetting(env: NodeJS.ProcessEnv, name: string, protocols: readonly string[], fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a URL (expected ${protocols.map((p) => `${p}//…`).join(' or ')})`);
+  }
+  if (!protocols.includes(url.protocol)) throw new ConfigError(`${name} must start with ${protocols.join(' or ')}, not ${url.protocol}`);
+  if (url.hostname === '') throw new ConfigError(`${name} has no host`);
+  return raw;
+}
+
+/** Reads a lower-case identifier (a schema or stream name). */
+export function nameSetting(env: NodeJS.ProcessEnv, name: string, pattern: RegExp, fallback: string | undefined): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!pattern.test(raw)) throw new ConfigError(`${name} must match ${String(pattern)}, not ${JSON.stringify(raw)}`);
+  return raw;
 }

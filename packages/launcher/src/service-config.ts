@@ -1,0 +1,108 @@
+import type { DatabaseConfig } from '@bstore/platform';
+import { DEFAULT_PORTS, type ServiceName } from './embedded-system.ts';
+import { ConfigError, boolSetting, choiceSetting, intSetting, nameSetting, urlSetting } from './env.ts';
+
+export const SERVICE_NAMES = Object.keys(DEFAULT_PORTS) as ServiceName[];
+
+/** Services with a SQL database of their own (customercenter has one only with BSTORE_READ_MODEL=postgres). */
+const SQL_SERVICES: readonly ServiceName[] = ['book', 'reservation', 'assignment'];
+
+export interface ServiceProcessConfig {
+  service: ServiceName;
+  host: string;
+  port: number;
+  database?: Extract<DatabaseConfig, { kind: 'postgres' }>;
+  redis?: { url: string; keyPrefix: string };
+  /** Absent for the gateway, which reads no events. */
+  nats?: { servers: string[]; stream: string };
+  reservation: { bookUrl: string; bookTimeoutMs: number; sweepIntervalMs: number; staleAfterMs: number; maxHoldAttempts: number };
+  gateway: { upstreams: Record<Exclude<ServiceName, 'gateway'>, string>; timeoutMs: number };
+  /** Add the demo catalogue (book) and libraries (assignment) that are missing. */
+  demoData: boolean;
+  log: { level: string; format: 'json' | 'pretty' };
+  /** Longest a graceful stop may take before the process exits anyway. */
+  shutdownGraceMs: number;
+  /** How long readiness fails before the service stops taking requests (a Kubernetes endpoint update). */
+  drainDelayMs: number;
+  /** Cap of the backoff between attempts to reach the database and the bus at start. */
+  startRetryMaxMs: number;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const localUrl = (service: ServiceName) => `http://127.0.0.1:${DEFAULT_PORTS[service]}`;
+
+/**
+ * The configuration of one service process, from its environment (see the README's table). Every
+ * variable has a default that points at this machine's local servers; a bad value throws a
+ * ConfigError naming the variable.
+ *
+ * @example
+ * const config = readServiceConfig(process.env, 'book'); // DATABASE_URL, NATS_URL, PORT, ...
+ */
+export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): ServiceProcessConfig {
+  if (!(SERVICE_NAMES as string[]).includes(service)) {
+    throw new ConfigError(`unknown service ${JSON.stringify(service)} (BSTORE_SERVICE or the first argument; known: ${SERVICE_NAMES.join(', ')})`);
+  }
+  const name = service as ServiceName;
+  const readModel = choiceSetting(env, 'BSTORE_READ_MODEL', ['redis', 'postgres'], 'redis');
+  const usesSql = SQL_SERVICES.includes(name) || (name === 'customercenter' && readModel === 'postgres');
+
+  let database: ServiceProcessConfig['database'];
+  if (usesSql) {
+    const url = urlSetting(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], `postgres://postgres@127.0.0.1:5432/bstore_${name}`);
+    const schema = nameSetting(env, 'DATABASE_SCHEMA', /^[a-z_][a-z0-9_]{0,62}$/, undefined);
+    database = {
+      kind: 'postgres',
+      url,
+      poolSize: intSetting(env, 'DATABASE_POOL_SIZE', 10, { min: 1, max: 500 }),
+      createIfMissing: boolSetting(env, 'DATABASE_CREATE', true),
+      ...(schema !== undefined ? { schema } : {}),
+    };
+  }
+
+  return {
+    service: name,
+    host: env.HOST || '127.0.0.1',
+    port: intSetting(env, 'PORT', DEFAULT_PORTS[name], { min: 0, max: 65_535 }),
+    ...(database ? { database } : {}),
+    ...(name === 'customercenter' && readModel === 'redis'
+      ? {
+          redis: {
+            url: urlSetting(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+            keyPrefix: nameSetting(env, 'BSTORE_REDIS_PREFIX', /^[A-Za-z0-9_:.-]{1,64}$/, 'bstore:customercenter:') as string,
+          },
+        }
+      : {}),
+    ...(name !== 'gateway'
+      ? {
+          nats: {
+            servers: (env.NATS_URL || 'nats://127.0.0.1:4222')
+              .split(',')
+              .map((server) => urlSetting({ NATS_URL: server.trim() }, 'NATS_URL', ['nats:', 'tls:'], '')),
+            stream: nameSetting(env, 'BSTORE_STREAM', /^[A-Za-z0-9_-]{1,64}$/, 'BSTORE') as string,
+          },
+        }
+      : {}),
+    reservation: {
+      bookUrl: urlSetting(env, 'BOOK_URL', ['http:', 'https:'], localUrl('book')),
+      bookTimeoutMs: intSetting(env, 'BOOK_TIMEOUT_MS', 1500, { min: 50, max: 60_000 }),
+      sweepIntervalMs: intSetting(env, 'BSTORE_SWEEP_INTERVAL_MS', 5000, { min: 100, max: 3_600_000 }),
+      staleAfterMs: intSetting(env, 'BSTORE_PENDING_STALE_AFTER_MS', 10_000, { min: 0, max: 86_400_000 }),
+      maxHoldAttempts: intSetting(env, 'BSTORE_MAX_HOLD_ATTEMPTS', 5, { min: 1, max: 1000 }),
+    },
+    gateway: {
+      upstreams: {
+        reservation: urlSetting(env, 'RESERVATION_URL', ['http:', 'https:'], localUrl('reservation')),
+        assignment: urlSetting(env, 'ASSIGNMENT_URL', ['http:', 'https:'], localUrl('assignment')),
+        book: urlSetting(env, 'BOOK_URL', ['http:', 'https:'], localUrl('book')),
+        customercenter: urlSetting(env, 'CUSTOMERCENTER_URL', ['http:', 'https:'], localUrl('customercenter')),
+      },
+      timeoutMs: intSetting(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 100, max: 300_000 }),
+    },
+    demoData: boolSetting(env, 'BSTORE_DEMO_DATA', false),
+    log: { level: choiceSetting(env, 'LOG_LEVEL', LOG_LEVELS, 'info'), format: choiceSetting(env, 'LOG_FORMAT', ['json', 'pretty'], 'json') },
+    shutdownGraceMs: intSetting(env, 'BSTORE_SHUTDOWN_GRACE_MS', 10_000, { min: 100, max: 600_000 }),
+    drainDelayMs: intSetting(env, 'BSTORE_DRAIN_DELAY_MS', 0, { min: 0, max: 120_000 }),
+    startRetryMaxMs: intSetting(env, 'BSTORE_START_RETRY_MAX_MS', 15_000, { min: 100, max: 600_000 }),
+  };
+}

@@ -1,0 +1,142 @@
+import type { ServiceRuntime} from '@bstore/platform';
+import { NatsJetStreamBus, createHttpApp, HttpProblem, type Logger, type MessageBus } from '@bstore/platform';
+import { createAssignmentService, seedLibraries } from '@bstore/assignment';
+import { createBookService, DEMO_BOOKS } from '@bstore/book';
+import { createCustomerCenterService } from '@bstore/customercenter';
+import { createGatewayService } from '@bstore/gateway';
+import { createReservationService } from '@bstore/reservation';
+import type { ServiceProcessConfig } from './service-config.ts';
+
+export interface RunningService {
+  readonly url: string;
+  readonly runtime: ServiceRuntime;
+  /** Graceful stop: readiness fails, work in flight finishes, the bus and database close. */
+  stop(): Promise<void>;
+}
+
+/** Builds one service from its configuration, with the bus it reads from (not the gateway's). */
+async function buildService(config: ServiceProcessConfig, bus: MessageBus | undefined, logger: Logger): Promise<ServiceRuntime> {
+  const needBus = (): MessageBus => {
+    if (!bus) throw new Error(`${config.service} needs the bus`);
+    return bus;
+  };
+  const sqlDeps = () => {
+    if (!config.database) throw new Error(`${config.service} needs a database`);
+    return { database: config.database, bus: needBus(), logger };
+  };
+  switch (config.service) {
+    case 'book': {
+      const book = await createBookService(sqlDeps());
+      if (config.demoData) await book.internals.seedCatalogue.execute(DEMO_BOOKS);
+      return book;
+    }
+    case 'assignment': {
+      const assignment = await createAssignmentService(sqlDeps());
+      if (config.demoData) await seedLibraries(assignment);
+      return assignment;
+    }
+    case 'reservation':
+      return createReservationService(sqlDeps(), config.reservation);
+    case 'customercenter':
+      return createCustomerCenterService(
+        config.redis ? { bus: needBus(), logger, redis: config.redis } : { bus: needBus(), logger, database: sqlDeps().database },
+      );
+    case 'gateway':
+      return createGatewayService({ logger }, config.gateway);
+  }
+}
+
+/**
+ * What answers on the service's port while it cannot start yet (its database or the bus is down):
+ * live, not ready (with the reason), and 503 with Retry-After for everything else, so an operator
+ * and a load balancer both see a service that is waiting, not one that is crash-looping.
+ */
+async function startWaitingRoom(config: ServiceProcessConfig, logger: Logger, reason: () => string) {
+  const app = createHttpApp({
+    service: config.service,
+    logger,
+    readiness: {
+      startup: async () => {
+        throw new Error(reason());
+      },
+    },
+  });
+  app.all('/*', async () => {
+    // The reason stays in the log and the readiness check: it may name internal hosts.
+    throw new HttpProblem(503, 'SERVICE_STARTING', `${config.service} is starting; try again shortly`, { headers: { 'retry-after': '2' } });
+  });
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  return { app, port: typeof address === 'object' && address ? address.port : config.port };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts one service as its own process would: connects to the bus and the database, retrying
+ * with backoff (and reporting not-ready meanwhile) while either is down, then serves on its port.
+ * `signal` aborts a start that is still waiting.
+ */
+export async function runService(config: ServiceProcessConfig, rootLogger: Logger, signal?: AbortSignal): Promise<RunningService> {
+  // The services name themselves in their log lines; the launcher's own lines get the name here.
+  const logger = rootLogger;
+  const own = rootLogger.child({ service: config.service });
+  let lastError = 'connecting to its database and the bus';
+  const waiting = config.service === 'gateway' ? undefined : await startWaitingRoom(config, own, () => lastError);
+
+  let bus: NatsJetStreamBus | undefined;
+  let runtime: ServiceRuntime | undefined;
+  try {
+    for (let attempt = 1; !runtime; attempt++) {
+      if (signal?.aborted) throw new Error(`${config.service} stopped before it started`);
+      try {
+        if (config.nats && !bus) {
+          bus = await NatsJetStreamBus.connect({
+            servers: config.nats.servers,
+            streamName: config.nats.stream,
+            name: `${config.service}-${process.pid}`,
+            logger: own.child({ component: 'bus' }),
+          });
+        }
+        runtime = await buildService(config, bus, logger);
+      } catch (err) {
+        lastError = err instanceof Error ? err.message : String(err);
+        const delay = Math.min(500 * 2 ** (attempt - 1), config.startRetryMaxMs);
+        own.warn({ err, attempt, retryInMs: delay }, 'cannot start yet; retrying');
+        await sleep(delay);
+      }
+    }
+  } catch (err) {
+    await waiting?.app.close();
+    await bus?.close();
+    throw err;
+  }
+
+  const port = waiting ? waiting.port : config.port;
+  await waiting?.app.close();
+  const activeBus = bus;
+  if (activeBus) {
+    runtime.app.addReadinessCheck('bus', async () => {
+      if (!(await activeBus.healthy())) throw new Error('the bus is not connected');
+    });
+  }
+  const url = await runtime.start({ port, host: config.host });
+
+  if (config.service === 'reservation') {
+    // Reservations a previous run left pending are driven on now, not after the first interval.
+    const reservation = runtime as Awaited<ReturnType<typeof createReservationService>>;
+    await reservation.internals.recoverPending.execute().catch((err: unknown) => own.error({ err }, 'start-up recovery sweep failed'));
+  }
+
+  let stopping: Promise<void> | undefined;
+  const started = runtime;
+  return {
+    url,
+    runtime: started,
+    stop: () =>
+      (stopping ??= (async () => {
+        await started.stop({ drainDelayMs: config.drainDelayMs });
+        await activeBus?.close();
+      })()),
+  };
+}

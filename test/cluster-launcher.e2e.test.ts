@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { endProcess, startServiceProcess } from './support/cluster.ts';
+import { eventually } from './support/harness.ts';
+import { startPrivateNats, type PrivateNats } from './support/nats.ts';
+import { ensurePostgres, POSTGRES_URL } from './support/postgres.ts';
+import { freePort } from './support/process.ts';
+import { startPrivateRedis } from './support/redis.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+let nats: PrivateNats;
+let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
+
+beforeAll(async () => {
+  await ensurePostgres();
+  [nats, redis] = await Promise.all([startPrivateNats(), startPrivateRedis()]);
+});
+
+afterAll(async () => {
+  await Promise.all([nats?.stop(), redis?.stop()]);
+});
+
+/** Runs a launcher script to its end and returns its exit code and output. */
+function runToEnd(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--conditions=source', script, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(kill);
+      resolve({ code, output });
+    });
+  });
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('configuration is validated at start', () => {
+  it.each([
+    ['book', { PORT: 'eighty' }, /PORT must be a whole number/],
+    ['reservation', { DATABASE_URL: 'mysql://localhost/x' }, /DATABASE_URL must start with postgres:/],
+    ['customercenter', { REDIS_URL: 'not a url' }, /REDIS_URL is not a URL/],
+    ['assignment', { NATS_URL: 'http://127.0.0.1:4222' }, /NATS_URL must start with nats:/],
+    ['reservation', { BOOK_TIMEOUT_MS: '-5' }, /BOOK_TIMEOUT_MS must be a whole number/],
+    ['librarian', {}, /unknown service "librarian"/],
+  ])('%s with %o stops at once with a message naming the variable', async (service, env, message) => {
+    const { code, output } = await runToEnd('packages/launcher/src/service.ts', [service], env);
+    expect(code).toBe(2);
+    expect(output).toMatch(message);
+  });
+
+  it('the cluster launcher refuses a bad layout before starting anything', async () => {
+    const { code, output } = await runToEnd('packages/launcher/src/cluster.ts', [], { BSTORE_DATABASE_LAYOUT: 'tables' });
+    expect(code).toBe(2);
+    expect(output).toMatch(/BSTORE_DATABASE_LAYOUT must be one of database, schema/);
+  });
+});
+
+describe('a service whose bus is down at start', () => {
+  it('stays live but not ready, answers 503 with Retry-After, retries with backoff, and becomes ready when the bus returns', async () => {
+    const db = `bstore_t${randomBytes(4).toString('hex')}_book`;
+    const url = new URL(POSTGRES_URL);
+    url.pathname = `/${db}`;
+    const port = await freePort();
+    await nats.halt();
+    let service;
+    try {
+      service = await startServiceProcess('book', { PORT: String(port), NATS_URL: nats.url, DATABASE_URL: url.toString(), BSTORE_START_RETRY_MAX_MS: '1000' }, false);
+      const base = `http://127.0.0.1:${port}`;
+      await eventually('the waiting service to answer', async () => ((await fetch(`${base}/health/live`).catch(() => undefined))?.ok ? true : undefined));
+      const ready = await fetch(`${base}/health/ready`);
+      expect(ready.status).toBe(503);
+      const books = await fetch(`${base}/books`);
+      expect(books.status).toBe(503);
+      expect(books.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(books.headers.get('retry-after')).toBe('2');
+      expect(await books.json()).toMatchObject({ status: 503, code: 'SERVICE_STARTING' });
+      const current = service;
+      await eventually('a logged retry', async () => (current.output().includes('cannot start yet; retrying') ? true : undefined));
+      expect(alive(service.pid)).toBe(true);
+
+      await nats.restart();
+      await eventually('the service to become ready', async () => ((await fetch(`${base}/health/ready`)).status === 200 ? true : undefined), 30_000);
+      expect((await fetch(`${base}/books`)).status).toBe(200);
+    } finally {
+      if (service) await endProcess(service);
+      await nats.restart();
+      const admin = new pg.Client({ connectionString: POSTGRES_URL });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+});
+
+describe('npm run start:cluster (the supervisor)', () => {
+  it('starts five processes (a schema each in one database), restarts a killed one, drains on SIGTERM, and stops them all on Ctrl-C', async () => {
+    const database = `bstore_t${randomBytes(4).toString('hex')}`;
+    const dbUrl = new URL(POSTGRES_URL);
+    dbUrl.pathname = `/${database}`;
+    const names = ['gateway', 'reservation', 'assignment', 'book', 'customercenter'] as const;
+    const ports = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await freePort()] as const)));
+    const admin = new pg.Client({ connectionString: POSTGRES_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${database}"`);
+
+    const supervisor = spawn(process.execPath, ['--conditions=source', 'packages/launcher/src/cluster.ts'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'info',
+        LOG_FORMAT: 'json',
+        NATS_URL: nats.url,
+        REDIS_URL: redis.url,
+        BSTORE_REDIS_PREFIX: `${database}:`,
+        BSTORE_DATABASE_URL: dbUrl.toString(),
+        BSTORE_DATABASE_LAYOUT: 'schema',
+        BSTORE_RESTART_INITIAL_MS: '200',
+        BSTORE_DRAIN_DELAY_MS: '1500',
+        ...Object.fromEntries(names.map((n) => [`BSTORE_${n.toUpperCase()}_PORT`, String(ports[n])])),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    supervisor.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    supervisor.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | string>((resolve) => supervisor.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+    const started = () =>
+      out
+        .split('\n')
+        .filter((l) => l.includes('service process started'))
+        .map((l) => JSON.parse(l) as { child: string; pid: number });
+
+    try {
+      await eventually('the cluster banner', async () => (out.includes('bstore is running (cluster mode: 5 processes') ? true : undefined), 90_000);
+      const first = new Map(started().map((s) => [s.child, s.pid]));
+      expect(first.size).toBe(5);
+
+      // The demo data is there through the gateway, and each service has its own schema.
+      const books = (await (await fetch(`http://127.0.0.1:${ports.gateway}/books`)).json()) as { total: number };
+      expect(books.total).toBeGreaterThan(0);
+      const schemas = await admin.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace`);
+      const db = new pg.Client({ connectionString: dbUrl.toString() });
+      await db.connect();
+      const tables = await db.query<{ table_schema: string; table_name: string }>(
+        `SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN ('book', 'reservation', 'assignment')`,
+      );
+      await db.end();
+      expect(schemas.rows.length).toBeGreaterThan(0);
+      const bySchema = (s: string) => tables.rows.filter((r) => r.table_schema === s).map((r) => r.table_name);
+      expect(bySchema('book')).toEqual(expect.arrayContaining(['books', 'holds', 'outbox', 'inbox']));
+      expect(bySchema('reservation')).toEqual(expect.arrayContaining(['reservations', 'outbox', 'inbox']));
+      expect(bySchema('assignment')).toEqual(expect.arrayContaining(['libraries', 'assignments', 'outbox', 'inbox']));
+
+      // A crashed service comes back as a new process.
+      const assignmentPid = first.get('assignment') ?? -1;
+      process.kill(assignmentPid, 'SIGKILL');
+      await eventually('a new assignment process', async () => started().find((s) => s.child === 'assignment' && s.pid !== assignmentPid), 30_000);
+      await eventually('assignment ready again', async () => ((await fetch(`http://127.0.0.1:${ports.assignment}/health/ready`).catch(() => undefined))?.ok ? true : undefined), 60_000);
+      expect(out).toContain('service process exited; restarting it');
+
+      // SIGTERM on one service: readiness fails first while requests are still served.
+      const reservationPid = first.get('reservation') ?? -1;
+      process.kill(reservationPid, 'SIGTERM');
+      const draining = await eventually('reservation to report draining', async () => {
+        const res = await fetch(`http://127.0.0.1:${ports.reservation}/health/ready`).catch(() => undefined);
+        return res?.status === 503 ? ((await res.json()) as { status: string }) : undefined;
+      });
+      expect(draining.status).toBe('draining');
+      expect((await fetch(`http://127.0.0.1:${ports.reservation}/reservations`, { headers: { 'x-role': 'staff' } })).status).toBe(200);
+      await eventually('reservation to stop and be started again', async () => started().find((s) => s.child === 'reservation' && s.pid !== reservationPid), 30_000);
+
+      // Ctrl-C: every child stops, the supervisor exits 0.
+      const children = started().map((s) => s.pid);
+      supervisor.kill('SIGINT');
+      expect(await exited).toBe(0);
+      for (const pid of children) expect(alive(pid)).toBe(false);
+    } catch (err) {
+      throw new Error(`${String(err)}\n--- supervisor output ---\n${out.slice(-6000)}`);
+    } finally {
+      if (supervisor.exitCode === null) {
+        supervisor.kill('SIGKILL');
+        for (const s of started()) if (alive(s.pid)) process.kill(s.pid, 'SIGKILL');
+      }
+      await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+      await admin.end();
+    }
+  }, 180_000);
+});
