@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -106,6 +107,61 @@ describe('a service whose bus is down at start', () => {
   });
 });
 
+/** A TCP forwarder from a loopback port to PostgreSQL: "the database comes up" when it starts. */
+async function forwardToPostgres(port: number): Promise<{ close(): Promise<void> }> {
+  const target = new URL(POSTGRES_URL);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = tcpConnect({ host: target.hostname, port: Number(target.port || 5432) });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+      s.once('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('a service whose database is down at start', () => {
+  it('stays live but not ready, retries, and becomes ready once the database answers', async () => {
+    const db = `bstore_t${randomBytes(4).toString('hex')}_assignment`;
+    const [port, dbPort] = await Promise.all([freePort(), freePort()]);
+    const url = new URL(POSTGRES_URL);
+    url.port = String(dbPort);
+    url.pathname = `/${db}`;
+    let service;
+    let forwarder;
+    try {
+      service = await startServiceProcess('assignment', { PORT: String(port), NATS_URL: nats.url, DATABASE_URL: url.toString(), BSTORE_START_RETRY_MAX_MS: '1000' }, false);
+      const base = `http://127.0.0.1:${port}`;
+      const current = service;
+      await eventually('a logged retry', async () => (current.output().includes('cannot start yet; retrying') ? true : undefined));
+      expect((await fetch(`${base}/health/live`)).status).toBe(200);
+      expect((await fetch(`${base}/health/ready`)).status).toBe(503);
+      expect((await fetch(`${base}/libraries`)).status).toBe(503);
+
+      forwarder = await forwardToPostgres(dbPort);
+      await eventually('the service to become ready', async () => ((await fetch(`${base}/health/ready`)).status === 200 ? true : undefined), 30_000);
+      expect((await fetch(`${base}/libraries`)).status).toBe(200);
+    } finally {
+      if (service) await endProcess(service);
+      await forwarder?.close();
+      const admin = new pg.Client({ connectionString: POSTGRES_URL });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+});
+
 describe('npm run start:cluster (the supervisor)', () => {
   it('starts five processes (a schema each in one database), restarts a killed one, drains on SIGTERM, and stops them all on Ctrl-C', async () => {
     const database = `bstore_t${randomBytes(4).toString('hex')}`;
@@ -189,7 +245,7 @@ describe('npm run start:cluster (the supervisor)', () => {
       expect(await exited).toBe(0);
       for (const pid of children) expect(alive(pid)).toBe(false);
     } catch (err) {
-      throw new Error(`${String(err)}\n--- supervisor output ---\n${out.slice(-6000)}`);
+      throw new Error(`${String(err)}\n--- supervisor output ---\n${out.slice(-6000)}`, { cause: err });
     } finally {
       if (supervisor.exitCode === null) {
         supervisor.kill('SIGKILL');

@@ -114,6 +114,42 @@ describe('cluster mode: five processes on PostgreSQL, NATS JetStream and Redis',
     await quiet();
   });
 
+  it('streams the page live over SSE through the gateway, from Redis pub/sub, without polling', async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${cluster.gateway}/reservationPages/stream`, { headers: { 'x-customer-id': 'sse-patron' }, signal: controller.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    try {
+      const bookId = await createBook('Live Stream Book', 1);
+      const reserved = await client(cluster.gateway, 'sse-patron').reserve(bookId);
+      expect(reserved.status).toBe(201);
+      acknowledged.push(reserved.body.reservationId);
+      let text = '';
+      const seen: { reservationId: number; status: string }[] = [];
+      const deadline = Date.now() + 30_000;
+      while (!seen.some((p) => p.reservationId === reserved.body.reservationId && p.status === 'bookReserved')) {
+        if (Date.now() > deadline) throw new Error(`no bookReserved on the stream; got: ${text.slice(-2000)}`);
+        const { value, done } = await reader.read();
+        if (done) throw new Error('the stream ended');
+        text += decoder.decode(value, { stream: true });
+        const messages = text.split('\n\n');
+        text = messages.pop() ?? '';
+        for (const m of messages) {
+          const data = m.split('\n').find((l) => l.startsWith('data: '));
+          if (m.includes('event: reservationPage') && data) seen.push(JSON.parse(data.slice(6)) as { reservationId: number; status: string });
+        }
+      }
+      // Only the patron's own pages, and the saga's steps in order.
+      expect(new Set(seen.map((p) => p.reservationId))).toEqual(new Set([reserved.body.reservationId]));
+      expect(seen.map((p) => p.status).at(-1)).toBe('bookReserved');
+    } finally {
+      controller.abort();
+      await reader.cancel().catch(() => undefined);
+    }
+  });
+
   it('keeps accepting reservations while assignment is frozen (SIGSTOP); all become bookReserved after it resumes, none assigned twice', async () => {
     const bookId = await createBook('Frozen Assignment Book', 150);
     const assignment = cluster.services.assignment;
@@ -121,6 +157,9 @@ describe('cluster mode: five processes on PostgreSQL, NATS JetStream and Redis',
     let answers;
     try {
       answers = await reserveMany(bookId, 100, 'stop');
+      // Frozen, assignment could not have assigned any of them.
+      const states = await Promise.all(answers.map((a) => librarian.reservation(a.body.reservationId)));
+      expect(new Set(states.map((st) => st.body.status))).toEqual(new Set(['bookReserveReq']));
     } finally {
       assignment.signal('SIGCONT');
     }

@@ -132,7 +132,8 @@ async function main(): Promise<number> {
     return 2;
   }
   try {
-    const bus = await NatsJetStreamBus.connect({ servers: settings.natsUrl, streamName: settings.stream, logger, name: 'customercenter-rebuild' });
+    // A mistyped stream name must fail, not create an empty stream and rebuild an empty view.
+    const bus = await NatsJetStreamBus.connect({ servers: settings.natsUrl, streamName: settings.stream, logger, name: 'customercenter-rebuild', manageStream: false });
     try {
       await rebuildReadModel({ bus, redis: { url: settings.redisUrl, keyPrefix: settings.keyPrefix }, logger });
     } finally {

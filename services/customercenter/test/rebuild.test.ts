@@ -208,6 +208,13 @@ describe('rebuilding the Redis read model from the stream', () => {
     expect(await rawView()).toEqual(projectedRaw);
   });
 
+  it('the command refuses a stream that does not exist (a typo), creating nothing and leaving the view as it was', async () => {
+    const { code, output } = await runCommand({ REDIS_URL: redisServer.url, NATS_URL: nats.url, BSTORE_STREAM: 'BSTORE_TYPO', BSTORE_REDIS_PREFIX: keyPrefix });
+    expect(code).toBe(1);
+    expect(output).toContain('stream BSTORE_TYPO does not exist');
+    expect(await rawView()).toEqual(projectedRaw);
+  });
+
   it.each([
     ['REDIS_URL', 'http://127.0.0.1:6379'],
     ['NATS_URL', 'not a url'],

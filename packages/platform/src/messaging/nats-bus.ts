@@ -29,6 +29,11 @@ export interface NatsBusOptions {
   duplicateWindowMs?: number;
   /** How long an unacknowledged delivery waits before the server sends it again. */
   ackWaitMs?: number;
+  /**
+   * Create or update the stream at connect (the default). `false`: the stream must already exist
+   * (a tool that only reads it, like the read model's rebuild, must not create an empty one).
+   */
+  manageStream?: boolean;
 }
 
 const STREAM_SUBJECTS = ['bstore.>'];
@@ -71,7 +76,8 @@ export class NatsJetStreamBus implements MessageBus {
     try {
       const jsm = await jetstreamManager(nc);
       const bus = new NatsJetStreamBus(nc, jsm, options);
-      await bus.#ensureStream(options.duplicateWindowMs ?? 2 * 60_000);
+      if (options.manageStream === false) await bus.#requireStream();
+      else await bus.#ensureStream(options.duplicateWindowMs ?? 2 * 60_000);
       return bus;
     } catch (err) {
       await nc.close();
@@ -210,6 +216,15 @@ export class NatsJetStreamBus implements MessageBus {
     }
     if (outcome.kind === 'ack') await msg.ackAck();
     else msg.nak(outcome.delayMs);
+  }
+
+  async #requireStream(): Promise<void> {
+    try {
+      await this.#jsm.streams.info(this.#stream);
+    } catch (err) {
+      if (isNotFound(err)) throw new Error(`JetStream stream ${this.#stream} does not exist on this server`, { cause: err });
+      throw err;
+    }
   }
 
   async #ensureStream(duplicateWindowMs: number): Promise<void> {
