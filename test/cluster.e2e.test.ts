@@ -239,6 +239,15 @@ describe('cluster mode: five processes on PostgreSQL, NATS JetStream and Redis',
       const letter = await db.selectFrom('dead_letters').selectAll().where('event_id', '=', bad.id).executeTakeFirstOrThrow();
       expect(letter.consumer).toBe('assignment');
       expect(letter.error).toMatch(/data|invalid|bookId/i);
+
+      // Not even JSON: parked with its raw text.
+      const raw = await nc.request(subjectOf('ReservationRequested'), 'this is not an event', { timeout: 5000 });
+      const seq = (JSON.parse(raw.string()) as { seq: number }).seq;
+      const unparseable = await eventually('the unparseable message parked', async () =>
+        db.selectFrom('dead_letters').selectAll().where('event_id', '=', `nats-${seq}`).executeTakeFirst(),
+      );
+      expect(unparseable.event_type).toBe('unparseable');
+      expect(JSON.stringify(unparseable.envelope)).toContain('this is not an event');
     } finally {
       await nc.close();
     }
