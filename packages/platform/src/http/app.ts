@@ -10,7 +10,11 @@ import { validatorCompiler } from './validation.ts';
 
 export type HttpApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger, TypeBoxTypeProvider>;
 
-export type ReadinessCheck = () => Promise<void>;
+/**
+ * A named readiness check: it fails by throwing. It may resolve to a short detail (e.g. a circuit
+ * breaker's state, `"open"`), shown instead of `"up"`; a check that resolves counts as up either way.
+ */
+export type ReadinessCheck = () => Promise<void | string>;
 
 export interface HttpAppOptions {
   service: string;
@@ -156,8 +160,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     let ok = true;
     for (const [name, check] of readiness) {
       try {
-        await withTimeout(check(), READINESS_TIMEOUT_MS, `${name} did not answer within ${READINESS_TIMEOUT_MS} ms`);
-        checks[name] = 'up';
+        const detail = await withTimeout(check(), READINESS_TIMEOUT_MS, `${name} did not answer within ${READINESS_TIMEOUT_MS} ms`);
+        checks[name] = typeof detail === 'string' ? detail : 'up';
       } catch (err) {
         ok = false;
         checks[name] = 'down';

@@ -1,44 +1,167 @@
-import type { BookClient, HoldOutcome } from '../../application/ports.ts';
+import type { Registry } from 'prom-client';
+import type { AppLogger } from '@bstore/platform/kernel';
+import type { BookAvailability, BookClient, HoldOutcome } from '../../application/ports.ts';
+import { registerBookCallMetrics, type BookCallMetrics, type BookCallOutcome } from './book-call.metrics.ts';
+import { BookCallFailure, BookCallPolicy, MAX_BACKOFF_MS, type CallFailure, type CircuitStateName } from './book-call.policy.ts';
 
 export interface HttpBookClientOptions {
   /** Base URL of the book service, e.g. http://127.0.0.1:8083. */
   baseUrl: string;
-  /** Give up waiting after this long; the answer is then unknown and treated as unavailable. */
+  /** One attempt gives up after this long; its answer is then unknown. */
   timeoutMs: number;
+  /** Retries of a transient failure (connection refused or reset, timeout, 502/503/504); default 2. */
+  retries?: number;
+  /** The whole call gives up after this long; default (retries + 1) x timeoutMs + retries x 500 ms of backoff. */
+  totalTimeoutMs?: number;
+  /** Consecutive failed attempts that open the circuit; default 5. */
+  circuitThreshold?: number;
+  /** How long the circuit stays open before a probe; default 5000 ms. */
+  circuitHalfOpenAfterMs?: number;
+  /** Calls to book at once; default 32. */
+  maxConcurrentCalls?: number;
+  /** Calls waiting for one of those; beyond this they are refused at once. Default 8. */
+  maxQueuedCalls?: number;
+  logger?: AppLogger;
+}
+
+/** Failures of the connection itself that are worth another attempt. */
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+const TRANSIENT_STATUSES = new Set([502, 503, 504]);
+
+const OUTCOME_OF_ANSWER: Record<HoldOutcome['kind'], BookCallOutcome> = {
+  held: 'held',
+  outOfStock: 'out_of_stock',
+  bookNotFound: 'book_not_found',
+  holdReleased: 'hold_released',
+  unavailable: 'unexpected_answer',
+};
+const OUTCOME_OF_FAILURE: Record<CallFailure['kind'], BookCallOutcome> = {
+  failed: 'failed',
+  timeout: 'timeout',
+  circuitOpen: 'circuit_open',
+  bulkheadFull: 'bulkhead_full',
+};
+
+function connectionFailure(err: unknown, signal: AbortSignal, timeoutMs: number): BookCallFailure {
+  if (signal.aborted) return new BookCallFailure('timeout', `no answer within ${timeoutMs} ms`, true);
+  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  return new BookCallFailure('failed', `not reachable${code ? ` (${code})` : ''}`, code !== undefined && TRANSIENT_CODES.has(code));
+}
+
+/** The body as JSON, or null when it is not JSON (the answer is then not understood). */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
 }
 
 /**
- * BookClient over HTTP: PUT /books/{bookId}/holds/{reservationId}. Every failure to get a clear
- * answer (timeout, refused connection, 5xx, an unexpected body) is `unavailable`, which the saga
- * compensates with ReservationRejected in case the copy was taken after all.
+ * BookClient over HTTP: PUT /books/{bookId}/holds/{reservationId}, through a resilience policy
+ * (ADR 0013): a bulkhead, retries of transient failures with backoff, a circuit breaker and
+ * per-attempt and total timeouts. Every call that ends without a clear answer is `unavailable`,
+ * which the saga compensates with ReservationRejected in case the copy was taken after all.
  */
 export class HttpBookClient implements BookClient {
-  readonly #options: HttpBookClientOptions;
+  readonly #baseUrl: string;
+  readonly #policy: BookCallPolicy;
+  #metrics: BookCallMetrics | undefined;
 
   constructor(options: HttpBookClientOptions) {
-    this.#options = options;
+    this.#baseUrl = options.baseUrl;
+    const retries = options.retries ?? 2;
+    this.#policy = new BookCallPolicy({
+      attemptTimeoutMs: options.timeoutMs,
+      retries,
+      totalTimeoutMs: options.totalTimeoutMs ?? (retries + 1) * options.timeoutMs + retries * MAX_BACKOFF_MS,
+      circuitThreshold: options.circuitThreshold ?? 5,
+      circuitHalfOpenAfterMs: options.circuitHalfOpenAfterMs ?? 5000,
+      maxConcurrentCalls: options.maxConcurrentCalls ?? 32,
+      maxQueuedCalls: options.maxQueuedCalls ?? 8,
+    });
+    const logger = options.logger;
+    if (logger) {
+      this.#policy.onStateChange((state) => {
+        const detail = { target: 'book', circuit: state, halfOpenAfterMs: this.#policy.options.circuitHalfOpenAfterMs };
+        if (state === 'open' || state === 'isolated') logger.warn(detail, 'circuit to book opened: calls are refused until a probe succeeds');
+        else logger.info(detail, `circuit to book ${state}`);
+      });
+    }
+    this.#policy.onRetry(() => this.#metrics?.retry());
+  }
+
+  /** The longest one hold() can take; the recovery sweep waits longer before it re-drives a reservation. */
+  get maxCallDurationMs(): number {
+    return this.#policy.options.totalTimeoutMs;
+  }
+
+  get circuitState(): CircuitStateName {
+    return this.#policy.circuitState;
+  }
+
+  /** Adds this client's metrics to the service's registry (once). */
+  registerMetrics(registry: Registry): void {
+    this.#metrics ??= registerBookCallMetrics(registry, () => this.#policy.circuitState);
+  }
+
+  /** A refusal is counted as a call refused by the open circuit (`outcome="circuit_open"`). */
+  availability(): BookAvailability {
+    const wait = this.#policy.msUntilCallable();
+    if (wait === 0) return { callable: true };
+    this.#metrics?.call('circuit_open', null);
+    return { callable: false, retryAfterMs: wait };
   }
 
   async hold(request: { bookId: number; reservationId: number; customerId: string }): Promise<HoldOutcome> {
-    const url = `${this.#options.baseUrl}/books/${request.bookId}/holds/${request.reservationId}`;
+    const started = performance.now();
+    const result = await this.#policy.execute((signal) => this.#attempt(request, signal));
+    const seconds = (performance.now() - started) / 1000;
+    if (result.ok) {
+      this.#metrics?.call(OUTCOME_OF_ANSWER[result.value.kind], seconds);
+      return result.value;
+    }
+    this.#metrics?.call(OUTCOME_OF_FAILURE[result.failure.kind], seconds);
+    return { kind: 'unavailable', reason: result.failure.reason };
+  }
+
+  /** One request. Throws a BookCallFailure when book gave no usable answer; returns every answer it understands. */
+  async #attempt(request: { bookId: number; reservationId: number; customerId: string }, signal: AbortSignal): Promise<HoldOutcome> {
+    const url = `${this.#baseUrl}/books/${request.bookId}/holds/${request.reservationId}`;
+    const timeoutMs = this.#policy.options.attemptTimeoutMs;
     let response: Response;
+    let text: string;
     try {
       response = await fetch(url, {
         method: 'PUT',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ customerId: request.customerId }),
-        signal: AbortSignal.timeout(this.#options.timeoutMs),
+        signal,
       });
+      text = await response.text();
     } catch (err) {
-      const reason = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${this.#options.timeoutMs} ms` : 'not reachable';
-      return { kind: 'unavailable', reason };
+      throw connectionFailure(err, signal, timeoutMs);
     }
-    const body = (await response.json().catch(() => null)) as { bookName?: unknown; code?: unknown } | null;
+    if (response.status >= 500) throw new BookCallFailure('failed', `book answered ${response.status}`, TRANSIENT_STATUSES.has(response.status));
+    const body = parseJson(text) as { bookName?: unknown; code?: unknown } | null;
     const bookName = typeof body?.bookName === 'string' ? body.bookName : null;
     if ((response.status === 200 || response.status === 201) && bookName !== null) return { kind: 'held', bookName };
     if (response.status === 409 && body?.code === 'BOOK_OUT_OF_STOCK') return { kind: 'outOfStock', bookName };
     if (response.status === 409 && body?.code === 'HOLD_RELEASED') return { kind: 'holdReleased' };
     if (response.status === 404 && body?.code === 'BOOK_NOT_FOUND') return { kind: 'bookNotFound' };
+    // Understood as "no usable answer", but book is up: not a failure for the circuit.
     return { kind: 'unavailable', reason: `unexpected answer ${response.status}` };
   }
 }
