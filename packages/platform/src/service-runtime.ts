@@ -1,6 +1,10 @@
+import { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { HttpApp } from './http/app.ts';
+import { registerConsumerMetrics } from './messaging/consumer-metrics.ts';
+import { InboxPruner, type PruningOptions } from './messaging/housekeeping.ts';
 import type { OutboxRelay } from './messaging/outbox.ts';
+import type { MessagingTables } from './messaging/schema.ts';
 import type { PeriodicTask } from './periodic-task.ts';
 
 /** What the runtime needs of a consumer: to start and stop it. */
@@ -10,6 +14,8 @@ export interface ConsumerLifecycle {
   stop(): Promise<void>;
   /** Registers the consumer with the bus without consuming (a paused start). */
   declare(): Promise<void>;
+  /** Deliveries so far by result (handled, duplicate, ...): exported as `bstore_consumer_events_total` when present. */
+  eventCounts?(): Readonly<Record<string, number>>;
 }
 
 export interface ServiceRuntimeParts<TInternals> {
@@ -21,6 +27,12 @@ export interface ServiceRuntimeParts<TInternals> {
   relay?: OutboxRelay;
   consumers?: ConsumerLifecycle[];
   tasks?: PeriodicTask[];
+  /**
+   * Pruning of the inbox (ADR 0014). On by default when `database` is a SQL database (it has
+   * the platform's `inbox` table): rows go seven days after they were received, never sooner than
+   * the bus's redelivery horizon. Options override the defaults; `false` turns it off.
+   */
+  inboxPruning?: Partial<PruningOptions> | false;
   /** The service's inner parts (database handle, consumer, use cases) for tests and operations. */
   internals: TInternals;
 }
@@ -29,6 +41,10 @@ export interface ServiceRuntimeParts<TInternals> {
  * A built service and its moving parts, started and stopped in order: HTTP, the outbox relay, the
  * event consumers and periodic tasks start; on stop they end in reverse and the database closes
  * last, so nothing in flight loses its connection.
+ *
+ * Housekeeping comes with it (ADR 0014): the relay prunes sent outbox rows, the runtime prunes the
+ * inbox of a SQL database, and the metrics of the relay, the pruning and the consumers join the
+ * service's registry (`app.metrics`, served at GET /metrics).
  */
 export class ServiceRuntime<TInternals = unknown> {
   readonly name: string;
@@ -37,6 +53,8 @@ export class ServiceRuntime<TInternals = unknown> {
   readonly relay: OutboxRelay | undefined;
   readonly consumers: ConsumerLifecycle[];
   readonly tasks: PeriodicTask[];
+  /** Prunes the inbox of a service with a SQL database; started and stopped with the periodic tasks. */
+  readonly inboxPruner: InboxPruner | undefined;
   readonly logger: Logger;
   readonly internals: TInternals;
   #url: string | undefined;
@@ -50,6 +68,13 @@ export class ServiceRuntime<TInternals = unknown> {
     this.relay = parts.relay;
     this.consumers = parts.consumers ?? [];
     this.tasks = parts.tasks ?? [];
+    const db = sqlDatabaseOf(parts.database);
+    this.inboxPruner = db && parts.inboxPruning !== false ? new InboxPruner({ db, logger: parts.logger, ...parts.inboxPruning }) : undefined;
+    // The relay and the consumers are made before the HTTP app (and its registry) exist, so their
+    // metrics join the service's registry here.
+    this.relay?.registerMetrics(this.app.metrics);
+    this.inboxPruner?.registerMetrics(this.app.metrics);
+    registerConsumerMetrics(this.app.metrics, this.consumers);
   }
 
   /** The base URL once listening. */
@@ -68,6 +93,7 @@ export class ServiceRuntime<TInternals = unknown> {
     this.relay?.start();
     for (const c of this.consumers) await (listen.consumers === false ? c.declare() : c.start());
     for (const t of this.tasks) t.start();
+    this.inboxPruner?.start();
     return this.#url;
   }
 
@@ -90,9 +116,19 @@ export class ServiceRuntime<TInternals = unknown> {
     this.app.markDraining();
     if (options.drainDelayMs) await new Promise((r) => setTimeout(r, options.drainDelayMs));
     for (const t of this.tasks) await t.stop();
+    await this.inboxPruner?.stop();
     await this.stopConsumers();
     await this.app.close();
     await this.relay?.stop();
     await this.database?.close();
   }
+}
+
+/**
+ * The Kysely handle of a SQL database (what `openServiceDatabase` returns: its migrations gave it
+ * the `inbox` table), or undefined for another store or none.
+ */
+function sqlDatabaseOf(database: object | undefined): Kysely<MessagingTables> | undefined {
+  const db = (database as { db?: unknown } | undefined)?.db;
+  return db instanceof Kysely ? (db as Kysely<MessagingTables>) : undefined;
 }

@@ -21,6 +21,9 @@ export async function migrateToLatest(db: Kysely<unknown>, migrations: Migration
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => all },
+    // The platform's messaging migrations and the service's own are two independent sequences, so
+    // a new one of either may sort before one the database already ran.
+    allowUnorderedMigrations: true,
     // With a schema per service, Kysely must look for its own tables in this service's schema,
     // not find another service's and skip creating them.
     ...(schema !== undefined ? { migrationTableSchema: schema } : {}),

@@ -36,6 +36,9 @@ export interface Inbox<Ctx> {
  * The inbox of a service with a SQL database: the event id goes into `inbox` in the same
  * transaction as the handler's changes (INSERT ... ON CONFLICT DO NOTHING), so a redelivered event
  * is skipped and a handled one is never half-applied. Dead letters go to `dead_letters`.
+ *
+ * Inbox rows are pruned after a retention (seven days by default, never less than the bus's
+ * redelivery horizon) by the `InboxPruner` that `ServiceRuntime` runs (housekeeping.ts, ADR 0014).
  */
 export class KyselyInbox<DB> implements Inbox<Transaction<DB>> {
   readonly #db: Kysely<MessagingTables>;

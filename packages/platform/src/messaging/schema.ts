@@ -76,4 +76,18 @@ export const messagingMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Housekeeping (ADR 0014): pruning deletes sent outbox rows by `published_at` and inbox rows by
+  // `received_at`, oldest first, in bounded batches; these indexes keep each batch an index range
+  // scan however large the tables are. The partial index leaves out the unsent rows, which
+  // `outbox_unsent` already covers.
+  //
+  // The name sorts after every service's `0001_...` migration (and before any `0002_...`):
+  // Kysely refuses a new migration whose name sorts before one a database has already run, and
+  // existing databases have run `0000_messaging` and then their service's `0001_...`.
+  '0001_zz_messaging_housekeeping': {
+    async up(db: Kysely<unknown>) {
+      await sql`CREATE INDEX IF NOT EXISTS outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL`.execute(db);
+      await sql`CREATE INDEX IF NOT EXISTS inbox_received ON inbox (received_at)`.execute(db);
+    },
+  },
 };
