@@ -18,3 +18,5 @@ export * from './periodic-task.ts';
 export * from './service-runtime.ts';
 export * from './service-deps.ts';
 export * from './messaging/nats-bus.ts';
+export * from './messaging/dead-letters.ts';
+export * from './http/dead-letter.routes.ts';

@@ -1,5 +1,16 @@
 import type { Kysely, Transaction } from 'kysely';
-import { KyselyTransactionRunner, OutboxRelay, EventConsumer, KyselyInbox, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
+import {
+  EventConsumer,
+  KyselyDeadLetterStore,
+  KyselyInbox,
+  KyselyTransactionRunner,
+  OutboxRelay,
+  ServiceRuntime,
+  createHttpApp,
+  deadLetterRoutes,
+  openServiceDatabase,
+  type ServiceDeps,
+} from '@bstore/platform';
 import { AssignLibrary } from './application/assign-library/assign-library.service.ts';
 import { BrowseAssignments } from './application/browse-assignments/browse-assignments.service.ts';
 import { BrowseLibraries } from './application/browse-libraries/browse-libraries.service.ts';
@@ -50,6 +61,7 @@ export async function createAssignmentService(deps: ServiceDeps): Promise<Assign
     libraries: new BrowseLibraries(new KyselyLibraryRepository(database.db)),
     assignments: new BrowseAssignments(new KyselyAssignmentRepository(database.db)),
   });
+  await app.register(deadLetterRoutes, { service: 'assignment', store: new KyselyDeadLetterStore(database.db), consumer });
 
   return new ServiceRuntime({
     name: 'assignment',

@@ -1,5 +1,16 @@
 import type { Kysely, Transaction } from 'kysely';
-import { KyselyTransactionRunner, OutboxRelay, EventConsumer, KyselyInbox, ServiceRuntime, createHttpApp, openServiceDatabase, type ServiceDeps } from '@bstore/platform';
+import {
+  EventConsumer,
+  KyselyDeadLetterStore,
+  KyselyInbox,
+  KyselyTransactionRunner,
+  OutboxRelay,
+  ServiceRuntime,
+  createHttpApp,
+  deadLetterRoutes,
+  openServiceDatabase,
+  type ServiceDeps,
+} from '@bstore/platform';
 import { AdjustCopies } from './application/adjust-copies/adjust-copies.service.ts';
 import { BrowseCatalogue } from './application/browse-catalogue/browse-catalogue.service.ts';
 import { CreateBook } from './application/create-book/create-book.service.ts';
@@ -49,6 +60,7 @@ export async function createBookService(deps: ServiceDeps): Promise<BookService>
     holdCopy: new HoldCopy(tx),
     catalogue: new BrowseCatalogue(new KyselyBookRepository(database.db)),
   });
+  await app.register(deadLetterRoutes, { service: 'book', store: new KyselyDeadLetterStore(database.db), consumer });
 
   return new ServiceRuntime({ name: 'book', logger, app, database, relay, consumers: [consumer], internals: { db: database.db, consumer, seedCatalogue: new SeedCatalogue(tx) } });
 }

@@ -1,8 +1,10 @@
 import type { Kysely } from 'kysely';
 import {
   EventConsumer,
+  KyselyDeadLetterStore,
   ServiceRuntime,
   createHttpApp,
+  deadLetterRoutes,
   openServiceDatabase,
   type DatabaseConfig,
   type Inbox,
@@ -101,6 +103,8 @@ export async function createCustomerCenterService(deps: CustomerCenterDeps, conf
       watch,
       ...(config.heartbeatMs !== undefined ? { heartbeatMs: config.heartbeatMs } : {}),
     });
+    // The dead letters live beside the read model: in Redis with it, or in its SQL database.
+    await app.register(deadLetterRoutes, { service: 'customercenter', store: readModel.internals.redisInbox ?? new KyselyDeadLetterStore(readModel.internals.db!), consumer });
 
     return new ServiceRuntime({
       name: 'customercenter',

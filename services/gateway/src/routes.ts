@@ -1,8 +1,10 @@
 import replyFrom from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HttpProblem, type HttpApp } from '@bstore/platform';
+import { deadLetterGatewayRoutes } from './dead-letters.ts';
+import { upstreamProblem, type Upstream } from './upstreams.ts';
 
-export type Upstream = 'reservation' | 'assignment' | 'book' | 'customercenter';
+export type { Upstream } from './upstreams.ts';
 
 export interface GatewayRoutesOptions {
   upstreams: Record<Upstream, string>;
@@ -23,24 +25,6 @@ export const ROUTES: ReadonlyArray<{ prefix: string; upstream: Upstream; stream?
 ];
 
 const SAFE_PATH = /^(\/[A-Za-z0-9_-]+)*\/?$/;
-
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
-
-function codeOf(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let depth = 0; e && depth < 5; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && !code.startsWith('FST_')) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-function isTimeout(err: unknown): boolean {
-  const code = codeOf(err);
-  const statusCode = (err as { statusCode?: unknown }).statusCode;
-  return statusCode === 504 || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
-}
 
 /**
  * The gateway's proxy: each public path goes to the service that owns it, bodies pass through
@@ -90,18 +74,8 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
         ...(Buffer.isBuffer(request.body) ? { body: request.body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
         rewriteRequestHeaders: (_req, headers) => ({ ...headers, 'x-request-id': request.id }),
         onError: (r, { error }) => {
-          const problem = isTimeout(error)
-            ? new HttpProblem(504, 'UPSTREAM_TIMEOUT', `the ${route.upstream} service did not answer in time`, {
-                extensions: { service: route.upstream },
-              })
-            : UNREACHABLE.has(codeOf(error) ?? '') || (error as { statusCode?: unknown }).statusCode === 503
-              ? new HttpProblem(503, 'UPSTREAM_UNAVAILABLE', `the ${route.upstream} service is unavailable`, {
-                  extensions: { service: route.upstream },
-                  headers: { 'retry-after': '5' },
-                })
-              : new HttpProblem(502, 'BAD_GATEWAY', `the ${route.upstream} service gave an invalid answer`, { extensions: { service: route.upstream } });
           request.log.warn({ err: error, upstream: route.upstream }, 'upstream failed');
-          r.send(problem);
+          r.send(upstreamProblem(route.upstream, error));
         },
       });
     };
@@ -113,6 +87,9 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
   app.all('/books/:bookId/holds/*', async (request) => {
     throw new HttpProblem(404, 'ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
   });
+
+  // The operator's dead letters: every service's in one list, a replay routed by the id's prefix.
+  await deadLetterGatewayRoutes(app, options);
 
   // What an operator looks at first: is every service up?
   app.get('/health/upstreams', async (_request, reply) => {

@@ -37,6 +37,22 @@ export interface EventConsumerOptions<Ctx> {
 
 export type HandleResult = 'handled' | 'duplicate' | 'ignored' | 'retry' | 'dead-lettered';
 
+/**
+ * What a redelivery of a parked event came to: done (`handled`, or `duplicate` when its effect was
+ * already in place), `ignored` (this consumer does not read that type), or `failed` with the error,
+ * `malformed` when the event itself is invalid.
+ */
+export type RedeliveryResult =
+  | { readonly outcome: 'handled' | 'duplicate' | 'ignored' }
+  | { readonly outcome: 'failed'; readonly error: string; readonly malformed: boolean };
+
+/** Something that can redeliver a parked event: an `EventConsumer` (the dead-letter routes need no more). */
+export interface Redeliverer {
+  redeliver(envelope: unknown): Promise<RedeliveryResult>;
+}
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, 2000);
+
 const defaultBackoff = (n: number): number => Math.min(250 * 2 ** (n - 1), 30_000);
 
 /**
@@ -46,7 +62,7 @@ const defaultBackoff = (n: number): number => Math.min(250 * 2 ** (n - 1), 30_00
  * deliveries, or at once when the event is malformed, it is parked as a dead letter with its error
  * and acknowledged, so it never blocks the events behind it.
  */
-export class EventConsumer<Ctx> {
+export class EventConsumer<Ctx> implements Redeliverer {
   readonly name: string;
   readonly #inbox: Inbox<Ctx>;
   readonly #bus: MessageBus;
@@ -55,6 +71,8 @@ export class EventConsumer<Ctx> {
   readonly #maxDeliver: number;
   readonly #backoffMs: (deliveries: number) => number;
   readonly #afterCommit: (event: IntegrationEvent) => void | Promise<void>;
+  /** Deliveries from the bus by result, for the `bstore_consumer_events_total` metric. */
+  readonly #counts: Record<string, number> = {};
   #subscription: Subscription | undefined;
 
   constructor(options: EventConsumerOptions<Ctx>) {
@@ -98,22 +116,7 @@ export class EventConsumer<Ctx> {
    */
   async handle(envelope: EventEnvelope, deliveryCount = 1, subject = ''): Promise<HandleResult> {
     try {
-      // An unknown type is a malformed event (parked below); a known one this service does not read is skipped.
-      if (!isEventType(envelope.type)) throw new InvalidEventError(`unknown event type ${JSON.stringify(envelope.type)}`);
-      const handler = this.#handlers[envelope.type] as ContextEventHandler<EventType, Ctx> | undefined;
-      if (!handler) return 'ignored';
-      const event = parseEvent(envelope);
-      const fresh = await this.#inbox.runOnce(this.name, event, (ctx) => handler(event, ctx));
-      if (!fresh) {
-        this.#logger.debug({ eventId: envelope.id, type: envelope.type }, 'duplicate event skipped');
-        return 'duplicate';
-      }
-      try {
-        await this.#afterCommit(event);
-      } catch (err) {
-        this.#logger.warn({ err, eventId: event.id, type: event.type }, 'after-commit hook failed; the change stays committed');
-      }
-      return 'handled';
+      return await this.#deliver(envelope);
     } catch (err) {
       const poison = err instanceof InvalidEventError;
       if (!poison && deliveryCount < this.#maxDeliver) {
@@ -127,15 +130,62 @@ export class EventConsumer<Ctx> {
         eventType: String(envelope.type),
         subject,
         envelope,
-        error: (err instanceof Error ? err.message : String(err)).slice(0, 2000),
+        error: errorText(err),
         deliveries: deliveryCount,
       });
       return 'dead-lettered';
     }
   }
 
+  /**
+   * Delivers a parked event once more (an operator's replay), through the same inbox and handler
+   * as the bus, so an event whose effect is already in place is a `duplicate`, never a double.
+   * Unlike `handle`, a failure is reported, not retried or parked again: the caller keeps the
+   * dead letter as it is. `malformed` says the event itself is invalid (no retry can help).
+   */
+  async redeliver(envelope: unknown): Promise<RedeliveryResult> {
+    const { id, type } = (typeof envelope === 'object' && envelope !== null ? envelope : {}) as { id?: unknown; type?: unknown };
+    try {
+      if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
+        throw new InvalidEventError('the stored envelope is not a JSON object');
+      }
+      const outcome = await this.#deliver(envelope as EventEnvelope);
+      this.#logger.info({ eventId: id, type, outcome }, 'dead letter redelivered');
+      return { outcome };
+    } catch (err) {
+      this.#logger.warn({ err, eventId: id, type }, 'dead letter redelivery failed; it stays parked');
+      return { outcome: 'failed', error: errorText(err), malformed: err instanceof InvalidEventError };
+    }
+  }
+
+  /** One delivery through the inbox: throws on a malformed event (InvalidEventError) or a failing handler. */
+  async #deliver(envelope: EventEnvelope): Promise<'handled' | 'duplicate' | 'ignored'> {
+    // An unknown type is a malformed event (parked by `handle`); a known one this service does not read is skipped.
+    if (!isEventType(envelope.type)) throw new InvalidEventError(`unknown event type ${JSON.stringify(envelope.type)}`);
+    const handler = this.#handlers[envelope.type] as ContextEventHandler<EventType, Ctx> | undefined;
+    if (!handler) return 'ignored';
+    const event = parseEvent(envelope);
+    const fresh = await this.#inbox.runOnce(this.name, event, (ctx) => handler(event, ctx));
+    if (!fresh) {
+      this.#logger.debug({ eventId: envelope.id, type: envelope.type }, 'duplicate event skipped');
+      return 'duplicate';
+    }
+    try {
+      await this.#afterCommit(event);
+    } catch (err) {
+      this.#logger.warn({ err, eventId: event.id, type: event.type }, 'after-commit hook failed; the change stays committed');
+    }
+    return 'handled';
+  }
+
+  /** How many deliveries from the bus ended in each result (handled, duplicate, retry, ...). */
+  eventCounts(): Readonly<Record<string, number>> {
+    return { ...this.#counts };
+  }
+
   async #onDelivery(delivery: Delivery): Promise<DeliveryOutcome> {
     const result = await this.handle(delivery.envelope, delivery.deliveryCount, delivery.subject);
+    this.#counts[result] = (this.#counts[result] ?? 0) + 1;
     return result === 'retry' ? { kind: 'nak', delayMs: this.#backoffMs(delivery.deliveryCount) } : { kind: 'ack' };
   }
 }

@@ -1,0 +1,253 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createEnvelope, sourceOf, subjectOf, type EventData, type EventEnvelope } from '@bstore/contracts';
+import { KyselyInbox, type DatabaseConfig, type DeadLetterJson, type EmbeddedBus } from '@bstore/platform';
+import { createAssignmentService, type AssignmentService } from '@bstore/assignment';
+import { memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { freshDatabase } from '../../../test/support/postgres.ts';
+
+/**
+ * The operator's dead-letter routes on a real service (assignment, whose consumer parks a request
+ * when no library exists), over PGlite and PostgreSQL: list, look at one, fix the cause, replay.
+ */
+const staff = { 'x-role': 'staff' };
+
+type MakeDatabase = () => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>;
+
+const DATABASES: [string, MakeDatabase][] = [
+  ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
+  [
+    'PostgreSQL',
+    async () => {
+      const fresh = await freshDatabase('assignment_dead_letters');
+      return { config: { kind: 'postgres', url: fresh.url, poolSize: 10 }, cleanup: fresh.drop };
+    },
+  ],
+];
+
+function requested(reservationId: number) {
+  return createEnvelope({
+    type: 'ReservationRequested',
+    source: sourceOf('reservation'),
+    subject: String(reservationId),
+    data: { reservationId, bookId: 7, bookName: 'Pachinko', customerId: 'alice', preferredLibraryId: null, status: 'bookReserveReq' as const },
+  });
+}
+
+interface ListJson {
+  service: string;
+  items: DeadLetterJson[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabase) => {
+  let bus: EmbeddedBus;
+  let service: AssignmentService;
+  let cleanup: () => Promise<void> = async () => {};
+
+  beforeAll(async () => {
+    bus = await memoryBus();
+  });
+
+  afterAll(async () => {
+    await bus.close();
+  });
+
+  // Each test starts with a service of its own on an empty database: no library, no letter.
+  beforeEach(async () => {
+    const made = await makeDatabase();
+    cleanup = made.cleanup;
+    service = await createAssignmentService({ database: made.config, bus, logger: testLogger() });
+  });
+
+  afterEach(async () => {
+    await service.stop();
+    await cleanup();
+  });
+
+  const call = async (method: 'GET' | 'POST', url: string, headers: Record<string, string> = staff) => {
+    const res = await service.app.inject({ method, url, headers });
+    return { status: res.statusCode, type: res.headers['content-type'], body: res.json() };
+  };
+  const list = async (query = '') => (await call('GET', `/admin/dead-letters${query}`)).body as ListJson;
+  const rows = () => service.internals.db.selectFrom('dead_letters').selectAll().execute();
+  const accepted = async (reservationId: number) =>
+    (await service.internals.db.selectFrom('outbox').selectAll().where('type', '=', 'ReservationAccepted').execute())
+      .map((r) => r.envelope as EventEnvelope<'ReservationAccepted', EventData<'ReservationAccepted'>>)
+      .filter((e) => e.data.reservationId === reservationId);
+  const createLibrary = async (name: string) => {
+    const res = await service.app.inject({ method: 'POST', url: '/libraries', payload: { name }, headers: staff });
+    expect(res.statusCode).toBe(201);
+  };
+  /** Parks an event as the bus's last delivery would: the consumer gives up after maxDeliver. */
+  const exhaust = async (envelope: EventEnvelope) => {
+    expect(await service.internals.consumer.handle(envelope, 20, subjectOf('ReservationRequested'))).toBe('dead-lettered');
+    const [newest] = (await list()).items;
+    return newest!;
+  };
+
+  it('fix and replay: a request parked for want of a library is assigned once one exists, and only once', async () => {
+    const event = requested(9001);
+    const letter = await exhaust(event);
+    expect(letter).toMatchObject({
+      service: 'assignment',
+      consumer: 'assignment',
+      eventId: event.id,
+      eventType: 'ReservationRequested',
+      subject: 'bstore.reservation.ReservationRequested',
+      deliveries: 20,
+      replayedAt: null,
+      envelope: event,
+    });
+    expect(letter.id).toMatch(/^assignment-[1-9][0-9]*$/);
+    expect(letter.error).toMatch(/no library/i);
+    expect(new Date(letter.createdAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    expect((await call('GET', `/admin/dead-letters/${letter.id}`)).body).toEqual(letter);
+
+    // Replayed before the cause is fixed: it fails again, answered with the new error, and the
+    // letter stays as it was — no second letter.
+    const again = await call('POST', `/admin/dead-letters/${letter.id}/replay`);
+    expect(again.status).toBe(409);
+    expect(again.type).toMatch(/application\/problem\+json/);
+    expect(again.body).toMatchObject({ code: 'REPLAY_FAILED', service: 'assignment', deadLetterId: letter.id, eventId: event.id });
+    expect(again.body.error).toMatch(/no library/i);
+    expect(await rows()).toHaveLength(1);
+    expect((await rows())[0]?.replayed_at).toBeNull();
+    expect(await accepted(9001)).toHaveLength(0);
+
+    // Fixed: a library exists. The replay assigns it, and ReservationAccepted is in the outbox.
+    await createLibrary('Replay Branch');
+    const replay = await call('POST', `/admin/dead-letters/${letter.id}/replay`);
+    expect(replay.status).toBe(200);
+    expect(replay.body.outcome).toBe('handled');
+    expect(replay.body.deadLetter).toMatchObject({ id: letter.id, eventId: event.id });
+    expect(Date.parse(replay.body.deadLetter.replayedAt)).toBeGreaterThan(Date.now() - 60_000);
+    const [acceptedEvent, ...more] = await accepted(9001);
+    expect(more).toHaveLength(0);
+    expect(acceptedEvent?.data).toMatchObject({ reservationId: 9001, libraryName: 'Replay Branch', status: 'bookReserved' });
+
+    // Replayed already: 409, and nothing more happens.
+    const twice = await call('POST', `/admin/dead-letters/${letter.id}/replay`);
+    expect(twice.status).toBe(409);
+    expect(twice.body).toMatchObject({ code: 'DEAD_LETTER_ALREADY_REPLAYED', deadLetterId: letter.id });
+    expect(await accepted(9001)).toHaveLength(1);
+
+    // The bus redelivering the original event now finds it handled: still one assignment.
+    expect(await service.internals.consumer.handle(event, 1)).toBe('duplicate');
+    expect(await service.internals.db.selectFrom('assignments').selectAll().where('reservation_id', '=', 9001).execute()).toHaveLength(1);
+
+    expect(await list('?pending=true')).toMatchObject({ items: [], total: 0 });
+    expect((await list()).items.map((l) => [l.id, l.replayedAt !== null])).toEqual([[letter.id, true]]);
+    expect(await rows()).toHaveLength(1);
+  });
+
+  it('a letter whose effect is already in place replays as a duplicate, and is marked replayed', async () => {
+    await createLibrary('Branch');
+    const event = requested(9101);
+    expect(await service.internals.consumer.handle(event)).toBe('handled');
+    // Parked too, as when a slow first delivery committed after the bus had given up on it.
+    await new KyselyInbox(service.internals.db).park({ consumer: 'assignment', eventId: event.id, eventType: event.type, subject: '', envelope: event, error: 'timeout', deliveries: 20 });
+    const [letter] = (await list()).items;
+    const replay = await call('POST', `/admin/dead-letters/${letter!.id}/replay`);
+    expect(replay).toMatchObject({ status: 200, body: { outcome: 'duplicate', deadLetter: { id: letter!.id } } });
+    expect(replay.body.deadLetter.replayedAt).not.toBeNull();
+    expect(await accepted(9101)).toHaveLength(1);
+  });
+
+  it('a letter of a type this consumer does not read is answered `ignored` and stays pending', async () => {
+    const other = createEnvelope({ type: 'QuantityChanged', source: sourceOf('book'), subject: '3', data: { bookId: 3, quantity: 1, copies: 2, reason: 'held' as const } });
+    await new KyselyInbox(service.internals.db).park({ consumer: 'assignment', eventId: other.id, eventType: other.type, subject: '', envelope: other, error: 'x', deliveries: 1 });
+    const [letter] = (await list()).items;
+    const replay = await call('POST', `/admin/dead-letters/${letter!.id}/replay`);
+    expect(replay).toMatchObject({ status: 200, body: { outcome: 'ignored', deadLetter: { id: letter!.id, replayedAt: null } } });
+    expect((await list('?pending=true')).total).toBe(1);
+  });
+
+  it('a malformed event cannot be replayed as it is: 422 with its error, and it stays parked once', async () => {
+    const bad = createEnvelope({ type: 'ReservationRequested', source: 'x', subject: '9201', data: { reservationId: 9201, bookId: 'one' } });
+    expect(await service.internals.consumer.handle(bad)).toBe('dead-lettered');
+    const [letter] = (await list()).items;
+    expect(letter).toMatchObject({ eventId: bad.id, deliveries: 1 });
+    expect(letter?.error).toMatch(/ReservationRequested data is invalid/);
+    const replay = await call('POST', `/admin/dead-letters/${letter!.id}/replay`);
+    expect(replay.status).toBe(422);
+    expect(replay.body).toMatchObject({ code: 'DEAD_LETTER_MALFORMED', eventId: bad.id });
+    expect(replay.body.error).toMatch(/ReservationRequested data is invalid/);
+    expect(await rows()).toHaveLength(1);
+  });
+
+  it('lists newest first, pages, filters pending, and validates its query', async () => {
+    const events = [requested(9301), requested(9302), requested(9303)];
+    await exhaust(events[0]!);
+    await createLibrary('Branch');
+    await new KyselyInbox(service.internals.db).park({ consumer: 'assignment', eventId: events[1]!.id, eventType: 'ReservationRequested', subject: '', envelope: events[1], error: 'e', deliveries: 20 });
+    await new KyselyInbox(service.internals.db).park({ consumer: 'assignment', eventId: events[2]!.id, eventType: 'ReservationRequested', subject: '', envelope: events[2], error: 'e', deliveries: 20 });
+    const all = await list();
+    expect(all).toMatchObject({ service: 'assignment', total: 3, limit: 20, offset: 0 });
+    expect(all.items.map((l) => l.eventId)).toEqual([events[2]!.id, events[1]!.id, events[0]!.id]);
+
+    const page = await list('?limit=1&offset=1');
+    expect(page).toMatchObject({ total: 3, limit: 1, offset: 1 });
+    expect(page.items.map((l) => l.eventId)).toEqual([events[1]!.id]);
+
+    expect((await call('POST', `/admin/dead-letters/${all.items[1]!.id}/replay`)).status).toBe(200);
+    const pending = await list('?pending=true');
+    expect(pending.total).toBe(2);
+    expect(pending.items.map((l) => l.eventId)).toEqual([events[2]!.id, events[0]!.id]);
+    expect((await list('?pending=false')).total).toBe(3);
+
+    for (const query of ['?limit=0', '?limit=101', '?offset=-1', '?pending=maybe', '?status=x']) {
+      const res = await call('GET', `/admin/dead-letters${query}`);
+      expect(res.status, query).toBe(400);
+      expect(res.body.code, query).toBe('VALIDATION_FAILED');
+    }
+  });
+
+  it('answers 404 for an unknown id or another service’s, 400 for an id that is not one', async () => {
+    await exhaust(requested(9401));
+    for (const id of ['assignment-999', 'book-1', 'reservation-1']) {
+      for (const [method, url] of [['GET', `/admin/dead-letters/${id}`], ['POST', `/admin/dead-letters/${id}/replay`]] as const) {
+        const res = await call(method, url);
+        expect(res.status, `${method} ${url}`).toBe(404);
+        expect(res.body.code).toBe('DEAD_LETTER_NOT_FOUND');
+      }
+    }
+    for (const id of ['1', 'assignment-0', 'assignment-x', 'Assignment-1', 'assignment-99999999999']) {
+      const res = await call('POST', `/admin/dead-letters/${id}/replay`);
+      expect([400, 404], id).toContain(res.status);
+    }
+    expect((await call('POST', '/admin/dead-letters/assignment-x/replay')).status).toBe(400);
+  });
+
+  it('is for staff only: a customer gets 403 problem+json, and nothing is replayed', async () => {
+    const letter = await exhaust(requested(9501));
+    await createLibrary('Branch');
+    for (const [method, url] of [
+      ['GET', '/admin/dead-letters'],
+      ['GET', `/admin/dead-letters/${letter.id}`],
+      ['POST', `/admin/dead-letters/${letter.id}/replay`],
+    ] as const) {
+      for (const headers of [{}, { 'x-role': 'customer', 'x-customer-id': 'bob' }] as Record<string, string>[]) {
+        const res = await call(method, url, headers);
+        expect(res.status, `${method} ${url}`).toBe(403);
+        expect(res.type).toMatch(/application\/problem\+json/);
+        expect(res.body.code).toBe('FORBIDDEN');
+      }
+    }
+    expect(await accepted(9501)).toHaveLength(0);
+    expect((await list('?pending=true')).total).toBe(1);
+  });
+
+  it('two replays racing on one letter assign once; at most one of them answers `handled`', async () => {
+    const event = requested(9601);
+    const letter = await exhaust(event);
+    await createLibrary('Branch');
+    const answers = await Promise.all([1, 2, 3].map(() => call('POST', `/admin/dead-letters/${letter.id}/replay`)));
+    const outcomes = answers.map((a) => (a.status === 200 ? a.body.outcome : a.body.code)).sort();
+    expect(outcomes.filter((o) => o === 'handled')).toHaveLength(1);
+    for (const o of outcomes) expect(['handled', 'duplicate', 'DEAD_LETTER_ALREADY_REPLAYED']).toContain(o);
+    expect(await accepted(9601)).toHaveLength(1);
+    expect(await service.internals.db.selectFrom('assignments').selectAll().where('reservation_id', '=', 9601).execute()).toHaveLength(1);
+  });
+});
