@@ -30,7 +30,8 @@ async function ports(): Promise<Record<string, number>> {
 describe('restart in the middle of sagas (real processes, embedded mode)', () => {
   it('a killed system, started again, completes every saga and the invariants hold', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'bstore-restart-'));
-    const env = { BSTORE_DATA_DIR: dataDir, BSTORE_SWEEP_INTERVAL_MS: '500', BSTORE_PENDING_STALE_AFTER_MS: '1500' };
+    // One patron makes every reservation here; the limit on active reservations has tests of its own.
+    const env = { BSTORE_DATA_DIR: dataDir, BSTORE_SWEEP_INTERVAL_MS: '500', BSTORE_PENDING_STALE_AFTER_MS: '1500', BSTORE_MAX_ACTIVE_RESERVATIONS: '1000' };
 
     // Run 1: assignment consumes nothing, so sagas stop half-way: requested, and cancelling.
     const first = await startLauncher({ ...env, BSTORE_PAUSED_CONSUMERS: 'assignment' }, await ports());

@@ -191,6 +191,21 @@ describe.each(BACKENDS)('on %s', (_name, backend) => {
       expect((await alice.book(created.bookId)).body.quantity).toBe(0);
     });
 
+    it('a retry with the same Idempotency-Key through the gateway gets the first answer, not a second reservation', async () => {
+      const { body: created } = await librarian.createBook('Idempotent Retry Book', 3);
+      const patron = client(system.urls.gateway, 'retrying-patron');
+      const first = await patron.reserve(created.bookId);
+      expect(first.status).toBe(201);
+      const keyed = await patron.call<{ reservationId: number }>('POST', '/reservations', { bookId: created.bookId }, { 'idempotency-key': 'retry-1' });
+      const retried = await patron.call<{ reservationId: number }>('POST', '/reservations', { bookId: created.bookId }, { 'idempotency-key': 'retry-1' });
+      expect(keyed.status).toBe(201);
+      expect(retried.status).toBe(201);
+      expect(retried.headers.get('idempotent-replayed')).toBe('true');
+      expect(retried.body.reservationId).toBe(keyed.body.reservationId);
+      expect((await patron.book(created.bookId)).body.quantity).toBe(1);
+      acknowledged.push(first.body.reservationId, keyed.body.reservationId);
+    });
+
     it('at the end, the read model agrees with the reservation service and invariants I1–I5 hold', async () => {
       const violations = await eventually('the system to settle', async () => {
         const found = await checkInvariants(databasesOf(system), { acknowledged, canceled });

@@ -11,7 +11,8 @@ export function startTestSystem(
     logger: testLogger(),
     ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
     seedDemoData: options.seedDemoData ?? true,
-    reservation: { sweepIntervalMs: options.sweepIntervalMs ?? 1000, staleAfterMs: 2000 },
+    // The saga tests reserve many books as one patron; the limit on active reservations has tests of its own.
+    reservation: { sweepIntervalMs: options.sweepIntervalMs ?? 1000, staleAfterMs: 2000, maxActiveReservationsPerCustomer: 1000 },
   });
 }
 

@@ -20,6 +20,7 @@ const ports = Object.fromEntries(
 const pausedConsumers = listSetting(env, 'BSTORE_PAUSED_CONSUMERS', names);
 const sweepIntervalMs = intSetting(env, 'BSTORE_SWEEP_INTERVAL_MS', 5000, { min: 100, max: 3_600_000 });
 const staleAfterMs = intSetting(env, 'BSTORE_PENDING_STALE_AFTER_MS', 10_000, { min: 0, max: 86_400_000 });
+const maxActiveReservationsPerCustomer = intSetting(env, 'BSTORE_MAX_ACTIVE_RESERVATIONS', 5, { min: 1, max: 10_000 });
 const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
 
 const started = Date.now();
@@ -30,7 +31,7 @@ const system = await startEmbedded({
   logger,
   seedDemoData: env.BSTORE_DEMO_DATA !== 'false',
   pausedConsumers,
-  reservation: { sweepIntervalMs, staleAfterMs },
+  reservation: { sweepIntervalMs, staleAfterMs, maxActiveReservationsPerCustomer },
 }).catch((err: unknown) => {
   logger.fatal({ err }, 'bstore failed to start');
   process.exit(1);

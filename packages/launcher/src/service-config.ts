@@ -15,7 +15,18 @@ export interface ServiceProcessConfig {
   redis?: { url: string; keyPrefix: string };
   /** Absent for the gateway, which reads no events. */
   nats?: { servers: string[]; stream: string };
-  reservation: { bookUrl: string; bookTimeoutMs: number; sweepIntervalMs: number; staleAfterMs: number; maxHoldAttempts: number };
+  reservation: {
+    bookUrl: string;
+    bookTimeoutMs: number;
+    sweepIntervalMs: number;
+    staleAfterMs: number;
+    maxHoldAttempts: number;
+    maxActiveReservationsPerCustomer: number;
+    bookRetries: number;
+    bookCircuitThreshold: number;
+    bookCircuitHalfOpenAfterMs: number;
+    bookMaxConcurrentCalls: number;
+  };
   gateway: { upstreams: Record<Exclude<ServiceName, 'gateway'>, string>; timeoutMs: number };
   /** Add the demo catalogue (book) and libraries (assignment) that are missing. */
   demoData: boolean;
@@ -89,6 +100,11 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
       sweepIntervalMs: intSetting(env, 'BSTORE_SWEEP_INTERVAL_MS', 5000, { min: 100, max: 3_600_000 }),
       staleAfterMs: intSetting(env, 'BSTORE_PENDING_STALE_AFTER_MS', 10_000, { min: 0, max: 86_400_000 }),
       maxHoldAttempts: intSetting(env, 'BSTORE_MAX_HOLD_ATTEMPTS', 5, { min: 1, max: 1000 }),
+      maxActiveReservationsPerCustomer: intSetting(env, 'BSTORE_MAX_ACTIVE_RESERVATIONS', 5, { min: 1, max: 10_000 }),
+      bookRetries: intSetting(env, 'BOOK_RETRIES', 2, { min: 0, max: 10 }),
+      bookCircuitThreshold: intSetting(env, 'BOOK_CIRCUIT_THRESHOLD', 5, { min: 1, max: 1000 }),
+      bookCircuitHalfOpenAfterMs: intSetting(env, 'BOOK_CIRCUIT_HALF_OPEN_AFTER_MS', 5000, { min: 100, max: 600_000 }),
+      bookMaxConcurrentCalls: intSetting(env, 'BOOK_MAX_CONCURRENT_CALLS', 32, { min: 1, max: 10_000 }),
     },
     gateway: {
       upstreams: {

@@ -1,12 +1,14 @@
 import type { Kysely, Transaction } from 'kysely';
 import {
   EventConsumer,
+  KyselyDeadLetterStore,
   KyselyInbox,
   KyselyTransactionRunner,
   OutboxRelay,
   PeriodicTask,
   ServiceRuntime,
   createHttpApp,
+  deadLetterRoutes,
   openServiceDatabase,
   systemClock,
   type Clock,
@@ -24,13 +26,28 @@ import { reservationMigrations } from './adapters/db/migrations.ts';
 import { KyselyReservationRepository } from './adapters/db/reservation.repository.ts';
 import type { ReservationTables } from './adapters/db/schema.ts';
 import { reservationUnitOfWork } from './adapters/db/unit-of-work.ts';
+import { KyselyIdempotencyStore } from './adapters/db/idempotency.store.ts';
+import { idempotencyHooks } from './adapters/http/idempotency.ts';
 import { reservationErrorStatus, reservationRoutes } from './adapters/http/reservation.routes.ts';
 import { reservationEventHandlers } from './adapters/messaging/reservation.handlers.ts';
 
 export interface ReservationConfig {
   /** Base URL of the book service. */
   bookUrl: string;
+  /** One attempt of the hold call gives up after this long; default 1500 ms. */
   bookTimeoutMs?: number;
+  /** Retries of a transient failure of the hold call (ADR 0013); default 2. */
+  bookRetries?: number;
+  /** The whole hold call's budget; default (bookRetries + 1) x bookTimeoutMs + bookRetries x 500 ms. */
+  bookTotalTimeoutMs?: number;
+  /** Consecutive failed attempts that open the circuit to book; default 5. */
+  bookCircuitThreshold?: number;
+  /** How long the circuit stays open before one probe goes through; default 5000 ms. */
+  bookCircuitHalfOpenAfterMs?: number;
+  /** Hold calls to book at once; default 32. */
+  bookMaxConcurrentCalls?: number;
+  /** Hold calls waiting for one of those; beyond, a call is refused at once. Default 8. */
+  bookMaxQueuedCalls?: number;
   /** The recovery sweep: how often it runs, when a pending reservation counts as abandoned, how often it is retried. */
   sweepIntervalMs?: number;
   staleAfterMs?: number;
@@ -38,6 +55,10 @@ export interface ReservationConfig {
   /** A BookClient to use instead of HTTP (tests of the saga's faults). */
   bookClient?: BookClient;
   clock?: Clock;
+  /** Active reservations one customer may have at once (anti-hoarding); default 5. */
+  maxActiveReservationsPerCustomer?: number;
+  /** How long an Idempotency-Key and its first answer are kept; default 24 h. */
+  idempotencyTtlMs?: number;
 }
 
 export interface ReservationInternals {
@@ -57,13 +78,26 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
   const tx = new KyselyTransactionRunner(database.db, reservationUnitOfWork, () => relay.kick());
 
   const bookTimeoutMs = config.bookTimeoutMs ?? 1500;
-  const book = config.bookClient ?? new HttpBookClient({ baseUrl: config.bookUrl, timeoutMs: bookTimeoutMs });
+  const book =
+    config.bookClient ??
+    new HttpBookClient({
+      baseUrl: config.bookUrl,
+      timeoutMs: bookTimeoutMs,
+      retries: config.bookRetries,
+      totalTimeoutMs: config.bookTotalTimeoutMs,
+      circuitThreshold: config.bookCircuitThreshold,
+      circuitHalfOpenAfterMs: config.bookCircuitHalfOpenAfterMs,
+      maxConcurrentCalls: config.bookMaxConcurrentCalls,
+      maxQueuedCalls: config.bookMaxQueuedCalls,
+      logger,
+    });
+  const httpBook = book instanceof HttpBookClient ? book : undefined;
   const requestHold = new RequestHold(tx, book, clock);
-  // The sweep must not take a reservation whose request is still waiting for book.
-  const minimumStale = bookTimeoutMs * 2;
+  // The sweep must not take a reservation whose request is still waiting for book (all its attempts).
+  const minimumStale = Math.max(bookTimeoutMs * 2, (httpBook?.maxCallDurationMs ?? bookTimeoutMs) + bookTimeoutMs);
   const staleAfterMs = Math.max(config.staleAfterMs ?? Math.max(10_000, bookTimeoutMs * 4), minimumStale);
   if (config.staleAfterMs !== undefined && config.staleAfterMs < minimumStale) {
-    logger.warn({ configured: config.staleAfterMs, used: staleAfterMs }, 'pending reservations count as abandoned only after twice the book timeout');
+    logger.warn({ configured: config.staleAfterMs, used: staleAfterMs }, 'pending reservations count as abandoned only after the longest call to book and one more timeout');
   }
   const recoverPending = new RecoverPendingReservations(
     tx,
@@ -82,19 +116,33 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     afterCommit: () => relay.kick(),
   });
 
+  // Longer than a placement can take (book's timeout, its retries and the pending write), so only
+  // a request whose process died is taken over by a retry with the same key.
+  const idempotencyStore = new KyselyIdempotencyStore(database.db, { ttlMs: config.idempotencyTtlMs ?? 24 * 60 * 60_000, lockMs: Math.max(60_000, bookTimeoutMs * 10) });
+
   const app = createHttpApp({
     service: 'reservation',
     logger,
     errorStatus: reservationErrorStatus,
     readiness: { database: async () => void (await database.db.selectFrom('reservations').select('reservation_id').limit(1).execute()) },
   });
+  if (httpBook) {
+    // Shown, never failing: an open circuit is book's trouble, and failing here would take every replica out.
+    app.addReadinessCheck('bookCircuit', async () => httpBook.circuitState);
+    httpBook.registerMetrics(app.metrics);
+  }
   await app.register(reservationRoutes, {
-    placeReservation: new PlaceReservation(tx, requestHold, clock),
+    placeReservation: new PlaceReservation(tx, requestHold, clock, { maxActivePerCustomer: config.maxActiveReservationsPerCustomer ?? 5 }),
     cancelReservation: new CancelReservation(tx, clock),
     browse: new BrowseReservations(new KyselyReservationRepository(database.db)),
     retryAfterSeconds: 2,
+    idempotency: idempotencyHooks(idempotencyStore, clock),
   });
+  await app.register(deadLetterRoutes, { service: 'reservation', store: new KyselyDeadLetterStore(database.db), consumer });
 
+  const pruneKeys = new PeriodicTask('prune-idempotency-keys', 10 * 60_000, async () => {
+    while ((await idempotencyStore.prune(clock.now(), 500)) === 500);
+  }, logger);
   const sweep = new PeriodicTask('recover-pending', config.sweepIntervalMs ?? 5000, () => recoverPending.execute(), logger);
 
   return new ServiceRuntime({
@@ -104,7 +152,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     database,
     relay,
     consumers: [consumer],
-    tasks: [sweep],
+    tasks: [sweep, pruneKeys],
     internals: { db: database.db, consumer, recoverPending },
   });
 }

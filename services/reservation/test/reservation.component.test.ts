@@ -94,7 +94,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     bus = await memoryBus(logger);
     book = await createBookService({ database: await database('reservation_book'), bus, logger });
     await book.start({ port: 0 });
-    reservation = await createReservationService({ database: await database('reservation'), bus, logger }, { bookUrl: book.url, staleAfterMs: 0, maxHoldAttempts: 3 });
+    reservation = await createReservationService({ database: await database('reservation'), bus, logger }, { bookUrl: book.url, staleAfterMs: 0, maxHoldAttempts: 3, maxActiveReservationsPerCustomer: 1000 });
   });
 
   afterAll(async () => {

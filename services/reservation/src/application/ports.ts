@@ -8,6 +8,12 @@ export interface ReservationRepository {
   findForUpdate(reservationId: number): Promise<Reservation | null>;
   save(reservation: Reservation): Promise<void>;
   delete(reservationId: number): Promise<void>;
+  /**
+   * Counts the customer's active reservations (ACTIVE_STATUSES) and keeps any other placement by the
+   * same customer waiting until this transaction ends, so a limit checked on the count holds under
+   * concurrent requests.
+   */
+  countActiveAndLock(customerId: string): Promise<number>;
   /** Reservations left `pending` since before `before`, oldest first. */
   findStalePending(before: Date, limit: number): Promise<number[]>;
   list(query: { customerId?: string; status?: ReservationStatus; limit: number; offset: number }): Promise<{ items: ReservationProps[]; total: number }>;
@@ -38,7 +44,15 @@ export type HoldOutcome =
  */
 export interface BookClient {
   hold(request: { bookId: number; reservationId: number; customerId: string }): Promise<HoldOutcome>;
+  /**
+   * Whether a call would go to book now, asked before anything is stored. A client with a circuit
+   * breaker says no while the circuit is open (ADR 0013); a client without one may leave this out.
+   */
+  availability?(): BookAvailability;
 }
+
+/** A client's answer to "may I call book now?"; when not, how long until it may. */
+export type BookAvailability = { callable: true } | { callable: false; retryAfterMs: number };
 
 export type { Clock };
 

@@ -30,6 +30,13 @@ export type ReservationEvent =
 const CANCELLABLE: readonly ReservationStatus[] = ['bookReserveReq', 'bookReserved'];
 
 /**
+ * The statuses in which a reservation holds, or is about to hold, a copy for its patron: what the
+ * limit on active reservations counts (anti-hoarding). `bookCancel` is not counted: the patron has
+ * given the copy up, and it returns without them.
+ */
+export const ACTIVE_STATUSES: readonly ReservationStatus[] = ['pending', 'bookReserveReq', 'bookReserved'];
+
+/**
  * A patron's reservation of one book and the state of its saga.
  *
  *   pending -> bookReserveReq -> bookReserved

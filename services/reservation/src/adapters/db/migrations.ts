@@ -27,4 +27,23 @@ export const reservationMigrations: Migrations = {
       await db.schema.createIndex('reservations_by_status').on('reservations').columns(['status', 'reservation_id']).execute();
     },
   },
+  '0002_idempotency_keys': {
+    async up(db: Kysely<unknown>) {
+      // The first answer to a POST /reservations sent with an Idempotency-Key, per customer and key.
+      await db.schema
+        .createTable('idempotency_keys')
+        .addColumn('customer_id', 'text', (c) => c.notNull())
+        .addColumn('idempotency_key', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull().check(sql`state IN ('running', 'done')`))
+        .addColumn('response_status', 'integer')
+        .addColumn('response_type', 'text')
+        .addColumn('response_body', 'text')
+        .addColumn('locked_until', 'timestamptz', (c) => c.notNull())
+        .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+        .addPrimaryKeyConstraint('idempotency_keys_pk', ['customer_id', 'idempotency_key'])
+        .execute();
+      await db.schema.createIndex('idempotency_keys_expiry').on('idempotency_keys').column('expires_at').execute();
+    },
+  },
 };

@@ -1,5 +1,5 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
-import { Reservation, type NewReservation, type ReservationProps, type ReservationStatus } from '../../domain/reservation.ts';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { ACTIVE_STATUSES, Reservation, type NewReservation, type ReservationProps, type ReservationStatus } from '../../domain/reservation.ts';
 import type { ReservationRepository } from '../../application/ports.ts';
 import type { ReservationTables } from './schema.ts';
 
@@ -66,6 +66,19 @@ export class KyselyReservationRepository implements ReservationRepository {
 
   async delete(reservationId: number): Promise<void> {
     await this.#db.deleteFrom('reservations').where('reservation_id', '=', reservationId).execute();
+  }
+
+  async countActiveAndLock(customerId: string): Promise<number> {
+    // A transaction-scoped advisory lock per customer: two placements by one patron serialize here,
+    // placements by different patrons do not wait for each other.
+    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`reservation-customer:${customerId}`}, 0))`.execute(this.#db);
+    const row = await this.#db
+      .selectFrom('reservations')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('customer_id', '=', customerId)
+      .where('status', 'in', ACTIVE_STATUSES)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 
   async findStalePending(before: Date, limit: number): Promise<number[]> {

@@ -17,4 +17,15 @@ export interface ReservationTables extends MessagingTables {
     created_at: Date;
     updated_at: Date;
   };
+  idempotency_keys: {
+    customer_id: string;
+    idempotency_key: string;
+    fingerprint: string;
+    state: 'running' | 'done';
+    response_status: number | null;
+    response_type: string | null;
+    response_body: string | null;
+    locked_until: Date;
+    expires_at: Date;
+  };
 }

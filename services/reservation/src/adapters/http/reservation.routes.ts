@@ -5,6 +5,7 @@ import type { BrowseReservations } from '../../application/browse-reservations/b
 import type { CancelReservation } from '../../application/cancel-reservation/cancel-reservation.service.ts';
 import type { PlaceReservation } from '../../application/place-reservation/place-reservation.service.ts';
 import type { ReservationProps } from '../../domain/reservation.ts';
+import type { idempotencyHooks } from './idempotency.ts';
 
 export interface ReservationRouteDeps {
   placeReservation: PlaceReservation;
@@ -12,11 +13,14 @@ export interface ReservationRouteDeps {
   browse: BrowseReservations;
   /** Seconds a client should wait before retrying when book is unavailable. */
   retryAfterSeconds: number;
+  /** Idempotency-Key support for POST /reservations. */
+  idempotency: ReturnType<typeof idempotencyHooks>;
 }
 
 export const reservationErrorStatus: Record<string, number> = {
   RESERVATION_NOT_FOUND: 404,
   RESERVATION_NOT_CANCELLABLE: 409,
+  TOO_MANY_ACTIVE_RESERVATIONS: 409,
   INVALID_TRANSITION: 409,
 };
 
@@ -59,8 +63,10 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
     {
       schema: {
         body: Type.Object({ bookId: Id, preferredLibraryId: Type.Optional(Type.Union([Id, Type.Null()])) }, { additionalProperties: false }),
-        response: { 201: ReservationSchema, 503: ProblemSchema, ...errors },
+        response: { 201: ReservationSchema, 422: ProblemSchema, 503: ProblemSchema, ...errors },
       },
+      preHandler: deps.idempotency.preHandler,
+      onSend: deps.idempotency.onSend,
     },
     async (request, reply) => {
       const { customerId } = requestContext(request);
@@ -78,6 +84,12 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
           throw new HttpProblem(503, 'BOOK_SERVICE_UNAVAILABLE', 'the book service did not answer; nothing was reserved, please retry', {
             extensions: { service: 'book', reservationId: result.reservation.reservationId, reservationStatus: 'rejected' },
             headers: { 'retry-after': String(deps.retryAfterSeconds) },
+          });
+        case 'bookCircuitOpen':
+          // Nothing was stored: book has been failing and calls to it are paused (ADR 0013).
+          throw new HttpProblem(503, 'BOOK_CIRCUIT_OPEN', 'the book service is failing and calls to it are paused; nothing was reserved, please retry later', {
+            extensions: { service: 'book' },
+            headers: { 'retry-after': String(Math.max(1, Math.ceil(result.retryAfterMs / 1000))) },
           });
       }
     },

@@ -1,6 +1,6 @@
 import type { ReservationProps } from '../../domain/reservation.ts';
 import { saveWithEvents } from '../events.ts';
-import type { BookClient, Clock, ReservationTransactions } from '../ports.ts';
+import type { BookAvailability, BookClient, Clock, ReservationTransactions } from '../ports.ts';
 
 export type DriveResult =
   | { kind: 'reserved'; reservation: ReservationProps }
@@ -36,6 +36,11 @@ export class RequestHold {
     this.#tx = tx;
     this.#book = book;
     this.#clock = clock;
+  }
+
+  /** Whether book may be called now (its circuit is not open); asked before a reservation is stored. */
+  availability(): BookAvailability {
+    return this.#book.availability?.() ?? { callable: true };
   }
 
   async drive(reservation: ReservationProps): Promise<DriveResult> {

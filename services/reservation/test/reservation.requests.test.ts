@@ -1,0 +1,253 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DatabaseConfig, EmbeddedBus } from '@bstore/platform';
+import { createBookService, type BookService } from '@bstore/book';
+import { createReservationService, type ReservationService } from '@bstore/reservation';
+import { memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { freshDatabase } from '../../../test/support/postgres.ts';
+
+/**
+ * How POST /reservations treats repeated and excessive requests: the Idempotency-Key (IETF
+ * httpapi draft semantics) and the limit of active reservations per customer (OWASP API6). On
+ * PGlite, and on PostgreSQL where concurrent requests really overlap.
+ */
+const DATABASES: [string, (prefix: string) => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>][] = [
+  ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
+  [
+    'PostgreSQL',
+    async (prefix) => {
+      const fresh = await freshDatabase(prefix);
+      return { config: { kind: 'postgres', url: fresh.url, poolSize: 10 }, cleanup: fresh.drop };
+    },
+  ],
+];
+
+const logger = testLogger();
+const staff = { 'x-role': 'staff' };
+
+describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
+  let bus: EmbeddedBus;
+  let book: BookService;
+  let reservation: ReservationService;
+  const cleanups: (() => Promise<void>)[] = [];
+  let bookId: number;
+
+  beforeAll(async () => {
+    const database = async (prefix: string) => {
+      const made = await makeDatabase(prefix);
+      cleanups.push(made.cleanup);
+      return made.config;
+    };
+    bus = await memoryBus(logger);
+    book = await createBookService({ database: await database('requests_book'), bus, logger });
+    await book.start({ port: 0 });
+    reservation = await createReservationService({ database: await database('requests'), bus, logger }, { bookUrl: book.url, maxActiveReservationsPerCustomer: 3 });
+    const created = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Plenty', quantity: 500 }, headers: staff });
+    bookId = created.json<{ bookId: number }>().bookId;
+  });
+
+  afterAll(async () => {
+    await reservation.stop();
+    await book.stop();
+    await bus.close();
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  const post = (customerId: string, payload: object, headers: Record<string, string> = {}) =>
+    reservation.app.inject({ method: 'POST', url: '/reservations', payload, headers: { 'x-customer-id': customerId, ...headers } });
+  const countOf = async (customerId: string) =>
+    Number(
+      (await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).where('customer_id', '=', customerId).executeTakeFirstOrThrow()).n,
+    );
+  const quantity = async () => (await book.app.inject({ method: 'GET', url: `/books/${bookId}` })).json<{ quantity: number }>().quantity;
+
+  describe('Idempotency-Key', () => {
+    it('replays the first answer, status and body, for a retry with the same key: one reservation, one copy', async () => {
+      const before = await quantity();
+      const first = await post('idem-1', { bookId }, { 'idempotency-key': 'k-1' });
+      expect(first.statusCode).toBe(201);
+      const again = await post('idem-1', { bookId }, { 'idempotency-key': 'k-1' });
+      expect(again.statusCode).toBe(201);
+      expect(again.json()).toEqual(first.json());
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.headers['content-type']).toMatch(/application\/json/);
+      expect(await countOf('idem-1')).toBe(1);
+      expect(await quantity()).toBe(before - 1);
+    });
+
+    it('accepts the key as a structured-field string ("...") and equal bodies in any key order', async () => {
+      const first = await post('idem-2', { bookId, preferredLibraryId: null }, { 'idempotency-key': '"k-2"' });
+      expect(first.statusCode).toBe(201);
+      const again = await reservation.app.inject({
+        method: 'POST',
+        url: '/reservations',
+        headers: { 'x-customer-id': 'idem-2', 'idempotency-key': 'k-2', 'content-type': 'application/json' },
+        payload: `{"preferredLibraryId":null,"bookId":${bookId}}`,
+      });
+      expect(again.statusCode).toBe(201);
+      expect(again.json()).toEqual(first.json());
+      expect(await countOf('idem-2')).toBe(1);
+    });
+
+    it('answers 422 for the same key with a different body, and changes nothing', async () => {
+      expect((await post('idem-3', { bookId }, { 'idempotency-key': 'k-3' })).statusCode).toBe(201);
+      const other = await post('idem-3', { bookId, preferredLibraryId: 2 }, { 'idempotency-key': 'k-3' });
+      expect(other.statusCode).toBe(422);
+      expect(other.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(other.json()).toMatchObject({ status: 422, code: 'IDEMPOTENCY_KEY_REUSED' });
+      expect(await countOf('idem-3')).toBe(1);
+    });
+
+    it('keys are per customer: the same key from another patron is a new request', async () => {
+      expect((await post('idem-4a', { bookId }, { 'idempotency-key': 'shared' })).statusCode).toBe(201);
+      const other = await post('idem-4b', { bookId }, { 'idempotency-key': 'shared' });
+      expect(other.statusCode).toBe(201);
+      expect(other.headers['idempotent-replayed']).toBeUndefined();
+      expect(await countOf('idem-4b')).toBe(1);
+    });
+
+    it('replays a refusal too (409 out of stock), as problem+json', async () => {
+      const created = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'None left', quantity: 0 }, headers: staff });
+      const empty = created.json<{ bookId: number }>().bookId;
+      const first = await post('idem-5', { bookId: empty }, { 'idempotency-key': 'k-5' });
+      expect(first.statusCode).toBe(409);
+      const again = await post('idem-5', { bookId: empty }, { 'idempotency-key': 'k-5' });
+      expect(again.statusCode).toBe(409);
+      expect(again.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(again.json()).toEqual(first.json());
+      expect(await countOf('idem-5')).toBe(1);
+    });
+
+    it('the same key sent many times at once creates one reservation; the others replay it or are told it is in progress (409)', async () => {
+      const before = await quantity();
+      const answers = await Promise.all(Array.from({ length: 8 }, () => post('idem-6', { bookId }, { 'idempotency-key': 'burst' })));
+      const statuses = answers.map((a) => a.statusCode);
+      expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
+      expect(statuses.filter((s) => s === 201).length).toBeGreaterThanOrEqual(1);
+      for (const a of answers.filter((x) => x.statusCode === 409)) {
+        expect(a.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
+        expect(a.headers['retry-after']).toBe('1');
+      }
+      const ids = new Set(answers.filter((a) => a.statusCode === 201).map((a) => a.json<{ reservationId: number }>().reservationId));
+      expect(ids.size).toBe(1);
+      expect(await countOf('idem-6')).toBe(1);
+      expect(await quantity()).toBe(before - 1);
+      // Once done, the key replays.
+      expect((await post('idem-6', { bookId }, { 'idempotency-key': 'burst' })).statusCode).toBe(201);
+    });
+
+    it('a request still running blocks its key with 409; a key whose process died is taken over once its lock expires', async () => {
+      // What a crash between claiming the key and answering leaves: a running claim for this body.
+      const { fingerprintOf } = await import('../src/adapters/http/idempotency.ts');
+      const db = reservation.internals.db;
+      const now = Date.now();
+      await db
+        .insertInto('idempotency_keys')
+        .values({
+          customer_id: 'idem-7',
+          idempotency_key: 'k-7',
+          fingerprint: fingerprintOf('POST', '/reservations', { bookId }),
+          state: 'running',
+          response_status: null,
+          response_type: null,
+          response_body: null,
+          locked_until: new Date(now + 60_000),
+          expires_at: new Date(now + 86_400_000),
+        })
+        .execute();
+      const blocked = await post('idem-7', { bookId }, { 'idempotency-key': 'k-7' });
+      expect(blocked.statusCode).toBe(409);
+      expect(blocked.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
+      expect(await countOf('idem-7')).toBe(0);
+
+      await db.updateTable('idempotency_keys').set({ locked_until: new Date(now - 1000) }).where('customer_id', '=', 'idem-7').execute();
+      const taken = await post('idem-7', { bookId }, { 'idempotency-key': 'k-7' });
+      expect(taken.statusCode).toBe(201);
+      expect(await countOf('idem-7')).toBe(1);
+      const replay = await post('idem-7', { bookId }, { 'idempotency-key': 'k-7' });
+      expect(replay.json()).toEqual(taken.json());
+    });
+
+    it('expired keys are forgotten: the same key later makes a new reservation, and pruning deletes them', async () => {
+      const db = reservation.internals.db;
+      expect((await post('idem-8', { bookId }, { 'idempotency-key': 'k-8' })).statusCode).toBe(201);
+      await db.updateTable('idempotency_keys').set({ expires_at: new Date(Date.now() - 1) }).where('customer_id', '=', 'idem-8').execute();
+      const later = await post('idem-8', { bookId }, { 'idempotency-key': 'k-8' });
+      expect(later.statusCode).toBe(201);
+      expect(later.headers['idempotent-replayed']).toBeUndefined();
+      expect(await countOf('idem-8')).toBe(2);
+      await db.updateTable('idempotency_keys').set({ expires_at: new Date(Date.now() - 1) }).where('customer_id', '=', 'idem-8').execute();
+      const rows = () => db.selectFrom('idempotency_keys').select('idempotency_key').where('customer_id', '=', 'idem-8').execute();
+      expect(await rows()).toHaveLength(1);
+      const { KyselyIdempotencyStore } = await import('../src/adapters/db/idempotency.store.ts');
+      const store = new KyselyIdempotencyStore(db, { ttlMs: 86_400_000, lockMs: 60_000 });
+      expect(await store.prune(new Date(), 1000)).toBeGreaterThanOrEqual(1);
+      expect(await rows()).toHaveLength(0);
+    });
+
+    it.each([
+      ['empty', ''],
+      ['longer than 255 characters', 'k'.repeat(256)],
+      ['not printable ASCII', 'clé'],
+    ])('an Idempotency-Key that is %s is a 400 problem and stores nothing', async (_what, key) => {
+      const res = await post('idem-bad', { bookId }, { 'idempotency-key': key });
+      expect(res.statusCode).toBe(400);
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(res.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_INVALID' });
+      expect(await countOf('idem-bad')).toBe(0);
+    });
+
+    it('a key of exactly 255 characters is accepted', async () => {
+      expect((await post('idem-9', { bookId }, { 'idempotency-key': 'k'.repeat(255) })).statusCode).toBe(201);
+    });
+  });
+
+  describe('active reservations per customer (anti-hoarding)', () => {
+    it('refuses the next reservation past the limit with 409 and a clear reason, storing nothing; a cancel frees a place', async () => {
+      const ids: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await post('hoarder', { bookId });
+        expect(res.statusCode).toBe(201);
+        ids.push(res.json<{ reservationId: number }>().reservationId);
+      }
+      const before = await quantity();
+      const refused = await post('hoarder', { bookId });
+      expect(refused.statusCode).toBe(409);
+      expect(refused.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(refused.json()).toMatchObject({ code: 'TOO_MANY_ACTIVE_RESERVATIONS', limit: 3, active: 3 });
+      expect(refused.json<{ detail: string }>().detail).toMatch(/3 active reservations/);
+      expect(await countOf('hoarder')).toBe(3);
+      expect(await quantity()).toBe(before);
+
+      const cancel = await reservation.app.inject({ method: 'PATCH', url: `/reservations/${ids[0]}`, payload: { status: 'bookCancel' }, headers: { 'x-customer-id': 'hoarder' } });
+      expect(cancel.statusCode).toBe(202);
+      expect((await post('hoarder', { bookId })).statusCode).toBe(201);
+    });
+
+    it('holds under concurrent requests by one patron: never more than the limit', async () => {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => post('racer', { bookId })));
+      const statuses = answers.map((a) => a.statusCode).sort();
+      expect(statuses.filter((s) => s === 201)).toHaveLength(3);
+      expect(statuses.filter((s) => s === 409)).toHaveLength(7);
+      expect(await countOf('racer')).toBe(3);
+    });
+
+    it('out-of-stock and rejected reservations do not count', async () => {
+      const created = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Gone', quantity: 0 }, headers: staff });
+      const gone = created.json<{ bookId: number }>().bookId;
+      for (let i = 0; i < 4; i++) expect((await post('unlucky', { bookId: gone })).statusCode).toBe(409);
+      expect((await post('unlucky', { bookId })).statusCode).toBe(201);
+    });
+  });
+
+  it('a second cancel of a reservation in bookCancel is a 409, not a second cancellation', async () => {
+    const res = await post('canceller', { bookId });
+    const id = res.json<{ reservationId: number }>().reservationId;
+    const cancel = () => reservation.app.inject({ method: 'PATCH', url: `/reservations/${id}`, payload: { status: 'bookCancel' }, headers: { 'x-customer-id': 'canceller' } });
+    expect((await cancel()).statusCode).toBe(202);
+    const second = await cancel();
+    expect(second.statusCode).toBe(409);
+    expect(second.json()).toMatchObject({ code: 'RESERVATION_NOT_CANCELLABLE' });
+    const events = await reservation.internals.db.selectFrom('outbox').select('type').where('type', '=', 'ReservationCancelRequested').where('envelope', '@>', JSON.stringify({ subject: String(id) }) as never).execute();
+    expect(events).toHaveLength(1);
+  });
+});

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { formatReport, runChaos } from './chaos/chaos.ts';
+
+/**
+ * The chaos run of `npm run test:chaos`, short, as part of `npm test`: cluster mode with two
+ * replicas of reservation and of assignment under concurrent reservations and cancellations, with
+ * processes killed, NATS restarted, book frozen past its timeout and events delivered twice; then
+ * I1–I5 over the whole history. And the same load without faults: no 5xx at all.
+ */
+describe('chaos (short run; `npm run test:chaos -- --duration 300` for a long one)', () => {
+  it('with faults injected, every invariant holds over the whole history', async () => {
+    const report = await runChaos({ durationMs: 30_000, faults: true, faultEveryMs: 1500 });
+    const table = formatReport(report);
+    expect(report.operations, table).toBeGreaterThan(50);
+    expect(report.reserves.acknowledged, table).toBeGreaterThan(10);
+    // The schedule cycles through the kinds of fault, so a run this long injects each at least once.
+    for (const kind of ['kill', 'natsRestart', 'freezeBook', 'duplicates'] as const) expect(report.faults[kind], table).toBeGreaterThanOrEqual(1);
+    expect(report.violations, table).toEqual([]);
+  }, 400_000);
+
+  it('the same load without faults answers no 5xx, and every invariant holds', async () => {
+    const report = await runChaos({ durationMs: 10_000, faults: false });
+    const table = formatReport(report);
+    expect(report.reserves.acknowledged, table).toBeGreaterThan(10);
+    expect(report.serverErrors, table).toBe(0);
+    expect(report.violations, table).toEqual([]);
+  }, 300_000);
+});

@@ -1,0 +1,377 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { AssignmentTables } from '@bstore/assignment';
+import type { BookTables } from '@bstore/book';
+import type { ReservationTables } from '@bstore/reservation';
+import { endProcess, readAllPages, startServiceProcess, type ClusterServiceName, type ServiceProcess } from '../support/cluster.ts';
+import { checkInvariants } from '../support/invariants.ts';
+import { startPrivateNats, type PrivateNats } from '../support/nats.ts';
+import { ensurePostgres, POSTGRES_URL } from '../support/postgres.ts';
+import { freePort } from '../support/process.ts';
+import { startPrivateRedis, type PrivateRedis } from '../support/redis.ts';
+
+/**
+ * A chaos run in the spirit of Jepsen: cluster mode with two replicas of reservation and of
+ * assignment; many patrons reserve and cancel at once on a few hot books and many cold ones; a
+ * fault schedule kills processes (they come back), restarts NATS, freezes book past the timeout and
+ * re-publishes events so consumers see duplicates. Every answer a client got is recorded; then the
+ * system is left to go quiet and invariants I1–I5 are checked over the whole history, treating a
+ * call whose answer was lost as indeterminate.
+ */
+export interface ChaosOptions {
+  /** How long the load (and the faults) run. */
+  durationMs: number;
+  /** Inject faults; without, the run also checks that no answer was a 5xx. */
+  faults: boolean;
+  customers?: number;
+  workers?: number;
+  hotBooks?: number;
+  coldBooks?: number;
+  /** Milliseconds between two faults. */
+  faultEveryMs?: number;
+  /** How long to wait for the system to go quiet after the load. */
+  settleTimeoutMs?: number;
+  seed?: number;
+  log?: (line: string) => void;
+}
+
+export type FaultKind = 'kill' | 'natsRestart' | 'freezeBook' | 'duplicates';
+
+export interface ChaosReport {
+  options: Required<Omit<ChaosOptions, 'log'>>;
+  operations: number;
+  reserves: { acknowledged: number; refused: number; indeterminate: number };
+  cancels: { acknowledged: number; refused: number; indeterminate: number };
+  statuses: Record<string, number>;
+  serverErrors: number;
+  faults: Record<FaultKind, number>;
+  violations: string[];
+  /** The ids the violations name. */
+  offendingIds: number[];
+  settledInMs: number | null;
+}
+
+/** A small seeded generator, so a run's choices can be repeated. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4_294_967_296;
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Replica {
+  name: ClusterServiceName;
+  index: number;
+  port: number;
+  env: Record<string, string>;
+  proc: ServiceProcess | undefined;
+}
+
+type CallResult = { kind: 'answer'; status: number; body: Record<string, unknown>; retryAfterS: number | null } | { kind: 'lost'; reason: string };
+
+/** Every kind of fault, in the order the schedule cycles through them (the victim is random). */
+const FAULT_CYCLE: readonly FaultKind[] = ['kill', 'natsRestart', 'freezeBook', 'duplicates'];
+
+export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
+  const options = {
+    customers: 40,
+    workers: 8,
+    hotBooks: 3,
+    coldBooks: 30,
+    faultEveryMs: 2500,
+    settleTimeoutMs: 120_000,
+    seed: Date.now() % 1_000_000,
+    ...input,
+  };
+  const log = input.log ?? (() => undefined);
+  const random = rng(options.seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+
+  await ensurePostgres();
+  const tag = randomBytes(4).toString('hex');
+  const dbUrl = (service: string) => {
+    const url = new URL(POSTGRES_URL);
+    url.pathname = `/bstore_chaos${tag}_${service}`;
+    return url.toString();
+  };
+  let nats: PrivateNats | undefined;
+  let redis: PrivateRedis | undefined;
+  const replicas: Replica[] = [];
+  const pools: Kysely<unknown>[] = [];
+
+  const report: ChaosReport = {
+    options: { ...options },
+    operations: 0,
+    reserves: { acknowledged: 0, refused: 0, indeterminate: 0 },
+    cancels: { acknowledged: 0, refused: 0, indeterminate: 0 },
+    statuses: {},
+    serverErrors: 0,
+    faults: { kill: 0, natsRestart: 0, freezeBook: 0, duplicates: 0 },
+    violations: [],
+    offendingIds: [],
+    settledInMs: null,
+  };
+
+  try {
+    [nats, redis] = await Promise.all([startPrivateNats(), startPrivateRedis()]);
+    const layout: [ClusterServiceName, number][] = [
+      ['book', 1],
+      ['assignment', 2],
+      ['customercenter', 1],
+      ['reservation', 2],
+    ];
+    for (const [name, count] of layout) for (let i = 0; i < count; i++) replicas.push({ name, index: i, port: await freePort(), env: {}, proc: undefined });
+    const bookReplica = replicas.find((r) => r.name === 'book') as Replica;
+    const common = {
+      NATS_URL: nats.url,
+      REDIS_URL: redis.url,
+      BSTORE_REDIS_PREFIX: `bstore-chaos${tag}:`,
+      BOOK_URL: `http://127.0.0.1:${bookReplica.port}`,
+      BSTORE_SWEEP_INTERVAL_MS: '1000',
+      BSTORE_PENDING_STALE_AFTER_MS: '3000',
+      BSTORE_START_RETRY_MAX_MS: '1000',
+      BSTORE_SHUTDOWN_GRACE_MS: '5000',
+      BSTORE_DEMO_DATA: 'true',
+    };
+    for (const r of replicas) {
+      r.env = {
+        ...common,
+        PORT: String(r.port),
+        ...(r.name === 'customercenter' ? {} : { DATABASE_URL: dbUrl(r.name), DATABASE_POOL_SIZE: '8' }),
+      };
+    }
+    // One replica of each first (each creates and migrates its database), then the second ones.
+    const firsts = replicas.filter((r) => r.index === 0);
+    for (const r of firsts) r.proc = await startServiceProcess(r.name, r.env);
+    await Promise.all(replicas.filter((r) => r.index > 0).map(async (r) => (r.proc = await startServiceProcess(r.name, r.env))));
+    log(`cluster up: ${replicas.map((r) => `${r.name}#${r.index}:${r.port}`).join(' ')}`);
+
+    const urlOf = (r: Replica) => `http://127.0.0.1:${r.port}`;
+    const ofService = (name: ClusterServiceName) => replicas.filter((r) => r.name === name);
+    const call = async (replica: Replica, method: string, path: string, customerId: string, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> => {
+      try {
+        const res = await fetch(`${urlOf(replica)}${path}`, {
+          method,
+          headers: { 'x-customer-id': customerId, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          signal: AbortSignal.timeout(15_000),
+        });
+        const text = await res.text();
+        report.statuses[String(res.status)] = (report.statuses[String(res.status)] ?? 0) + 1;
+        if (res.status >= 500) report.serverErrors++;
+        const retryAfter = Number(res.headers.get('retry-after'));
+        return { kind: 'answer', status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, retryAfterS: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null };
+      } catch (err) {
+        report.statuses.lost = (report.statuses.lost ?? 0) + 1;
+        return { kind: 'lost', reason: err instanceof Error ? err.message : String(err) };
+      }
+    };
+
+    // The catalogue: a few hot books with many copies, many cold ones with few.
+    const books: number[] = [];
+    const hot: number[] = [];
+    for (let i = 0; i < options.hotBooks + options.coldBooks; i++) {
+      const isHot = i < options.hotBooks;
+      const res = await call(bookReplica, 'POST', '/books', 'librarian', { bookName: `Chaos ${tag} ${isHot ? 'hot' : 'cold'} ${i}`, quantity: isHot ? 15 : 2 }, { 'x-role': 'staff' });
+      if (res.kind !== 'answer' || res.status !== 201) throw new Error(`could not create a book: ${JSON.stringify(res)}`);
+      const id = Number(res.body.bookId);
+      books.push(id);
+      if (isHot) hot.push(id);
+    }
+
+    // The history: what clients were told.
+    const acknowledged = new Set<number>();
+    const canceled = new Set<number>();
+    const mine = new Map<string, number[]>();
+    const customers = Array.from({ length: options.customers }, (_, i) => `chaos-${i}`);
+
+    const reserve = async (customerId: string) => {
+      const bookId = random() < 0.6 ? pick(hot) : pick(books);
+      const key = randomUUID();
+      // A lost answer is retried once with the same key, on another replica if there is one.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const res = await call(pick(ofService('reservation')), 'POST', '/reservations', customerId, { bookId }, { 'idempotency-key': key });
+        if (res.kind === 'lost' || res.status === 500 || res.status === 502 || res.status === 504) {
+          await sleep(200);
+          continue;
+        }
+        if (res.status === 409 && res.body.code === 'IDEMPOTENCY_KEY_IN_USE') {
+          await sleep(300);
+          continue;
+        }
+        // A polite client waits as told before its next request (bounded, so the run goes on).
+        if (res.retryAfterS !== null) await sleep(Math.min(res.retryAfterS * 1000, 2000));
+        if (res.status === 201) {
+          const id = Number(res.body.reservationId);
+          acknowledged.add(id);
+          mine.set(customerId, [...(mine.get(customerId) ?? []), id]);
+          report.reserves.acknowledged++;
+        } else report.reserves.refused++;
+        return;
+      }
+      report.reserves.indeterminate++;
+    };
+
+    const cancel = async (customerId: string) => {
+      const ids = mine.get(customerId) ?? [];
+      if (ids.length === 0) return reserve(customerId);
+      const id = pick(ids);
+      const res = await call(pick(ofService('reservation')), 'PATCH', `/reservations/${id}`, customerId, { status: 'bookCancel' });
+      if (res.kind === 'lost' || res.status >= 500) {
+        report.cancels.indeterminate++;
+        await sleep(200);
+      }
+      else if (res.status === 202) {
+        canceled.add(id);
+        mine.set(
+          customerId,
+          ids.filter((x) => x !== id),
+        );
+        report.cancels.acknowledged++;
+      } else report.cancels.refused++;
+    };
+
+    // The fault schedule.
+    let faultNumber = Math.floor(random() * FAULT_CYCLE.length);
+    const faultLoop = async (until: number) => {
+      while (Date.now() < until) {
+        await sleep(options.faultEveryMs * (0.5 + random()));
+        if (Date.now() >= until) break;
+        const kind = FAULT_CYCLE[faultNumber++ % FAULT_CYCLE.length] as FaultKind;
+        report.faults[kind]++;
+        if (kind === 'kill') {
+          const victim = pick(replicas);
+          log(`fault: kill -9 ${victim.name}#${victim.index}`);
+          victim.proc?.signal('SIGKILL');
+          await victim.proc?.exited;
+          await sleep(500);
+          victim.proc = await startServiceProcess(victim.name, victim.env);
+        } else if (kind === 'natsRestart') {
+          log('fault: restart nats-server');
+          await nats?.halt();
+          await sleep(1500);
+          await nats?.restart();
+        } else if (kind === 'freezeBook') {
+          log('fault: SIGSTOP book past the timeout');
+          bookReplica.proc?.signal('SIGSTOP');
+          await sleep(3000);
+          bookReplica.proc?.signal('SIGCONT');
+        } else {
+          const n = await republishSome(nats as PrivateNats, random, 10);
+          log(`fault: re-published ${n} events (duplicate deliveries)`);
+        }
+      }
+    };
+
+    const started = Date.now();
+    const until = started + options.durationMs;
+    const workers = Array.from({ length: options.workers }, async () => {
+      while (Date.now() < until) {
+        const customerId = pick(customers);
+        report.operations++;
+        await (random() < 0.7 ? reserve(customerId) : cancel(customerId));
+      }
+    });
+    await Promise.all([...workers, options.faults ? faultLoop(until) : Promise.resolve()]);
+    // Whatever the schedule left stopped runs again.
+    bookReplica.proc?.signal('SIGCONT');
+    await nats.restart();
+    log(`load done: ${report.operations} operations; waiting for the system to go quiet`);
+
+    // Quiescence, then the invariants over the whole history.
+    const connectDb = <DB>(service: string) => {
+      const pool = new pg.Pool({ connectionString: dbUrl(service), max: 2 });
+      pool.on('error', () => undefined); // dropped WITH (FORCE) at the end
+      const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+      pools.push(db as Kysely<unknown>);
+      return db;
+    };
+    const customercenter = replicas.find((r) => r.name === 'customercenter') as Replica;
+    const dbs = {
+      book: connectDb<BookTables>('book'),
+      reservation: connectDb<ReservationTables>('reservation'),
+      assignment: connectDb<AssignmentTables>('assignment'),
+      customercenter: () => readAllPages(urlOf(customercenter)),
+    };
+    const input = { acknowledged: [...acknowledged], canceled: [...canceled] };
+    const settleStart = Date.now();
+    let violations: string[] = ['not checked yet'];
+    while (Date.now() - settleStart < options.settleTimeoutMs) {
+      violations = await checkInvariants(dbs, input).catch((err: unknown) => [`could not check: ${String(err)}`]);
+      if (violations.length === 0) break;
+      await sleep(1000);
+    }
+    report.settledInMs = violations.length === 0 ? Date.now() - settleStart : null;
+    report.violations = violations;
+    report.offendingIds = [...new Set(violations.flatMap((v) => [...v.matchAll(/(?:reservation|page|hold of reservation|book) (\d+)/g)].map((m) => Number(m[1]))))];
+    return report;
+  } finally {
+    for (const r of replicas) if (r.proc) await endProcess(r.proc, 8000);
+    await Promise.all(pools.map((db) => db.destroy()));
+    await Promise.all([nats?.stop(), redis?.stop()]);
+    const admin = new pg.Client({ connectionString: POSTGRES_URL });
+    await admin.connect();
+    for (const n of ['book', 'reservation', 'assignment']) await admin.query(`DROP DATABASE IF EXISTS "bstore_chaos${tag}_${n}" WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+/**
+ * Duplicate deliveries: copies of events already in the stream, published again without their
+ * message id (so JetStream's deduplication does not drop them); every consumer must see them as
+ * duplicates through its inbox.
+ */
+async function republishSome(nats: PrivateNats, random: () => number, count: number): Promise<number> {
+  const nc = await connect({ servers: nats.url, timeout: 3000 }).catch(() => undefined);
+  if (!nc) return 0;
+  try {
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info('BSTORE');
+    const { first_seq: first, last_seq: last } = info.state;
+    if (last < first) return 0;
+    let sent = 0;
+    for (let i = 0; i < count; i++) {
+      const seq = first + Math.floor(random() * (last - first + 1));
+      const msg = await jsm.streams.getMessage('BSTORE', { seq }).catch(() => undefined);
+      if (!msg) continue;
+      await nc.request(msg.subject, msg.data, { timeout: 3000 });
+      sent++;
+    }
+    return sent;
+  } catch {
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The report as the table the command prints. */
+export function formatReport(report: ChaosReport): string {
+  const row = (a: string, b: string | number) => `  ${a.padEnd(34)} ${String(b)}`;
+  const lines = [
+    `chaos run (${report.options.faults ? 'with faults' : 'no faults'}, ${report.options.durationMs / 1000} s, seed ${report.options.seed})`,
+    row('operations', report.operations),
+    row('reservations acknowledged (201)', report.reserves.acknowledged),
+    row('reservations refused (4xx, 503)', report.reserves.refused),
+    row('reservations indeterminate', report.reserves.indeterminate),
+    row('cancels acknowledged (202)', report.cancels.acknowledged),
+    row('cancels refused', report.cancels.refused),
+    row('cancels indeterminate', report.cancels.indeterminate),
+    row('answers by status', Object.entries(report.statuses).map(([k, v]) => `${k}:${v}`).join(' ')),
+    row('5xx answers', report.serverErrors),
+    ...Object.entries(report.faults).map(([k, v]) => row(`faults: ${k}`, v)),
+    row('settled in', report.settledInMs === null ? 'did not settle' : `${(report.settledInMs / 1000).toFixed(1)} s`),
+    row('violations', report.violations.length),
+    ...report.violations.slice(0, 50).map((v) => `    ${v}`),
+  ];
+  if (report.offendingIds.length > 0) lines.push(row('offending ids', report.offendingIds.join(', ')));
+  return lines.join('\n');
+}
