@@ -170,6 +170,23 @@ describe('the circuit breaker', () => {
     expect(await metric(svc, 'bstore_book_call_duration_seconds_count', { outcome: 'failed' })).toBe(3);
   });
 
+  it('while the circuit is open, the recovery sweep leaves pending reservations alone: no call, no attempt counted, not rejected', async () => {
+    const svc = await reservationFor(failing.url, { bookRetries: 0, bookCircuitThreshold: 1, bookCircuitHalfOpenAfterMs: 60_000, staleAfterMs: 0, maxHoldAttempts: 1, ...NO_TIMING });
+    expect((await reserve(svc)).statusCode).toBe(503); // opens the circuit
+    const requests = failing.requests;
+    // What a crash between storing `pending` and calling book leaves, long ago, at its last attempt.
+    const old = new Date(Date.now() - 3_600_000);
+    const row = await svc.internals.db
+      .insertInto('reservations')
+      .values({ book_id: 1, customer_id: 'sweep', preferred_library_id: null, status: 'pending', book_name: null, library_id: null, library_name: null, reject_reason: null, attempts: 1, created_at: old, updated_at: old })
+      .returning('reservation_id')
+      .executeTakeFirstOrThrow();
+    expect(await svc.internals.recoverPending.execute()).toBe(0);
+    const after = await svc.internals.db.selectFrom('reservations').select(['status', 'attempts']).where('reservation_id', '=', row.reservation_id).executeTakeFirstOrThrow();
+    expect(after).toEqual({ status: 'pending', attempts: 1 });
+    expect(failing.requests).toBe(requests);
+  });
+
   it('half-open: a failed probe opens it again; once book recovers, one probe closes it', async () => {
     const book = await new FakeBook(problem(503, 'SERVICE_STARTING')).start();
     try {

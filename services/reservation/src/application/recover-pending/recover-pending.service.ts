@@ -13,7 +13,9 @@ export interface RecoverPendingOptions {
 
 /**
  * The recovery sweep: re-drives reservations a crash or a lost answer left `pending`. After
- * `maxAttempts` it gives up and rejects them, which makes book release any copy they hold.
+ * `maxAttempts` it gives up and rejects them, which makes book release any copy they hold. While
+ * calls to book are paused (its circuit is open) the sweep waits: it neither drives nor counts an
+ * attempt, so an outage of book does not use up the reservations' attempts without a single call.
  */
 export class RecoverPendingReservations {
   readonly #tx: ReservationTransactions;
@@ -32,6 +34,11 @@ export class RecoverPendingReservations {
 
   /** Returns how many reservations were looked at. */
   async execute(): Promise<number> {
+    const book = this.#requestHold.availability();
+    if (!book.callable) {
+      this.#logger.debug({ retryAfterMs: book.retryAfterMs }, 'calls to book are paused; the recovery sweep waits');
+      return 0;
+    }
     const before = new Date(this.#clock.now().getTime() - this.#options.staleAfterMs);
     const ids = await this.#tx.run((uow) => uow.reservations.findStalePending(before, this.#options.batchSize));
     for (const id of ids) {
