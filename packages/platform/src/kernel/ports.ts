@@ -32,6 +32,7 @@ export const systemClock: Clock = { now: () => new Date() };
 
 /** The logging that use cases need; pino's Logger satisfies it. */
 export interface AppLogger {
+  debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
