@@ -119,6 +119,10 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     CUSTOMERCENTER_URL: local('customercenter'),
     BSTORE_DEMO_DATA: 'true',
     BSTORE_SHUTDOWN_GRACE_MS: '10000',
+    // The tests poll hundreds of reservations every 50 ms as one librarian from one address: far
+    // beyond the gateway's default rate limits, which are tested on their own (services/gateway/test).
+    BSTORE_RATE_LIMIT_PER_MINUTE: '0',
+    BSTORE_RATE_LIMIT_IP_PER_MINUTE: '0',
     ...options.env,
   };
   const envOf = (n: ClusterServiceName): Record<string, string> => ({

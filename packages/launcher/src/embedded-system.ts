@@ -3,7 +3,7 @@ import { EmbeddedBus, type DatabaseConfig, type Logger } from '@bstore/platform'
 import { createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
 import { createBookService, DEMO_BOOKS, type BookService } from '@bstore/book';
 import { createCustomerCenterService, type CustomerCenterService } from '@bstore/customercenter';
-import { createGatewayService, type GatewayService } from '@bstore/gateway';
+import { createGatewayService, type GatewayConfig, type GatewayService } from '@bstore/gateway';
 import { createReservationService, type ReservationConfig, type ReservationService } from '@bstore/reservation';
 import { acquireDataLock } from './data-lock.ts';
 
@@ -27,6 +27,8 @@ export interface EmbeddedOptions {
   pausedConsumers?: readonly ServiceName[];
   /** Overrides for the reservation service (sweep timing, book timeout). */
   reservation?: Partial<Omit<ReservationConfig, 'bookUrl'>>;
+  /** The gateway's rate limits and CORS origins (defaults: 600 a minute per caller, 1200 per IP, no CORS). */
+  gateway?: Pick<GatewayConfig, 'rateLimit' | 'corsOrigins'>;
 }
 
 export interface EmbeddedSystem {
@@ -96,7 +98,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
 
     const gateway = await createGatewayService(
       { logger },
-      { upstreams: { reservation: reservation.url, assignment: assignment.url, book: book.url, customercenter: customercenter.url } },
+      { ...options.gateway, upstreams: { reservation: reservation.url, assignment: assignment.url, book: book.url, customercenter: customercenter.url } },
     );
     started.push(gateway);
     await gateway.start(listen('gateway'));

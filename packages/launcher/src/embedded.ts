@@ -2,13 +2,15 @@ import { resolve } from 'node:path';
 import { createLogger } from '@bstore/platform';
 import { DEFAULT_PORTS, startEmbedded, type ServiceName } from './embedded-system.ts';
 import { intSetting, listSetting } from './env.ts';
+import { readGatewayProtections } from './service-config.ts';
 
 /**
  * `npm start`: the whole system on this machine, no database or broker to install.
  * Environment: BSTORE_DATA_DIR (default ./data), BSTORE_HOST (default 127.0.0.1),
  * BSTORE_<SERVICE>_PORT (default the seed's ports), BSTORE_DEMO_DATA (default true), LOG_LEVEL,
  * BSTORE_SWEEP_INTERVAL_MS and BSTORE_PENDING_STALE_AFTER_MS (the recovery sweep), and
- * BSTORE_PAUSED_CONSUMERS (a fault drill: e.g. `assignment` starts with its consumer stopped).
+ * BSTORE_PAUSED_CONSUMERS (a fault drill: e.g. `assignment` starts with its consumer stopped),
+ * and the gateway's BSTORE_RATE_LIMIT_PER_MINUTE, BSTORE_RATE_LIMIT_IP_PER_MINUTE and BSTORE_CORS_ORIGINS.
  */
 const env = process.env;
 const dataDir = resolve(env.BSTORE_DATA_DIR ?? 'data');
@@ -21,6 +23,7 @@ const pausedConsumers = listSetting(env, 'BSTORE_PAUSED_CONSUMERS', names);
 const sweepIntervalMs = intSetting(env, 'BSTORE_SWEEP_INTERVAL_MS', 5000, { min: 100, max: 3_600_000 });
 const staleAfterMs = intSetting(env, 'BSTORE_PENDING_STALE_AFTER_MS', 10_000, { min: 0, max: 86_400_000 });
 const maxActiveReservationsPerCustomer = intSetting(env, 'BSTORE_MAX_ACTIVE_RESERVATIONS', 5, { min: 1, max: 10_000 });
+const gateway = readGatewayProtections(env);
 const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
 
 const started = Date.now();
@@ -32,6 +35,7 @@ const system = await startEmbedded({
   seedDemoData: env.BSTORE_DEMO_DATA !== 'false',
   pausedConsumers,
   reservation: { sweepIntervalMs, staleAfterMs, maxActiveReservationsPerCustomer },
+  gateway,
 }).catch((err: unknown) => {
   logger.fatal({ err }, 'bstore failed to start');
   process.exit(1);

@@ -27,7 +27,7 @@ export interface ServiceProcessConfig {
     bookCircuitHalfOpenAfterMs: number;
     bookMaxConcurrentCalls: number;
   };
-  gateway: { upstreams: Record<Exclude<ServiceName, 'gateway'>, string>; timeoutMs: number };
+  gateway: { upstreams: Record<Exclude<ServiceName, 'gateway'>, string>; timeoutMs: number } & GatewayProtectionSettings;
   /** Add the demo catalogue (book) and libraries (assignment) that are missing. */
   demoData: boolean;
   log: { level: string; format: 'json' | 'pretty' };
@@ -37,6 +37,42 @@ export interface ServiceProcessConfig {
   drainDelayMs: number;
   /** Cap of the backoff between attempts to reach the database and the bus at start. */
   startRetryMaxMs: number;
+}
+
+/** The gateway's edge protections (both modes read them the same way). */
+export interface GatewayProtectionSettings {
+  rateLimit: { perTokenPerMinute: number; perIpPerMinute: number };
+  corsOrigins: string[];
+}
+
+/**
+ * BSTORE_RATE_LIMIT_PER_MINUTE (per caller: bearer token, else X-Customer-Id; default 600),
+ * BSTORE_RATE_LIMIT_IP_PER_MINUTE (per client address; default 1200), 0 turning one off, and
+ * BSTORE_CORS_ORIGINS (comma-separated exact origins such as `https://app.example.org`; default none).
+ */
+export function readGatewayProtections(env: NodeJS.ProcessEnv): GatewayProtectionSettings {
+  const corsOrigins = (env.BSTORE_CORS_ORIGINS ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin.length > 0);
+  for (const origin of corsOrigins) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== origin) {
+      throw new ConfigError(`BSTORE_CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path or trailing slash, e.g. https://app.example.org)`);
+    }
+  }
+  return {
+    rateLimit: {
+      perTokenPerMinute: intSetting(env, 'BSTORE_RATE_LIMIT_PER_MINUTE', 600, { min: 0, max: 1_000_000 }),
+      perIpPerMinute: intSetting(env, 'BSTORE_RATE_LIMIT_IP_PER_MINUTE', 1200, { min: 0, max: 1_000_000 }),
+    },
+    corsOrigins,
+  };
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -114,6 +150,7 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
         customercenter: urlSetting(env, 'CUSTOMERCENTER_URL', ['http:', 'https:'], localUrl('customercenter')),
       },
       timeoutMs: intSetting(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 100, max: 300_000 }),
+      ...readGatewayProtections(env),
     },
     demoData: boolSetting(env, 'BSTORE_DEMO_DATA', false),
     log: { level: choiceSetting(env, 'LOG_LEVEL', LOG_LEVELS, 'info'), format: choiceSetting(env, 'LOG_FORMAT', ['json', 'pretty'], 'json') },

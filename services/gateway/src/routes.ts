@@ -72,7 +72,10 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
         timeout: route.stream ? options.streamIdleTimeoutMs : options.timeoutMs,
         // The raw bytes and their content type, as the client sent them (never re-encoded).
         ...(Buffer.isBuffer(request.body) ? { body: request.body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
+        // One request id end to end: the service logs the gateway's, and the client gets it back
+        // even from a service that would answer with another.
         rewriteRequestHeaders: (_req, headers) => ({ ...headers, 'x-request-id': request.id }),
+        rewriteHeaders: (headers) => ({ ...headers, 'x-request-id': request.id }),
         onError: (r, { error }) => {
           request.log.warn({ err: error, upstream: route.upstream }, 'upstream failed');
           r.send(upstreamProblem(route.upstream, error));
