@@ -1,3 +1,4 @@
 export * from './statuses.ts';
 export * from './envelope.ts';
 export * from './events.ts';
+export * from './asyncapi.ts';

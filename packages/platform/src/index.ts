@@ -20,3 +20,4 @@ export * from './service-deps.ts';
 export * from './messaging/nats-bus.ts';
 export * from './messaging/dead-letters.ts';
 export * from './http/dead-letter.routes.ts';
+export * from './http/openapi.ts';

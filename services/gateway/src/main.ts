@@ -1,10 +1,16 @@
 import { ServiceRuntime, createHttpApp, type Logger } from '@bstore/platform';
 import { gatewayRoutes, type Upstream } from './routes.ts';
+import { gatewayApiDocs } from './api-docs.ts';
+import { DEFAULT_PROTECTIONS, gatewayProtections, type GatewayProtectionOptions } from './protections.ts';
 
 export interface GatewayConfig {
   upstreams: Record<Upstream, string>;
   timeoutMs?: number;
   streamIdleTimeoutMs?: number;
+  /** Rate limits per caller and per IP (default 600 and 1200 a minute; 0 turns one off). */
+  rateLimit?: Partial<GatewayProtectionOptions['rateLimit']>;
+  /** Exact origins allowed to call from a browser (CORS); default none. */
+  corsOrigins?: readonly string[];
 }
 
 export type GatewayService = ServiceRuntime<{ upstreams: Record<Upstream, string> }>;
@@ -13,10 +19,15 @@ export type GatewayService = ServiceRuntime<{ upstreams: Record<Upstream, string
 export async function createGatewayService(deps: { logger: Logger }, config: GatewayConfig): Promise<GatewayService> {
   const logger = deps.logger.child({ service: 'gateway' });
   const app = createHttpApp({ service: 'gateway', logger, bodyLimit: 64 * 1024 });
+  await app.register(gatewayProtections, {
+    rateLimit: { ...DEFAULT_PROTECTIONS.rateLimit, ...config.rateLimit },
+    corsOrigins: config.corsOrigins ?? DEFAULT_PROTECTIONS.corsOrigins,
+  });
   await app.register(gatewayRoutes, {
     upstreams: config.upstreams,
     timeoutMs: config.timeoutMs ?? 10_000,
     streamIdleTimeoutMs: config.streamIdleTimeoutMs ?? 60_000,
   });
+  await app.register(gatewayApiDocs, { upstreams: config.upstreams });
   return new ServiceRuntime({ name: 'gateway', logger, app, internals: { upstreams: config.upstreams } });
 }

@@ -7,6 +7,7 @@ import { Registry, collectDefaultMetrics, Histogram } from 'prom-client';
 import { DomainError } from '../kernel/errors.ts';
 import { HttpProblem, problemBody, type ProblemBody } from './problem.ts';
 import { validatorCompiler } from './validation.ts';
+import { registerOpenApi } from './openapi.ts';
 
 export type HttpApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger, TypeBoxTypeProvider>;
 
@@ -24,6 +25,8 @@ export interface HttpAppOptions {
   /** Named checks behind GET /health/ready; a check fails by throwing. */
   readiness?: Record<string, ReadinessCheck>;
   bodyLimit?: number;
+  /** The version in the OpenAPI document's `info` (default: the platform package's). */
+  version?: string;
 }
 
 const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
@@ -80,6 +83,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
 
   app.setValidatorCompiler(validatorCompiler);
+  // Before any route: the OpenAPI document is collected from the routes as they are registered.
+  registerOpenApi(app as unknown as FastifyInstance, { service: options.service, ...(options.version ? { version: options.version } : {}) });
 
   const errorStatus = options.errorStatus ?? {};
   const sendProblem = (request: FastifyRequest, reply: FastifyReply, body: ProblemBody, headers: Record<string, string> = {}) =>
@@ -153,24 +158,27 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     readiness.set(name, check);
   });
 
-  app.get('/health/live', async () => ({ status: 'up' }));
-  app.get('/health/ready', async (_request, reply) => {
-    if (draining) return reply.status(503).send({ status: 'draining', checks: {} });
-    const checks: Record<string, string> = {};
-    let ok = true;
-    for (const [name, check] of readiness) {
-      try {
-        const detail = await withTimeout(check(), READINESS_TIMEOUT_MS, `${name} did not answer within ${READINESS_TIMEOUT_MS} ms`);
-        checks[name] = typeof detail === 'string' ? detail : 'up';
-      } catch (err) {
-        ok = false;
-        checks[name] = 'down';
-        app.log.warn({ err, check: name }, 'readiness check failed');
+  // In a plugin, so that they are added (and documented) once @fastify/swagger has loaded.
+  void app.register(async (scope) => {
+    scope.get('/health/live', async () => ({ status: 'up' }));
+    scope.get('/health/ready', async (_request, reply) => {
+      if (draining) return reply.status(503).send({ status: 'draining', checks: {} });
+      const checks: Record<string, string> = {};
+      let ok = true;
+      for (const [name, check] of readiness) {
+        try {
+          const detail = await withTimeout(check(), READINESS_TIMEOUT_MS, `${name} did not answer within ${READINESS_TIMEOUT_MS} ms`);
+          checks[name] = typeof detail === 'string' ? detail : 'up';
+        } catch (err) {
+          ok = false;
+          checks[name] = 'down';
+          app.log.warn({ err, check: name }, 'readiness check failed');
+        }
       }
-    }
-    return reply.status(ok ? 200 : 503).send({ status: ok ? 'up' : 'down', checks });
+      return reply.status(ok ? 200 : 503).send({ status: ok ? 'up' : 'down', checks });
+    });
+    scope.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   });
-  app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 
   return app;
 }

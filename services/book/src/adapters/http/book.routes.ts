@@ -128,6 +128,8 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
     '/books/:bookId/holds/:reservationId',
     {
       schema: {
+        // Internal (reservation's synchronous call), never published by the gateway: kept out of the API documents.
+        hide: true,
         params: Type.Object({ bookId: Id, reservationId: Id }),
         body: Type.Object({ customerId: CustomerId }, { additionalProperties: false }),
         response: { 200: HoldSchema, 201: HoldSchema, ...errors },
