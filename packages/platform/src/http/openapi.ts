@@ -1,3 +1,4 @@
+/// <reference types="@fastify/swagger" preserve="true" />
 import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
