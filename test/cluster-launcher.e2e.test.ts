@@ -107,6 +107,31 @@ describe('a service whose bus is down at start', () => {
   });
 });
 
+describe('a service whose bus went away', () => {
+  it('still stops gracefully on SIGTERM (exit 0, within its grace period) instead of waiting for NATS', async () => {
+    const privateNats = await startPrivateNats();
+    const db = `bstore_t${randomBytes(4).toString('hex')}_book`;
+    const url = new URL(POSTGRES_URL);
+    url.pathname = `/${db}`;
+    const port = await freePort();
+    let service;
+    try {
+      service = await startServiceProcess('book', { PORT: String(port), NATS_URL: privateNats.url, DATABASE_URL: url.toString(), BSTORE_SHUTDOWN_GRACE_MS: '20000' });
+      await privateNats.halt();
+      service.signal('SIGTERM');
+      // close-with-grace would end it with code 1 had the stop outlasted the grace period.
+      expect(await service.exited).toBe(0);
+    } finally {
+      if (service) await endProcess(service);
+      await privateNats.stop();
+      const admin = new pg.Client({ connectionString: POSTGRES_URL });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+      await admin.end();
+    }
+  }, 60_000);
+});
+
 /** A TCP forwarder from a loopback port to PostgreSQL: "the database comes up" when it starts. */
 async function forwardToPostgres(port: number): Promise<{ close(): Promise<void> }> {
   const target = new URL(POSTGRES_URL);

@@ -38,6 +38,9 @@ export interface NatsBusOptions {
 
 const STREAM_SUBJECTS = ['bstore.>'];
 
+/** The longest each step of `close()` waits (stopping the subscriptions, draining). */
+const CLOSE_STEP_MS = 3000;
+
 /** Notifications after which a pull consumer no longer receives anything until it is recreated. */
 const FATAL_STATUSES = new Set(['heartbeats_missed', 'consumer_deleted', 'consumer_not_found', 'stream_not_found', 'no_responders']);
 
@@ -196,9 +199,17 @@ export class NatsJetStreamBus implements MessageBus {
     return true;
   }
 
+  /**
+   * Stops the subscriptions and drains the connection (what was published gets flushed). While the
+   * server is unreachable a drain would wait for a reconnect that may never come, so each step is
+   * bounded and the connection is then closed as it is.
+   */
   async close(): Promise<void> {
-    for (const s of [...this.#subscriptions]) await s.stop();
-    if (!this.#nc.isClosed()) await this.#nc.drain();
+    const within = (promise: Promise<unknown>, ms: number) =>
+      Promise.race([promise.then(() => undefined, () => undefined), new Promise<void>((r) => setTimeout(r, ms).unref())]);
+    await within(Promise.all([...this.#subscriptions].map((s) => s.stop())), CLOSE_STEP_MS);
+    if (!this.#nc.isClosed()) await within(this.#nc.drain(), CLOSE_STEP_MS);
+    if (!this.#nc.isClosed()) await this.#nc.close();
   }
 
   async #deliver(msg: JsMsg, wanted: Set<string>, handler: (delivery: Delivery) => Promise<DeliveryOutcome>): Promise<void> {
