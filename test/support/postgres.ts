@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { DatabaseConfig } from '@bstore/platform';
 
 /** The machine's PostgreSQL (trust auth), unless BSTORE_TEST_POSTGRES_URL names another server. */
 export const POSTGRES_URL = process.env.BSTORE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -70,4 +71,25 @@ export async function freshDatabase(prefix: string): Promise<{ url: string; drop
       await client.end();
     },
   };
+}
+
+/** A database for one test file, and how to remove it. */
+export type MakeDatabase = (prefix: string) => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>;
+
+/**
+ * The two databases every repository suite runs on, for `describe.each`: in-memory PGlite (one
+ * connection, so transactions never overlap) and a fresh PostgreSQL database with a pool of
+ * `poolSize` (where concurrent transactions really overlap), dropped by its `cleanup`.
+ */
+export function databaseKinds(poolSize = 10): [string, MakeDatabase][] {
+  return [
+    ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
+    [
+      'PostgreSQL',
+      async (prefix) => {
+        const fresh = await freshDatabase(prefix);
+        return { config: { kind: 'postgres', url: fresh.url, poolSize }, cleanup: fresh.drop };
+      },
+    ],
+  ];
 }

@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEnvelope, subjectOf, type EventEnvelope } from '@bstore/contracts';
-import { openDatabase, type Database, type DatabaseConfig } from '../src/db/database.ts';
+import { openDatabase, type Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrations.ts';
 import { createHttpApp } from '../src/http/app.ts';
 import type { ConsumerSpec, Delivery, DeliveryOutcome, MessageBus, Subscription } from '../src/messaging/bus.ts';
@@ -22,7 +22,7 @@ import { OutboxRelay } from '../src/messaging/outbox.ts';
 import { messagingMigrations, type MessagingTables } from '../src/messaging/schema.ts';
 import { ServiceRuntime } from '../src/service-runtime.ts';
 import { eventually, testLogger } from '../../../test/support/harness.ts';
-import { freshDatabase } from '../../../test/support/postgres.ts';
+import { databaseKinds } from '../../../test/support/postgres.ts';
 
 /** A bus that only records what is published (in order), and can refuse while `down`. */
 class RecordingBus implements MessageBus {
@@ -52,22 +52,11 @@ function capturingLogger(): { logger: Logger; warnings: () => { msg: string; con
   return { logger, warnings: () => lines.map((l) => JSON.parse(l) as { msg: string }) };
 }
 
-type MakeDatabase = (prefix: string) => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>;
-
 /**
  * PGlite has one connection, so two pruners or relays take turns; PostgreSQL has a pool of 10, so
  * their statements really overlap and only the locks keep them apart.
  */
-const DATABASES: [string, MakeDatabase][] = [
-  ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
-  [
-    'PostgreSQL',
-    async (prefix) => {
-      const fresh = await freshDatabase(prefix);
-      return { config: { kind: 'postgres', url: fresh.url, poolSize: 10 }, cleanup: fresh.drop };
-    },
-  ],
-];
+const DATABASES = databaseKinds();
 
 const ago = (interval: string): RawBuilder<Date> => sql<Date>`now() - ${interval}::interval`;
 

@@ -3,7 +3,7 @@ import { createEnvelope, sourceOf, type EventData, type EventEnvelope } from '@b
 import type { DatabaseConfig, EmbeddedBus } from '@bstore/platform';
 import { DEMO_LIBRARIES, createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
-import { freshDatabase } from '../../../test/support/postgres.ts';
+import { databaseKinds } from '../../../test/support/postgres.ts';
 
 const staff = { 'x-role': 'staff' };
 
@@ -16,18 +16,7 @@ let assignment: AssignmentService;
  * transactions, and only the inbox's primary key and the unique reservation_id keep effects single
  * (the `concurrent deliveries` tests below).
  */
-type MakeDatabase = (prefix: string) => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>;
-
-const DATABASES: [string, MakeDatabase][] = [
-  ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
-  [
-    'PostgreSQL',
-    async (prefix) => {
-      const fresh = await freshDatabase(prefix);
-      return { config: { kind: 'postgres', url: fresh.url, poolSize: 10 }, cleanup: fresh.drop };
-    },
-  ],
-];
+const DATABASES = databaseKinds();
 
 /** A new database for one service of this file, on the database of the current run (set by describe.each). */
 let database: (prefix: string) => Promise<DatabaseConfig> = () => Promise.reject(new Error('no database kind chosen yet'));

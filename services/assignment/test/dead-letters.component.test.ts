@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEnvelope, sourceOf, subjectOf, type EventData, type EventEnvelope } from '@bstore/contracts';
-import { KyselyInbox, type DatabaseConfig, type DeadLetterJson, type EmbeddedBus } from '@bstore/platform';
+import { KyselyInbox, type DeadLetterJson, type EmbeddedBus } from '@bstore/platform';
 import { createAssignmentService, type AssignmentService } from '@bstore/assignment';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
-import { freshDatabase } from '../../../test/support/postgres.ts';
+import { databaseKinds } from '../../../test/support/postgres.ts';
 
 /**
  * The operator's dead-letter routes on a real service (assignment, whose consumer parks a request
@@ -11,18 +11,7 @@ import { freshDatabase } from '../../../test/support/postgres.ts';
  */
 const staff = { 'x-role': 'staff' };
 
-type MakeDatabase = () => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>;
-
-const DATABASES: [string, MakeDatabase][] = [
-  ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
-  [
-    'PostgreSQL',
-    async () => {
-      const fresh = await freshDatabase('assignment_dead_letters');
-      return { config: { kind: 'postgres', url: fresh.url, poolSize: 10 }, cleanup: fresh.drop };
-    },
-  ],
-];
+const DATABASES = databaseKinds();
 
 function requested(reservationId: number) {
   return createEnvelope({
@@ -56,7 +45,7 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
 
   // Each test starts with a service of its own on an empty database: no library, no letter.
   beforeEach(async () => {
-    const made = await makeDatabase();
+    const made = await makeDatabase('assignment_dead_letters');
     cleanup = made.cleanup;
     service = await createAssignmentService({ database: made.config, bus, logger: testLogger() });
   });

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvelope, sourceOf } from '@bstore/contracts';
-import type { DatabaseConfig, EmbeddedBus } from '@bstore/platform';
+import type { EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
-import { freshDatabase } from '../../../test/support/postgres.ts';
+import { databaseKinds } from '../../../test/support/postgres.ts';
 
 const staff = { 'x-role': 'staff' };
 
@@ -14,16 +14,7 @@ let book: BookService;
  * The same suite on both databases. PGlite has one connection, so its transactions never overlap;
  * on PostgreSQL with a pool they do, which is where a read-modify-write oversell would show.
  */
-const DATABASES: [string, () => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>][] = [
-  ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
-  [
-    'PostgreSQL',
-    async () => {
-      const fresh = await freshDatabase('book');
-      return { config: { kind: 'postgres', url: fresh.url, poolSize: 20 }, cleanup: fresh.drop };
-    },
-  ],
-];
+const DATABASES = databaseKinds(20);
 
 async function createBook(quantity: number, bookName = `Book ${quantity}`) {
   const res = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName, quantity }, headers: staff });
@@ -59,7 +50,7 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
 
   beforeAll(async () => {
     const logger = testLogger();
-    const database = await makeDatabase();
+    const database = await makeDatabase('book');
     cleanup = database.cleanup;
     bus = await memoryBus(logger);
     book = await createBookService({ database: database.config, bus, logger });

@@ -7,7 +7,7 @@ import { createBookService, type BookService } from '@bstore/book';
 import { createReservationService, type BookClient, type HoldOutcome, type ReservationService } from '@bstore/reservation';
 import { HttpBookClient } from '../src/adapters/clients/book.http-client.ts';
 import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
-import { freshDatabase } from '../../../test/support/postgres.ts';
+import { databaseKinds } from '../../../test/support/postgres.ts';
 
 const staff = { 'x-role': 'staff' };
 let bus: EmbeddedBus;
@@ -20,18 +20,7 @@ const logger = testLogger();
  * on PostgreSQL every service has a pool of 10, so concurrent requests, event deliveries and
  * sweeps really run in overlapping transactions (the `concurrency` tests below).
  */
-type MakeDatabase = (prefix: string) => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>;
-
-const DATABASES: [string, MakeDatabase][] = [
-  ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
-  [
-    'PostgreSQL',
-    async (prefix) => {
-      const fresh = await freshDatabase(prefix);
-      return { config: { kind: 'postgres', url: fresh.url, poolSize: 10 }, cleanup: fresh.drop };
-    },
-  ],
-];
+const DATABASES = databaseKinds();
 
 /** A new database for one service of this file, on the database of the current run (set by describe.each). */
 let database: (prefix: string) => Promise<DatabaseConfig> = () => Promise.reject(new Error('no database kind chosen yet'));

@@ -1,25 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseConfig, EmbeddedBus } from '@bstore/platform';
+import type { EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
 import { createReservationService, type ReservationService } from '@bstore/reservation';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
-import { freshDatabase } from '../../../test/support/postgres.ts';
+import { databaseKinds } from '../../../test/support/postgres.ts';
 
 /**
  * How POST /reservations treats repeated and excessive requests: the Idempotency-Key (IETF
  * httpapi draft semantics) and the limit of active reservations per customer (OWASP API6). On
  * PGlite, and on PostgreSQL where concurrent requests really overlap.
  */
-const DATABASES: [string, (prefix: string) => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>][] = [
-  ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
-  [
-    'PostgreSQL',
-    async (prefix) => {
-      const fresh = await freshDatabase(prefix);
-      return { config: { kind: 'postgres', url: fresh.url, poolSize: 10 }, cleanup: fresh.drop };
-    },
-  ],
-];
+const DATABASES = databaseKinds();
 
 const logger = testLogger();
 const staff = { 'x-role': 'staff' };
