@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { DeadLetterInput } from './inbox.ts';
 import type { MessagingTables } from './schema.ts';
 
@@ -72,18 +72,7 @@ export class KyselyDeadLetterStore<DB> implements DeadLetterStore {
   }
 }
 
-type Row = {
-  id: number;
-  consumer: string;
-  event_id: string;
-  event_type: string;
-  subject: string;
-  envelope: unknown;
-  error: string;
-  deliveries: number;
-  created_at: Date;
-  replayed_at: Date | null;
-};
+type Row = Selectable<MessagingTables['dead_letters']>;
 
 function letterOf(row: Row): DeadLetter {
   return {
