@@ -17,8 +17,6 @@ import { eventually, memoryBus, testLogger } from '../../../test/support/harness
 const logger = testLogger();
 const staff = { 'x-role': 'staff' };
 let bus: EmbeddedBus;
-/** A real book service, behind the fake servers that forward to it (each test its own book). */
-let realBook: BookService;
 
 type Respond = (req: IncomingMessage, body: string, res: ServerResponse) => void | Promise<void>;
 
@@ -113,13 +111,10 @@ const circuitGauge = (svc: ReservationService) => metric(svc, 'bstore_circuit_st
 
 beforeAll(async () => {
   bus = await memoryBus(logger);
-  realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger });
-  await realBook.start({ port: 0, consumers: false });
 });
 
 afterAll(async () => {
   for (const svc of services.splice(0)) await svc.stop();
-  await realBook.stop();
   await bus.close();
 });
 
@@ -258,6 +253,17 @@ describe('the circuit breaker', () => {
 });
 
 describe('retries', () => {
+  let realBook: BookService;
+
+  beforeAll(async () => {
+    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger });
+    await realBook.start({ port: 0, consumers: false });
+  });
+
+  afterAll(async () => {
+    await realBook.stop();
+  });
+
   it('one transient 503 is retried, and the reservation holds exactly one copy', async () => {
     const created = await realBook.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Retried', quantity: 2 }, headers: staff });
     const { bookId } = created.json<{ bookId: number }>();
@@ -301,6 +307,17 @@ describe('retries', () => {
 });
 
 describe('timeouts stay indeterminate', () => {
+  let realBook: BookService;
+
+  beforeAll(async () => {
+    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger });
+    await realBook.start({ port: 0, consumers: false });
+  });
+
+  afterAll(async () => {
+    await realBook.stop();
+  });
+
   it('book takes the copy but answers after the timeout, on every attempt: rejected, and its ReservationRejected gives the copy back', async () => {
     const created = await realBook.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Too Slow', quantity: 1 }, headers: staff });
     const { bookId } = created.json<{ bookId: number }>();
