@@ -1,4 +1,6 @@
 import { startEmbedded, type EmbeddedOptions, type EmbeddedSystem } from '@bstore/launcher';
+import type { Role } from '@bstore/platform';
+import { as, asStaff } from './auth.ts';
 import { testLogger } from './harness.ts';
 import type { SystemDatabases } from './invariants.ts';
 
@@ -27,12 +29,15 @@ export function databasesOf(system: EmbeddedSystem): SystemDatabases {
   };
 }
 
-/** A small client for the public API through the gateway. */
-export function client(baseUrl: string, customerId = 'alice', defaultHeaders: Record<string, string> = {}) {
+/**
+ * A small client for the public API through the gateway, signed in as `customerId` with `role`
+ * (a demo token). `createBook` always calls as the librarian.
+ */
+export function client(baseUrl: string, customerId = 'alice', role: Role = 'customer') {
   const call = async <T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
-      headers: { 'x-customer-id': customerId, ...defaultHeaders, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: { ...(await as(customerId, role)), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
@@ -45,6 +50,6 @@ export function client(baseUrl: string, customerId = 'alice', defaultHeaders: Re
     reservation: (id: number) => call<{ status: string; libraryName: string | null; libraryId: number | null }>('GET', `/reservations/${id}`),
     page: (id: number) => call<{ status: string; bookName: string | null; libraryName: string | null; timeline: { eventType: string; service: string }[] }>('GET', `/reservationPages/${id}`),
     book: (id: number) => call<{ quantity: number; copies: number; bookName: string }>('GET', `/books/${id}`),
-    createBook: (bookName: string, quantity: number) => call<{ bookId: number }>('POST', '/books', { bookName, quantity }, { 'x-role': 'staff' }),
+    createBook: async (bookName: string, quantity: number) => call<{ bookId: number }>('POST', '/books', { bookName, quantity }, await asStaff()),
   };
 }

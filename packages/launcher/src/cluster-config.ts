@@ -1,4 +1,5 @@
 import { DEFAULT_PORTS, type ServiceName } from './embedded-system.ts';
+import { hasIdentityConfiguration } from './auth-config.ts';
 import { ConfigError, boolSetting, choiceSetting, intSetting, listSetting, urlSetting } from './env.ts';
 import { SERVICE_NAMES } from './service-config.ts';
 
@@ -34,6 +35,7 @@ export function readClusterConfig(env: NodeJS.ProcessEnv, terminal: boolean): Cl
   const layout = choiceSetting(env, 'BSTORE_DATABASE_LAYOUT', ['database', 'schema'], 'database');
   const server = new URL(urlSetting(env, 'BSTORE_DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://postgres@127.0.0.1:5432/bstore'));
   const demoData = boolSetting(env, 'BSTORE_DEMO_DATA', true);
+  const demoAuth = boolSetting(env, 'BSTORE_DEMO_AUTH', true) && !hasIdentityConfiguration(env);
   const local = (name: ServiceName) => `http://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${ports[name]}`;
 
   const databaseEnv = (name: ServiceName): Record<string, string> => {
@@ -60,6 +62,9 @@ export function readClusterConfig(env: NodeJS.ProcessEnv, terminal: boolean): Cl
         ASSIGNMENT_URL: local('assignment'),
         CUSTOMERCENTER_URL: local('customercenter'),
         BSTORE_DEMO_DATA: String(demoData),
+        // A developer's cluster signs in with the demo users unless real identity is configured
+        // (the services then read BSTORE_AUTH_* from the supervisor's own environment).
+        BSTORE_DEMO_AUTH: String(demoAuth),
         LOG_FORMAT: env.LOG_FORMAT || (terminal ? 'pretty' : 'json'),
         ...databaseEnv(name),
       },

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { EmbeddedBus, type DatabaseConfig, type Logger } from '@bstore/platform';
+import { EmbeddedBus, demoServiceAuth, type DatabaseConfig, type Logger, type ServiceAuth } from '@bstore/platform';
 import { createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
 import { createBookService, DEMO_BOOKS, type BookService } from '@bstore/book';
 import { createCustomerCenterService, type CustomerCenterService } from '@bstore/customercenter';
@@ -28,7 +28,9 @@ export interface EmbeddedOptions {
   /** Overrides for the reservation service (sweep timing, book timeout). */
   reservation?: Partial<Omit<ReservationConfig, 'bookUrl'>>;
   /** The gateway's rate limits and CORS origins (defaults: 600 a minute per caller, 1200 per IP, no CORS). */
-  gateway?: Pick<GatewayConfig, 'rateLimit' | 'corsOrigins'>;
+  gateway?: Pick<GatewayConfig, 'rateLimit' | 'corsOrigins' | 'loginAttemptsPerMinute'>;
+  /** How callers are authenticated; default the demo identity (embedded mode is a developer's). */
+  auth?: ServiceAuth;
 }
 
 export interface EmbeddedSystem {
@@ -70,7 +72,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
 
   try {
     bus = await EmbeddedBus.open({ database: database('bus'), logger: logger.child({ component: 'bus' }) });
-    const deps = (name: string) => ({ database: database(name), bus: bus as EmbeddedBus, logger });
+    const auth = options.auth ?? (await demoServiceAuth());
+    const deps = (name: string) => ({ database: database(name), bus: bus as EmbeddedBus, logger, auth });
     const embeddedBus = bus;
     const busReady = async () => {
       if (!(await embeddedBus.healthy())) throw new Error('the embedded bus is closed');
@@ -97,7 +100,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     await reservation.start(listen('reservation'));
 
     const gateway = await createGatewayService(
-      { logger },
+      { logger, auth },
       { ...options.gateway, upstreams: { reservation: reservation.url, assignment: assignment.url, book: book.url, customercenter: customercenter.url } },
     );
     started.push(gateway);

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
-import { createLogger } from '@bstore/platform';
+import { createLogger, createServiceAuth } from '@bstore/platform';
+import { readAuthConfig } from './auth-config.ts';
+import { warnAboutIdentity } from './service-process.ts';
 import { DEFAULT_PORTS, startEmbedded, type ServiceName } from './embedded-system.ts';
 import { intSetting, listSetting } from './env.ts';
 import { readGatewayProtections } from './service-config.ts';
@@ -11,6 +13,8 @@ import { readGatewayProtections } from './service-config.ts';
  * BSTORE_SWEEP_INTERVAL_MS and BSTORE_PENDING_STALE_AFTER_MS (the recovery sweep), and
  * BSTORE_PAUSED_CONSUMERS (a fault drill: e.g. `assignment` starts with its consumer stopped),
  * and the gateway's BSTORE_RATE_LIMIT_PER_MINUTE, BSTORE_RATE_LIMIT_IP_PER_MINUTE and BSTORE_CORS_ORIGINS.
+ * Identity: the demo users (alice, bob, librarian) unless BSTORE_AUTH_* configures real identity
+ * (docs/security.md); BSTORE_DEMO_AUTH=false without it refuses to start.
  */
 const env = process.env;
 const dataDir = resolve(env.BSTORE_DATA_DIR ?? 'data');
@@ -25,6 +29,16 @@ const staleAfterMs = intSetting(env, 'BSTORE_PENDING_STALE_AFTER_MS', 10_000, { 
 const maxActiveReservationsPerCustomer = intSetting(env, 'BSTORE_MAX_ACTIVE_RESERVATIONS', 5, { min: 1, max: 10_000 });
 const gateway = readGatewayProtections(env);
 const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
+const authConfig = (() => {
+  try {
+    return readAuthConfig(env, 'embedded', true);
+  } catch (err) {
+    logger.fatal({ err }, 'bad identity configuration');
+    process.exit(2);
+  }
+})();
+// In one process every service both makes and takes the internal call: one key for all.
+const auth = await createServiceAuth(authConfig.settings.demo ? authConfig.settings : { ...authConfig.settings, internalKey: env.BSTORE_INTERNAL_KEY || authConfig.settings.internalKey });
 
 const started = Date.now();
 const system = await startEmbedded({
@@ -35,7 +49,8 @@ const system = await startEmbedded({
   seedDemoData: env.BSTORE_DEMO_DATA !== 'false',
   pausedConsumers,
   reservation: { sweepIntervalMs, staleAfterMs, maxActiveReservationsPerCustomer },
-  gateway,
+  gateway: { ...gateway, loginAttemptsPerMinute: intSetting(env, 'BSTORE_LOGIN_ATTEMPTS_PER_MINUTE', 10, { min: 0, max: 1_000_000 }) },
+  auth,
 }).catch((err: unknown) => {
   logger.fatal({ err }, 'bstore failed to start');
   process.exit(1);
@@ -51,14 +66,17 @@ bstore is running (embedded mode, data in ${dataDir}, started in ${((Date.now() 
   book            ${system.urls.book}
   customercenter  ${system.urls.customercenter}
 
-Try it:
+${auth.demo ? `Demo sign-in (DEMO ONLY: published key, never expose this): alice/alice and bob/bob (patrons), librarian/librarian (staff)
+` : ''}Try it:
   curl ${gw}/books
-  curl -X POST ${gw}/reservations -H 'content-type: application/json' -H 'x-customer-id: alice' -d '{"bookId":1}'
-  curl ${gw}/reservationPages/1 -H 'x-customer-id: alice'
-  curl -X PATCH ${gw}/reservations/1 -H 'content-type: application/json' -H 'x-customer-id: alice' -d '{"status":"bookCancel"}'
+  TOKEN=$(curl -s -X POST ${gw}/auth/token -H 'content-type: application/json' -d '{"username":"alice","password":"alice"}' | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')
+  curl -X POST ${gw}/reservations -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"bookId":1}'
+  curl ${gw}/reservationPages/1 -H "authorization: Bearer $TOKEN"
+  curl -X PATCH ${gw}/reservations/1 -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"status":"bookCancel"}'
 
 Press Ctrl+C to stop.
 `);
+warnAboutIdentity(authConfig, logger);
 if (pausedConsumers.length > 0) {
   logger.warn({ pausedConsumers }, 'fault drill: these services consume no events until restarted without BSTORE_PAUSED_CONSUMERS');
 }

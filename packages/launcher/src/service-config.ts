@@ -1,6 +1,7 @@
 import type { DatabaseConfig } from '@bstore/platform';
 import { DEFAULT_PORTS, type ServiceName } from './embedded-system.ts';
 import { ConfigError, boolSetting, choiceSetting, intSetting, nameSetting, urlSetting } from './env.ts';
+import { readAuthConfig, type AuthConfig } from './auth-config.ts';
 
 export const SERVICE_NAMES = Object.keys(DEFAULT_PORTS) as ServiceName[];
 
@@ -27,9 +28,11 @@ export interface ServiceProcessConfig {
     bookCircuitHalfOpenAfterMs: number;
     bookMaxConcurrentCalls: number;
   };
-  gateway: { upstreams: Record<Exclude<ServiceName, 'gateway'>, string>; timeoutMs: number } & GatewayProtectionSettings;
+  gateway: { upstreams: Record<Exclude<ServiceName, 'gateway'>, string>; timeoutMs: number; loginAttemptsPerMinute: number } & GatewayProtectionSettings;
   /** Add the demo catalogue (book) and libraries (assignment) that are missing. */
   demoData: boolean;
+  /** How callers are authenticated: demo identity or BSTORE_AUTH_* (docs/security.md). */
+  auth: AuthConfig;
   log: { level: string; format: 'json' | 'pretty' };
   /** Longest a graceful stop may take before the process exits anyway. */
   shutdownGraceMs: number;
@@ -150,9 +153,12 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
         customercenter: urlSetting(env, 'CUSTOMERCENTER_URL', ['http:', 'https:'], localUrl('customercenter')),
       },
       timeoutMs: intSetting(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 100, max: 300_000 }),
+      loginAttemptsPerMinute: intSetting(env, 'BSTORE_LOGIN_ATTEMPTS_PER_MINUTE', 10, { min: 0, max: 1_000_000 }),
       ...readGatewayProtections(env),
     },
     demoData: boolSetting(env, 'BSTORE_DEMO_DATA', false),
+    // A service started on its own (Kubernetes) never falls back to the demo identity.
+    auth: readAuthConfig(env, name, false),
     log: { level: choiceSetting(env, 'LOG_LEVEL', LOG_LEVELS, 'info'), format: choiceSetting(env, 'LOG_FORMAT', ['json', 'pretty'], 'json') },
     shutdownGraceMs: intSetting(env, 'BSTORE_SHUTDOWN_GRACE_MS', 10_000, { min: 100, max: 600_000 }),
     drainDelayMs: intSetting(env, 'BSTORE_DRAIN_DELAY_MS', 0, { min: 0, max: 120_000 }),

@@ -1,5 +1,5 @@
 import type { ServiceRuntime} from '@bstore/platform';
-import { NatsJetStreamBus, createHttpApp, HttpProblem, type Logger, type MessageBus } from '@bstore/platform';
+import { DEMO_USERS, NatsJetStreamBus, createHttpApp, createServiceAuth, HttpProblem, type Logger, type MessageBus, type ServiceAuth } from '@bstore/platform';
 import { createAssignmentService, seedLibraries } from '@bstore/assignment';
 import { createBookService, DEMO_BOOKS } from '@bstore/book';
 import { createCustomerCenterService } from '@bstore/customercenter';
@@ -15,14 +15,14 @@ export interface RunningService {
 }
 
 /** Builds one service from its configuration, with the bus it reads from (not the gateway's). */
-async function buildService(config: ServiceProcessConfig, bus: MessageBus | undefined, logger: Logger): Promise<ServiceRuntime> {
+async function buildService(config: ServiceProcessConfig, bus: MessageBus | undefined, logger: Logger, auth: ServiceAuth): Promise<ServiceRuntime> {
   const needBus = (): MessageBus => {
     if (!bus) throw new Error(`${config.service} needs the bus`);
     return bus;
   };
   const sqlDeps = () => {
     if (!config.database) throw new Error(`${config.service} needs a database`);
-    return { database: config.database, bus: needBus(), logger };
+    return { database: config.database, bus: needBus(), logger, auth };
   };
   switch (config.service) {
     case 'book': {
@@ -39,10 +39,10 @@ async function buildService(config: ServiceProcessConfig, bus: MessageBus | unde
       return createReservationService(sqlDeps(), config.reservation);
     case 'customercenter':
       return createCustomerCenterService(
-        config.redis ? { bus: needBus(), logger, redis: config.redis } : { bus: needBus(), logger, database: sqlDeps().database },
+        config.redis ? { bus: needBus(), logger, auth, redis: config.redis } : { bus: needBus(), logger, auth, database: sqlDeps().database },
       );
     case 'gateway':
-      return createGatewayService({ logger }, config.gateway);
+      return createGatewayService({ logger, auth }, config.gateway);
   }
 }
 
@@ -70,6 +70,18 @@ async function startWaitingRoom(config: ServiceProcessConfig, logger: Logger, re
   return { app, port: typeof address === 'object' && address ? address.port : config.port };
 }
 
+/** Says plainly when the demo identity is on, or when real configuration turned it off. */
+export function warnAboutIdentity(auth: ServiceProcessConfig['auth'], logger: Logger): void {
+  if (auth.settings.demo) {
+    logger.warn(
+      { users: DEMO_USERS.map((u) => `${u.username}/${u.password} (${u.role})`) },
+      'DEMO IDENTITY: anyone can sign in as the demo users, and the demo signing key is published in the repository; never expose this beyond your own machine (docs/security.md)',
+    );
+  } else if (auth.demoOverridden) {
+    logger.warn('BSTORE_DEMO_AUTH is ignored: real identity configuration (BSTORE_AUTH_*) is set, so the demo users and key are off');
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -81,6 +93,9 @@ export async function runService(config: ServiceProcessConfig, rootLogger: Logge
   // The services name themselves in their log lines; the launcher's own lines get the name here.
   const logger = rootLogger;
   const own = rootLogger.child({ service: config.service });
+  // Built once, before anything else: a bad key fails the start at once, not on the first request.
+  const auth = await createServiceAuth(config.auth.settings);
+  warnAboutIdentity(config.auth, own);
   let lastError = 'connecting to its database and the bus';
   const waiting = config.service === 'gateway' ? undefined : await startWaitingRoom(config, own, () => lastError);
 
@@ -98,7 +113,7 @@ export async function runService(config: ServiceProcessConfig, rootLogger: Logge
             logger: own.child({ component: 'bus' }),
           });
         }
-        runtime = await buildService(config, bus, logger);
+        runtime = await buildService(config, bus, logger, auth);
       } catch (err) {
         lastError = err instanceof Error ? err.message : String(err);
         const delay = Math.min(500 * 2 ** (attempt - 1), config.startRetryMaxMs);

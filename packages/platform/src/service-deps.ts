@@ -2,12 +2,15 @@ import type { Logger } from 'pino';
 import { openDatabase, type Database, type DatabaseConfig } from './db/database.ts';
 import { migrateToLatest, type Migrations } from './db/migrations.ts';
 import type { MessageBus } from './messaging/bus.ts';
+import type { ServiceAuth } from './auth/service-auth.ts';
 
 /** What every service's composition root is given by a launcher (embedded now, cluster next). */
 export interface ServiceDeps {
   database: DatabaseConfig;
   bus: MessageBus;
   logger: Logger;
+  /** Verifies callers' tokens (and signs this service's internal calls). */
+  auth: ServiceAuth;
 }
 
 /** Opens the service's own database and migrates it to the latest schema. */

@@ -52,6 +52,7 @@ export async function createAssignmentService(deps: ServiceDeps): Promise<Assign
 
   const app = createHttpApp({
     service: 'assignment',
+    auth: deps.auth,
     logger,
     errorStatus: assignmentErrorStatus,
     readiness: { database: async () => void (await database.db.selectFrom('libraries').select('library_id').limit(1).execute()) },

@@ -50,6 +50,7 @@ export async function createBookService(deps: ServiceDeps): Promise<BookService>
 
   const app = createHttpApp({
     service: 'book',
+    auth: deps.auth,
     logger,
     errorStatus: bookErrorStatus,
     readiness: { database: async () => void (await database.db.selectFrom('books').select('book_id').limit(1).execute()) },

@@ -11,6 +11,7 @@ import {
   type Logger,
   type MessageBus,
   type ReadinessCheck,
+  type ServiceAuth,
 } from '@bstore/platform';
 import { isPageEvent } from './application/events.ts';
 import type { PageUpdates, ReservationPageStore } from './application/ports.ts';
@@ -46,6 +47,7 @@ export interface RedisReadModelConfig {
 export interface CustomerCenterDeps {
   bus: MessageBus;
   logger: Logger;
+  auth: ServiceAuth;
   database?: DatabaseConfig;
   redis?: RedisReadModelConfig;
 }
@@ -97,7 +99,7 @@ export async function createCustomerCenterService(deps: CustomerCenterDeps, conf
       },
     });
 
-    const app = createHttpApp({ service: 'customercenter', logger, errorStatus: customercenterErrorStatus, readiness: readModel.readiness });
+    const app = createHttpApp({ service: 'customercenter', auth: deps.auth, logger, errorStatus: customercenterErrorStatus, readiness: readModel.readiness });
     await app.register(customercenterRoutes, {
       pages: new ViewReservationPages(store),
       watch,

@@ -26,8 +26,8 @@ export interface DeadLetterGatewayOptions {
 export const AGGREGATE_WINDOW = 1000;
 const SERVICE_PAGE_MAX = 100;
 
-/** The headers that say who calls, passed to the services, which check the role again. */
-const IDENTITY_HEADERS = ['x-customer-id', 'x-role', 'authorization'] as const;
+/** The bearer token, passed to the services, which verify it and check the role again. */
+const IDENTITY_HEADERS = ['authorization'] as const;
 
 const FailureSchema = Type.Object({
   service: Type.String(),
@@ -130,7 +130,7 @@ export async function deadLetterGatewayRoutes(app: HttpApp, options: DeadLetterG
   app.get(
     '/admin/dead-letters',
     {
-      preHandler: requireRole('staff'),
+      onRequest: requireRole('staff'),
       schema: {
         querystring: Type.Object(
           {
@@ -201,6 +201,6 @@ export async function deadLetterGatewayRoutes(app: HttpApp, options: DeadLetterG
     });
   };
 
-  app.get('/admin/dead-letters/:id', { preHandler: requireRole('staff'), schema: { params: IdParams } }, forward(''));
-  app.post('/admin/dead-letters/:id/replay', { preHandler: requireRole('staff'), schema: { params: IdParams } }, forward('/replay'));
+  app.get('/admin/dead-letters/:id', { onRequest: requireRole('staff'), schema: { params: IdParams } }, forward(''));
+  app.post('/admin/dead-letters/:id/replay', { onRequest: requireRole('staff'), schema: { params: IdParams } }, forward('/replay'));
 }

@@ -1,4 +1,6 @@
-import { ServiceRuntime, createHttpApp, type Logger } from '@bstore/platform';
+import { ServiceRuntime, createHttpApp, registerAuthentication, type Logger, type ServiceAuth } from '@bstore/platform';
+import type { FastifyInstance } from 'fastify';
+import { authRoutes } from './auth.routes.ts';
 import { gatewayRoutes, type Upstream } from './routes.ts';
 import { gatewayApiDocs } from './api-docs.ts';
 import { DEFAULT_PROTECTIONS, gatewayProtections, type GatewayProtectionOptions } from './protections.ts';
@@ -11,18 +13,24 @@ export interface GatewayConfig {
   rateLimit?: Partial<GatewayProtectionOptions['rateLimit']>;
   /** Exact origins allowed to call from a browser (CORS); default none. */
   corsOrigins?: readonly string[];
+  /** Sign-in attempts per minute per address and user name (default 10; 0 turns it off). */
+  loginAttemptsPerMinute?: number;
 }
 
 export type GatewayService = ServiceRuntime<{ upstreams: Record<Upstream, string> }>;
 
 /** Composition root of the gateway: the only public entry, routing to the four services. */
-export async function createGatewayService(deps: { logger: Logger }, config: GatewayConfig): Promise<GatewayService> {
+export async function createGatewayService(deps: { logger: Logger; auth: ServiceAuth }, config: GatewayConfig): Promise<GatewayService> {
   const logger = deps.logger.child({ service: 'gateway' });
   const app = createHttpApp({ service: 'gateway', logger, bodyLimit: 64 * 1024 });
   await app.register(gatewayProtections, {
     rateLimit: { ...DEFAULT_PROTECTIONS.rateLimit, ...config.rateLimit },
     corsOrigins: config.corsOrigins ?? DEFAULT_PROTECTIONS.corsOrigins,
   });
+  // Tokens are verified here first (after the rate limits, so a flood of bad tokens is limited too)
+  // and again by each service, which can be reached inside the cluster without the gateway.
+  registerAuthentication(app as unknown as FastifyInstance, deps.auth);
+  await app.register(authRoutes, { auth: deps.auth, loginAttemptsPerMinute: config.loginAttemptsPerMinute ?? 10 });
   await app.register(gatewayRoutes, {
     upstreams: config.upstreams,
     timeoutMs: config.timeoutMs ?? 10_000,

@@ -7,7 +7,7 @@ import { HttpProblem, type HttpApp } from '@bstore/platform';
 
 export interface GatewayProtectionOptions {
   rateLimit: {
-    /** Requests per minute per caller (bearer token, else `X-Customer-Id`); 0 turns the limit off. */
+    /** Requests per minute per caller (bearer token); 0 turns the limit off. */
     perTokenPerMinute: number;
     /** Requests per minute per client IP address; 0 turns the limit off. */
     perIpPerMinute: number;
@@ -59,9 +59,10 @@ export function parseOrigin(value: string): string {
 }
 
 /**
- * The key of the per-token limit: the bearer credential (hashed, so no token is kept in memory),
- * else the placeholder identity `X-Customer-Id` (ADR 0006). Anonymous calls have none: only the
- * per-IP limit counts them.
+ * The key of the per-token limit: the bearer credential (hashed, so no token is kept in memory).
+ * It is read before the token is verified, so that a flood of bad tokens is limited too; a caller
+ * who signs in again for a fresh token is still held by the per-IP limit and the sign-in limit.
+ * Anonymous calls have no key: only the per-IP limit counts them.
  */
 export function tokenKey(request: FastifyRequest): string | undefined {
   const authorization = request.headers.authorization;
@@ -69,8 +70,6 @@ export function tokenKey(request: FastifyRequest): string | undefined {
     const bearer = /^Bearer\s+(.+)$/i.exec(authorization.trim());
     return `token:${sha256(bearer?.[1] ?? authorization.trim())}`;
   }
-  const customer = request.headers['x-customer-id'];
-  if (typeof customer === 'string' && customer !== '') return `customer:${sha256(customer)}`;
   return undefined;
 }
 

@@ -83,6 +83,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     new HttpBookClient({
       baseUrl: config.bookUrl,
       timeoutMs: bookTimeoutMs,
+      credentials: () => deps.auth.internalFor('reservation').token(),
       retries: config.bookRetries,
       totalTimeoutMs: config.bookTotalTimeoutMs,
       circuitThreshold: config.bookCircuitThreshold,
@@ -122,6 +123,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
 
   const app = createHttpApp({
     service: 'reservation',
+    auth: deps.auth,
     logger,
     errorStatus: reservationErrorStatus,
     readiness: { database: async () => void (await database.db.selectFrom('reservations').select('reservation_id').limit(1).execute()) },

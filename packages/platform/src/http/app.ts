@@ -8,6 +8,8 @@ import { DomainError } from '../kernel/errors.ts';
 import { HttpProblem, problemBody, type ProblemBody } from './problem.ts';
 import { validatorCompiler } from './validation.ts';
 import { registerOpenApi } from './openapi.ts';
+import { registerAuthentication } from './request-context.ts';
+import type { ServiceAuth } from '../auth/service-auth.ts';
 
 export type HttpApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger, TypeBoxTypeProvider>;
 
@@ -27,6 +29,11 @@ export interface HttpAppOptions {
   bodyLimit?: number;
   /** The version in the OpenAPI document's `info` (default: the platform package's). */
   version?: string;
+  /**
+   * Verifies bearer tokens on every request (requestContext reads the result). Without it every
+   * request is anonymous. The gateway registers it itself, after its rate limits.
+   */
+  auth?: ServiceAuth;
 }
 
 const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
@@ -126,6 +133,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  if (options.auth) registerAuthentication(app as unknown as FastifyInstance, options.auth);
 
   // Metrics: one registry per service, so five services in one process stay apart.
   const registry = new Registry();

@@ -112,7 +112,7 @@ export async function deadLetterRoutes(app: HttpApp, options: DeadLetterRoutesOp
   app.get(
     '/admin/dead-letters',
     {
-      preHandler: requireRole('staff'),
+      onRequest: requireRole('staff'),
       schema: {
         querystring: Type.Object(
           {
@@ -135,7 +135,7 @@ export async function deadLetterRoutes(app: HttpApp, options: DeadLetterRoutesOp
   app.get(
     '/admin/dead-letters/:id',
     {
-      preHandler: requireRole('staff'),
+      onRequest: requireRole('staff'),
       schema: { params: IdParams, response: { 200: DeadLetterSchema, 400: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema } },
     },
     async (request) => json(await find(request.params.id)),
@@ -144,7 +144,7 @@ export async function deadLetterRoutes(app: HttpApp, options: DeadLetterRoutesOp
   app.post(
     '/admin/dead-letters/:id/replay',
     {
-      preHandler: requireRole('staff'),
+      onRequest: requireRole('staff'),
       schema: {
         params: IdParams,
         response: { 200: ReplayOutcomeSchema, 400: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema },

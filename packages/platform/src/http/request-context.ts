@@ -1,45 +1,89 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Identity, Role } from '../auth/identity.ts';
+import { InvalidTokenError } from '../auth/tokens.ts';
+import type { ServiceAuth } from '../auth/service-auth.ts';
 import { HttpProblem } from './problem.ts';
 
-export type Role = 'customer' | 'staff';
+export type RequestContext = Identity;
 
-export interface RequestContext {
-  readonly customerId: string;
-  readonly role: Role;
+/** Route config of a service-to-service route: only an internal token is accepted there. */
+export const INTERNAL_ROUTE = { auth: 'internal' } as const;
+
+const identities = new WeakMap<FastifyRequest, Identity>();
+const internalCallers = new WeakMap<FastifyRequest, string>();
+
+const CHALLENGE = 'Bearer realm="bstore"';
+
+function unauthorized(detail: string, error?: 'invalid_token' | 'invalid_request'): HttpProblem {
+  const challenge = error ? `${CHALLENGE}, error="${error}", error_description="${detail.replace(/"/g, "'")}"` : CHALLENGE;
+  return new HttpProblem(401, error ? 'INVALID_TOKEN' : 'UNAUTHENTICATED', detail, { headers: { 'www-authenticate': challenge } });
 }
 
-/** The demo customer used when a request names none (embedded mode, until authentication). */
-export const DEMO_CUSTOMER_ID = 'alice';
-
-const CUSTOMER_ID = /^[A-Za-z0-9._@-]{1,64}$/;
+function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(header);
+  if (!match) throw unauthorized('the Authorization header must be "Bearer <token>"', 'invalid_request');
+  return match[1];
+}
 
 /**
- * Who is calling. This is the one place identity is read: today from the `X-Customer-Id` and
- * `X-Role` headers (an identity placeholder, see docs/adr/0006-identity-placeholder.md); the
- * authentication issue makes it read a verified token instead, and no caller changes.
+ * Verifies the caller's bearer token, if there is one, before anything else runs: a bad token is a
+ * 401 problem+json (RFC 6750 challenge), a good one becomes the request's identity. A request
+ * without a token goes on anonymous; the routes that need an identity refuse it (requireRole,
+ * requireIdentity, requestContext). Routes with `config: INTERNAL_ROUTE` take only a
+ * service-to-service token instead.
+ *
+ * @example
+ * registerAuthentication(app, auth); // once, on the instance, before the routes
+ */
+export function registerAuthentication(app: FastifyInstance, auth: ServiceAuth): void {
+  app.addHook('onRequest', async (request) => {
+    const internal = (request.routeOptions.config as { auth?: string } | undefined)?.auth === 'internal';
+    const token = bearerToken(request);
+    if (internal) {
+      if (token === undefined) throw unauthorized('this route is for bstore services only');
+      try {
+        internalCallers.set(request, await auth.internal.verify(token));
+      } catch {
+        throw unauthorized('the service token is not valid', 'invalid_token');
+      }
+      return;
+    }
+    if (token === undefined) return;
+    try {
+      identities.set(request, await auth.verifier.verify(token));
+    } catch (err) {
+      if (err instanceof InvalidTokenError) throw unauthorized(err.message, 'invalid_token');
+      throw err;
+    }
+  });
+}
+
+/**
+ * Who is calling: the identity of the verified bearer token (see docs/security.md). Throws 401
+ * problem+json when the request has none. This is the one place a route reads identity.
  *
  * @example
  * const { customerId, role } = requestContext(request);
  */
 export function requestContext(request: FastifyRequest): RequestContext {
-  const rawId = request.headers['x-customer-id'];
-  const customerId = typeof rawId === 'string' && rawId.length > 0 ? rawId : DEMO_CUSTOMER_ID;
-  if (!CUSTOMER_ID.test(customerId)) {
-    throw new HttpProblem(400, 'INVALID_CUSTOMER_ID', 'X-Customer-Id must be 1 to 64 letters, digits or . _ @ -');
-  }
-  const rawRole = request.headers['x-role'];
-  const role = rawRole === undefined || rawRole === '' ? 'customer' : rawRole;
-  if (role !== 'customer' && role !== 'staff') {
-    throw new HttpProblem(400, 'INVALID_ROLE', 'X-Role must be customer or staff');
-  }
-  return { customerId, role };
+  const identity = identities.get(request);
+  if (!identity) throw unauthorized('sign in first: this needs a bearer token (POST /auth/token)');
+  return identity;
+}
+
+/** The verified identity, or undefined for an anonymous request (rate limits, logs). */
+export function optionalRequestContext(request: FastifyRequest): RequestContext | undefined {
+  return identities.get(request);
 }
 
 /**
- * Refuses the request unless the caller has the role: 403 problem+json.
+ * Refuses the request unless the caller has the role: 401 when anonymous, 403 otherwise. A route
+ * `onRequest` hook, so it answers before the body is read or validated.
  *
  * @example
- * app.post('/books', { preHandler: requireRole('staff') }, handler);
+ * app.post('/books', { onRequest: requireRole('staff') }, handler);
  */
 export function requireRole(role: Role) {
   return async (request: FastifyRequest): Promise<void> => {
@@ -47,4 +91,15 @@ export function requireRole(role: Role) {
       throw new HttpProblem(403, 'FORBIDDEN', `only ${role} may do this`);
     }
   };
+}
+
+/**
+ * Refuses an anonymous request (401) before its body or query is read: for routes that are the
+ * caller's own (their reservations, their pages).
+ *
+ * @example
+ * app.get('/reservations', { onRequest: requireIdentity }, handler);
+ */
+export async function requireIdentity(request: FastifyRequest): Promise<void> {
+  requestContext(request);
 }

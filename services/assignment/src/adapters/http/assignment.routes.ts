@@ -76,7 +76,7 @@ export async function assignmentRoutes(app: HttpApp, deps: AssignmentRouteDeps):
   app.post(
     '/libraries',
     {
-      preHandler: requireRole('staff'),
+      onRequest: requireRole('staff'),
       schema: {
         body: Type.Object(
           {
@@ -94,7 +94,7 @@ export async function assignmentRoutes(app: HttpApp, deps: AssignmentRouteDeps):
   app.get(
     '/assignments',
     {
-      preHandler: requireRole('staff'),
+      onRequest: requireRole('staff'),
       schema: {
         querystring: Type.Object(
           {

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { ProblemSchema, requireRole, type HttpApp } from '@bstore/platform';
+import { INTERNAL_ROUTE, ProblemSchema, requireRole, type HttpApp } from '@bstore/platform';
 import type { AdjustCopies } from '../../application/adjust-copies/adjust-copies.service.ts';
 import type { BrowseCatalogue } from '../../application/browse-catalogue/browse-catalogue.service.ts';
 import type { CreateBook } from '../../application/create-book/create-book.service.ts';
@@ -90,7 +90,7 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
   app.post(
     '/books',
     {
-      preHandler: requireRole('staff'),
+      onRequest: requireRole('staff'),
       schema: {
         body: Type.Object(
           {
@@ -113,7 +113,7 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
   app.post(
     '/books/:bookId/copies',
     {
-      preHandler: requireRole('staff'),
+      onRequest: requireRole('staff'),
       schema: {
         params: Type.Object({ bookId: Id }),
         body: Type.Object({ delta: Type.Integer({ minimum: -100_000, maximum: 100_000 }) }, { additionalProperties: false }),
@@ -127,6 +127,8 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
   app.put(
     '/books/:bookId/holds/:reservationId',
     {
+      // Only a service token (reservation's) is accepted here, never a user's: see docs/security.md.
+      config: INTERNAL_ROUTE,
       schema: {
         // Internal (reservation's synchronous call), never published by the gateway: kept out of the API documents.
         hide: true,

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { Type } from 'typebox';
 import { RESERVATION_STATUSES } from '@bstore/contracts';
-import { ProblemSchema, requestContext, type HttpApp } from '@bstore/platform';
+import { ProblemSchema, requestContext, requireIdentity, type HttpApp } from '@bstore/platform';
 import type { ReservationPageDetail } from '../../application/ports.ts';
 import type { ViewReservationPages } from '../../application/view-reservation-pages/view-reservation-pages.service.ts';
 import type { WatchReservationPages } from '../../application/watch-reservation-pages/watch-reservation-pages.service.ts';
@@ -92,6 +92,7 @@ export async function customercenterRoutes(app: HttpApp, deps: CustomerCenterRou
   app.get(
     '/reservationPages',
     {
+      onRequest: requireIdentity,
       schema: {
         querystring: Type.Object(
           {
@@ -119,6 +120,7 @@ export async function customercenterRoutes(app: HttpApp, deps: CustomerCenterRou
   app.get(
     '/reservationPages/stream',
     {
+      onRequest: requireIdentity,
       schema: {
         querystring: Type.Object({}, { additionalProperties: false }),
         response: {
@@ -128,7 +130,7 @@ export async function customercenterRoutes(app: HttpApp, deps: CustomerCenterRou
       },
     },
     async (request, reply) => {
-      const viewer = requestContext(request); // a bad identity is a 400 problem, before the stream opens
+      const viewer = requestContext(request); // verified before the stream opens (requireIdentity)
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -165,7 +167,10 @@ export async function customercenterRoutes(app: HttpApp, deps: CustomerCenterRou
 
   app.get(
     '/reservationPages/:reservationId',
-    { schema: { params: Type.Object({ reservationId: Id }, { additionalProperties: false }), response: { 200: ReservationPageSchema, 400: ProblemSchema, 404: ProblemSchema } } },
+    {
+      onRequest: requireIdentity,
+      schema: { params: Type.Object({ reservationId: Id }, { additionalProperties: false }), response: { 200: ReservationPageSchema, 400: ProblemSchema, 404: ProblemSchema } },
+    },
     async (request) => pageJson(await deps.pages.get(request.params.reservationId, requestContext(request))),
   );
 }

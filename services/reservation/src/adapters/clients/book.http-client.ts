@@ -9,6 +9,8 @@ export interface HttpBookClientOptions {
   baseUrl: string;
   /** One attempt gives up after this long; its answer is then unknown. */
   timeoutMs: number;
+  /** The service token book's internal hold route requires (docs/security.md). */
+  credentials?: () => Promise<string>;
   /** Retries of a transient failure (connection refused or reset, timeout, 502/503/504); default 2. */
   retries?: number;
   /** The whole call gives up after this long; default (retries + 1) x timeoutMs + retries x 500 ms of backoff. */
@@ -78,10 +80,12 @@ function parseJson(text: string): unknown {
 export class HttpBookClient implements BookClient {
   readonly #baseUrl: string;
   readonly #policy: BookCallPolicy;
+  readonly #credentials: (() => Promise<string>) | undefined;
   #metrics: BookCallMetrics | undefined;
 
   constructor(options: HttpBookClientOptions) {
     this.#baseUrl = options.baseUrl;
+    this.#credentials = options.credentials;
     const retries = options.retries ?? 2;
     this.#policy = new BookCallPolicy({
       attemptTimeoutMs: options.timeoutMs,
@@ -144,9 +148,10 @@ export class HttpBookClient implements BookClient {
     let response: Response;
     let text: string;
     try {
+      const token = this.#credentials ? await this.#credentials() : undefined;
       response = await fetch(url, {
         method: 'PUT',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: JSON.stringify({ customerId: request.customerId }),
         signal,
       });
@@ -161,7 +166,9 @@ export class HttpBookClient implements BookClient {
     if (response.status === 409 && body?.code === 'BOOK_OUT_OF_STOCK') return { kind: 'outOfStock', bookName };
     if (response.status === 409 && body?.code === 'HOLD_RELEASED') return { kind: 'holdReleased' };
     if (response.status === 404 && body?.code === 'BOOK_NOT_FOUND') return { kind: 'bookNotFound' };
-    // Understood as "no usable answer", but book is up: not a failure for the circuit.
+    // Understood as "no usable answer", but book is up: not a failure for the circuit. A 401 here
+    // means the services do not share BSTORE_INTERNAL_KEY: a configuration error, said plainly.
+    if (response.status === 401) return { kind: 'unavailable', reason: 'book refused the service token (do reservation and book share BSTORE_INTERNAL_KEY?)' };
     return { kind: 'unavailable', reason: `unexpected answer ${response.status}` };
   }
 }

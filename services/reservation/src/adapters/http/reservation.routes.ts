@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { HttpProblem, ProblemSchema, requestContext, type HttpApp } from '@bstore/platform';
+import { HttpProblem, ProblemSchema, requestContext, requireIdentity, requireRole, type HttpApp } from '@bstore/platform';
 import { ReservationStatusSchema } from '@bstore/contracts';
 import type { BrowseReservations } from '../../application/browse-reservations/browse-reservations.service.ts';
 import type { CancelReservation } from '../../application/cancel-reservation/cancel-reservation.service.ts';
@@ -65,6 +65,8 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
         body: Type.Object({ bookId: Id, preferredLibraryId: Type.Optional(Type.Union([Id, Type.Null()])) }, { additionalProperties: false }),
         response: { 201: ReservationSchema, 422: ProblemSchema, 503: ProblemSchema, ...errors },
       },
+      // Patrons reserve for themselves (design §10); a librarian's token is refused before anything is read.
+      onRequest: requireRole('customer'),
       preHandler: deps.idempotency.preHandler,
       onSend: deps.idempotency.onSend,
     },
@@ -98,6 +100,7 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
   app.get(
     '/reservations',
     {
+      onRequest: requireIdentity,
       schema: {
         querystring: Type.Object(
           {
@@ -120,13 +123,14 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
 
   app.get(
     '/reservations/:reservationId',
-    { schema: { params: Type.Object({ reservationId: Id }), response: { 200: ReservationSchema, ...errors } } },
+    { onRequest: requireIdentity, schema: { params: Type.Object({ reservationId: Id }), response: { 200: ReservationSchema, ...errors } } },
     async (request) => toJson(await deps.browse.get(request.params.reservationId, requestContext(request))),
   );
 
   app.patch(
     '/reservations/:reservationId',
     {
+      onRequest: requireIdentity,
       schema: {
         params: Type.Object({ reservationId: Id }),
         body: Type.Object({ status: Type.String({ maxLength: 40 }) }, { additionalProperties: false }),
