@@ -1,10 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import {
+  COMMON_PROBLEMS,
   DEAD_LETTER_ID_PATTERN,
   DeadLetterSchema,
   HttpProblem,
   ProblemSchema,
+  ReplayOutcomeSchema,
   parseDeadLetterId,
   requireRole,
   type DeadLetterJson,
@@ -45,6 +47,9 @@ const AggregateSchema = Type.Object({
   partial: Type.Boolean(),
   failures: Type.Array(FailureSchema),
 });
+
+/** The gateway's own errors on these routes besides the common ones: rate limited (429), a service down, slow or broken (502, 503, 504). */
+const EDGE_PROBLEMS = { ...COMMON_PROBLEMS, 429: ProblemSchema, 502: ProblemSchema, 504: ProblemSchema };
 
 type Failure = { service: Upstream; status: number; code: string; detail: string };
 
@@ -141,7 +146,7 @@ export async function deadLetterGatewayRoutes(app: HttpApp, options: DeadLetterG
           },
           { additionalProperties: false },
         ),
-        response: { 200: AggregateSchema, 400: ProblemSchema, 403: ProblemSchema, 502: ProblemSchema, 503: ProblemSchema, 504: ProblemSchema },
+        response: { 200: AggregateSchema, 400: ProblemSchema, 403: ProblemSchema, ...EDGE_PROBLEMS },
       },
     },
     async (request) => {
@@ -179,7 +184,7 @@ export async function deadLetterGatewayRoutes(app: HttpApp, options: DeadLetterG
     },
   );
 
-  const IdParams = Type.Object({ id: Type.String({ pattern: DEAD_LETTER_ID_PATTERN, maxLength: 80 }) });
+  const IdParams = Type.Object({ id: Type.String({ pattern: DEAD_LETTER_ID_PATTERN, maxLength: 80 }) }, { additionalProperties: false });
 
   /** Sends the request to the service the id names; its answer (or a 502/503/504 naming it) goes back as it is. */
   const forward = (suffix: string) => async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
@@ -201,6 +206,16 @@ export async function deadLetterGatewayRoutes(app: HttpApp, options: DeadLetterG
     });
   };
 
-  app.get('/admin/dead-letters/:id', { onRequest: requireRole('staff'), schema: { params: IdParams } }, forward(''));
-  app.post('/admin/dead-letters/:id/replay', { onRequest: requireRole('staff'), schema: { params: IdParams } }, forward('/replay'));
+  // The owning service's answer passes through as it is: these describe it (and the gateway's own errors).
+  const forwarded = { 400: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, ...EDGE_PROBLEMS };
+  app.get('/admin/dead-letters/:id', { onRequest: requireRole('staff'), schema: { params: IdParams, response: { 200: DeadLetterSchema, ...forwarded } } }, forward(''));
+  app.post(
+    '/admin/dead-letters/:id/replay',
+    {
+      onRequest: requireRole('staff'),
+      // 409: replayed before or failing again; 422: the event is malformed; 413: a body over the limit (it is not passed on).
+      schema: { params: IdParams, response: { 200: ReplayOutcomeSchema, ...forwarded, 409: ProblemSchema, 413: ProblemSchema, 422: ProblemSchema } },
+    },
+    forward('/replay'),
+  );
 }

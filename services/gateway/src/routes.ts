@@ -1,6 +1,6 @@
 import replyFrom from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { HttpProblem, type HttpApp } from '@bstore/platform';
+import { ANY_MEDIA_TYPE, HttpProblem, type HttpApp } from '@bstore/platform';
 import { deadLetterGatewayRoutes } from './dead-letters.ts';
 import { upstreamProblem, type Upstream } from './upstreams.ts';
 
@@ -82,8 +82,10 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
         },
       });
     };
-    app.all(route.prefix, handler);
-    app.all(`${route.prefix}/*`, handler);
+    // The owning service answers 405 and 406 itself (through this proxy): nothing is refused here.
+    const passThrough = { config: { produces: [ANY_MEDIA_TYPE] } };
+    app.all(route.prefix, passThrough, handler);
+    app.all(`${route.prefix}/*`, passThrough, handler);
   }
 
   // Internal routes are not published: only reservation may take a hold, from inside.

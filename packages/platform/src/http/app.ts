@@ -5,8 +5,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics, Histogram } from 'prom-client';
 import { DomainError } from '../kernel/errors.ts';
-import { HttpProblem, problemBody, type ProblemBody } from './problem.ts';
-import { validatorCompiler } from './validation.ts';
+import { Type } from 'typebox';
+import { COMMON_PROBLEMS, HttpProblem, ProblemSchema, problemBody, type ProblemBody } from './problem.ts';
+import { MAX_JSON_DEPTH, jsonDeeperThan, validatorCompiler } from './validation.ts';
+import { JSON_MEDIA_TYPES, RouteMethods, acceptable } from './method-and-accept.ts';
+
+export { ANY_MEDIA_TYPE, JSON_MEDIA_TYPES } from './method-and-accept.ts';
 import { registerOpenApi } from './openapi.ts';
 import { registerAuthentication } from './request-context.ts';
 import type { ServiceAuth } from '../auth/service-auth.ts';
@@ -56,6 +60,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
 
 const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
 
+const LiveSchema = Type.Object({ status: Type.Literal('up') });
+const ReadySchema = Type.Object({
+  status: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('draining')]),
+  checks: Type.Record(Type.String(), Type.String(), { description: 'each check: "up", "down" or its detail (e.g. a circuit\'s state)' }),
+});
+
 /**
  * A Fastify instance with what every bstore service shares: strict schema validation, RFC 9457
  * problem+json for every error (never a stack trace or SQL), request ids, health and metrics.
@@ -77,6 +87,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       return typeof given === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    // A request arriving while the server closes gets a problem+json 503 (below), not Fastify's own JSON.
+    return503OnClosing: false,
     // Errors Fastify raises before routing (a malformed URL) get the same problem+json.
     frameworkErrors: (err, request, rawReply) => {
       const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 400;
@@ -90,6 +102,23 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
 
   app.setValidatorCompiler(validatorCompiler);
+  // Every path's methods, for 405: recorded before any route is added.
+  const routeMethods = new RouteMethods();
+  app.addHook('onRoute', (route) => {
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routeMethods.add(String(method), route.url);
+  });
+  // JSON bodies only (text/plain and the like are 415), nested at most MAX_JSON_DEPTH deep: a deeper
+  // body is refused before it is parsed, as JSON.parse would overflow the stack on it (a 500).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (jsonDeeperThan(text, MAX_JSON_DEPTH)) {
+      done(new HttpProblem(400, 'BODY_TOO_DEEP', `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`), undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
   // Before any route: the OpenAPI document is collected from the routes as they are registered.
   registerOpenApi(app as unknown as FastifyInstance, { service: options.service, ...(options.version ? { version: options.version } : {}) });
 
@@ -119,19 +148,44 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
     if (known) return sendProblem(request, reply, problemBody(known.status, known.code, fe.message));
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
-      const detail = fe instanceof SyntaxError || /JSON/i.test(fe.message) ? 'the body is not valid JSON' : fe.message;
+      // Fastify's own messages are safe to show; another library's might carry anything.
+      const detail =
+        fe instanceof SyntaxError || /JSON/i.test(fe.message) ? 'the body is not valid JSON' : fe.code?.startsWith('FST_') ? fe.message : 'the request could not be processed';
       return sendProblem(request, reply, problemBody(fe.statusCode, 'MALFORMED_REQUEST', detail));
     }
     request.log.error({ err }, 'unhandled error');
     return sendProblem(request, reply, problemBody(500, 'INTERNAL_ERROR', 'an unexpected error occurred; it has been logged'));
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, problemBody(404, 'ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  // A known path with a method it does not serve is a 405 naming those it does; an unknown path a
+  // 404, and so is what a route that serves the method finds missing (a static file, say).
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = routeMethods.allowedMethods(path);
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      const allow = allowed.join(', ');
+      return sendProblem(request, reply, problemBody(405, 'METHOD_NOT_ALLOWED', `${path} does not serve ${request.method}; it serves ${allow}`, { allow: allowed }), { allow });
+    }
+    return sendProblem(request, reply, problemBody(404, 'ROUTE_NOT_FOUND', `no route ${request.method} ${path}`));
+  });
 
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (closing) {
+      throw new HttpProblem(503, 'SHUTTING_DOWN', 'this instance is shutting down; retry, another one will answer', { headers: { connection: 'close', 'retry-after': '1' } });
+    }
+    // 406 when the Accept header allows nothing the route answers with (routes say what in `config.produces`).
+    if (request.is404) return;
+    const produces = request.routeOptions.config.produces ?? JSON_MEDIA_TYPES;
+    if (!acceptable(request.headers.accept, produces)) {
+      throw new HttpProblem(406, 'NOT_ACCEPTABLE', `this route answers ${produces.join(' or ')}; the Accept header allows none of them`, {
+        extensions: { produces: [...produces] },
+      });
+    }
   });
   if (options.auth) registerAuthentication(app as unknown as FastifyInstance, options.auth);
 
@@ -168,8 +222,10 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
 
   // In a plugin, so that they are added (and documented) once @fastify/swagger has loaded.
   void app.register(async (scope) => {
-    scope.get('/health/live', async () => ({ status: 'up' }));
-    scope.get('/health/ready', async (_request, reply) => {
+    scope.get('/health/live', { schema: { response: { 200: LiveSchema, ...COMMON_PROBLEMS } } }, async () => ({ status: 'up' }));
+    // 503 is a check down or draining (ReadySchema), or a problem once the instance is closing.
+    const readyResponse = { 200: ReadySchema, ...COMMON_PROBLEMS, 503: Type.Union([ReadySchema, ProblemSchema]) };
+    scope.get('/health/ready', { schema: { response: readyResponse } }, async (_request, reply) => {
       if (draining) return reply.status(503).send({ status: 'draining', checks: {} });
       const checks: Record<string, string> = {};
       let ok = true;
@@ -185,7 +241,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       }
       return reply.status(ok ? 200 : 503).send({ status: ok ? 'up' : 'down', checks });
     });
-    scope.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+    const metricsResponse = { 200: Type.String({ description: 'Prometheus text exposition format' }), ...COMMON_PROBLEMS };
+    scope.get('/metrics', { config: { produces: ['text/plain'] }, schema: { response: metricsResponse } }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   });
 
   return app;

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import type { Redeliverer } from '../messaging/consumer.ts';
 import type { DeadLetter, DeadLetterStore } from '../messaging/dead-letters.ts';
 import type { HttpApp } from './app.ts';
-import { HttpProblem, ProblemSchema } from './problem.ts';
+import { BODY_PROBLEMS, COMMON_PROBLEMS, HttpProblem, ProblemSchema } from './problem.ts';
 import { requireRole } from './request-context.ts';
 
 /**
@@ -80,7 +80,7 @@ export interface DeadLetterRoutesOptions {
   now?: () => Date;
 }
 
-const IdParams = Type.Object({ id: Type.String({ pattern: DEAD_LETTER_ID_PATTERN, maxLength: 80 }) });
+const IdParams = Type.Object({ id: Type.String({ pattern: DEAD_LETTER_ID_PATTERN, maxLength: 80 }) }, { additionalProperties: false });
 
 /**
  * The operator's view of a consuming service's dead letters (staff only):
@@ -122,7 +122,7 @@ export async function deadLetterRoutes(app: HttpApp, options: DeadLetterRoutesOp
           },
           { additionalProperties: false },
         ),
-        response: { 200: DeadLetterPageSchema, 400: ProblemSchema, 403: ProblemSchema },
+        response: { 200: DeadLetterPageSchema, 400: ProblemSchema, 403: ProblemSchema, ...COMMON_PROBLEMS },
       },
     },
     async (request) => {
@@ -136,7 +136,7 @@ export async function deadLetterRoutes(app: HttpApp, options: DeadLetterRoutesOp
     '/admin/dead-letters/:id',
     {
       onRequest: requireRole('staff'),
-      schema: { params: IdParams, response: { 200: DeadLetterSchema, 400: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema } },
+      schema: { params: IdParams, response: { 200: DeadLetterSchema, 400: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, ...COMMON_PROBLEMS } },
     },
     async (request) => json(await find(request.params.id)),
   );
@@ -147,7 +147,8 @@ export async function deadLetterRoutes(app: HttpApp, options: DeadLetterRoutesOp
       onRequest: requireRole('staff'),
       schema: {
         params: IdParams,
-        response: { 200: ReplayOutcomeSchema, 400: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema },
+        // A replay takes no body, but one sent is still read (413, 415).
+        response: { 200: ReplayOutcomeSchema, 400: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema, ...COMMON_PROBLEMS, ...BODY_PROBLEMS },
       },
     },
     async (request) => {

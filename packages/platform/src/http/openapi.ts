@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
+import { ANY_MEDIA_TYPE } from './method-and-accept.ts';
 import { ProblemSchema } from './problem.ts';
 
 /** An OpenAPI document, loosely typed: it is produced and merged as plain JSON. */
@@ -139,6 +140,10 @@ export function registerOpenApi(app: FastifyInstance, options: OpenApiOptions): 
  * await app.register(swaggerUiDocs, { routePrefix: '/docs' });
  */
 export async function swaggerUiDocs(scope: FastifyInstance, options: { routePrefix?: string; documentUrl?: string }): Promise<void> {
+  // HTML, scripts, styles and images: exempt from the JSON-only Accept check of createHttpApp.
+  scope.addHook('onRoute', (route) => {
+    route.config = { ...route.config, produces: [ANY_MEDIA_TYPE] };
+  });
   await scope.register(swaggerUi, {
     routePrefix: options.routePrefix ?? '/docs',
     // `urls` takes precedence over the plugin's own `./json`: the UI loads the published document.

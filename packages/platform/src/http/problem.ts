@@ -55,6 +55,20 @@ export const ProblemSchema = Type.Object(
   { additionalProperties: true },
 );
 
+/**
+ * The errors any route of a bstore service can answer, for its `response` map (and so its OpenAPI
+ * document): a bearer token that is malformed or not valid (401; every service verifies tokens),
+ * an Accept header that allows nothing the route produces (406), an unexpected failure (500, with
+ * nothing of it in the body) and an instance shutting down (503).
+ *
+ * @example
+ * response: { 200: BookSchema, 404: ProblemSchema, ...COMMON_PROBLEMS }
+ */
+export const COMMON_PROBLEMS = { 401: ProblemSchema, 406: ProblemSchema, 500: ProblemSchema, 503: ProblemSchema };
+
+/** The further errors of a route that takes a JSON body: too large (413), not JSON (415). */
+export const BODY_PROBLEMS = { 413: ProblemSchema, 415: ProblemSchema };
+
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { ProblemSchema, requireRole, type HttpApp } from '@bstore/platform';
+import { BODY_PROBLEMS, COMMON_PROBLEMS, ProblemSchema, requireRole, type HttpApp } from '@bstore/platform';
 import type { BrowseAssignments } from '../../application/browse-assignments/browse-assignments.service.ts';
 import type { BrowseLibraries } from '../../application/browse-libraries/browse-libraries.service.ts';
 import type { CreateLibrary } from '../../application/create-library/create-library.service.ts';
@@ -68,7 +68,7 @@ const toJson = (a: AssignmentRecord) => ({
  * assignments. Assignments themselves are made by events only.
  */
 export async function assignmentRoutes(app: HttpApp, deps: AssignmentRouteDeps): Promise<void> {
-  app.get('/libraries', { schema: { response: { 200: Type.Object({ items: Type.Array(LibraryWithLoad) }) } } }, async () => {
+  app.get('/libraries', { schema: { response: { 200: Type.Object({ items: Type.Array(LibraryWithLoad) }), ...COMMON_PROBLEMS } } }, async () => {
     const loads = await deps.libraries.list();
     return { items: loads.map((l) => ({ ...l.library, activeAssignments: l.activeAssignments })) };
   });
@@ -85,7 +85,7 @@ export async function assignmentRoutes(app: HttpApp, deps: AssignmentRouteDeps):
           },
           { additionalProperties: false },
         ),
-        response: { 201: LibrarySchema, 400: ProblemSchema, 403: ProblemSchema, 409: ProblemSchema },
+        response: { 201: LibrarySchema, 400: ProblemSchema, 403: ProblemSchema, 409: ProblemSchema, ...COMMON_PROBLEMS, ...BODY_PROBLEMS },
       },
     },
     async (request, reply) => reply.status(201).send(await deps.createLibrary.execute(request.body)),
@@ -104,7 +104,7 @@ export async function assignmentRoutes(app: HttpApp, deps: AssignmentRouteDeps):
           },
           { additionalProperties: false },
         ),
-        response: { 200: AssignmentPage, 400: ProblemSchema, 403: ProblemSchema },
+        response: { 200: AssignmentPage, 400: ProblemSchema, 403: ProblemSchema, ...COMMON_PROBLEMS },
       },
     },
     async (request) => {

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { INTERNAL_ROUTE, ProblemSchema, requireRole, type HttpApp } from '@bstore/platform';
+import { BODY_PROBLEMS, COMMON_PROBLEMS, INTERNAL_ROUTE, ProblemSchema, requireRole, type HttpApp } from '@bstore/platform';
 import type { AdjustCopies } from '../../application/adjust-copies/adjust-copies.service.ts';
 import type { BrowseCatalogue } from '../../application/browse-catalogue/browse-catalogue.service.ts';
 import type { CreateBook } from '../../application/create-book/create-book.service.ts';
@@ -25,7 +25,8 @@ export const bookErrorStatus: Record<string, number> = {
 };
 
 const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
-const CustomerId = Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$' });
+const CustomerId = Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$', maxLength: 64 });
+const BookParams = Type.Object({ bookId: Id }, { additionalProperties: false });
 
 const BookSchema = Type.Object({
   bookId: Type.Integer(),
@@ -51,7 +52,6 @@ const HoldSchema = Type.Object({
   status: Type.Literal('held'),
 });
 
-const errors = { 400: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema };
 const toJson = (b: BookProps) => b;
 
 /**
@@ -71,7 +71,7 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
           },
           { additionalProperties: false },
         ),
-        response: { 200: BookPage, 400: ProblemSchema },
+        response: { 200: BookPage, 400: ProblemSchema, ...COMMON_PROBLEMS },
       },
     },
     async (request) => {
@@ -83,7 +83,7 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
 
   app.get(
     '/books/:bookId',
-    { schema: { params: Type.Object({ bookId: Id }), response: { 200: BookSchema, ...errors } } },
+    { schema: { params: BookParams, response: { 200: BookSchema, 400: ProblemSchema, 404: ProblemSchema, ...COMMON_PROBLEMS } } },
     async (request) => toJson(await deps.catalogue.get(request.params.bookId)),
   );
 
@@ -96,12 +96,12 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
           {
             bookName: Type.String({ minLength: 1, maxLength: 300 }),
             author: Type.Optional(Type.String({ maxLength: 200 })),
-            isbn: Type.Optional(Type.String({ pattern: '^[0-9Xx-]{10,17}$' })),
+            isbn: Type.Optional(Type.String({ pattern: '^[0-9Xx-]{10,17}$', maxLength: 17 })),
             quantity: Type.Integer({ minimum: 0, maximum: 100_000 }),
           },
           { additionalProperties: false },
         ),
-        response: { 201: BookSchema, ...errors },
+        response: { 201: BookSchema, 400: ProblemSchema, 403: ProblemSchema, ...COMMON_PROBLEMS, ...BODY_PROBLEMS },
       },
     },
     async (request, reply) => {
@@ -115,9 +115,10 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
     {
       onRequest: requireRole('staff'),
       schema: {
-        params: Type.Object({ bookId: Id }),
+        params: BookParams,
         body: Type.Object({ delta: Type.Integer({ minimum: -100_000, maximum: 100_000 }) }, { additionalProperties: false }),
-        response: { 200: BookSchema, ...errors },
+        // 409: fewer copies available than the delta takes away.
+        response: { 200: BookSchema, 400: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, ...COMMON_PROBLEMS, ...BODY_PROBLEMS },
       },
     },
     async (request) => toJson(await deps.adjustCopies.execute({ bookId: request.params.bookId, delta: request.body.delta })),
@@ -132,9 +133,10 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
       schema: {
         // Internal (reservation's synchronous call), never published by the gateway: kept out of the API documents.
         hide: true,
-        params: Type.Object({ bookId: Id, reservationId: Id }),
+        params: Type.Object({ bookId: Id, reservationId: Id }, { additionalProperties: false }),
         body: Type.Object({ customerId: CustomerId }, { additionalProperties: false }),
-        response: { 200: HoldSchema, 201: HoldSchema, ...errors },
+        // 401: no service token (a user's is never one); 409: out of stock, or the hold released or held for another.
+        response: { 200: HoldSchema, 201: HoldSchema, 400: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, ...COMMON_PROBLEMS, ...BODY_PROBLEMS },
       },
     },
     async (request, reply) => {

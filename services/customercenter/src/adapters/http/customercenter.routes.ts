@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { Type } from 'typebox';
 import { RESERVATION_STATUSES } from '@bstore/contracts';
-import { ProblemSchema, requestContext, requireIdentity, type HttpApp } from '@bstore/platform';
+import { COMMON_PROBLEMS, ProblemSchema, requestContext, requireIdentity, type HttpApp } from '@bstore/platform';
 import type { ReservationPageDetail } from '../../application/ports.ts';
 import type { ViewReservationPages } from '../../application/view-reservation-pages/view-reservation-pages.service.ts';
 import type { WatchReservationPages } from '../../application/watch-reservation-pages/watch-reservation-pages.service.ts';
@@ -19,9 +19,12 @@ export const customercenterErrorStatus: Record<string, number> = {
 };
 
 const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
-const CustomerId = Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$' });
+const CustomerId = Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$', maxLength: 64 });
 const Status = Type.Enum([...RESERVATION_STATUSES]);
 const Time = Type.String({ format: 'date-time' });
+
+/** What every route here can answer besides success: a bad query or path, and the common errors (401 without a token). */
+const guarded = { 400: ProblemSchema, ...COMMON_PROBLEMS };
 
 const TimelineEntrySchema = Type.Object({
   eventId: Type.String(),
@@ -103,7 +106,7 @@ export async function customercenterRoutes(app: HttpApp, deps: CustomerCenterRou
           },
           { additionalProperties: false },
         ),
-        response: { 200: PageOfPages, 400: ProblemSchema },
+        response: { 200: PageOfPages, ...guarded },
       },
     },
     async (request) => {
@@ -121,11 +124,13 @@ export async function customercenterRoutes(app: HttpApp, deps: CustomerCenterRou
     '/reservationPages/stream',
     {
       onRequest: requireIdentity,
+      // Checked against the Accept header by createHttpApp: a client that takes only JSON gets 406.
+      config: { produces: ['text/event-stream'] },
       schema: {
         querystring: Type.Object({}, { additionalProperties: false }),
         response: {
           200: Type.String({ description: 'text/event-stream: `event: reservationPage` messages whose data is a page' }),
-          400: ProblemSchema,
+          ...guarded,
         },
       },
     },
@@ -169,7 +174,7 @@ export async function customercenterRoutes(app: HttpApp, deps: CustomerCenterRou
     '/reservationPages/:reservationId',
     {
       onRequest: requireIdentity,
-      schema: { params: Type.Object({ reservationId: Id }, { additionalProperties: false }), response: { 200: ReservationPageSchema, 400: ProblemSchema, 404: ProblemSchema } },
+      schema: { params: Type.Object({ reservationId: Id }, { additionalProperties: false }), response: { 200: ReservationPageSchema, ...guarded, 404: ProblemSchema } },
     },
     async (request) => pageJson(await deps.pages.get(request.params.reservationId, requestContext(request))),
   );

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { HttpProblem, ProblemSchema, requestContext, requireIdentity, requireRole, type HttpApp } from '@bstore/platform';
+import { BODY_PROBLEMS, COMMON_PROBLEMS, HttpProblem, ProblemSchema, requestContext, requireIdentity, requireRole, type HttpApp } from '@bstore/platform';
 import { ReservationStatusSchema } from '@bstore/contracts';
 import type { BrowseReservations } from '../../application/browse-reservations/browse-reservations.service.ts';
 import type { CancelReservation } from '../../application/cancel-reservation/cancel-reservation.service.ts';
@@ -26,6 +26,7 @@ export const reservationErrorStatus: Record<string, number> = {
 
 const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
 const Status = ReservationStatusSchema;
+const ReservationParams = Type.Object({ reservationId: Id }, { additionalProperties: false });
 
 const ReservationSchema = Type.Object({
   reservationId: Type.Integer(),
@@ -55,7 +56,8 @@ function toJson(r: ReservationProps) {
   };
 }
 
-const errors = { 400: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema };
+/** A bad request, another customer's or no such reservation, a change its state forbids; and the common errors (401 without a token). */
+const errors = { 400: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, ...COMMON_PROBLEMS };
 
 export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps): Promise<void> {
   app.post(
@@ -63,7 +65,9 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
     {
       schema: {
         body: Type.Object({ bookId: Id, preferredLibraryId: Type.Optional(Type.Union([Id, Type.Null()])) }, { additionalProperties: false }),
-        response: { 201: ReservationSchema, 422: ProblemSchema, 503: ProblemSchema, ...errors },
+        // 403: a staff token (patrons reserve); 409: out of stock, too many active, or the Idempotency-Key in use;
+        // 422: the Idempotency-Key reused with another body; 503: book unavailable or its circuit open.
+        response: { 201: ReservationSchema, 403: ProblemSchema, 422: ProblemSchema, ...errors, ...BODY_PROBLEMS },
       },
       // Patrons reserve for themselves (design §10); a librarian's token is refused before anything is read.
       onRequest: requireRole('customer'),
@@ -105,13 +109,17 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
         querystring: Type.Object(
           {
             status: Type.Optional(Status),
-            customerId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$' })),
+            customerId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$', maxLength: 64 })),
             limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
             offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(ReservationSchema), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }), 400: ProblemSchema },
+        response: {
+          200: Type.Object({ items: Type.Array(ReservationSchema), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }),
+          400: ProblemSchema,
+          ...COMMON_PROBLEMS,
+        },
       },
     },
     async (request) => {
@@ -123,7 +131,7 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
 
   app.get(
     '/reservations/:reservationId',
-    { onRequest: requireIdentity, schema: { params: Type.Object({ reservationId: Id }), response: { 200: ReservationSchema, ...errors } } },
+    { onRequest: requireIdentity, schema: { params: ReservationParams, response: { 200: ReservationSchema, 400: ProblemSchema, 404: ProblemSchema, ...COMMON_PROBLEMS } } },
     async (request) => toJson(await deps.browse.get(request.params.reservationId, requestContext(request))),
   );
 
@@ -132,9 +140,9 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
     {
       onRequest: requireIdentity,
       schema: {
-        params: Type.Object({ reservationId: Id }),
+        params: ReservationParams,
         body: Type.Object({ status: Type.String({ maxLength: 40 }) }, { additionalProperties: false }),
-        response: { 202: Type.Object({ reservationId: Type.Integer(), status: Type.Literal('bookCancel') }), ...errors },
+        response: { 202: Type.Object({ reservationId: Type.Integer(), status: Type.Literal('bookCancel') }), ...errors, ...BODY_PROBLEMS },
       },
     },
     async (request, reply) => {
