@@ -15,6 +15,8 @@ describe('chaos (short run; `npm run test:chaos -- --duration 300` for a long on
     expect(report.reserves.acknowledged, table).toBeGreaterThan(10);
     // The schedule cycles through the kinds of fault, so a run this long injects each at least once.
     for (const kind of ['kill', 'natsRestart', 'freezeBook', 'duplicates'] as const) expect(report.faults[kind], table).toBeGreaterThanOrEqual(1);
+    // Every patron's token was accepted by every replica, restarted ones included: no refusal was about identity.
+    expect([report.statuses['401'] ?? 0, report.statuses['403'] ?? 0], table).toEqual([0, 0]);
     expect(report.violations, table).toEqual([]);
   }, 400_000);
 
@@ -23,6 +25,7 @@ describe('chaos (short run; `npm run test:chaos -- --duration 300` for a long on
     const table = formatReport(report);
     expect(report.reserves.acknowledged, table).toBeGreaterThan(10);
     expect(report.serverErrors, table).toBe(0);
+    expect([report.statuses['401'] ?? 0, report.statuses['403'] ?? 0], table).toEqual([0, 0]);
     expect(report.violations, table).toEqual([]);
   }, 300_000);
 });

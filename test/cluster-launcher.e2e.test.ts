@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asStaff } from './support/auth.ts';
 import { endProcess, startServiceProcess } from './support/cluster.ts';
 import { eventually } from './support/harness.ts';
 import { startPrivateNats, type PrivateNats } from './support/nats.ts';
@@ -25,10 +26,14 @@ afterAll(async () => {
   await Promise.all([nats?.stop(), redis?.stop()]);
 });
 
+/** The variables that choose a process's identity; none of them is inherited from this test's environment. */
+const IDENTITY_ENV = ['BSTORE_DEMO_AUTH', 'BSTORE_AUTH_PUBLIC_KEYS', 'BSTORE_AUTH_PUBLIC_KEYS_FILE', 'BSTORE_AUTH_JWKS_URL', 'BSTORE_AUTH_SIGNING_KEY', 'BSTORE_AUTH_SIGNING_KEY_FILE', 'BSTORE_AUTH_USERS_FILE', 'BSTORE_INTERNAL_KEY'];
+const inheritedEnv = () => Object.fromEntries(Object.entries(process.env).filter(([name]) => !IDENTITY_ENV.includes(name)));
+
 /** Runs a launcher script to its end and returns its exit code and output. */
 function runToEnd(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=source', script, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=source', script, ...args], { cwd: ROOT, env: { ...inheritedEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -58,9 +63,21 @@ describe('configuration is validated at start', () => {
     ['reservation', { BOOK_TIMEOUT_MS: '-5' }, /BOOK_TIMEOUT_MS must be a whole number/],
     ['librarian', {}, /unknown service "librarian"/],
   ])('%s with %o stops at once with a message naming the variable', async (service, env, message) => {
-    const { code, output } = await runToEnd('packages/launcher/src/service.ts', [service], env);
+    // With an identity, so that the bad variable is the only thing wrong.
+    const { code, output } = await runToEnd('packages/launcher/src/service.ts', [service], { BSTORE_DEMO_AUTH: 'true', ...env });
     expect(code).toBe(2);
     expect(output).toMatch(message);
+  });
+
+  it('a service with no identity configuration and no BSTORE_DEMO_AUTH refuses to start, naming what to set', async () => {
+    const port = await freePort();
+    const { code, output } = await runToEnd('packages/launcher/src/service.ts', ['book'], { PORT: String(port), NATS_URL: nats.url });
+    expect(code).toBe(2);
+    expect(output).toMatch(/bstore book: configuration error: no identity configuration/);
+    expect(output).toContain('BSTORE_AUTH_PUBLIC_KEYS');
+    expect(output).toContain('BSTORE_DEMO_AUTH=true');
+    // It stopped before listening: nothing answers on its port.
+    expect(await fetch(`http://127.0.0.1:${port}/health/live`).then(() => 'answered', () => 'refused')).toBe('refused');
   });
 
   it('the cluster launcher refuses a bad layout before starting anything', async () => {
@@ -200,8 +217,9 @@ describe('npm run start:cluster (the supervisor)', () => {
 
     const supervisor = spawn(process.execPath, ['--conditions=source', 'packages/launcher/src/cluster.ts'], {
       cwd: ROOT,
+      // No identity variable at all: the supervisor gives its children the demo identity by default.
       env: {
-        ...process.env,
+        ...inheritedEnv(),
         LOG_LEVEL: 'info',
         LOG_FORMAT: 'json',
         NATS_URL: nats.url,
@@ -233,6 +251,16 @@ describe('npm run start:cluster (the supervisor)', () => {
       // The demo data is there through the gateway, and each service has its own schema.
       const books = (await (await fetch(`http://127.0.0.1:${ports.gateway}/books`)).json()) as { total: number };
       expect(books.total).toBeGreaterThan(0);
+      // No identity was configured, so the children run with the demo identity (BSTORE_DEMO_AUTH=true
+      // by default): the librarian signs in at the gateway, and a staff-only route behind it accepts the token.
+      const signIn = await fetch(`http://127.0.0.1:${ports.gateway}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'librarian', password: 'librarian' }),
+      });
+      expect(signIn.status).toBe(200);
+      const { access_token: token } = (await signIn.json()) as { access_token: string };
+      expect((await fetch(`http://127.0.0.1:${ports.gateway}/assignments`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
       const schemas = await admin.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace`);
       const db = new pg.Client({ connectionString: dbUrl.toString() });
       await db.connect();
@@ -261,7 +289,7 @@ describe('npm run start:cluster (the supervisor)', () => {
         return res?.status === 503 ? ((await res.json()) as { status: string }) : undefined;
       });
       expect(draining.status).toBe('draining');
-      expect((await fetch(`http://127.0.0.1:${ports.reservation}/reservations`, { headers: { 'x-role': 'staff' } })).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${ports.reservation}/reservations`, { headers: await asStaff() })).status).toBe(200);
       await eventually('reservation to stop and be started again', async () => started().find((s) => s.child === 'reservation' && s.pid !== reservationPid), 30_000);
 
       // Ctrl-C: every child stops, the supervisor exits 0.

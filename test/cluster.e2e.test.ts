@@ -1,6 +1,7 @@
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvelope, sourceOf, subjectOf } from '@bstore/contracts';
+import { as } from './support/auth.ts';
 import { startCluster, type TestCluster } from './support/cluster.ts';
 import { eventually } from './support/harness.ts';
 import { checkInvariants } from './support/invariants.ts';
@@ -28,7 +29,7 @@ beforeAll(async () => {
     redisUrl: redis.url,
     env: { BSTORE_SWEEP_INTERVAL_MS: '1000', BSTORE_PENDING_STALE_AFTER_MS: '3000' },
   });
-  librarian = client(cluster.gateway, 'librarian', { 'x-role': 'staff' });
+  librarian = client(cluster.gateway, 'librarian', 'staff');
 }, 120_000);
 
 afterAll(async () => {
@@ -116,7 +117,7 @@ describe('cluster mode: five processes on PostgreSQL, NATS JetStream and Redis',
 
   it('streams the page live over SSE through the gateway, from Redis pub/sub, without polling', async () => {
     const controller = new AbortController();
-    const res = await fetch(`${cluster.gateway}/reservationPages/stream`, { headers: { 'x-customer-id': 'sse-patron' }, signal: controller.signal });
+    const res = await fetch(`${cluster.gateway}/reservationPages/stream`, { headers: await as('sse-patron'), signal: controller.signal });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();

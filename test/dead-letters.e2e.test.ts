@@ -5,6 +5,7 @@ import { createEnvelope, sourceOf, subjectOf } from '@bstore/contracts';
 import { NatsJetStreamBus, type DeadLetterJson, type MessageBus } from '@bstore/platform';
 import { createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
 import { createCustomerCenterService, type CustomerCenterService } from '@bstore/customercenter';
+import { asStaff, testAuth } from './support/auth.ts';
 import { eventually, memoryBus, testLogger } from './support/harness.ts';
 import { startPrivateNats, type PrivateNats } from './support/nats.ts';
 import { startPrivateRedis, type PrivateRedis } from './support/redis.ts';
@@ -33,7 +34,6 @@ const BUSES: [string, () => Promise<MessageBus>][] = [
   ['NATS JetStream', () => NatsJetStreamBus.connect({ servers: nats.url, logger: testLogger(), ackWaitMs: 5000 })],
 ];
 
-const staff = { 'x-role': 'staff' };
 let nextReservation = 70_000;
 
 function requested(reservationId: number) {
@@ -46,7 +46,7 @@ function requested(reservationId: number) {
 }
 
 async function deadLetters(service: AssignmentService | CustomerCenterService, query = ''): Promise<{ items: DeadLetterJson[]; total: number }> {
-  const res = await service.app.inject({ method: 'GET', url: `/admin/dead-letters${query}`, headers: staff });
+  const res = await service.app.inject({ method: 'GET', url: `/admin/dead-letters${query}`, headers: await asStaff() });
   expect(res.statusCode).toBe(200);
   return res.json();
 }
@@ -59,9 +59,9 @@ describe.each(BUSES)('dead letters on %s', (_busName, openBus) => {
   beforeAll(async () => {
     bus = await openBus();
     const logger = testLogger();
-    assignment = await createAssignmentService({ database: { kind: 'pglite' }, bus, logger });
+    assignment = await createAssignmentService({ database: { kind: 'pglite' }, bus, logger, auth: await testAuth() });
     await seedLibraries(assignment);
-    customercenter = await createCustomerCenterService({ bus, logger, redis: { url: redis.url, keyPrefix: `dl-${randomBytes(4).toString('hex')}:` } });
+    customercenter = await createCustomerCenterService({ bus, logger, auth: await testAuth(), redis: { url: redis.url, keyPrefix: `dl-${randomBytes(4).toString('hex')}:` } });
     await assignment.start({ port: 0 });
     await customercenter.start({ port: 0 });
   });
@@ -107,7 +107,7 @@ describe.each(BUSES)('dead letters on %s', (_busName, openBus) => {
       expect(list.items.filter((l) => l.envelope && good.includes((l.envelope as { data: { reservationId: number } }).data.reservationId))).toEqual([]);
 
       // It cannot be replayed as it is: 422, and it stays parked, once.
-      const replay = await service.app.inject({ method: 'POST', url: `/admin/dead-letters/${letter.id}/replay`, headers: staff });
+      const replay = await service.app.inject({ method: 'POST', url: `/admin/dead-letters/${letter.id}/replay`, headers: await asStaff() });
       expect(replay.statusCode).toBe(422);
       expect(replay.json()).toMatchObject({ code: 'DEAD_LETTER_MALFORMED', deadLetterId: letter.id });
       expect((await deadLetters(service)).items.filter((l) => l.eventId === bad.id)).toHaveLength(1);
@@ -131,12 +131,12 @@ describe.each(BUSES)('dead letters on %s', (_busName, openBus) => {
     expect(letter).toMatchObject({ error: 'Redis connection lost', deliveries: 20, replayedAt: null });
     expect(await customercenter.internals.store.get(reservationId)).toBeNull();
 
-    const replay = await customercenter.app.inject({ method: 'POST', url: `/admin/dead-letters/${letter.id}/replay`, headers: staff });
+    const replay = await customercenter.app.inject({ method: 'POST', url: `/admin/dead-letters/${letter.id}/replay`, headers: await asStaff() });
     expect(replay.statusCode).toBe(200);
     expect(replay.json()).toMatchObject({ outcome: 'handled', deadLetter: { id: letter.id } });
     expect(await customercenter.internals.store.get(reservationId)).toMatchObject({ reservationId, status: 'bookReserveReq' });
 
-    const again = await customercenter.app.inject({ method: 'POST', url: `/admin/dead-letters/${letter.id}/replay`, headers: staff });
+    const again = await customercenter.app.inject({ method: 'POST', url: `/admin/dead-letters/${letter.id}/replay`, headers: await asStaff() });
     expect(again.statusCode).toBe(409);
     expect(again.json().code).toBe('DEAD_LETTER_ALREADY_REPLAYED');
     expect((await deadLetters(customercenter, '?pending=true')).items.some((l) => l.eventId === event.id)).toBe(false);
@@ -150,7 +150,7 @@ describe('dead letters on NATS JetStream: raw messages', () => {
 
   beforeAll(async () => {
     bus = await NatsJetStreamBus.connect({ servers: nats.url, logger: testLogger(), ackWaitMs: 5000 });
-    assignment = await createAssignmentService({ database: { kind: 'pglite' }, bus, logger: testLogger() });
+    assignment = await createAssignmentService({ database: { kind: 'pglite' }, bus, logger: testLogger(), auth: await testAuth() });
     await seedLibraries(assignment);
     await assignment.start({ port: 0 });
   });
@@ -175,7 +175,7 @@ describe('dead letters on NATS JetStream: raw messages', () => {
       await eventually('the request behind it assigned', async () =>
         assignment.internals.db.selectFrom('assignments').select('reservation_id').where('reservation_id', '=', after).executeTakeFirst(),
       );
-      const replay = await assignment.app.inject({ method: 'POST', url: `/admin/dead-letters/${letter.id}/replay`, headers: staff });
+      const replay = await assignment.app.inject({ method: 'POST', url: `/admin/dead-letters/${letter.id}/replay`, headers: await asStaff() });
       expect(replay.statusCode).toBe(422);
       expect(replay.json().error).toMatch(/unknown event type "unparseable"/);
     } finally {

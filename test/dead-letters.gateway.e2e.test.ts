@@ -4,6 +4,7 @@ import { createEnvelope, sourceOf, subjectOf, type EventEnvelope } from '@bstore
 import type { DeadLetterJson } from '@bstore/platform';
 import type { EmbeddedSystem } from '@bstore/launcher';
 import { createGatewayService, type GatewayService } from '@bstore/gateway';
+import { testAuth } from './support/auth.ts';
 import { eventually, testLogger } from './support/harness.ts';
 import { freePort } from './support/process.ts';
 import { client, startTestSystem } from './support/system.ts';
@@ -29,7 +30,7 @@ interface Aggregate {
 beforeAll(async () => {
   // No demo data: assignment starts without a library, which the fix-and-replay test needs.
   system = await startTestSystem({ seedDemoData: false });
-  staff = client(system.urls.gateway, 'librarian', { 'x-role': 'staff' });
+  staff = client(system.urls.gateway, 'librarian', 'staff');
   alice = client(system.urls.gateway, 'alice');
 });
 
@@ -200,14 +201,14 @@ describe('the merged list when services do not answer', () => {
 
   async function gatewayWith(upstreams: Partial<EmbeddedSystem['urls']>) {
     const gateway = await createGatewayService(
-      { logger: testLogger() },
+      { logger: testLogger(), auth: await testAuth() },
       {
         upstreams: { book: system.urls.book, reservation: system.urls.reservation, assignment: system.urls.assignment, customercenter: system.urls.customercenter, ...upstreams },
         timeoutMs: 500,
       },
     );
     gateways.push(gateway);
-    return client(await gateway.start({ port: 0 }), 'librarian', { 'x-role': 'staff' });
+    return client(await gateway.start({ port: 0 }), 'librarian', 'staff');
   }
 
   it('answers 200 with the letters of those that did, and names the others in failures', async () => {

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayService, type GatewayService } from '@bstore/gateway';
+import { as, testAuth } from './support/auth.ts';
 import { testLogger } from './support/harness.ts';
 
 let hanging: Server;
@@ -22,7 +23,7 @@ beforeAll(async () => {
   const closedUrl = await listen(closed);
   await new Promise<void>((resolve) => closed.close(() => resolve()));
   gateway = await createGatewayService(
-    { logger: testLogger() },
+    { logger: testLogger(), auth: await testAuth() },
     { upstreams: { reservation: closedUrl, book: hangingUrl, assignment: brokenUrl, customercenter: closedUrl }, timeoutMs: 400 },
   );
   await gateway.start({ port: 0 });
@@ -37,7 +38,7 @@ afterAll(async () => {
 
 describe('the gateway with failing upstreams', () => {
   it('an upstream that is down answers 503 naming the service, with Retry-After', async () => {
-    const res = await fetch(`${gateway.url}/reservations/1`);
+    const res = await fetch(`${gateway.url}/reservations/1`, { headers: await as('alice') });
     expect(res.status).toBe(503);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
     expect(res.headers.get('retry-after')).toBe('5');

@@ -36,7 +36,7 @@ describe('restart in the middle of sagas (real processes, embedded mode)', () =>
     // Run 1: assignment consumes nothing, so sagas stop half-way: requested, and cancelling.
     const first = await startLauncher({ ...env, BSTORE_PAUSED_CONSUMERS: 'assignment' }, await ports());
     running.push(first);
-    const staff = client(first.gateway, 'librarian', { 'x-role': 'staff' });
+    const staff = client(first.gateway, 'librarian', 'staff');
     const alice = client(first.gateway, 'alice');
     const { body: created } = await staff.createBook('Restart Book', 30);
     const acknowledged: number[] = [];
@@ -71,7 +71,7 @@ describe('restart in the middle of sagas (real processes, embedded mode)', () =>
     // Run 2: everything runs; the sweep and the durable bus finish what was interrupted.
     const second = await startLauncher(env, await ports());
     running.push(second);
-    const staff2 = client(second.gateway, 'librarian', { 'x-role': 'staff' });
+    const staff2 = client(second.gateway, 'librarian', 'staff');
     await eventually(
       'every saga to finish',
       async () => {

@@ -66,7 +66,7 @@ describe.each(BACKENDS)('on %s', (_name, backend) => {
     canceled = [];
     system = await startTestSystem(chosen.databases ? { databases: chosen.databases } : {});
     alice = client(system.urls.gateway, 'alice');
-    librarian = client(system.urls.gateway, 'librarian', { 'x-role': 'staff' });
+    librarian = client(system.urls.gateway, 'librarian', 'staff');
   });
 
   afterAll(async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { as } from './support/auth.ts';
 import { eventually } from './support/harness.ts';
 import { startTestSystem } from './support/system.ts';
 
@@ -6,7 +7,7 @@ describe('shutdown', () => {
   it('stops cleanly while a patron watches the live stream through the gateway', async () => {
     const system = await startTestSystem({ seedDemoData: false });
     const controller = new AbortController();
-    const res = await fetch(`${system.urls.gateway}/reservationPages/stream`, { headers: { 'x-customer-id': 'alice' }, signal: controller.signal });
+    const res = await fetch(`${system.urls.gateway}/reservationPages/stream`, { headers: await as('alice'), signal: controller.signal });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const reader = res.body?.getReader();

@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { AssignmentTables } from '@bstore/assignment';
 import type { BookTables } from '@bstore/book';
 import type { ReservationTables } from '@bstore/reservation';
+import { as, asStaff } from '../support/auth.ts';
 import { endProcess, readAllPages, startServiceProcess, type ClusterServiceName, type ServiceProcess } from '../support/cluster.ts';
 import { checkInvariants } from '../support/invariants.ts';
 import { startPrivateNats, type PrivateNats } from '../support/nats.ts';
@@ -140,6 +141,8 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       BSTORE_START_RETRY_MAX_MS: '1000',
       BSTORE_SHUTDOWN_GRACE_MS: '5000',
       BSTORE_DEMO_DATA: 'true',
+      // The demo identity in every process: the customers' tokens (../support/auth.ts) verify everywhere.
+      BSTORE_DEMO_AUTH: 'true',
     };
     for (const r of replicas) {
       r.env = {
@@ -156,11 +159,12 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
 
     const urlOf = (r: Replica) => `http://127.0.0.1:${r.port}`;
     const ofService = (name: ClusterServiceName) => replicas.filter((r) => r.name === name);
-    const call = async (replica: Replica, method: string, path: string, customerId: string, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> => {
+    // `caller`: a customer's bearer token (signed once per customer and cached) or the librarian's.
+    const call = async (replica: Replica, method: string, path: string, caller: { authorization: string }, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> => {
       try {
         const res = await fetch(`${urlOf(replica)}${path}`, {
           method,
-          headers: { 'x-customer-id': customerId, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+          headers: { ...caller, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
           signal: AbortSignal.timeout(15_000),
         });
@@ -180,7 +184,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     const hot: number[] = [];
     for (let i = 0; i < options.hotBooks + options.coldBooks; i++) {
       const isHot = i < options.hotBooks;
-      const res = await call(bookReplica, 'POST', '/books', 'librarian', { bookName: `Chaos ${tag} ${isHot ? 'hot' : 'cold'} ${i}`, quantity: isHot ? 15 : 2 }, { 'x-role': 'staff' });
+      const res = await call(bookReplica, 'POST', '/books', await asStaff(), { bookName: `Chaos ${tag} ${isHot ? 'hot' : 'cold'} ${i}`, quantity: isHot ? 15 : 2 });
       if (res.kind !== 'answer' || res.status !== 201) throw new Error(`could not create a book: ${JSON.stringify(res)}`);
       const id = Number(res.body.bookId);
       books.push(id);
@@ -198,7 +202,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       const key = randomUUID();
       // A lost answer is retried once with the same key, on another replica if there is one.
       for (let attempt = 0; attempt < 2; attempt++) {
-        const res = await call(pick(ofService('reservation')), 'POST', '/reservations', customerId, { bookId }, { 'idempotency-key': key });
+        const res = await call(pick(ofService('reservation')), 'POST', '/reservations', await as(customerId), { bookId }, { 'idempotency-key': key });
         if (res.kind === 'lost' || res.status === 500 || res.status === 502 || res.status === 504) {
           await sleep(200);
           continue;
@@ -224,7 +228,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       const ids = mine.get(customerId) ?? [];
       if (ids.length === 0) return reserve(customerId);
       const id = pick(ids);
-      const res = await call(pick(ofService('reservation')), 'PATCH', `/reservations/${id}`, customerId, { status: 'bookCancel' });
+      const res = await call(pick(ofService('reservation')), 'PATCH', `/reservations/${id}`, await as(customerId), { status: 'bookCancel' });
       if (res.kind === 'lost' || res.status >= 500) {
         report.cancels.indeterminate++;
         await sleep(200);

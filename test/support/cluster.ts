@@ -7,6 +7,7 @@ import type { AssignmentTables } from '@bstore/assignment';
 import type { BookTables } from '@bstore/book';
 import type { ReservationTables } from '@bstore/reservation';
 import type { PageRow, SystemDatabases } from './invariants.ts';
+import { asStaff } from './auth.ts';
 import { ensurePostgres, POSTGRES_URL } from './postgres.ts';
 import { freePort } from './process.ts';
 
@@ -61,11 +62,15 @@ async function waitReady(url: string, proc: ChildProcess, output: () => string, 
   throw new Error(`${url} was not ready within ${timeoutMs} ms:\n${output().slice(-3000)}`);
 }
 
-/** Starts one service process (`packages/launcher/src/service.ts <name>`) and waits until it is ready. */
+/**
+ * Starts one service process (`packages/launcher/src/service.ts <name>`) and waits until it is
+ * ready. It runs with the demo identity (BSTORE_DEMO_AUTH=true: the demo key and internal key every
+ * test process shares), so tokens from `./auth.ts` verify; `env` may override that.
+ */
 export async function startServiceProcess(name: ClusterServiceName, env: Record<string, string>, waitForReady = true): Promise<ServiceProcess> {
   const child = spawn(process.execPath, ['--conditions=source', 'packages/launcher/src/service.ts', name], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...env },
+    env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', BSTORE_DEMO_AUTH: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -118,6 +123,8 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     ASSIGNMENT_URL: local('assignment'),
     CUSTOMERCENTER_URL: local('customercenter'),
     BSTORE_DEMO_DATA: 'true',
+    // The demo identity: every process shares the demo key, so tokens from ./auth.ts verify.
+    BSTORE_DEMO_AUTH: 'true',
     BSTORE_SHUTDOWN_GRACE_MS: '10000',
     // The tests poll hundreds of reservations every 50 ms as one librarian from one address: far
     // beyond the gateway's default rate limits, which are tested on their own (services/gateway/test).
@@ -185,8 +192,9 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
 /** Every page of the read model, through customercenter's API as staff. */
 export async function readAllPages(customercenterUrl: string): Promise<PageRow[]> {
   const rows: PageRow[] = [];
+  const headers = await asStaff();
   for (let offset = 0; ; offset += 100) {
-    const res = await fetch(`${customercenterUrl}/reservationPages?limit=100&offset=${offset}`, { headers: { 'x-role': 'staff', 'x-customer-id': 'librarian' } });
+    const res = await fetch(`${customercenterUrl}/reservationPages?limit=100&offset=${offset}`, { headers });
     if (!res.ok) throw new Error(`GET /reservationPages answered ${res.status}: ${await res.text()}`);
     const body = (await res.json()) as { items: { reservationId: number; status: string; libraryName: string | null }[]; total: number };
     rows.push(...body.items.map((p) => ({ reservation_id: p.reservationId, status: p.status, library_name: p.libraryName })));

@@ -129,6 +129,7 @@ export function readAuthConfig(env: NodeJS.ProcessEnv, service: string, demoByDe
       // Services that make no internal call get a key of their own that nothing else knows.
       internalKey: internalKey || randomBytes(32).toString('base64url'),
     },
-    demoOverridden: demoAsked,
+    // Said only when someone set BSTORE_DEMO_AUTH=true themselves, not for a launcher's default.
+    demoOverridden: boolSetting(env, 'BSTORE_DEMO_AUTH', false),
   };
 }

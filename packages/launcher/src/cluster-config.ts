@@ -1,12 +1,14 @@
 import { DEFAULT_PORTS, type ServiceName } from './embedded-system.ts';
 import { hasIdentityConfiguration } from './auth-config.ts';
 import { ConfigError, boolSetting, choiceSetting, intSetting, listSetting, urlSetting } from './env.ts';
-import { SERVICE_NAMES } from './service-config.ts';
+import { SERVICE_NAMES, readServiceConfig } from './service-config.ts';
 
 export interface ClusterConfig {
   services: ServiceName[];
   host: string;
   ports: Record<ServiceName, number>;
+  /** Whether the children run with the demo identity (no BSTORE_AUTH_* given). */
+  demoAuth: boolean;
   /** The environment of each service's process, on top of the supervisor's own. */
   envOf: Record<ServiceName, Record<string, string>>;
   restart: { initialMs: number; maxMs: number; stableAfterMs: number };
@@ -78,5 +80,16 @@ export function readClusterConfig(env: NodeJS.ProcessEnv, terminal: boolean): Cl
   };
   if (restart.maxMs < restart.initialMs) throw new ConfigError('BSTORE_RESTART_MAX_MS must not be below BSTORE_RESTART_INITIAL_MS');
   const grace = intSetting(env, 'BSTORE_SHUTDOWN_GRACE_MS', 10_000, { min: 100, max: 600_000 });
-  return { services: services.length > 0 ? services : SERVICE_NAMES, host, ports, envOf, restart, stopTimeoutMs: grace + 5000 };
+  const chosen = services.length > 0 ? services : SERVICE_NAMES;
+  // Each child's whole configuration is checked here, once: a mistake (say, real identity without
+  // BSTORE_INTERNAL_KEY) stops the supervisor with its message instead of a child crash-looping.
+  for (const name of chosen) {
+    try {
+      readServiceConfig({ ...env, ...envOf[name] }, name);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new ConfigError(`${name}: ${err.message}`);
+      throw err;
+    }
+  }
+  return { services: chosen, host, ports, envOf, restart, stopTimeoutMs: grace + 5000, demoAuth };
 }

@@ -54,7 +54,14 @@ bstore is running (cluster mode: ${config.services.length} processes, ready in $
 ${Object.entries(urls)
   .map(([name, url]) => `  ${name.padEnd(15)} ${url}   pid ${supervisor.pids[name as keyof typeof supervisor.pids] ?? '?'}`)
   .join('\n')}
-
+${
+  config.demoAuth
+    ? `
+Demo sign-in (DEMO ONLY: the signing key is published; never expose this beyond your machine):
+  alice/alice and bob/bob (patrons), librarian/librarian (staff), at POST ${urls.gateway ?? ''}/auth/token
+`
+    : ''
+}
 Press Ctrl+C to stop them all.
 `);
 }

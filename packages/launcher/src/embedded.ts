@@ -66,14 +66,19 @@ bstore is running (embedded mode, data in ${dataDir}, started in ${((Date.now() 
   book            ${system.urls.book}
   customercenter  ${system.urls.customercenter}
 
-${auth.demo ? `Demo sign-in (DEMO ONLY: published key, never expose this): alice/alice and bob/bob (patrons), librarian/librarian (staff)
-` : ''}Try it:
+Try it:
   curl ${gw}/books
+${auth.demo ? `
+Demo sign-in (DEMO ONLY: the signing key is published; never expose this beyond your machine):
+  alice/alice and bob/bob (patrons), librarian/librarian (staff)
+
   TOKEN=$(curl -s -X POST ${gw}/auth/token -H 'content-type: application/json' -d '{"username":"alice","password":"alice"}' | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')
   curl -X POST ${gw}/reservations -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"bookId":1}'
   curl ${gw}/reservationPages/1 -H "authorization: Bearer $TOKEN"
   curl -X PATCH ${gw}/reservations/1 -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"status":"bookCancel"}'
-
+` : `
+Identity is configured (BSTORE_AUTH_*): sign in with your users at POST ${gw}/auth/token, or with your identity provider.
+`}
 Press Ctrl+C to stop.
 `);
 warnAboutIdentity(authConfig, logger);

@@ -4,8 +4,9 @@ import type { DatabaseConfig, EmbeddedBus } from '@bstore/platform';
 import { DEMO_LIBRARIES, createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
+import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
-const staff = { 'x-role': 'staff' };
+const staff = await asStaff();
 
 let bus: EmbeddedBus;
 let assignment: AssignmentService;
@@ -22,7 +23,7 @@ const DATABASES = databaseKinds();
 let database: (prefix: string) => Promise<DatabaseConfig> = () => Promise.reject(new Error('no database kind chosen yet'));
 
 async function freshService(): Promise<AssignmentService> {
-  return createAssignmentService({ database: await database('assignment_fresh'), bus, logger: testLogger() });
+  return createAssignmentService({ database: await database('assignment_fresh'), bus, logger: testLogger(), auth: await testAuth() });
 }
 
 function requested(reservationId: number, preferredLibraryId: number | null = null, bookId = 1) {
@@ -79,7 +80,7 @@ describe.each(DATABASES)('assignment on %s', (_name, makeDatabase) => {
     };
     const logger = testLogger();
     bus = await memoryBus(logger);
-    assignment = await createAssignmentService({ database: await database('assignment'), bus, logger });
+    assignment = await createAssignmentService({ database: await database('assignment'), bus, logger, auth: await testAuth() });
     await seedLibraries(assignment);
   });
 
@@ -340,12 +341,20 @@ describe.each(DATABASES)('assignment on %s', (_name, makeDatabase) => {
   });
 
   describe('authorization', () => {
-    it('only staff create libraries or read assignments', async () => {
-      const create = await assignment.app.inject({ method: 'POST', url: '/libraries', payload: { name: 'Nope' } });
+    it('only staff create libraries or read assignments: a customer is 403, an anonymous caller 401', async () => {
+      const customer = await as('bob');
+      const create = await assignment.app.inject({ method: 'POST', url: '/libraries', payload: { name: 'Nope' }, headers: customer });
       expect(create.statusCode).toBe(403);
       expect(create.json()).toMatchObject({ code: 'FORBIDDEN' });
-      const list = await assignment.app.inject({ method: 'GET', url: '/assignments' });
+      const list = await assignment.app.inject({ method: 'GET', url: '/assignments', headers: customer });
       expect(list.statusCode).toBe(403);
+      for (const [method, url] of [['POST', '/libraries'], ['GET', '/assignments']] as const) {
+        const anonymous = await assignment.app.inject({ method, url, ...(method === 'POST' ? { payload: { name: 'Nope' } } : {}) });
+        expect(anonymous.statusCode, `${method} ${url}`).toBe(401);
+        expect(anonymous.json()).toMatchObject({ code: 'UNAUTHENTICATED' });
+      }
+      const libraries = await assignment.app.inject({ method: 'GET', url: '/libraries' });
+      expect(libraries.json<{ items: { name: string }[] }>().items.map((l) => l.name)).not.toContain('Nope');
     });
   });
 

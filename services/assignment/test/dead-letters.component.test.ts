@@ -4,12 +4,13 @@ import { KyselyInbox, type DeadLetterJson, type EmbeddedBus } from '@bstore/plat
 import { createAssignmentService, type AssignmentService } from '@bstore/assignment';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
+import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
 /**
  * The operator's dead-letter routes on a real service (assignment, whose consumer parks a request
  * when no library exists), over PGlite and PostgreSQL: list, look at one, fix the cause, replay.
  */
-const staff = { 'x-role': 'staff' };
+const staff = await asStaff();
 
 const DATABASES = databaseKinds();
 
@@ -47,7 +48,7 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
   beforeEach(async () => {
     const made = await makeDatabase('assignment_dead_letters');
     cleanup = made.cleanup;
-    service = await createAssignmentService({ database: made.config, bus, logger: testLogger() });
+    service = await createAssignmentService({ database: made.config, bus, logger: testLogger(), auth: await testAuth() });
   });
 
   afterEach(async () => {
@@ -209,7 +210,7 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
     expect((await call('POST', '/admin/dead-letters/assignment-x/replay')).status).toBe(400);
   });
 
-  it('is for staff only: a customer gets 403 problem+json, and nothing is replayed', async () => {
+  it('is for staff only: a customer gets 403 and an anonymous caller 401 problem+json, and nothing is replayed', async () => {
     const letter = await exhaust(requested(9501));
     await createLibrary('Branch');
     for (const [method, url] of [
@@ -217,11 +218,14 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
       ['GET', `/admin/dead-letters/${letter.id}`],
       ['POST', `/admin/dead-letters/${letter.id}/replay`],
     ] as const) {
-      for (const headers of [{}, { 'x-role': 'customer', 'x-customer-id': 'bob' }] as Record<string, string>[]) {
+      for (const [headers, status, code] of [
+        [{}, 401, 'UNAUTHENTICATED'],
+        [await as('bob'), 403, 'FORBIDDEN'],
+      ] as [Record<string, string>, number, string][]) {
         const res = await call(method, url, headers);
-        expect(res.status, `${method} ${url}`).toBe(403);
+        expect(res.status, `${method} ${url}`).toBe(status);
         expect(res.type).toMatch(/application\/problem\+json/);
-        expect(res.body.code).toBe('FORBIDDEN');
+        expect(res.body.code).toBe(code);
       }
     }
     expect(await accepted(9501)).toHaveLength(0);

@@ -4,8 +4,11 @@ import type { EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
+import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
-const staff = { 'x-role': 'staff' };
+const staff = await asStaff();
+/** Book's hold route takes only a service-to-service token, as reservation sends it. */
+const internal = { authorization: `Bearer ${await (await testAuth()).internalFor('reservation').token()}` };
 
 let bus: EmbeddedBus;
 let book: BookService;
@@ -29,7 +32,7 @@ async function getBook(bookId: number) {
 }
 
 const hold = (bookId: number, reservationId: number, customerId = 'alice') =>
-  book.app.inject({ method: 'PUT', url: `/books/${bookId}/holds/${reservationId}`, payload: { customerId } });
+  book.app.inject({ method: 'PUT', url: `/books/${bookId}/holds/${reservationId}`, payload: { customerId }, headers: internal });
 
 async function activeHolds(bookId: number): Promise<number> {
   const row = await book.internals.db
@@ -53,7 +56,7 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
     const database = await makeDatabase('book');
     cleanup = database.cleanup;
     bus = await memoryBus(logger);
-    book = await createBookService({ database: database.config, bus, logger });
+    book = await createBookService({ database: database.config, bus, logger, auth: await testAuth() });
   });
 
   afterAll(async () => {
@@ -96,6 +99,21 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
       expect(res.statusCode).toBe(201);
       expect(res.json()).toMatchObject({ quantity: 0, status: 'held' });
       expect((await hold(bookId, 2102)).statusCode).toBe(409);
+    });
+
+    it("the hold route takes only a service's token: a user's token or none is 401 and takes nothing", async () => {
+      const { bookId } = await createBook(1);
+      const url = `/books/${bookId}/holds/2151`;
+      for (const headers of [{}, await as('alice'), staff] as Record<string, string>[]) {
+        const refused = await book.app.inject({ method: 'PUT', url, payload: { customerId: 'alice' }, headers });
+        expect(refused.statusCode, JSON.stringify(headers)).toBe(401);
+        expect(refused.headers['content-type']).toContain('application/problem+json');
+        expect(refused.headers['www-authenticate']).toMatch(/^Bearer/);
+      }
+      expect(await activeHolds(bookId)).toBe(0);
+      const accepted = await book.app.inject({ method: 'PUT', url, payload: { customerId: 'alice' }, headers: internal });
+      expect(accepted.statusCode).toBe(201);
+      expect(await getBook(bookId)).toMatchObject({ quantity: 0 });
     });
 
     it('an unknown book answers 404 and takes nothing', async () => {
@@ -228,12 +246,24 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
       }
     });
 
-    it('only staff add books or copies', async () => {
-      const res = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Nope', quantity: 1 } });
+    it('only staff add books or copies: a customer is 403, an anonymous caller 401', async () => {
+      const before = (await book.app.inject({ method: 'GET', url: '/books?limit=1' })).json<{ total: number }>().total;
+      const customer = await as('alice');
+      const res = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Nope', quantity: 1 }, headers: customer });
       expect(res.statusCode).toBe(403);
       expect(res.json()).toMatchObject({ code: 'FORBIDDEN' });
-      const copies = await book.app.inject({ method: 'POST', url: '/books/1/copies', payload: { delta: 1 } });
+      const copies = await book.app.inject({ method: 'POST', url: '/books/1/copies', payload: { delta: 1 }, headers: customer });
       expect(copies.statusCode).toBe(403);
+      const anonymous = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Nope', quantity: 1 } });
+      expect(anonymous.statusCode).toBe(401);
+      expect(anonymous.json()).toMatchObject({ code: 'UNAUTHENTICATED' });
+      // The customer's own token with its role claim rewritten to staff: the signature no longer matches.
+      const [header, claims, signature] = customer.authorization.slice('Bearer '.length).split('.') as [string, string, string];
+      const promoted = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(claims, 'base64url').toString()), role: 'staff' })).toString('base64url');
+      const tampered = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Nope', quantity: 1 }, headers: { authorization: `Bearer ${header}.${promoted}.${signature}` } });
+      expect(tampered.statusCode).toBe(401);
+      expect(tampered.json()).toMatchObject({ code: 'INVALID_TOKEN' });
+      expect((await book.app.inject({ method: 'GET', url: '/books?limit=1' })).json<{ total: number }>().total).toBe(before);
     });
 
     it('an unknown route is a 404 problem', async () => {

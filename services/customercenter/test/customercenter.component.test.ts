@@ -10,6 +10,9 @@ import { WatchReservationPages } from '../src/application/watch-reservation-page
 import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
 import { freshDatabase } from '../../../test/support/postgres.ts';
 import { startPrivateRedis, type PrivateRedis } from '../../../test/support/redis.ts';
+import { as, asStaff as asStaffToken, testAuth } from '../../../test/support/auth.ts';
+
+const auth = await testAuth();
 
 let redis: PrivateRedis;
 
@@ -63,8 +66,8 @@ describe('createCustomerCenterService', () => {
     const bus = await memoryBus();
     try {
       const logger = testLogger();
-      await expect(createCustomerCenterService({ bus, logger, database: { kind: 'pglite' }, redis: { url: redis.url } })).rejects.toThrow(/either a database or redis, not both/);
-      await expect(createCustomerCenterService({ bus, logger })).rejects.toThrow(/a database \(SQL\) or redis/);
+      await expect(createCustomerCenterService({ bus, logger, auth, database: { kind: 'pglite' }, redis: { url: redis.url } })).rejects.toThrow(/either a database or redis, not both/);
+      await expect(createCustomerCenterService({ bus, logger, auth })).rejects.toThrow(/a database \(SQL\) or redis/);
     } finally {
       await bus.close();
     }
@@ -73,7 +76,7 @@ describe('createCustomerCenterService', () => {
   it('fails at start, naming Redis, when Redis cannot be reached', async () => {
     const bus = await memoryBus();
     try {
-      await expect(createCustomerCenterService({ bus, logger: testLogger(), redis: { url: 'redis://127.0.0.1:1' } })).rejects.toThrow(/cannot connect to Redis at redis:\/\/127.0.0.1:1/);
+      await expect(createCustomerCenterService({ bus, logger: testLogger(), auth, redis: { url: 'redis://127.0.0.1:1' } })).rejects.toThrow(/cannot connect to Redis at redis:\/\/127.0.0.1:1/);
     } finally {
       await bus.close();
     }
@@ -141,8 +144,7 @@ function lifecycle(customerId = 'alice', start = 0, reservationId = nextReservat
   };
 }
 
-const asCustomer = (customerId: string) => ({ 'x-customer-id': customerId });
-const asStaff = { 'x-customer-id': 'librarian', 'x-role': 'staff' };
+const asStaff = await asStaffToken();
 
 /** A page as it would be for any reservation: without the ids that differ between two of them. */
 function withoutIds(page: PageJson) {
@@ -196,7 +198,7 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
     bus = await memoryBus(logger);
     const opened = await readModel.open();
     cleanup = opened.cleanup;
-    service = await createCustomerCenterService({ ...opened.deps, bus, logger });
+    service = await createCustomerCenterService({ ...opened.deps, bus, logger, auth });
   });
 
   afterAll(async () => {
@@ -217,8 +219,8 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
     for (const e of envelopes) expect(await handle(e), e.type).toBe('handled');
   }
 
-  async function getPage(reservationId: number, headers: Record<string, string> = asCustomer('alice')): Promise<PageJson> {
-    const res = await service.app.inject({ method: 'GET', url: `/reservationPages/${reservationId}`, headers });
+  async function getPage(reservationId: number, headers?: Record<string, string>): Promise<PageJson> {
+    const res = await service.app.inject({ method: 'GET', url: `/reservationPages/${reservationId}`, headers: headers ?? (await as('alice')) });
     expect(res.statusCode).toBe(200);
     return res.json<PageJson>();
   }
@@ -264,8 +266,8 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
       const reversed = lifecycle('carol', 100);
       await handleAll([inOrder.requested, inOrder.accepted, inOrder.cancelRequested, inOrder.canceled]);
       await handleAll([reversed.canceled, reversed.accepted, reversed.cancelRequested, reversed.requested]);
-      const expected = await getPage(inOrder.reservationId, asCustomer('carol'));
-      const actual = await getPage(reversed.reservationId, asCustomer('carol'));
+      const expected = await getPage(inOrder.reservationId, await as('carol'));
+      const actual = await getPage(reversed.reservationId, await as('carol'));
       expect(withoutIds(actual)).toEqual(withoutIds(expected));
       expect(actual.status).toBe('bookCanceled');
     });
@@ -321,18 +323,18 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
     });
 
     it("a customer cannot see another customer's page: 404 problem, as if it did not exist", async () => {
-      const res = await service.app.inject({ method: 'GET', url: `/reservationPages/${alicePage}`, headers: asCustomer('bob') });
+      const res = await service.app.inject({ method: 'GET', url: `/reservationPages/${alicePage}`, headers: await as('bob') });
       expect(res.statusCode).toBe(404);
       expect(res.headers['content-type']).toContain('application/problem+json');
       expect(res.json()).toMatchObject({ status: 404, code: 'RESERVATION_PAGE_NOT_FOUND' });
-      const missing = await service.app.inject({ method: 'GET', url: '/reservationPages/2000000000', headers: asCustomer('bob') });
+      const missing = await service.app.inject({ method: 'GET', url: '/reservationPages/2000000000', headers: await as('bob') });
       expect(missing.statusCode).toBe(404);
       expect(missing.json<{ code: string }>().code).toBe(res.json<{ code: string }>().code);
-      expect((await getPage(bobPage, asCustomer('bob'))).customerId).toBe('bob');
+      expect((await getPage(bobPage, await as('bob'))).customerId).toBe('bob');
     });
 
     it("a customer's list holds only their own pages, newest first", async () => {
-      const res = await service.app.inject({ method: 'GET', url: '/reservationPages', headers: asCustomer('alice') });
+      const res = await service.app.inject({ method: 'GET', url: '/reservationPages', headers: await as('alice') });
       expect(res.statusCode).toBe(200);
       const page = res.json<{ items: PageJson[]; total: number; limit: number; offset: number }>();
       expect(page.limit).toBe(20);
@@ -344,7 +346,7 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
       const updated = page.items.map((p) => Date.parse(p.updatedAt));
       expect(updated).toEqual([...updated].sort((a, b) => b - a));
 
-      const sneaky = await service.app.inject({ method: 'GET', url: '/reservationPages?customerId=bob', headers: asCustomer('alice') });
+      const sneaky = await service.app.inject({ method: 'GET', url: '/reservationPages?customerId=bob', headers: await as('alice') });
       expect(sneaky.json()).toMatchObject({ items: [], total: 0 });
     });
 
@@ -392,17 +394,31 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
       expect(res.json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
     });
 
-    it('rejects an unknown role with a 400 problem', async () => {
-      const res = await service.app.inject({ method: 'GET', url: '/reservationPages', headers: { 'x-role': 'admin' } });
-      expect(res.statusCode).toBe(400);
-      expect(res.json()).toMatchObject({ code: 'INVALID_ROLE' });
+    it('refuses a caller without a token (401 UNAUTHENTICATED) or with a bad one (401 INVALID_TOKEN), before reading the query', async () => {
+      for (const url of ['/reservationPages', '/reservationPages?customerId=bob', '/reservationPages?limit=0', `/reservationPages/1`]) {
+        const anonymous = await service.app.inject({ method: 'GET', url });
+        expect(anonymous.statusCode, url).toBe(401);
+        expect(anonymous.headers['content-type']).toContain('application/problem+json');
+        expect(anonymous.headers['www-authenticate']).toMatch(/^Bearer realm="bstore"/);
+        expect(anonymous.json()).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
+        const garbage = await service.app.inject({ method: 'GET', url, headers: { authorization: 'Bearer garbage' } });
+        expect(garbage.statusCode, url).toBe(401);
+        expect(garbage.headers['www-authenticate']).toMatch(/error="invalid_token"/);
+        expect(garbage.json()).toMatchObject({ status: 401, code: 'INVALID_TOKEN' });
+      }
+      // A customer's token rewritten to claim staff: the signature no longer matches.
+      const [header, claims, signature] = (await as('alice')).authorization.slice('Bearer '.length).split('.') as [string, string, string];
+      const promoted = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(claims, 'base64url').toString()), role: 'staff' })).toString('base64url');
+      const tampered = await service.app.inject({ method: 'GET', url: '/reservationPages?customerId=bob', headers: { authorization: `Bearer ${header}.${promoted}.${signature}` } });
+      expect(tampered.statusCode).toBe(401);
+      expect(tampered.json()).toMatchObject({ code: 'INVALID_TOKEN' });
     });
   });
 
   describe('live stream (SSE)', () => {
     it("streams the caller's page after each committed change, and not other customers' pages", async () => {
       await service.start({ port: 0 });
-      const stream = await openStream(`${service.url}/reservationPages/stream`, asCustomer('alice'));
+      const stream = await openStream(`${service.url}/reservationPages/stream`, await as('alice'));
       try {
         expect(stream.res.status).toBe(200);
         expect(stream.res.headers.get('content-type')).toContain('text/event-stream');
@@ -440,11 +456,17 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
       }
     });
 
-    it('a bad identity is a 400 problem, not a stream', async () => {
-      const res = await fetch(`${service.url}/reservationPages/stream`, { headers: { 'x-role': 'root' } });
-      expect(res.status).toBe(400);
-      expect(res.headers.get('content-type')).toContain('application/problem+json');
-      expect(await res.json()).toMatchObject({ code: 'INVALID_ROLE' });
+    it('no identity or a bad token is a 401 problem, not a stream', async () => {
+      for (const [headers, code] of [
+        [{}, 'UNAUTHENTICATED'],
+        [{ authorization: 'Bearer not.a.token' }, 'INVALID_TOKEN'],
+      ] as [Record<string, string>, string][]) {
+        const res = await fetch(`${service.url}/reservationPages/stream`, { headers });
+        expect(res.status).toBe(401);
+        expect(res.headers.get('content-type')).toContain('application/problem+json');
+        expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="bstore"/);
+        expect(await res.json()).toMatchObject({ code });
+      }
     });
   });
 
@@ -457,7 +479,7 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
     beforeAll(async () => {
       updates = new InProcessPageUpdates(testLogger());
       watch = new WatchReservationPages(service.internals.store, updates);
-      app = createHttpApp({ service: 'customercenter-sse-test', logger: testLogger() });
+      app = createHttpApp({ service: 'customercenter-sse-test', logger: testLogger(), auth });
       await app.register(customercenterRoutes, { pages: new ViewReservationPages(service.internals.store), watch, heartbeatMs: 50 });
       await app.listen({ port: 0, host: '127.0.0.1' });
       const address = app.server.address();
@@ -469,7 +491,7 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
     });
 
     it('sends heartbeat comments and removes its listener when the client disconnects', async () => {
-      const stream = await openStream(url, asCustomer('alice'));
+      const stream = await openStream(url, await as('alice'));
       expect(updates.listenerCount).toBe(1);
       expect(await stream.next((m) => m === ': heartbeat')).toBe(': heartbeat');
       stream.close();
@@ -477,7 +499,7 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
     });
 
     it('closing the server ends open streams instead of waiting for them', async () => {
-      const stream = await openStream(url, asCustomer('alice'));
+      const stream = await openStream(url, await as('alice'));
       const r = lifecycle('alice', 900);
       await handleAll([r.requested]);
       expect(await watch.announce(r.reservationId)).toBe(true);
@@ -493,12 +515,12 @@ describe('two replicas on one Redis', () => {
   it('an SSE client of one replica sees the change another replica projected; the other replica finds the event handled', async () => {
     const logger = testLogger();
     const bus = await memoryBus(logger);
-    const deps = { redis: { url: redis.url, keyPrefix: freshPrefix() }, bus, logger };
+    const deps = { redis: { url: redis.url, keyPrefix: freshPrefix() }, bus, logger, auth };
     const projecting = await createCustomerCenterService(deps);
     const serving = await createCustomerCenterService(deps, { heartbeatMs: 50 });
     try {
       await serving.start({ port: 0, consumers: false });
-      const stream = await openStream(`${serving.url}/reservationPages/stream`, asCustomer('erin'));
+      const stream = await openStream(`${serving.url}/reservationPages/stream`, await as('erin'));
       try {
         expect(await stream.next((m) => m === ': heartbeat')).toBe(': heartbeat');
         const r = lifecycle('erin', 1000);

@@ -11,6 +11,7 @@ import { ReadModelKeys } from '../src/adapters/redis/keys.ts';
 import { eventually, testLogger } from '../../../test/support/harness.ts';
 import { startPrivateNats, type PrivateNats } from '../../../test/support/nats.ts';
 import { startPrivateRedis, type PrivateRedis } from '../../../test/support/redis.ts';
+import { testAuth } from '../../../test/support/auth.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -133,7 +134,7 @@ describe('rebuilding the Redis read model from the stream', () => {
     // The same event again is dropped by the stream's deduplication.
     await bus.publish(subjectOf('ReservationRequested'), pageEvents[0]!);
 
-    const service = await createCustomerCenterService({ bus, logger: testLogger(), redis: { url: redisServer.url, keyPrefix } });
+    const service = await createCustomerCenterService({ bus, logger: testLogger(), auth: await testAuth(), redis: { url: redisServer.url, keyPrefix } });
     try {
       await service.start({ port: 0 });
       await eventually(
@@ -149,7 +150,7 @@ describe('rebuilding the Redis read model from the stream', () => {
   });
 
   it('replays exactly the subjects the consumer reads', async () => {
-    const service = await createCustomerCenterService({ bus, logger: testLogger(), redis: { url: redisServer.url, keyPrefix } });
+    const service = await createCustomerCenterService({ bus, logger: testLogger(), auth: await testAuth(), redis: { url: redisServer.url, keyPrefix } });
     try {
       expect([...PAGE_EVENT_SUBJECTS].sort()).toEqual([...service.internals.consumer.subjects].sort());
     } finally {

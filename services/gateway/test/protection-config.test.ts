@@ -10,7 +10,8 @@ describe('the gateway protections configuration', () => {
     const env = { BSTORE_RATE_LIMIT_PER_MINUTE: '30', BSTORE_RATE_LIMIT_IP_PER_MINUTE: '0', BSTORE_CORS_ORIGINS: ' https://app.example.org, http://localhost:5173 ,' };
     const expected = { rateLimit: { perTokenPerMinute: 30, perIpPerMinute: 0 }, corsOrigins: ['https://app.example.org', 'http://localhost:5173'] };
     expect(readGatewayProtections(env)).toEqual(expected);
-    expect(readServiceConfig(env, 'gateway').gateway).toMatchObject(expected);
+    // A service process also needs an identity configuration: the demo one here.
+    expect(readServiceConfig({ ...env, BSTORE_DEMO_AUTH: 'true' }, 'gateway').gateway).toMatchObject(expected);
   });
 
   it('refuses a bad value, naming the variable', () => {

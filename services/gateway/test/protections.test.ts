@@ -2,7 +2,9 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayService, type GatewayConfig, type GatewayService } from '@bstore/gateway';
+import { demoToken } from '@bstore/platform';
 import { testLogger } from '../../../test/support/harness.ts';
+import { as, tokenFor, testAuth } from '../../../test/support/auth.ts';
 
 /** A fake upstream: answers 200 JSON and remembers the headers of every request it got. */
 const seen: { method: string; url: string; headers: IncomingHttpHeaders }[] = [];
@@ -14,7 +16,7 @@ const ALLOWED = 'https://app.example.org';
 
 async function gateway(config: Omit<GatewayConfig, 'upstreams'>): Promise<string> {
   const service = await createGatewayService(
-    { logger: testLogger() },
+    { logger: testLogger(), auth: await testAuth() },
     { upstreams: { reservation: upstreamUrl, book: upstreamUrl, assignment: upstreamUrl, customercenter: upstreamUrl }, ...config },
   );
   gateways.push(service);
@@ -73,42 +75,70 @@ async function expectRateLimited(res: Response, scope: 'ip' | 'token'): Promise<
 }
 
 describe('gateway rate limits', () => {
+  /** `fetch` options with a bearer token. */
+  const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+
   it('limits one bearer token, and another token is not affected', async () => {
-    const as = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+    const [one, two] = [await tokenFor('rate-one'), await tokenFor('rate-two')];
     for (let i = 0; i < 3; i++) {
-      const res = await fetch(`${tokenLimited}/books`, as('token-one'));
+      const res = await fetch(`${tokenLimited}/books`, bearer(one));
       expect(res.status).toBe(200);
       expect(res.headers.get('x-ratelimit-limit')).toBe('3');
       expect(res.headers.get('x-ratelimit-remaining')).toBe(String(2 - i));
     }
     const before = seen.length;
-    await expectRateLimited(await fetch(`${tokenLimited}/books`, as('token-one')), 'token');
+    await expectRateLimited(await fetch(`${tokenLimited}/books`, bearer(one)), 'token');
     expect(seen.length).toBe(before); // refused at the gateway: the service never saw it
-    expect((await fetch(`${tokenLimited}/books`, as('token-two'))).status).toBe(200);
+    expect((await fetch(`${tokenLimited}/books`, bearer(two))).status).toBe(200);
     // Anonymous calls count only against the (large) per-IP limit.
     expect((await fetch(`${tokenLimited}/books`)).status).toBe(200);
   });
 
-  it('without a bearer token, X-Customer-Id is the caller', async () => {
-    const as = (customer: string) => ({ headers: { 'x-customer-id': customer } });
-    for (let i = 0; i < 3; i++) expect((await fetch(`${tokenLimited}/reservations`, as('bob'))).status).toBe(200);
-    await expectRateLimited(await fetch(`${tokenLimited}/reservations`, as('bob')), 'token');
-    expect((await fetch(`${tokenLimited}/reservations`, as('carol'))).status).toBe(200);
+  it('the caller is the bearer token: two tokens of one customer have separate budgets, and X-Customer-Id is nobody', async () => {
+    // Two sign-ins of the same customer: two tokens (each has its own jti), two budgets.
+    const first = (await demoToken({ customerId: 'dora', role: 'customer' }, 600)).access_token;
+    const second = (await demoToken({ customerId: 'dora', role: 'customer' }, 600)).access_token;
+    expect(second).not.toBe(first);
+    for (let i = 0; i < 3; i++) expect((await fetch(`${tokenLimited}/reservations`, bearer(first))).status).toBe(200);
+    await expectRateLimited(await fetch(`${tokenLimited}/reservations`, bearer(first)), 'token');
+    const fresh = await fetch(`${tokenLimited}/reservations`, bearer(second));
+    expect(fresh.status).toBe(200);
+    expect(fresh.headers.get('x-ratelimit-remaining')).toBe('2');
+    // The old placeholder header names no caller: without a token only the per-IP limit counts.
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${tokenLimited}/books`, { headers: { 'x-customer-id': 'dora' } });
+      expect(res.status).toBe(200);
+      expect(Number(res.headers.get('x-ratelimit-remaining'))).toBeGreaterThan(3);
+    }
+  });
+
+  it('counts a bad token before verifying it: its calls are 401 until the budget is spent, then 429, and none reaches a service', async () => {
+    const before = seen.length;
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${tokenLimited}/reservations`, bearer('not-a-token'));
+      expect(res.status).toBe(401);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      expect(res.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+      expect(await res.json()).toMatchObject({ code: 'INVALID_TOKEN', status: 401 });
+    }
+    await expectRateLimited(await fetch(`${tokenLimited}/reservations`, bearer('not-a-token')), 'token');
+    expect(seen.length).toBe(before);
   });
 
   it('limits one IP address whatever the token', async () => {
     for (let i = 0; i < 3; i++) {
-      expect((await fetch(`${ipLimited}/books`, { headers: { authorization: `Bearer ip-${i}` } })).status).toBe(200);
+      expect((await fetch(`${ipLimited}/books`, bearer(await tokenFor(`ip-${i}`)))).status).toBe(200);
     }
-    await expectRateLimited(await fetch(`${ipLimited}/books`, { headers: { authorization: 'Bearer a-fresh-one' } }), 'ip');
+    await expectRateLimited(await fetch(`${ipLimited}/books`, bearer(await tokenFor('ip-fresh'))), 'ip');
     await expectRateLimited(await fetch(`${ipLimited}/no-such-route`), 'ip');
   });
 
   it('never limits the health endpoints', async () => {
+    const headers = await as('rate-one');
     for (const base of [tokenLimited, ipLimited]) {
       for (let i = 0; i < 6; i++) {
         for (const path of ['/health/live', '/health/ready', '/health/upstreams']) {
-          const res = await fetch(`${base}${path}`, { headers: { authorization: 'Bearer token-one' } });
+          const res = await fetch(`${base}${path}`, { headers });
           expect(res.status).toBe(200);
         }
       }

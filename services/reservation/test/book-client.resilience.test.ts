@@ -5,6 +5,7 @@ import type { EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
 import { createReservationService, type ReservationConfig, type ReservationService } from '@bstore/reservation';
 import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
 /**
  * The call reservation -> book through its resilience policy (ADR 0013): bulkhead, retries of
@@ -15,7 +16,8 @@ import { eventually, memoryBus, testLogger } from '../../../test/support/harness
  */
 
 const logger = testLogger();
-const staff = { 'x-role': 'staff' };
+const staff = await asStaff();
+const auth = await testAuth();
 let bus: EmbeddedBus;
 
 type Respond = (req: IncomingMessage, body: string, res: ServerResponse) => void | Promise<void>;
@@ -67,7 +69,8 @@ const held: Respond = (req, _body, res) => {
 };
 /** Passes the request to a real book and its answer back, `delayMs` later. */
 const forwardTo = (bookUrl: string, delayMs = 0): Respond => async (req, body, res) => {
-  const answer = await fetch(`${bookUrl}${req.url}`, { method: req.method, headers: { 'content-type': 'application/json' }, body });
+  // With reservation's service token: book's hold route takes nothing else.
+  const answer = await fetch(`${bookUrl}${req.url}`, { method: req.method, headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '' }, body });
   const text = await answer.text();
   if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
   res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' }).end(text);
@@ -78,14 +81,16 @@ const NO_TIMING = { bookTimeoutMs: 20_000 };
 
 const services: ReservationService[] = [];
 async function reservationFor(bookUrl: string, config: Partial<ReservationConfig> = {}): Promise<ReservationService> {
-  const svc = await createReservationService({ database: { kind: 'pglite' }, bus, logger }, { bookUrl, ...config });
+  const svc = await createReservationService({ database: { kind: 'pglite' }, bus, logger, auth }, { bookUrl, ...config });
   services.push(svc);
   return svc;
 }
 
 let customer = 0;
-const reserve = (svc: ReservationService, bookId = 1) =>
-  svc.app.inject({ method: 'POST', url: '/reservations', payload: { bookId }, headers: { 'x-customer-id': `patron-${++customer}` } });
+const reserve = async (svc: ReservationService, bookId = 1) => {
+  const patron = `patron-${++customer}`;
+  return svc.app.inject({ method: 'POST', url: '/reservations', payload: { bookId }, headers: await as(patron) });
+};
 
 const rowCount = async (svc: ReservationService, table: 'reservations' | 'outbox') =>
   Number((await svc.internals.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
@@ -256,7 +261,7 @@ describe('retries', () => {
   let realBook: BookService;
 
   beforeAll(async () => {
-    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger });
+    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger, auth });
     await realBook.start({ port: 0, consumers: false });
   });
 
@@ -310,7 +315,7 @@ describe('timeouts stay indeterminate', () => {
   let realBook: BookService;
 
   beforeAll(async () => {
-    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger });
+    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger, auth });
     await realBook.start({ port: 0, consumers: false });
   });
 

@@ -8,8 +8,10 @@ import { createReservationService, type BookClient, type HoldOutcome, type Reser
 import { HttpBookClient } from '../src/adapters/clients/book.http-client.ts';
 import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
+import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
-const staff = { 'x-role': 'staff' };
+const staff = await asStaff();
+const auth = await testAuth();
 let bus: EmbeddedBus;
 let book: BookService;
 let reservation: ReservationService;
@@ -30,11 +32,11 @@ async function newBook(quantity: number): Promise<number> {
   return res.json<{ bookId: number }>().bookId;
 }
 
-const reserve = (svc: ReservationService, bookId: number, customerId = 'alice', extra: object = {}) =>
-  svc.app.inject({ method: 'POST', url: '/reservations', payload: { bookId, ...extra }, headers: { 'x-customer-id': customerId } });
+const reserve = async (svc: ReservationService, bookId: number, customerId = 'alice', extra: object = {}) =>
+  svc.app.inject({ method: 'POST', url: '/reservations', payload: { bookId, ...extra }, headers: await as(customerId) });
 
-const cancel = (id: number, customerId = 'alice', status = 'bookCancel') =>
-  reservation.app.inject({ method: 'PATCH', url: `/reservations/${id}`, payload: { status }, headers: { 'x-customer-id': customerId } });
+const cancel = async (id: number, customerId = 'alice', status = 'bookCancel') =>
+  reservation.app.inject({ method: 'PATCH', url: `/reservations/${id}`, payload: { status }, headers: await as(customerId) });
 
 async function outboxOf(reservationId: number, svc = reservation) {
   return svc.internals.db.selectFrom('outbox').select(['type', 'envelope']).where('envelope', '@>', JSON.stringify({ subject: String(reservationId) }) as never).orderBy('created_at').execute();
@@ -81,9 +83,9 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       return made.config;
     };
     bus = await memoryBus(logger);
-    book = await createBookService({ database: await database('reservation_book'), bus, logger });
+    book = await createBookService({ database: await database('reservation_book'), bus, logger, auth });
     await book.start({ port: 0 });
-    reservation = await createReservationService({ database: await database('reservation'), bus, logger }, { bookUrl: book.url, staleAfterMs: 0, maxHoldAttempts: 3, maxActiveReservationsPerCustomer: 1000 });
+    reservation = await createReservationService({ database: await database('reservation'), bus, logger, auth }, { bookUrl: book.url, staleAfterMs: 0, maxHoldAttempts: 3, maxActiveReservationsPerCustomer: 1000 });
   });
 
   afterAll(async () => {
@@ -93,7 +95,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
   });
 
-  const statusOf = async (id: number) => (await reservation.app.inject({ method: 'GET', url: `/reservations/${id}` })).json<{ status: string; libraryName: string | null }>();
+  const statusOf = async (id: number) => (await reservation.app.inject({ method: 'GET', url: `/reservations/${id}`, headers: await as('alice') })).json<{ status: string; libraryName: string | null }>();
 
   describe('placing a reservation', () => {
     it('holds a copy, answers 201 bookReserveReq and writes ReservationRequested to the outbox', async () => {
@@ -117,7 +119,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       expect(res.headers['content-type']).toContain('application/problem+json');
       const problem = res.json<{ reservationId: number; code: string; reservationStatus: string; status: number }>();
       expect(problem).toMatchObject({ status: 409, code: 'BOOK_OUT_OF_STOCK', reservationStatus: 'bookOutOfStock' });
-      const stored = await reservation.app.inject({ method: 'GET', url: `/reservations/${problem.reservationId}` });
+      const stored = await reservation.app.inject({ method: 'GET', url: `/reservations/${problem.reservationId}`, headers: await as('alice') });
       expect(stored.json()).toMatchObject({ status: 'bookOutOfStock' });
       expect((await outboxOf(problem.reservationId)).map((e) => e.type)).toEqual(['ReservationRejected']);
     });
@@ -141,7 +143,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     ])('rejects %s with a problem and stores nothing', async (_name, payload, status) => {
       const count = async () => Number((await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
       const before = await count();
-      const res = await reservation.app.inject({ method: 'POST', url: '/reservations', payload, headers: { 'content-type': 'application/json' } });
+      const res = await reservation.app.inject({ method: 'POST', url: '/reservations', payload, headers: { ...(await as('alice')), 'content-type': 'application/json' } });
       expect(res.statusCode).toBe(status);
       expect(res.json<{ detail: string }>().detail.length).toBeGreaterThan(3);
       expect(await count()).toBe(before);
@@ -157,13 +159,13 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       hanging = createServer(() => {}); // accepts and never answers
       await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
       const port = (hanging.address() as AddressInfo).port;
-      slowReservation = await createReservationService({ database: await database('reservation_slow'), bus, logger }, { bookUrl: `http://127.0.0.1:${port}`, bookTimeoutMs: 300 });
+      slowReservation = await createReservationService({ database: await database('reservation_slow'), bus, logger, auth }, { bookUrl: `http://127.0.0.1:${port}`, bookTimeoutMs: 300 });
       // A port nothing listens on: connection refused.
       const closed = createServer();
       await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
       const closedPort = (closed.address() as AddressInfo).port;
       await new Promise<void>((resolve) => closed.close(() => resolve()));
-      downReservation = await createReservationService({ database: await database('reservation_down'), bus, logger }, { bookUrl: `http://127.0.0.1:${closedPort}` });
+      downReservation = await createReservationService({ database: await database('reservation_down'), bus, logger, auth }, { bookUrl: `http://127.0.0.1:${closedPort}` });
     });
 
     afterAll(async () => {
@@ -197,7 +199,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     let ownBook: BookService;
 
     beforeAll(async () => {
-      ownBook = await createBookService({ database: await database('reservation_ownbook'), bus, logger });
+      ownBook = await createBookService({ database: await database('reservation_ownbook'), bus, logger, auth });
       await ownBook.start({ port: 0, consumers: false });
       // A real proxy in front of book that passes the request on, lets book take the copy, and
       // never passes the answer back: the lost answer the compensation exists for.
@@ -205,13 +207,13 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
         let body = '';
         req.on('data', (c: Buffer) => (body += c.toString()));
         req.on('end', () => {
-          void fetch(`${ownBook.url}${req.url}`, { method: req.method, headers: { 'content-type': 'application/json' }, body });
+          void fetch(`${ownBook.url}${req.url}`, { method: req.method, headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '' }, body });
           res.on('close', () => undefined);
         });
       });
       await new Promise<void>((resolve) => lossy.listen(0, '127.0.0.1', resolve));
       const port = (lossy.address() as AddressInfo).port;
-      lossyReservation = await createReservationService({ database: await database('reservation_lossy'), bus, logger }, { bookUrl: `http://127.0.0.1:${port}`, bookTimeoutMs: 500 });
+      lossyReservation = await createReservationService({ database: await database('reservation_lossy'), bus, logger, auth }, { bookUrl: `http://127.0.0.1:${port}`, bookTimeoutMs: 500 });
     });
 
     afterAll(async () => {
@@ -267,9 +269,9 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
         expect(res.statusCode, status).toBe(400);
         expect(res.json()).toMatchObject({ code: 'STATUS_CHANGE_NOT_ALLOWED' });
       }
-      const extra = await reservation.app.inject({ method: 'PATCH', url: `/reservations/${reservationId}`, payload: { status: 'bookCancel', bookId: 9 } });
+      const extra = await reservation.app.inject({ method: 'PATCH', url: `/reservations/${reservationId}`, payload: { status: 'bookCancel', bookId: 9 }, headers: await as('alice') });
       expect(extra.statusCode).toBe(400);
-      expect((await reservation.app.inject({ method: 'GET', url: `/reservations/${reservationId}` })).json()).toMatchObject({ status: 'bookReserveReq' });
+      expect(await statusOf(reservationId)).toMatchObject({ status: 'bookReserveReq' });
     });
 
     it('a bookOutOfStock reservation cannot be cancelled', async () => {
@@ -281,9 +283,9 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     it("another customer's reservation is not found: neither readable nor cancellable", async () => {
       const bookId = await newBook(1);
       const { reservationId } = (await reserve(reservation, bookId, 'alice')).json<{ reservationId: number }>();
-      expect((await reservation.app.inject({ method: 'GET', url: `/reservations/${reservationId}`, headers: { 'x-customer-id': 'bob' } })).statusCode).toBe(404);
+      expect((await reservation.app.inject({ method: 'GET', url: `/reservations/${reservationId}`, headers: await as('bob') })).statusCode).toBe(404);
       expect((await cancel(reservationId, 'bob')).statusCode).toBe(404);
-      const list = await reservation.app.inject({ method: 'GET', url: '/reservations', headers: { 'x-customer-id': 'bob' } });
+      const list = await reservation.app.inject({ method: 'GET', url: '/reservations', headers: await as('bob') });
       expect(list.json<{ items: { customerId: string }[] }>().items.every((r) => r.customerId === 'bob')).toBe(true);
       const staffView = await reservation.app.inject({ method: 'GET', url: `/reservations/${reservationId}`, headers: staff });
       expect(staffView.statusCode).toBe(200);
@@ -332,7 +334,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
         .returning('reservation_id')
         .executeTakeFirstOrThrow();
       await reservation.internals.recoverPending.execute();
-      const after = await reservation.app.inject({ method: 'GET', url: `/reservations/${row.reservation_id}` });
+      const after = await reservation.app.inject({ method: 'GET', url: `/reservations/${row.reservation_id}`, headers: await as('alice') });
       expect(after.json()).toMatchObject({ status: 'bookReserveReq' });
       expect(await quantity(bookId)).toBe(1);
       // A second sweep finds nothing to do.
@@ -446,8 +448,8 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     let swept: ReservationService;
 
     beforeAll(async () => {
-      counting = new CountingBookClient(new HttpBookClient({ baseUrl: book.url, timeoutMs: 1500 }));
-      swept = await createReservationService({ database: await database('reservation_sweep'), bus, logger }, { bookUrl: book.url, bookClient: counting, staleAfterMs: 0, maxHoldAttempts: 3 });
+      counting = new CountingBookClient(new HttpBookClient({ baseUrl: book.url, timeoutMs: 1500, credentials: () => auth.internalFor('reservation').token() }));
+      swept = await createReservationService({ database: await database('reservation_sweep'), bus, logger, auth }, { bookUrl: book.url, bookClient: counting, staleAfterMs: 0, maxHoldAttempts: 3 });
     });
 
     afterAll(async () => {

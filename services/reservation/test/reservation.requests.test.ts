@@ -4,6 +4,7 @@ import { createBookService, type BookService } from '@bstore/book';
 import { createReservationService, type ReservationService } from '@bstore/reservation';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
+import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
 /**
  * How POST /reservations treats repeated and excessive requests: the Idempotency-Key (IETF
@@ -13,7 +14,8 @@ import { databaseKinds } from '../../../test/support/postgres.ts';
 const DATABASES = databaseKinds();
 
 const logger = testLogger();
-const staff = { 'x-role': 'staff' };
+const staff = await asStaff();
+const auth = await testAuth();
 
 describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
   let bus: EmbeddedBus;
@@ -29,9 +31,9 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
       return made.config;
     };
     bus = await memoryBus(logger);
-    book = await createBookService({ database: await database('requests_book'), bus, logger });
+    book = await createBookService({ database: await database('requests_book'), bus, logger, auth });
     await book.start({ port: 0 });
-    reservation = await createReservationService({ database: await database('requests'), bus, logger }, { bookUrl: book.url, maxActiveReservationsPerCustomer: 3 });
+    reservation = await createReservationService({ database: await database('requests'), bus, logger, auth }, { bookUrl: book.url, maxActiveReservationsPerCustomer: 3 });
     const created = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Plenty', quantity: 500 }, headers: staff });
     bookId = created.json<{ bookId: number }>().bookId;
   });
@@ -43,8 +45,8 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
   });
 
-  const post = (customerId: string, payload: object, headers: Record<string, string> = {}) =>
-    reservation.app.inject({ method: 'POST', url: '/reservations', payload, headers: { 'x-customer-id': customerId, ...headers } });
+  const post = async (customerId: string, payload: object, headers: Record<string, string> = {}) =>
+    reservation.app.inject({ method: 'POST', url: '/reservations', payload, headers: { ...(await as(customerId)), ...headers } });
   const countOf = async (customerId: string) =>
     Number(
       (await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).where('customer_id', '=', customerId).executeTakeFirstOrThrow()).n,
@@ -71,7 +73,7 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
       const again = await reservation.app.inject({
         method: 'POST',
         url: '/reservations',
-        headers: { 'x-customer-id': 'idem-2', 'idempotency-key': 'k-2', 'content-type': 'application/json' },
+        headers: { ...(await as('idem-2')), 'idempotency-key': 'k-2', 'content-type': 'application/json' },
         payload: `{"preferredLibraryId":null,"bookId":${bookId}}`,
       });
       expect(again.statusCode).toBe(201);
@@ -209,7 +211,7 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
       expect(await countOf('hoarder')).toBe(3);
       expect(await quantity()).toBe(before);
 
-      const cancel = await reservation.app.inject({ method: 'PATCH', url: `/reservations/${ids[0]}`, payload: { status: 'bookCancel' }, headers: { 'x-customer-id': 'hoarder' } });
+      const cancel = await reservation.app.inject({ method: 'PATCH', url: `/reservations/${ids[0]}`, payload: { status: 'bookCancel' }, headers: await as('hoarder') });
       expect(cancel.statusCode).toBe(202);
       expect((await post('hoarder', { bookId })).statusCode).toBe(201);
     });
@@ -230,10 +232,40 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
     });
   });
 
+  describe('who may reserve', () => {
+    it('only a signed-in customer: anonymous and a bad token are 401, staff 403, and nothing is stored or held', async () => {
+      const before = await quantity();
+      const count = async () => Number((await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      const stored = await count();
+      for (const [headers, status, code] of [
+        [{}, 401, 'UNAUTHENTICATED'],
+        [{ authorization: 'Bearer not.a.token' }, 401, 'INVALID_TOKEN'],
+        [{ authorization: 'Basic YWxpY2U6YWxpY2U=' }, 401, 'INVALID_TOKEN'],
+        [staff, 403, 'FORBIDDEN'],
+      ] as [Record<string, string>, number, string][]) {
+        const res = await reservation.app.inject({ method: 'POST', url: '/reservations', payload: { bookId }, headers });
+        expect(res.statusCode, JSON.stringify(headers)).toBe(status);
+        expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+        expect(res.json()).toMatchObject({ status, code });
+        if (status === 401) expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="bstore"/);
+      }
+      expect(await count()).toBe(stored);
+      expect(await quantity()).toBe(before);
+    });
+
+    it('the customer is the one the token names: an X-Customer-Id header changes nothing', async () => {
+      const res = await post('token-holder', { bookId }, { 'x-customer-id': 'someone-else' });
+      expect(res.statusCode).toBe(201);
+      expect(res.json()).toMatchObject({ customerId: 'token-holder' });
+      expect(await countOf('token-holder')).toBe(1);
+      expect(await countOf('someone-else')).toBe(0);
+    });
+  });
+
   it('a second cancel of a reservation in bookCancel is a 409, not a second cancellation', async () => {
     const res = await post('canceller', { bookId });
     const id = res.json<{ reservationId: number }>().reservationId;
-    const cancel = () => reservation.app.inject({ method: 'PATCH', url: `/reservations/${id}`, payload: { status: 'bookCancel' }, headers: { 'x-customer-id': 'canceller' } });
+    const cancel = async () => reservation.app.inject({ method: 'PATCH', url: `/reservations/${id}`, payload: { status: 'bookCancel' }, headers: await as('canceller') });
     expect((await cancel()).statusCode).toBe(202);
     const second = await cancel();
     expect(second.statusCode).toBe(409);

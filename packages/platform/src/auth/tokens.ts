@@ -13,6 +13,18 @@ export class InvalidTokenError extends Error {
   }
 }
 
+/**
+ * The identity provider's keys could not be fetched (timeout, refused, not 200, not a JWKS): no
+ * token can be judged now. The HTTP layer answers 503 with Retry-After, not 401, so a client
+ * retries instead of signing in again.
+ */
+export class TokenKeysUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TokenKeysUnavailableError';
+  }
+}
+
 /** The JWS algorithm of a private or public key (Ed25519, P-256, P-384 or RSA). */
 export function algorithmOf(jwk: JWK): string {
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return 'EdDSA';
@@ -82,6 +94,7 @@ export class TokenVerifier {
         requiredClaims: ['sub', 'exp'],
       }));
     } catch (err) {
+      if (keysUnavailable(err)) throw new TokenKeysUnavailableError('the identity provider\'s keys are unavailable');
       throw new InvalidTokenError(reason(err));
     }
     const sub = payload.sub;
@@ -92,12 +105,18 @@ export class TokenVerifier {
   }
 }
 
+/** A remote JWKS that could not be read (network, timeout, an answer that is not a JWKS). */
+function keysUnavailable(err: unknown): boolean {
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return true;
+  if (!(err instanceof errors.JOSEError)) return true; // fetch itself failed (refused, reset, DNS)
+  return err.code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/i.test(err.message);
+}
+
 function reason(err: unknown): string {
   if (err instanceof errors.JWTExpired) return 'the token has expired';
   if (err instanceof errors.JWTClaimValidationFailed) return `the token's ${err.claim} claim is not accepted`;
   if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWSSignatureVerificationFailed) return 'the token is not signed by a trusted key';
   if (err instanceof errors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm that is not accepted';
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return 'the token could not be checked: the identity provider\'s keys are unavailable';
   return 'the token is malformed';
 }
 

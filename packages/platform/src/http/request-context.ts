@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Identity, Role } from '../auth/identity.ts';
-import { InvalidTokenError } from '../auth/tokens.ts';
+import { InvalidTokenError, TokenKeysUnavailableError } from '../auth/tokens.ts';
 import type { ServiceAuth } from '../auth/service-auth.ts';
 import { HttpProblem } from './problem.ts';
 
@@ -55,6 +55,10 @@ export function registerAuthentication(app: FastifyInstance, auth: ServiceAuth):
       identities.set(request, await auth.verifier.verify(token));
     } catch (err) {
       if (err instanceof InvalidTokenError) throw unauthorized(err.message, 'invalid_token');
+      if (err instanceof TokenKeysUnavailableError) {
+        request.log.warn({ err }, 'cannot verify tokens: the identity provider\'s keys are unavailable');
+        throw new HttpProblem(503, 'IDENTITY_PROVIDER_UNAVAILABLE', 'tokens cannot be checked right now; retry shortly', { headers: { 'retry-after': '5' } });
+      }
       throw err;
     }
   });
