@@ -96,6 +96,16 @@ describe('the gateway', () => {
     expect(doc.paths?.['/health/upstreams']?.get).toBeDefined();
     expect(Object.keys(doc.paths ?? {}).some((p) => p.startsWith('/admin/dead-letters'))).toBe(true);
     expect(doc.components?.schemas?.Problem).toBeDefined();
+
+    // Sign-in is documented, and every operation that needs a token says so (Swagger UI's "Authorize").
+    expect(doc.paths?.['/auth/token']?.post).toBeDefined();
+    expect(doc.components?.securitySchemes).toMatchObject({ bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } });
+    const op = (path: string, method: string) => doc.paths?.[path]?.[method] as { security?: unknown; 'x-bstore-role'?: string } | undefined;
+    expect(op('/books', 'post')).toMatchObject({ security: [{ bearerAuth: [] }], 'x-bstore-role': 'staff' });
+    expect(op('/reservations', 'post')).toMatchObject({ security: [{ bearerAuth: [] }], 'x-bstore-role': 'customer' });
+    expect(op('/reservations/{reservationId}', 'get')).toMatchObject({ security: [{ bearerAuth: [] }], 'x-bstore-role': 'any' });
+    expect(op('/books', 'get')?.security).toBeUndefined();
+    expect(op('/libraries', 'get')?.security).toBeUndefined();
   });
 
   it("lists every route it registered itself, except the proxy's, in its own document", async () => {

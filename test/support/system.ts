@@ -15,6 +15,8 @@ export function startTestSystem(
     seedDemoData: options.seedDemoData ?? true,
     // The saga tests reserve many books as one patron; the limit on active reservations has tests of its own.
     reservation: { sweepIntervalMs: options.sweepIntervalMs ?? 1000, staleAfterMs: 2000, maxActiveReservationsPerCustomer: 1000 },
+    // The limits have tests of their own (services/gateway/test); here they would only make load tests flaky.
+    gateway: { rateLimit: { perTokenPerMinute: 0, perIpPerMinute: 0 }, loginAttemptsPerMinute: 0 },
   });
 }
 

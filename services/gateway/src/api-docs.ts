@@ -109,7 +109,8 @@ export async function aggregateOpenApi(own: OpenApiDocument, upstreams: Record<U
     servers: [{ url: '/' }],
     tags: [...usedTags].sort().map((name) => tags.get(name) ?? { name }),
     paths: Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b))),
-    ...(Object.keys(schemas).length > 0 ? { components: { schemas } } : {}),
+    // Every service declares the same bearer scheme (platform's openapi.ts); the gateway's is the one kept.
+    components: { ...(Object.keys(schemas).length > 0 ? { schemas } : {}), securitySchemes: own.components?.securitySchemes ?? {} },
     ...(missing.length > 0 ? { 'x-bstore-missing': missing } : {}),
   };
 }

@@ -12,7 +12,7 @@ import {
   type DeadLetterJson,
   type HttpApp,
 } from '@bstore/platform';
-import { upstreamProblem, type Upstream } from './upstreams.ts';
+import { upstreamHeaders, upstreamProblem, type Upstream } from './upstreams.ts';
 
 export interface DeadLetterGatewayOptions {
   upstreams: Record<Upstream, string>;
@@ -198,7 +198,7 @@ export async function deadLetterGatewayRoutes(app: HttpApp, options: DeadLetterG
       timeout: options.timeoutMs,
       // A replay takes no body: whatever came is not passed on.
       ...(request.method === 'POST' ? { body: null } : {}),
-      rewriteRequestHeaders: (_req, headers) => ({ ...headers, 'x-request-id': request.id }),
+      rewriteRequestHeaders: (_req, headers) => upstreamHeaders(headers, request.id),
       onError: (r, { error }) => {
         request.log.warn({ err: error, upstream }, 'upstream failed');
         r.send(upstreamProblem(upstream, error));

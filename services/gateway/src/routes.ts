@@ -2,7 +2,7 @@ import replyFrom from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ANY_MEDIA_TYPE, HttpProblem, type HttpApp } from '@bstore/platform';
 import { deadLetterGatewayRoutes } from './dead-letters.ts';
-import { upstreamProblem, type Upstream } from './upstreams.ts';
+import { upstreamHeaders, upstreamProblem, type Upstream } from './upstreams.ts';
 
 export type { Upstream } from './upstreams.ts';
 
@@ -44,7 +44,10 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
   // escapes, empty segments) could be read differently here and upstream — `/books/7/./holds/1`
   // would slip past the hold block below — so it is refused before routing.
   app.addHook('onRequest', async (request) => {
-    const [path = '', query = ''] = request.url.split('?', 2);
+    // Everything after the first "?" is the query (a second "?" is part of it, and checked too).
+    const mark = request.url.indexOf('?');
+    const path = mark < 0 ? request.url : request.url.slice(0, mark);
+    const query = mark < 0 ? '' : request.url.slice(mark + 1);
     if (!SAFE_PATH.test(path)) throw new HttpProblem(400, 'INVALID_PATH', 'the path may contain only letters, digits, "-", "_" and single slashes');
     try {
       decodeURIComponent(query);
@@ -74,7 +77,7 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
         ...(Buffer.isBuffer(request.body) ? { body: request.body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
         // One request id end to end: the service logs the gateway's, and the client gets it back
         // even from a service that would answer with another.
-        rewriteRequestHeaders: (_req, headers) => ({ ...headers, 'x-request-id': request.id }),
+        rewriteRequestHeaders: (_req, headers) => upstreamHeaders(headers, request.id),
         rewriteHeaders: (headers) => ({ ...headers, 'x-request-id': request.id }),
         onError: (r, { error }) => {
           request.log.warn({ err: error, upstream: route.upstream }, 'upstream failed');

@@ -34,3 +34,13 @@ export function upstreamProblem(upstream: Upstream, error: unknown): HttpProblem
   return new HttpProblem(502, 'BAD_GATEWAY', `the ${upstream} service gave an invalid answer`, { extensions: { service: upstream } });
 }
 
+
+/**
+ * The headers passed to a service: the client's, with the gateway's request id, and without
+ * `expect` (a `100-continue` was for this hop, and Node has answered it; undici refuses to send it
+ * on, which made such a request a 502).
+ */
+export function upstreamHeaders<T extends Record<string, unknown>>(headers: T, requestId: string): Omit<T, 'expect'> & { 'x-request-id': string } {
+  const { expect: _expect, ...rest } = headers;
+  return { ...rest, 'x-request-id': requestId };
+}

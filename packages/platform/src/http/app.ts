@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
@@ -58,6 +59,35 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Whether a parsed JSON value holds U+0000 in any string or key (bodies are at most MAX_JSON_DEPTH deep). */
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value !== null && typeof value === 'object') return Object.entries(value).some(([key, v]) => key.includes('\u0000') || containsNul(v));
+  return false;
+}
+
+/**
+ * The answer to a request Node's HTTP parser refuses before Fastify sees it (a malformed request
+ * line, a header too large): problem+json too, written on the socket, which is then closed.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, detail] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'HEADERS_TOO_LARGE', 'the request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT', 'the request took too long to arrive']
+        : [400, 'MALFORMED_REQUEST', 'the request is not valid HTTP'];
+  const body = JSON.stringify(problemBody(status, code, detail));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
 const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
 
 const LiveSchema = Type.Object({ status: Type.Literal('up') });
@@ -87,6 +117,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       return typeof given === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    clientErrorHandler: answerClientError,
     // A request arriving while the server closes gets a problem+json 503 (below), not Fastify's own JSON.
     return503OnClosing: false,
     // Errors Fastify raises before routing (a malformed URL) get the same problem+json.
@@ -117,7 +148,11 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       done(new HttpProblem(400, 'BODY_TOO_DEEP', `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`), undefined);
       return;
     }
-    parseJson(request, text, done);
+    parseJson(request, text, (err, value) => {
+      // PostgreSQL text cannot hold U+0000: refused here, once, instead of a 500 from the database.
+      if (!err && containsNul(value)) done(new HttpProblem(400, 'NUL_CHARACTER', 'text in the body may not contain the NUL character (U+0000)'), undefined);
+      else done(err, value);
+    });
   });
   // Before any route: the OpenAPI document is collected from the routes as they are registered.
   registerOpenApi(app as unknown as FastifyInstance, { service: options.service, ...(options.version ? { version: options.version } : {}) });
@@ -178,6 +213,8 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     if (closing) {
       throw new HttpProblem(503, 'SHUTTING_DOWN', 'this instance is shutting down; retry, another one will answer', { headers: { connection: 'close', 'retry-after': '1' } });
     }
+    // PostgreSQL text cannot hold U+0000: a %00 in a path or query is refused here, not a 500 later.
+    if (request.url.includes('%00')) throw new HttpProblem(400, 'NUL_CHARACTER', 'the URL may not contain the NUL character (%00)');
     // 406 when the Accept header allows nothing the route answers with (routes say what in `config.produces`).
     if (request.is404) return;
     const produces = request.routeOptions.config.produces ?? JSON_MEDIA_TYPES;

@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { ANY_MEDIA_TYPE } from './method-and-accept.ts';
 import { ProblemSchema } from './problem.ts';
+import { guardOf } from './request-context.ts';
 
 /** An OpenAPI document, loosely typed: it is produced and merged as plain JSON. */
 export type OpenApiDocument = {
@@ -113,10 +114,18 @@ export function registerOpenApi(app: FastifyInstance, options: OpenApiOptions): 
       // Relative: the document is right wherever the service is reached (directly or behind a proxy).
       servers: [{ url: '/' }],
       tags: [{ name: OPERATIONS_TAG, description: 'Health, metrics and dead letters, for operators' }],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A token from POST /auth/token (or the identity provider); see docs/security.md' },
+        },
+      },
     },
-    transform: ({ schema, url }) => {
-      const given = (schema ?? {}) as { tags?: string[] };
-      return { schema: { ...given, tags: given.tags ?? [tagOf(url)] } as typeof schema, url };
+    transform: ({ schema, url, route }) => {
+      const given = (schema ?? {}) as { tags?: string[]; description?: string };
+      // Guarded routes say so: Swagger UI then sends the token given under "Authorize".
+      const guard = guardOf(route.onRequest);
+      const security = guard ? { security: [{ bearerAuth: [] }], 'x-bstore-role': guard } : {};
+      return { schema: { ...given, tags: given.tags ?? [tagOf(url)], ...security } as typeof schema, url };
     },
   });
 

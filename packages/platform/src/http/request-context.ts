@@ -9,6 +9,8 @@ export type RequestContext = Identity;
 /** Route config of a service-to-service route: only an internal token is accepted there. */
 export const INTERNAL_ROUTE = { auth: 'internal' } as const;
 
+const GUARD = Symbol('bstore.guard');
+
 const identities = new WeakMap<FastifyRequest, Identity>();
 const internalCallers = new WeakMap<FastifyRequest, string>();
 
@@ -90,11 +92,12 @@ export function optionalRequestContext(request: FastifyRequest): RequestContext 
  * app.post('/books', { onRequest: requireRole('staff') }, handler);
  */
 export function requireRole(role: Role) {
-  return async (request: FastifyRequest): Promise<void> => {
+  const guard = async (request: FastifyRequest): Promise<void> => {
     if (requestContext(request).role !== role) {
       throw new HttpProblem(403, 'FORBIDDEN', `only ${role} may do this`);
     }
   };
+  return Object.assign(guard, { [GUARD]: role });
 }
 
 /**
@@ -104,6 +107,22 @@ export function requireRole(role: Role) {
  * @example
  * app.get('/reservations', { onRequest: requireIdentity }, handler);
  */
-export async function requireIdentity(request: FastifyRequest): Promise<void> {
-  requestContext(request);
+export const requireIdentity = Object.assign(
+  async (request: FastifyRequest): Promise<void> => {
+    requestContext(request);
+  },
+  { [GUARD]: 'any' as const },
+);
+
+/**
+ * Who a route's `onRequest` hooks let in: a role, `any` signed-in caller, or undefined when the
+ * route has no guard (public). The API documents read it to mark operations that need a token.
+ */
+export function guardOf(onRequest: unknown): Role | 'any' | undefined {
+  const hooks = Array.isArray(onRequest) ? onRequest : [onRequest];
+  for (const hook of hooks) {
+    const marked = (hook as { [GUARD]?: Role | 'any' } | undefined)?.[GUARD];
+    if (marked) return marked;
+  }
+  return undefined;
 }
