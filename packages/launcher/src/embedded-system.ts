@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { EmbeddedBus, demoServiceAuth, type DatabaseConfig, type Logger, type ServiceAuth } from '@bstore/platform';
 import { createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
 import { createBookService, DEMO_BOOKS, type BookService } from '@bstore/book';
@@ -11,6 +12,9 @@ import { acquireDataLock } from './data-lock.ts';
 export const DEFAULT_PORTS = { gateway: 8088, reservation: 8081, assignment: 8082, book: 8083, customercenter: 8084 } as const;
 
 export type ServiceName = keyof typeof DEFAULT_PORTS;
+
+/** The repository's built web app (`npm run build:web`), from this package's src/ or dist/ alike. */
+export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../../web/dist', import.meta.url));
 
 export interface EmbeddedOptions {
   /** Folder of the PGlite databases (one per service, plus the bus); omitted: all in memory. */
@@ -29,6 +33,11 @@ export interface EmbeddedOptions {
   reservation?: Partial<Omit<ReservationConfig, 'bookUrl'>>;
   /** The gateway's rate limits and CORS origins (defaults: 600 a minute per caller, 1200 per IP, no CORS). */
   gateway?: Pick<GatewayConfig, 'rateLimit' | 'corsOrigins' | 'loginAttemptsPerMinute'>;
+  /**
+   * The built web app the gateway serves at GET / (absolute path); default the repository's
+   * web/dist (DEFAULT_WEB_ROOT); `false`: none. Not built yet: GET / answers 503 WEB_APP_NOT_BUILT.
+   */
+  webRoot?: string | false;
   /** How callers are authenticated; default the demo identity (embedded mode is a developer's). */
   auth?: ServiceAuth;
 }
@@ -101,7 +110,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
 
     const gateway = await createGatewayService(
       { logger, auth },
-      { ...options.gateway, upstreams: { reservation: reservation.url, assignment: assignment.url, book: book.url, customercenter: customercenter.url } },
+      {
+        ...options.gateway,
+        upstreams: { reservation: reservation.url, assignment: assignment.url, book: book.url, customercenter: customercenter.url },
+        ...(options.webRoot === false ? {} : { webRoot: options.webRoot ?? DEFAULT_WEB_ROOT }),
+      },
     );
     started.push(gateway);
     await gateway.start(listen('gateway'));

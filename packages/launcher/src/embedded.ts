@@ -1,10 +1,11 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { createLogger, createServiceAuth } from '@bstore/platform';
 import { readAuthConfig } from './auth-config.ts';
 import { warnAboutIdentity } from './service-process.ts';
 import { DEFAULT_PORTS, startEmbedded, type ServiceName } from './embedded-system.ts';
 import { intSetting, listSetting } from './env.ts';
-import { readGatewayProtections } from './service-config.ts';
+import { readGatewayProtections, readWebRoot } from './service-config.ts';
 
 /**
  * `npm start`: the whole system on this machine, no database or broker to install.
@@ -12,7 +13,8 @@ import { readGatewayProtections } from './service-config.ts';
  * BSTORE_<SERVICE>_PORT (default the seed's ports), BSTORE_DEMO_DATA (default true), LOG_LEVEL,
  * BSTORE_SWEEP_INTERVAL_MS and BSTORE_PENDING_STALE_AFTER_MS (the recovery sweep), and
  * BSTORE_PAUSED_CONSUMERS (a fault drill: e.g. `assignment` starts with its consumer stopped),
- * and the gateway's BSTORE_RATE_LIMIT_PER_MINUTE, BSTORE_RATE_LIMIT_IP_PER_MINUTE and BSTORE_CORS_ORIGINS.
+ * and the gateway's BSTORE_RATE_LIMIT_PER_MINUTE, BSTORE_RATE_LIMIT_IP_PER_MINUTE and BSTORE_CORS_ORIGINS,
+ * and BSTORE_WEB_ROOT (the built web app served at /; default web/dist, `npm run build:web`; empty: none).
  * Identity: the demo users (alice, bob, librarian) unless BSTORE_AUTH_* configures real identity
  * (docs/security.md); BSTORE_DEMO_AUTH=false without it refuses to start.
  */
@@ -28,6 +30,7 @@ const sweepIntervalMs = intSetting(env, 'BSTORE_SWEEP_INTERVAL_MS', 5000, { min:
 const staleAfterMs = intSetting(env, 'BSTORE_PENDING_STALE_AFTER_MS', 10_000, { min: 0, max: 86_400_000 });
 const maxActiveReservationsPerCustomer = intSetting(env, 'BSTORE_MAX_ACTIVE_RESERVATIONS', 5, { min: 1, max: 10_000 });
 const gateway = readGatewayProtections(env);
+const webRoot = readWebRoot(env);
 const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
 const authConfig = (() => {
   try {
@@ -51,14 +54,27 @@ const system = await startEmbedded({
   reservation: { sweepIntervalMs, staleAfterMs, maxActiveReservationsPerCustomer },
   gateway: { ...gateway, loginAttemptsPerMinute: intSetting(env, 'BSTORE_LOGIN_ATTEMPTS_PER_MINUTE', 10, { min: 0, max: 1_000_000 }) },
   auth,
+  webRoot: webRoot ?? false,
 }).catch((err: unknown) => {
   logger.fatal({ err }, 'bstore failed to start');
   process.exit(1);
 });
 
 const gw = system.urls.gateway;
+// The web app's address as a person would type it: localhost for a loopback or wildcard address.
+const appUrl = (() => {
+  const url = new URL(gw);
+  if (['127.0.0.1', '0.0.0.0', '[::]', '[::1]'].includes(url.hostname)) url.hostname = 'localhost';
+  return url.origin;
+})();
+const webLine =
+  webRoot === undefined
+    ? ''
+    : existsSync(join(webRoot, 'index.html'))
+      ? `Open ${appUrl} in a browser (the web app).\n\n`
+      : `The web app at ${appUrl} is not built yet: run npm run build:web (${webRoot}).\n\n`;
 process.stdout.write(`
-bstore is running (embedded mode, data in ${dataDir}, started in ${((Date.now() - started) / 1000).toFixed(1)} s)
+${webLine}bstore is running (embedded mode, data in ${dataDir}, started in ${((Date.now() - started) / 1000).toFixed(1)} s)
 
   gateway         ${gw}
   reservation     ${system.urls.reservation}

@@ -1,5 +1,6 @@
+import { resolve } from 'node:path';
 import type { DatabaseConfig } from '@bstore/platform';
-import { DEFAULT_PORTS, type ServiceName } from './embedded-system.ts';
+import { DEFAULT_PORTS, DEFAULT_WEB_ROOT, type ServiceName } from './embedded-system.ts';
 import { ConfigError, boolSetting, choiceSetting, intSetting, nameSetting, urlSetting } from './env.ts';
 import { readAuthConfig, type AuthConfig } from './auth-config.ts';
 
@@ -28,7 +29,13 @@ export interface ServiceProcessConfig {
     bookCircuitHalfOpenAfterMs: number;
     bookMaxConcurrentCalls: number;
   };
-  gateway: { upstreams: Record<Exclude<ServiceName, 'gateway'>, string>; timeoutMs: number; loginAttemptsPerMinute: number } & GatewayProtectionSettings;
+  gateway: {
+    upstreams: Record<Exclude<ServiceName, 'gateway'>, string>;
+    timeoutMs: number;
+    loginAttemptsPerMinute: number;
+    /** The built web app served at GET / (BSTORE_WEB_ROOT); absent: none. */
+    webRoot?: string;
+  } & GatewayProtectionSettings;
   /** Add the demo catalogue (book) and libraries (assignment) that are missing. */
   demoData: boolean;
   /** How callers are authenticated: demo identity or BSTORE_AUTH_* (docs/security.md). */
@@ -78,6 +85,17 @@ export function readGatewayProtections(env: NodeJS.ProcessEnv): GatewayProtectio
   };
 }
 
+/**
+ * BSTORE_WEB_ROOT: the folder of the built web app the gateway serves at GET / (default the
+ * repository's web/dist, built by `npm run build:web`; a relative path is taken from the current
+ * directory); set but empty: no web app (GET / is a 404). Undefined when there is none.
+ */
+export function readWebRoot(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env.BSTORE_WEB_ROOT;
+  if (value === undefined) return DEFAULT_WEB_ROOT;
+  return value.trim() === '' ? undefined : resolve(value.trim());
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const localUrl = (service: ServiceName) => `http://127.0.0.1:${DEFAULT_PORTS[service]}`;
 
@@ -94,6 +112,7 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
     throw new ConfigError(`unknown service ${JSON.stringify(service)} (BSTORE_SERVICE or the first argument; known: ${SERVICE_NAMES.join(', ')})`);
   }
   const name = service as ServiceName;
+  const webRoot = readWebRoot(env);
   const readModel = choiceSetting(env, 'BSTORE_READ_MODEL', ['redis', 'postgres'], 'redis');
   const usesSql = SQL_SERVICES.includes(name) || (name === 'customercenter' && readModel === 'postgres');
 
@@ -155,6 +174,7 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
       timeoutMs: intSetting(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 100, max: 300_000 }),
       loginAttemptsPerMinute: intSetting(env, 'BSTORE_LOGIN_ATTEMPTS_PER_MINUTE', 10, { min: 0, max: 1_000_000 }),
       ...readGatewayProtections(env),
+      ...(webRoot !== undefined ? { webRoot } : {}),
     },
     demoData: boolSetting(env, 'BSTORE_DEMO_DATA', false),
     // A service started on its own (Kubernetes) never falls back to the demo identity.

@@ -4,6 +4,7 @@ import { authRoutes } from './auth.routes.ts';
 import { gatewayRoutes, type Upstream } from './routes.ts';
 import { gatewayApiDocs } from './api-docs.ts';
 import { DEFAULT_PROTECTIONS, gatewayProtections, type GatewayProtectionOptions } from './protections.ts';
+import { webApp } from './web.ts';
 
 export interface GatewayConfig {
   upstreams: Record<Upstream, string>;
@@ -15,11 +16,16 @@ export interface GatewayConfig {
   corsOrigins?: readonly string[];
   /** Sign-in attempts per minute per address and user name (default 10; 0 turns it off). */
   loginAttemptsPerMinute?: number;
+  /**
+   * Absolute path of the built web app (web/dist), served at GET / and /assets/*; omitted: no web
+   * app (GET / is a 404). A folder without index.html answers GET / with 503 WEB_APP_NOT_BUILT.
+   */
+  webRoot?: string;
 }
 
 export type GatewayService = ServiceRuntime<{ upstreams: Record<Upstream, string> }>;
 
-/** Composition root of the gateway: the only public entry, routing to the four services. */
+/** Composition root of the gateway: the only public entry, routing to the four services (and serving the web app). */
 export async function createGatewayService(deps: { logger: Logger; auth: ServiceAuth }, config: GatewayConfig): Promise<GatewayService> {
   const logger = deps.logger.child({ service: 'gateway' });
   const app = createHttpApp({ service: 'gateway', logger, bodyLimit: 64 * 1024 });
@@ -37,5 +43,6 @@ export async function createGatewayService(deps: { logger: Logger; auth: Service
     streamIdleTimeoutMs: config.streamIdleTimeoutMs ?? 60_000,
   });
   await app.register(gatewayApiDocs, { upstreams: config.upstreams });
+  if (config.webRoot !== undefined) await app.register(webApp, { root: config.webRoot });
   return new ServiceRuntime({ name: 'gateway', logger, app, internals: { upstreams: config.upstreams } });
 }

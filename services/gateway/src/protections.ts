@@ -21,6 +21,24 @@ export const DEFAULT_PROTECTIONS: GatewayProtectionOptions = {
   corsOrigins: [],
 };
 
+/**
+ * The Content-Security-Policy of the web app's page (GET /): its own scripts, styles, images and
+ * API calls only, nothing inline, no plugins, never framed. Every other answer keeps the API's
+ * `default-src 'none'`.
+ */
+export const WEB_APP_CSP_DIRECTIVES: Readonly<Record<string, readonly string[]>> = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  fontSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  baseUri: ["'none'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+};
+
 const WINDOW_MS = 60_000;
 /** Callers remembered per limiter (least recently seen forgotten first). */
 const TRACKED_KEYS = 10_000;

@@ -1,0 +1,126 @@
+import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
+import { useTranslation } from 'react-i18next';
+import type { Library } from '../../api.ts';
+import { TableWrap } from '../../components/TableWrap.tsx';
+import { useApp } from '../../context.ts';
+import { describeError } from '../../lib/errors.ts';
+import { useIntentKeys } from '../../lib/intent-key.ts';
+
+/** The library branches, with their load, and a form to add one. */
+export function Libraries() {
+  const { t, i18n } = useTranslation();
+  const { api } = useApp();
+  const [libraries, setLibraries] = useState<Library[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  const reload = useCallback(async () => {
+    try {
+      setLibraries(await api.libraries());
+      setError(null);
+    } catch (err) {
+      setError(err);
+    }
+  }, [api]);
+
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+
+  return (
+    <>
+      <h1 tabIndex={-1}>{t('libraries.title')}</h1>
+      <AddLibraryForm onAdded={() => void reload()} />
+      <section>
+        <h2>{t('libraries.listTitle')}</h2>
+        {error !== null && <p className="form-error">{describeError(t, error, i18n.language)}</p>}
+        {libraries === null && error === null && <p>{t('app.loading')}</p>}
+        {libraries !== null && libraries.length === 0 && <p>{t('libraries.empty')}</p>}
+        {libraries !== null && libraries.length > 0 && (
+          <TableWrap label={t('libraries.listTitle')}>
+            <table>
+              <caption className="visually-hidden">{t('libraries.listTitle')}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">{t('libraries.id')}</th>
+                  <th scope="col">{t('libraries.name')}</th>
+                  <th scope="col">{t('libraries.address')}</th>
+                  <th scope="col">{t('libraries.active')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {libraries.map((l) => (
+                  <tr key={l.libraryId}>
+                    <td>{l.libraryId}</td>
+                    <th scope="row">{l.name}</th>
+                    <td>{l.address ?? t('common.dash')}</td>
+                    <td>{l.activeAssignments ?? t('common.dash')}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableWrap>
+        )}
+      </section>
+    </>
+  );
+}
+
+function AddLibraryForm({ onAdded }: { onAdded: () => void }) {
+  const { t, i18n } = useTranslation();
+  const { api, notify } = useApp();
+  const [name, setName] = useState('');
+  const [address, setAddress] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const { keyFor, settle } = useIntentKeys();
+  const id = useId();
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (busy) return;
+    const body = { name: name.trim(), ...(address.trim() ? { address: address.trim() } : {}) };
+    const intent = `library:${JSON.stringify(body)}`;
+    setBusy(true);
+    setError(null);
+    try {
+      const library = await api.createLibrary(body, keyFor(intent));
+      settle(intent);
+      notify('success', (tt) => tt('libraries.added', { id: library.libraryId, name: library.name }));
+      setName('');
+      setAddress('');
+      onAdded();
+    } catch (err) {
+      settle(intent, err);
+      setError(err);
+      notify('error', (tt, lng) => describeError(tt, err, lng));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section className="card" aria-labelledby={`${id}-title`}>
+      <h2 id={`${id}-title`}>{t('libraries.addTitle')}</h2>
+      <form className="form grid-form" onSubmit={submit}>
+        <div className="field">
+          <label htmlFor={`${id}-name`}>{t('libraries.name')}</label>
+          <input id={`${id}-name`} required maxLength={200} value={name} onChange={(e) => setName(e.target.value)} />
+        </div>
+        <div className="field">
+          <label htmlFor={`${id}-address`}>{t('libraries.address')}</label>
+          <input id={`${id}-address`} maxLength={300} value={address} onChange={(e) => setAddress(e.target.value)} />
+        </div>
+        {error !== null && (
+          <p className="form-error" role="alert">
+            {describeError(t, error, i18n.language)}
+          </p>
+        )}
+        <div className="buttons">
+          <button type="submit" className="button-primary" disabled={busy} aria-busy={busy}>
+            {t('libraries.add')}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
