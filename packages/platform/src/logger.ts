@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -6,16 +6,43 @@ export interface LoggerConfig {
   level?: string;
   /** Human-readable lines (embedded mode in a terminal); JSON otherwise. */
   pretty?: boolean;
+  /**
+   * Where the JSON lines go (default stdout); ignored when `pretty`. Tests pass a stream that
+   * collects them.
+   */
+  destination?: DestinationStream;
 }
 
-/** Never log credentials, whatever the caller passes in. */
-const redact: LoggerOptions['redact'] = {
-  paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'password', '*.password', 'access_token', '*.access_token'],
-  censor: '[redacted]',
-};
+/**
+ * What is never logged, whatever the caller passes in: bearer tokens and other credentials in
+ * request headers, passwords, and issued tokens. Paths in pino's redact syntax (`*` is one level
+ * only; names with a dash in brackets). test/logs.e2e.test.ts proves it against the whole system.
+ */
+export const REDACT_PATHS: readonly string[] = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["proxy-authorization"]',
+  'headers.authorization',
+  'headers.cookie',
+  'headers["proxy-authorization"]',
+  '*.authorization',
+  '*.cookie',
+  '*["proxy-authorization"]',
+  'authorization',
+  'cookie',
+  'password',
+  '*.password',
+  'access_token',
+  '*.access_token',
+  'token',
+  '*.token',
+];
+
+/** The redaction every logger createLogger makes applies (pretty or JSON alike). */
+export const REDACT: NonNullable<LoggerOptions['redact']> = { paths: [...REDACT_PATHS], censor: '[redacted]' };
 
 /**
- * The root logger: pino JSON lines, or pino-pretty when `pretty` is set.
+ * The root logger: pino JSON lines, or pino-pretty when `pretty` is set. Both redact REDACT_PATHS.
  *
  * @example
  * const logger = createLogger({ level: 'info', pretty: process.stdout.isTTY }).child({ service: 'book' });
@@ -25,9 +52,9 @@ export function createLogger(config: LoggerConfig = {}): Logger {
   if (config.pretty) {
     return pino({
       level,
-      redact,
+      redact: REDACT,
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } },
     });
   }
-  return pino({ level, redact });
+  return config.destination ? pino({ level, redact: REDACT }, config.destination) : pino({ level, redact: REDACT });
 }
