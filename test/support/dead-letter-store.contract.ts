@@ -43,6 +43,7 @@ export function describeDeadLetterStoreContract(name: string, open: () => Promis
       expect(await subject.store.list({ limit: 10, offset: 0 })).toEqual({ items: [], total: 0 });
       expect(await subject.store.list({ limit: 10, offset: 0, pending: true })).toEqual({ items: [], total: 0 });
       expect(await subject.store.get(1)).toBeNull();
+      expect(await subject.store.counts()).toEqual({ pending: 0, replayed: 0 });
     });
 
     it('lists newest first, with every field as parked and a total', async () => {
@@ -83,6 +84,8 @@ export function describeDeadLetterStoreContract(name: string, open: () => Promis
       const marked = await subject.store.get(id);
       expect(marked?.replayedAt?.getTime()).toBe(at.getTime());
       expect(marked?.eventId).toBe('event-2');
+      // What the bstore_dead_letters gauge reads: five parked, one of them replayed.
+      expect(await subject.store.counts()).toEqual({ pending: 4, replayed: 1 });
     });
 
     it('the pending filter leaves out the replayed letters, in order, with its own total and paging', async () => {
@@ -101,6 +104,7 @@ export function describeDeadLetterStoreContract(name: string, open: () => Promis
       const id = ids[0]!; // event-5
       const results = await Promise.all([subject.store.markReplayed(id, new Date()), subject.store.markReplayed(id, new Date())]);
       expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await subject.store.counts()).toEqual({ pending: 3, replayed: 2 });
     });
 
     it('keeps an unparseable message as the bus wrapped it', async () => {

@@ -27,3 +27,4 @@ export * from './messaging/nats-bus.ts';
 export * from './messaging/dead-letters.ts';
 export * from './http/dead-letter.routes.ts';
 export * from './http/openapi.ts';
+export * from './metrics.ts';

@@ -5,6 +5,7 @@ import { registerConsumerMetrics } from './messaging/consumer-metrics.ts';
 import { InboxPruner, type PruningOptions } from './messaging/housekeeping.ts';
 import type { OutboxRelay } from './messaging/outbox.ts';
 import type { MessagingTables } from './messaging/schema.ts';
+import { registerDbPoolMetrics } from './metrics.ts';
 import type { PeriodicTask } from './periodic-task.ts';
 
 /** What the runtime needs of a consumer: to start and stop it. */
@@ -16,6 +17,10 @@ export interface ConsumerLifecycle {
   declare(): Promise<void>;
   /** Deliveries so far by result (handled, duplicate, ...): exported as `bstore_consumer_events_total` when present. */
   eventCounts?(): Readonly<Record<string, number>>;
+  /** Deliveries whose delivery count was above 1: exported as `bstore_consumer_redeliveries_total` when present. */
+  redeliveries?(): number;
+  /** Events waiting for the consumer on the bus: exported as `bstore_consumer_lag` when present. */
+  lag?(): Promise<number | undefined>;
 }
 
 export interface ServiceRuntimeParts<TInternals> {
@@ -43,8 +48,9 @@ export interface ServiceRuntimeParts<TInternals> {
  * last, so nothing in flight loses its connection.
  *
  * Housekeeping comes with it (ADR 0014): the relay prunes sent outbox rows, the runtime prunes the
- * inbox of a SQL database, and the metrics of the relay, the pruning and the consumers join the
- * service's registry (`app.metrics`, served at GET /metrics).
+ * inbox of a SQL database, and the metrics of the relay, the pruning, the consumers (events by
+ * result, redeliveries, lag) and the PostgreSQL pool join the service's registry (`app.metrics`,
+ * served at GET /metrics).
  */
 export class ServiceRuntime<TInternals = unknown> {
   readonly name: string;
@@ -74,7 +80,8 @@ export class ServiceRuntime<TInternals = unknown> {
     // metrics join the service's registry here.
     this.relay?.registerMetrics(this.app.metrics);
     this.inboxPruner?.registerMetrics(this.app.metrics);
-    registerConsumerMetrics(this.app.metrics, this.consumers);
+    registerConsumerMetrics(this.app.metrics, this.consumers, parts.logger);
+    registerDbPoolMetrics(this.app.metrics, parts.database);
   }
 
   /** The base URL once listening. */

@@ -94,6 +94,19 @@ export function describeBusContract(name: string, open: () => Promise<MessageBus
       expect(later.seen.map((d) => d.envelope.subject)).toEqual(['1', '2']);
     });
 
+    it('lag counts what waits for a durable consumer until it is acknowledged; undefined for a consumer the bus does not know', async () => {
+      const bus = await openBus();
+      expect(await bus.lag('nobody')).toBeUndefined();
+      await bus.declareConsumer({ durableName: 'lagging', subjects: [SUBJECT] });
+      expect(await bus.lag('lagging')).toBe(0);
+      for (let i = 1; i <= 3; i++) await bus.publish(SUBJECT, envelope(i));
+      await eventually('a lag of 3', async () => ((await bus.lag('lagging')) === 3 ? true : undefined));
+      const later = collect();
+      await bus.subscribe({ durableName: 'lagging', subjects: [SUBJECT] }, later.handler);
+      await eventually('the lag back to 0', async () => ((await bus.lag('lagging')) === 0 ? true : undefined));
+      expect(later.seen.map((d) => d.envelope.subject)).toEqual(['1', '2', '3']);
+    });
+
     it('a nak redelivers after the delay with a higher delivery count; messages behind it are not blocked', async () => {
       const bus = await openBus();
       const seen: Delivery[] = [];

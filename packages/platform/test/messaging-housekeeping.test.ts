@@ -39,6 +39,9 @@ class RecordingBus implements MessageBus {
   async replay(): Promise<number> {
     return 0;
   }
+  async lag(): Promise<number | undefined> {
+    return undefined;
+  }
   async healthy(): Promise<boolean> {
     return true;
   }

@@ -29,6 +29,9 @@ class FlakyBus implements MessageBus {
   replay(subjects: readonly string[], handler: (d: Delivery) => Promise<void>): Promise<number> {
     return this.inner.replay(subjects, handler);
   }
+  lag(durableName: string): Promise<number | undefined> {
+    return this.inner.lag(durableName);
+  }
   healthy(): Promise<boolean> {
     return this.inner.healthy();
   }

@@ -6,6 +6,7 @@ import {
   createHttpApp,
   deadLetterRoutes,
   openServiceDatabase,
+  registerHistogram,
   type DatabaseConfig,
   type Inbox,
   type Logger,
@@ -15,6 +16,7 @@ import {
 } from '@bstore/platform';
 import { isPageEvent } from './application/events.ts';
 import type { PageUpdates, ReservationPageStore } from './application/ports.ts';
+import { MeasureSagaStages } from './application/measure-saga-stages/measure-saga-stages.service.ts';
 import { ProjectReservationEvent } from './application/project-reservation-event/project-reservation-event.service.ts';
 import { ViewReservationPages } from './application/view-reservation-pages/view-reservation-pages.service.ts';
 import { WatchReservationPages } from './application/watch-reservation-pages/watch-reservation-pages.service.ts';
@@ -86,20 +88,33 @@ export async function createCustomerCenterService(deps: CustomerCenterDeps, conf
   try {
     // Nothing here emits events, so there is no outbox relay.
     const { store } = readModel;
+    const app = createHttpApp({ service: 'customercenter', auth: deps.auth, logger, errorStatus: customercenterErrorStatus, readiness: readModel.readiness });
     const watch = new WatchReservationPages(store, readModel.updates);
+    const observeStage = registerHistogram(app.metrics, {
+      name: 'bstore_saga_stage_duration_seconds',
+      help: 'Duration of a saga stage by event times: reserve (ReservationRequested to ReservationAccepted), cancel (ReservationCancelRequested to ReservationCanceled)',
+      labelNames: ['stage'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    });
+    const stages = new MeasureSagaStages(store, { observe: (stage, seconds) => observeStage({ stage }, seconds) });
     const consumer = new EventConsumer({
       name: 'customercenter',
       inbox: readModel.inbox,
       bus: deps.bus,
       logger,
       handlers: customercenterEventHandlers(new ProjectReservationEvent()),
-      // The live stream shows a change only once it is stored.
+      // Called only for an event newly projected, once it is stored: the live stream shows the
+      // change, and a saga stage the event completes is timed (never twice for a duplicate).
       afterCommit: async (event) => {
-        if (isPageEvent(event)) await watch.announce(event.data.reservationId);
+        if (!isPageEvent(event)) return;
+        try {
+          await watch.announce(event.data.reservationId);
+        } finally {
+          await stages.projected(event);
+        }
       },
     });
 
-    const app = createHttpApp({ service: 'customercenter', auth: deps.auth, logger, errorStatus: customercenterErrorStatus, readiness: readModel.readiness });
     await app.register(customercenterRoutes, {
       pages: new ViewReservationPages(store),
       watch,

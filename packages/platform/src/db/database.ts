@@ -24,9 +24,21 @@ export type DatabaseConfig =
       schema?: string;
     };
 
+/** The connections of a PostgreSQL pool: open ones, idle ones, and requests waiting for one. */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
 export interface Database<DB> {
   readonly db: Kysely<DB>;
   readonly kind: DatabaseConfig['kind'];
+  /**
+   * The pool's connections right now (`pg.Pool`'s totalCount, idleCount, waitingCount), for the
+   * `bstore_db_pool_connections` metric. PostgreSQL only: PGlite is one embedded connection.
+   */
+  poolStats?(): PoolStats;
   close(): Promise<void>;
 }
 
@@ -69,6 +81,7 @@ async function openPostgres<DB>(config: Extract<DatabaseConfig, { kind: 'postgre
   return {
     db,
     kind: 'postgres',
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await db.destroy();
     },

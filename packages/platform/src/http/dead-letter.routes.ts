@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import type { Redeliverer } from '../messaging/consumer.ts';
 import type { DeadLetter, DeadLetterStore } from '../messaging/dead-letters.ts';
+import { registerDeadLetterMetrics } from '../metrics.ts';
 import type { HttpApp } from './app.ts';
 import { BODY_PROBLEMS, COMMON_PROBLEMS, HttpProblem, ProblemSchema } from './problem.ts';
 import { requireRole } from './request-context.ts';
@@ -93,6 +94,9 @@ const IdParams = Type.Object({ id: Type.String({ pattern: DEAD_LETTER_ID_PATTERN
  *   invalid event) with the new error, and the letter stays as it was: no second letter is parked.
  *   A letter replayed before: 409 `DEAD_LETTER_ALREADY_REPLAYED`.
  *
+ * It also adds `bstore_dead_letters{service,state}` to the service's metrics, counted from the
+ * store at each scrape.
+ *
  * @example
  * await app.register(deadLetterRoutes, { service: 'book', store: new KyselyDeadLetterStore(db), consumer });
  */
@@ -100,6 +104,7 @@ export async function deadLetterRoutes(app: HttpApp, options: DeadLetterRoutesOp
   const { service, store, consumer } = options;
   const now = options.now ?? (() => new Date());
   const json = (letter: DeadLetter) => deadLetterJson(service, letter);
+  registerDeadLetterMetrics(app.metrics, { service, store, logger: app.log });
 
   /** The letter a path id names, or 404 (another service's id is unknown here). */
   const find = async (id: string): Promise<DeadLetter> => {

@@ -48,6 +48,12 @@ export interface MessageBus {
    * throws ends the replay with its error.
    */
   replay(subjects: readonly string[], handler: (delivery: Delivery) => Promise<void>): Promise<number>;
+  /**
+   * How many messages wait for the durable consumer `durableName`: stored for it and not yet
+   * acknowledged (those being delivered or waiting for a retry included). Undefined when the bus
+   * does not know that consumer. For the `bstore_consumer_lag` metric, read at scrape time.
+   */
+  lag(durableName: string): Promise<number | undefined>;
   /** Whether the bus can accept messages now (for readiness). */
   healthy(): Promise<boolean>;
   close(): Promise<void>;

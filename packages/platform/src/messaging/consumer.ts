@@ -73,6 +73,8 @@ export class EventConsumer<Ctx> implements Redeliverer {
   readonly #afterCommit: (event: IntegrationEvent) => void | Promise<void>;
   /** Deliveries from the bus by result, for the `bstore_consumer_events_total` metric. */
   readonly #counts: Record<string, number> = {};
+  /** Deliveries from the bus that were not the first of their event, for `bstore_consumer_redeliveries_total`. */
+  #redeliveries = 0;
   #subscription: Subscription | undefined;
 
   constructor(options: EventConsumerOptions<Ctx>) {
@@ -183,7 +185,18 @@ export class EventConsumer<Ctx> implements Redeliverer {
     return { ...this.#counts };
   }
 
+  /** How many deliveries from the bus came with a delivery count above 1 (a retry or an unacknowledged redelivery). */
+  redeliveries(): number {
+    return this.#redeliveries;
+  }
+
+  /** Events the bus holds for this consumer, not yet acknowledged (undefined: the bus does not know it yet). */
+  lag(): Promise<number | undefined> {
+    return this.#bus.lag(this.name);
+  }
+
   async #onDelivery(delivery: Delivery): Promise<DeliveryOutcome> {
+    if (delivery.deliveryCount > 1) this.#redeliveries++;
     const result = await this.handle(delivery.envelope, delivery.deliveryCount, delivery.subject);
     this.#counts[result] = (this.#counts[result] ?? 0) + 1;
     return result === 'retry' ? { kind: 'nak', delayMs: this.#backoffMs(delivery.deliveryCount) } : { kind: 'ack' };

@@ -36,6 +36,8 @@ export interface DeadLetterStore {
    * racing on one letter exactly one marks it.
    */
   markReplayed(id: number, at: Date): Promise<boolean>;
+  /** How many letters wait for a replay and how many were replayed (for `bstore_dead_letters`, at scrape time). */
+  counts(): Promise<{ pending: number; replayed: number }>;
 }
 
 /** The dead letters of a service with a SQL database (PGlite or PostgreSQL): its `dead_letters` table. */
@@ -69,6 +71,16 @@ export class KyselyDeadLetterStore<DB> implements DeadLetterStore {
       .returning('id')
       .executeTakeFirst();
     return marked !== undefined;
+  }
+
+  /** One COUNT over the table (dead letters are few: each is a fault that needs a person). */
+  async counts(): Promise<{ pending: number; replayed: number }> {
+    const row = await this.#db
+      .selectFrom('dead_letters')
+      .select((eb) => [eb.fn.countAll<number>().as('total'), eb.fn.count<number>('replayed_at').as('replayed')])
+      .executeTakeFirstOrThrow();
+    const replayed = Number(row.replayed);
+    return { pending: Number(row.total) - replayed, replayed };
   }
 }
 

@@ -141,6 +141,22 @@ export class EmbeddedBus implements MessageBus {
     };
   }
 
+  /**
+   * The consumer's rows in `bus_deliveries`: one per message stored for it and not acknowledged
+   * yet (a row goes when the consumer acks), whether it is due, in delivery or waiting for a retry.
+   */
+  async lag(durableName: string): Promise<number | undefined> {
+    if (this.#closed) return undefined;
+    const known = await this.#db.selectFrom('bus_consumers').select('name').where('name', '=', durableName).executeTakeFirst();
+    if (!known) return undefined;
+    const row = await this.#db
+      .selectFrom('bus_deliveries')
+      .select((eb) => eb.fn.countAll<number>().as('waiting'))
+      .where('consumer', '=', durableName)
+      .executeTakeFirstOrThrow();
+    return Number(row.waiting);
+  }
+
   async healthy(): Promise<boolean> {
     if (this.#closed) return false;
     await sql`SELECT 1`.execute(this.#db);

@@ -193,6 +193,21 @@ export class NatsJetStreamBus implements MessageBus {
     }
   }
 
+  /**
+   * The durable consumer's `num_pending` (stored, not delivered yet) plus `num_ack_pending`
+   * (delivered, not acknowledged yet), from its consumer info. On nats-server 2.9 the consumer
+   * reads the whole stream, so other subjects count too until it acknowledges them.
+   */
+  async lag(durableName: string): Promise<number | undefined> {
+    try {
+      const info = await this.#jsm.consumers.info(this.#stream, durableName);
+      return info.num_pending + info.num_ack_pending;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   async healthy(): Promise<boolean> {
     if (this.#nc.isClosed()) return false;
     await this.#jsm.streams.info(this.#stream);

@@ -50,3 +50,16 @@ export interface PageUpdates {
   /** Returns the function that ends the subscription. */
   subscribe(listener: (page: ReservationPageDetail) => void): () => void;
 }
+
+/** The stages of the saga the read model times, each from the event that opens it to the one that ends it. */
+export type SagaStage = 'reserve' | 'cancel';
+
+/**
+ * Where the durations of saga stages go (a histogram, `bstore_saga_stage_duration_seconds`).
+ *
+ * @example
+ * timings.observe('reserve', 0.42);
+ */
+export interface SagaStageTimings {
+  observe(stage: SagaStage, seconds: number): void;
+}

@@ -137,6 +137,12 @@ export class RedisInbox implements Inbox<ReservationPageStore>, DeadLetterStore 
     return marked === 1;
   }
 
+  /** Two ZCARDs in one transaction: every letter is in the index, the replayed ones also in the replayed set. */
+  async counts(): Promise<{ pending: number; replayed: number }> {
+    const [total, replayed] = (await execAll(this.#redis.multi().zcard(this.#store.keys.deadLetters).zcard(this.#replayedKey))) as [number, number];
+    return { pending: Math.max(0, total - replayed), replayed };
+  }
+
   get #replayedKey(): string {
     return `${this.#store.keys.deadLetters}:replayed`;
   }
