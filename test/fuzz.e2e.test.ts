@@ -932,6 +932,9 @@ describe('fuzzing every public route through the gateway (fast-check, real embed
       //    createHttpApp's clientErrorHandler answers problem+json.
       { what: 'raw UTF-8 in the request target', method: 'GET', bytes: Buffer.from(`GET /books/\u00e9 HTTP/1.1\r\nhost: ${gateway.host}\r\nconnection: close\r\n\r\n`, 'utf8') },
       { what: 'unknown method FOO', method: 'FOO', bytes: Buffer.from(`FOO /books HTTP/1.1\r\nhost: ${gateway.host}\r\nconnection: close\r\n\r\n`) },
+      // 5. A request answered 400 for its URL whose body then broke the parser (an unknown
+      //    transfer-encoding) was answered a second time on the same socket: two answers.
+      { what: 'an answered bad URL, then a parser error', method: 'GET', bytes: Buffer.from(`GET /% HTTP/1.1\r\nhost: ${gateway.host}\r\nconnection: close\r\ntransfer-encoding: xchunked\r\n\r\nx`) },
       { what: 'a 20 KB header', method: 'GET', bytes: Buffer.from(`GET /books HTTP/1.1\r\nhost: ${gateway.host}\r\nconnection: close\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`) },
     ];
     const failed: string[] = [];

@@ -72,7 +72,10 @@ function containsNul(value: unknown): boolean {
  * line, a header too large): problem+json too, written on the socket, which is then closed.
  */
 function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
+  // As Node's own handler does: no second answer on a socket whose request was already answered
+  // (a bad URL answered 400, then the parser fails on the rest of the same request).
+  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || answering?.headersSent === true) {
     socket.destroy();
     return;
   }
