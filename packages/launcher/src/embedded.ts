@@ -40,8 +40,8 @@ const authConfig = (() => {
     process.exit(2);
   }
 })();
-// In one process every service both makes and takes the internal call: one key for all.
-const auth = await createServiceAuth(authConfig.settings.demo ? authConfig.settings : { ...authConfig.settings, internalKey: env.BSTORE_INTERNAL_KEY || authConfig.settings.internalKey });
+// In one process every service both makes and takes the internal call: one ServiceAuth, one key.
+const auth = await createServiceAuth(authConfig.settings);
 
 const started = Date.now();
 const system = await startEmbedded({

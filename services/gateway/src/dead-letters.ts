@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import {
   COMMON_PROBLEMS,
   DEAD_LETTER_ID_PATTERN,
+  DEAD_LETTER_LIST_QUERY,
   DeadLetterSchema,
   HttpProblem,
   ProblemSchema,
@@ -139,9 +140,7 @@ export async function deadLetterGatewayRoutes(app: HttpApp, options: DeadLetterG
       schema: {
         querystring: Type.Object(
           {
-            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-            offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
-            pending: Type.Optional(Type.Boolean()),
+            ...DEAD_LETTER_LIST_QUERY,
             service: Type.Optional(Type.Union(services.map((s) => Type.Literal(s)))),
           },
           { additionalProperties: false },

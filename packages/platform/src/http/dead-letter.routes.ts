@@ -83,6 +83,13 @@ export interface DeadLetterRoutesOptions {
 
 const IdParams = Type.Object({ id: Type.String({ pattern: DEAD_LETTER_ID_PATTERN, maxLength: 80 }) }, { additionalProperties: false });
 
+/** The paging of a dead-letter list: one service's here, and the gateway's merged list (which adds `service`). */
+export const DEAD_LETTER_LIST_QUERY = {
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+  pending: Type.Optional(Type.Boolean({ description: 'only the letters not replayed yet' })),
+};
+
 /**
  * The operator's view of a consuming service's dead letters (staff only):
  * - `GET /admin/dead-letters?limit&offset&pending` newest first;
@@ -119,14 +126,7 @@ export async function deadLetterRoutes(app: HttpApp, options: DeadLetterRoutesOp
     {
       onRequest: requireRole('staff'),
       schema: {
-        querystring: Type.Object(
-          {
-            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-            offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
-            pending: Type.Optional(Type.Boolean({ description: 'only the letters not replayed yet' })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: Type.Object(DEAD_LETTER_LIST_QUERY, { additionalProperties: false }),
         response: { 200: DeadLetterPageSchema, 400: ProblemSchema, 403: ProblemSchema, ...COMMON_PROBLEMS },
       },
     },

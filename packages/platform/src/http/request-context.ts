@@ -79,11 +79,6 @@ export function requestContext(request: FastifyRequest): RequestContext {
   return identity;
 }
 
-/** The verified identity, or undefined for an anonymous request (rate limits, logs). */
-export function optionalRequestContext(request: FastifyRequest): RequestContext | undefined {
-  return identities.get(request);
-}
-
 /**
  * Refuses the request unless the caller has the role: 401 when anonymous, 403 otherwise. A route
  * `onRequest` hook, so it answers before the body is read or validated.
