@@ -89,6 +89,7 @@ interface TimelineJson {
   status: string;
   service: string;
   occurredAt: string;
+  traceId: string | null;
 }
 interface PageJson {
   reservationId: number;
@@ -242,11 +243,37 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
         updatedAt: r.canceled.time,
       });
       expect(page.timeline).toEqual([
-        { eventId: r.requested.id, eventType: 'ReservationRequested', status: 'bookReserveReq', service: 'reservation', occurredAt: r.requested.time },
-        { eventId: r.accepted.id, eventType: 'ReservationAccepted', status: 'bookReserved', service: 'assignment', occurredAt: r.accepted.time },
-        { eventId: r.cancelRequested.id, eventType: 'ReservationCancelRequested', status: 'bookCancel', service: 'reservation', occurredAt: r.cancelRequested.time },
-        { eventId: r.canceled.id, eventType: 'ReservationCanceled', status: 'bookCanceled', service: 'assignment', occurredAt: r.canceled.time },
+        { eventId: r.requested.id, eventType: 'ReservationRequested', status: 'bookReserveReq', service: 'reservation', occurredAt: r.requested.time, traceId: null },
+        { eventId: r.accepted.id, eventType: 'ReservationAccepted', status: 'bookReserved', service: 'assignment', occurredAt: r.accepted.time, traceId: null },
+        { eventId: r.cancelRequested.id, eventType: 'ReservationCancelRequested', status: 'bookCancel', service: 'reservation', occurredAt: r.cancelRequested.time, traceId: null },
+        { eventId: r.canceled.id, eventType: 'ReservationCanceled', status: 'bookCanceled', service: 'assignment', occurredAt: r.canceled.time, traceId: null },
       ]);
+    });
+
+    it("each timeline entry shows the trace id of its event's traceparent, and null without a valid one", async () => {
+      const r = lifecycle();
+      const traced = (envelope: EventEnvelope, traceId: string, flags = '01'): EventEnvelope => ({
+        ...envelope,
+        traceparent: `00-${traceId}-00f067aa0ba902b7-${flags}`,
+      });
+      const requestTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const acceptTrace = '0af7651916cd43dd8448eb211c80319c';
+      await handleAll([
+        traced(r.requested, requestTrace),
+        traced(r.accepted, acceptTrace, '00'),
+        traced(r.cancelRequested, '0'.repeat(32)),
+        { ...r.canceled, traceparent: 'not a traceparent' },
+      ]);
+      const page = await getPage(r.reservationId);
+      expect(page.timeline.map((e) => [e.eventType, e.traceId])).toEqual([
+        ['ReservationRequested', requestTrace],
+        ['ReservationAccepted', acceptTrace],
+        ['ReservationCancelRequested', null],
+        ['ReservationCanceled', null],
+      ]);
+      const listed = await service.app.inject({ method: 'GET', url: '/reservationPages?customerId=alice&limit=100', headers: await as('alice') });
+      const inList = listed.json<{ items: PageJson[] }>().items.find((p) => p.reservationId === r.reservationId);
+      expect(inList?.timeline).toEqual(page.timeline);
     });
 
     it('the same event twice is a duplicate and leaves page and timeline unchanged', async () => {
@@ -290,7 +317,7 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
       const page = await getPage(reservationId);
       expect(page).toMatchObject({ status: 'bookOutOfStock', bookId: 5, bookName: 'Almond', libraryName: null });
       expect(page.timeline).toEqual([
-        { eventId: rejected.id, eventType: 'ReservationRejected', status: 'bookOutOfStock', service: 'reservation', occurredAt: rejected.time },
+        { eventId: rejected.id, eventType: 'ReservationRejected', status: 'bookOutOfStock', service: 'reservation', occurredAt: rejected.time, traceId: null },
       ]);
     });
 
@@ -431,13 +458,18 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
         expect(first).toMatchObject({ reservationId: alices.reservationId, customerId: 'alice', status: 'bookReserveReq' });
         expect(first.timeline).toHaveLength(1);
 
-        await handleAll([alices.accepted]);
+        const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+        const accepted: EventEnvelope = { ...alices.accepted, traceparent: `00-${traceId}-00f067aa0ba902b7-01` };
+        await handleAll([accepted]);
         const second = dataOf(await stream.next(pageMessage(alices.reservationId)));
         expect(second).toMatchObject({ status: 'bookReserved', libraryName: 'Riverside' });
-        expect(second.timeline.map((e) => e.eventType)).toEqual(['ReservationRequested', 'ReservationAccepted']);
+        expect(second.timeline.map((e) => [e.eventType, e.traceId])).toEqual([
+          ['ReservationRequested', null],
+          ['ReservationAccepted', traceId],
+        ]);
 
         // A duplicate commits nothing and announces nothing: the next message is the cancel.
-        expect(await handle(alices.accepted)).toBe('duplicate');
+        expect(await handle(accepted)).toBe('duplicate');
         await handleAll([alices.cancelRequested]);
         expect(dataOf(await stream.next(pageMessage(alices.reservationId))).status).toBe('bookCancel');
       } finally {

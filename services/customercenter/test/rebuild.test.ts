@@ -193,6 +193,7 @@ describe('rebuilding the Redis read model from the stream', () => {
       eventType: 'ReservationRequested',
       source: 'bstore/reservation',
       occurredAt: new Date(t0),
+      traceId: null,
     });
     const keysBefore = Object.keys(await rawView()).length;
     const result = await rebuildReadModel({ bus, redis: { url: redisServer.url, keyPrefix }, logger: testLogger() });

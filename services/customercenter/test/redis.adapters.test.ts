@@ -129,8 +129,15 @@ describe('RedisPageUpdates', () => {
     createdAt: new Date('2025-05-01T10:00:00.000Z'),
     updatedAt: new Date('2025-05-01T10:00:01.000Z'),
     timeline: [
-      { eventId: 'e1', eventType: 'ReservationRequested', status: 'bookReserveReq', service: 'reservation', occurredAt: new Date('2025-05-01T10:00:00.000Z') },
-      { eventId: 'e2', eventType: 'ReservationAccepted', status: 'bookReserved', service: 'assignment', occurredAt: new Date('2025-05-01T10:00:01.000Z') },
+      {
+        eventId: 'e1',
+        eventType: 'ReservationRequested',
+        status: 'bookReserveReq',
+        service: 'reservation',
+        occurredAt: new Date('2025-05-01T10:00:00.000Z'),
+        traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      },
+      { eventId: 'e2', eventType: 'ReservationAccepted', status: 'bookReserved', service: 'assignment', occurredAt: new Date('2025-05-01T10:00:01.000Z'), traceId: null },
     ],
   });
 
@@ -149,6 +156,18 @@ describe('RedisPageUpdates', () => {
     expect(onB).toEqual([page(1), page(2)]);
     await new Promise((r) => setTimeout(r, 100));
     expect(onB).toHaveLength(2);
+  });
+
+  it('a page from a replica that does not send trace ids yet arrives with null ones', async () => {
+    const channel = freshKeys().pagesChannel;
+    const a = await replica(channel);
+    const received: ReservationPageDetail[] = [];
+    a.subscribe((p) => received.push(p));
+    const sent = page(5);
+    const older = { ...sent, timeline: sent.timeline.map(({ traceId: _t, ...entry }) => entry) };
+    await connection().publish(channel, JSON.stringify(older));
+    await eventually('the older page', async () => (received.length === 1 ? true : undefined));
+    expect(received[0]?.timeline).toEqual(sent.timeline.map((entry) => ({ ...entry, traceId: null })));
   });
 
   it('a listener that throws does not stop the others, and an ended subscription receives nothing', async () => {

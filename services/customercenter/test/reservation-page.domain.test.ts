@@ -16,7 +16,7 @@ import { canSee } from '../src/domain/viewer.ts';
 const t0 = Date.parse('2025-01-01T10:00:00.000Z');
 const at = (seconds: number) => new Date(t0 + seconds * 1000);
 
-const base = { reservationId: 7, bookId: 3, customerId: 'alice', bookName: null, libraryId: null, libraryName: null };
+const base = { reservationId: 7, bookId: 3, customerId: 'alice', bookName: null, libraryId: null, libraryName: null, traceId: null };
 
 const requested: PageChange = {
   ...base,
@@ -36,6 +36,7 @@ const accepted: PageChange = {
   eventType: 'ReservationAccepted',
   source: 'bstore/assignment',
   occurredAt: at(1),
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
 };
 const cancelRequested: PageChange = {
   ...base,
@@ -103,8 +104,9 @@ describe('applyChange: each event on an empty page', () => {
 
 describe('applyChange: in order', () => {
   it('the happy path ends bookCanceled and keeps everything it learned', () => {
+    const { traceId: _t, ...pageBase } = base;
     expect(applyAll([requested, accepted, cancelRequested, canceled])).toEqual({
-      ...base,
+      ...pageBase,
       bookName: 'Dune',
       libraryId: 2,
       libraryName: 'Central',
@@ -204,8 +206,16 @@ describe('mergePages', () => {
 });
 
 describe('timeline', () => {
-  it('an entry carries the status of its event and the emitting service', () => {
-    expect(timelineEntryOf(accepted)).toEqual({ eventId: '0002', eventType: 'ReservationAccepted', status: 'bookReserved', service: 'assignment', occurredAt: at(1) });
+  it('an entry carries the status of its event, the emitting service and the trace id', () => {
+    expect(timelineEntryOf(accepted)).toEqual({
+      eventId: '0002',
+      eventType: 'ReservationAccepted',
+      status: 'bookReserved',
+      service: 'assignment',
+      occurredAt: at(1),
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    });
+    expect(timelineEntryOf(requested).traceId).toBeNull();
   });
 
   it('orders by time, then by event id', () => {

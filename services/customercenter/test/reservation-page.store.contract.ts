@@ -20,13 +20,41 @@ export const at = (seconds: number) => new Date(t0 + seconds * 1000);
 
 let nextId = 1;
 
-/** The four lifecycle changes of one reservation, one second apart from `start`. */
+/** The W3C trace id of a reservation's n-th event: 32 lowercase hex, distinct per reservation, variant and event. */
+export function traceIdFor(reservationId: number, n: number, variant = 0): string {
+  return `${reservationId.toString(16).padStart(16, '0')}${variant.toString(16).padStart(15, '0')}${n}`;
+}
+
+/**
+ * The four lifecycle changes of one reservation, one second apart from `start`. The two the saga
+ * starts with carry a trace id; the cancel pair carries none (an event without a traceparent).
+ */
 export function lifecycle(reservationId: number, customerId = 'alice', start = 0, variant = 0): PageChange[] {
-  const base = { reservationId, bookId: 11, customerId, bookName: null, libraryId: null, libraryName: null };
+  const base = { reservationId, bookId: 11, customerId, bookName: null, libraryId: null, libraryName: null, traceId: null };
   const id = (n: number) => `0194e0a0-0000-7000-8${String(variant).padStart(3, '0')}-${String(reservationId).padStart(8, '0')}000${n}`;
+  const trace = (n: number) => traceIdFor(reservationId, n, variant);
   return [
-    { ...base, bookName: 'Pachinko', status: 'bookReserveReq', eventId: id(1), eventType: 'ReservationRequested', source: 'bstore/reservation', occurredAt: at(start) },
-    { ...base, libraryId: 4, libraryName: 'Harbour', status: 'bookReserved', eventId: id(2), eventType: 'ReservationAccepted', source: 'bstore/assignment', occurredAt: at(start + 1) },
+    {
+      ...base,
+      bookName: 'Pachinko',
+      status: 'bookReserveReq',
+      eventId: id(1),
+      eventType: 'ReservationRequested',
+      source: 'bstore/reservation',
+      occurredAt: at(start),
+      traceId: trace(1),
+    },
+    {
+      ...base,
+      libraryId: 4,
+      libraryName: 'Harbour',
+      status: 'bookReserved',
+      eventId: id(2),
+      eventType: 'ReservationAccepted',
+      source: 'bstore/assignment',
+      occurredAt: at(start + 1),
+      traceId: trace(2),
+    },
     { ...base, status: 'bookCancel', eventId: id(3), eventType: 'ReservationCancelRequested', source: 'bstore/reservation', occurredAt: at(start + 2) },
     { ...base, status: 'bookCanceled', eventId: id(4), eventType: 'ReservationCanceled', source: 'bstore/assignment', occurredAt: at(start + 3) },
   ];
@@ -94,9 +122,37 @@ export function describeReservationPageStoreContract(name: string, open: () => P
       expect(again).toEqual(first);
       const timeline = await sut.store.timeline(requested!.reservationId);
       expect(timeline).toEqual([
-        { eventId: requested!.eventId, eventType: 'ReservationRequested', status: 'bookReserveReq', service: 'reservation', occurredAt: at(0) },
-        { eventId: accepted!.eventId, eventType: 'ReservationAccepted', status: 'bookReserved', service: 'assignment', occurredAt: at(1) },
+        { eventId: requested!.eventId, eventType: 'ReservationRequested', status: 'bookReserveReq', service: 'reservation', occurredAt: at(0), traceId: requested!.traceId },
+        { eventId: accepted!.eventId, eventType: 'ReservationAccepted', status: 'bookReserved', service: 'assignment', occurredAt: at(1), traceId: accepted!.traceId },
       ]);
+    });
+
+    it("keeps each entry's trace id, and null for an event that had none, in get, list and timeline", async () => {
+      const customer = `tracer-${nextId}`;
+      const changes = lifecycle(nextId++, customer);
+      const reservationId = changes[0]!.reservationId;
+      // Newest first, so the stored order is not simply the order written.
+      for (const change of [...changes].reverse()) await sut.write((store) => store.applyChange(change));
+      const expected = [traceIdFor(reservationId, 1), traceIdFor(reservationId, 2), null, null];
+      expect(changes.map((c) => c.traceId)).toEqual(expected);
+
+      const timeline = await sut.store.timeline(reservationId);
+      expect(timeline.map((e) => [e.eventType, e.traceId])).toEqual([
+        ['ReservationRequested', expected[0]],
+        ['ReservationAccepted', expected[1]],
+        ['ReservationCancelRequested', null],
+        ['ReservationCanceled', null],
+      ]);
+      expect((await sut.store.get(reservationId))?.timeline).toEqual(timeline);
+      const listed = await sut.store.list({ customerId: customer, limit: 10, offset: 0 });
+      expect(listed.items[0]?.timeline).toEqual(timeline);
+    });
+
+    it('a repeated event keeps the trace id it was first recorded with', async () => {
+      const [requested] = lifecycle(nextId++);
+      await sut.write((store) => store.applyChange(requested!));
+      await sut.write((store) => store.applyChange({ ...requested!, traceId: null }));
+      expect((await sut.store.timeline(requested!.reservationId)).map((e) => e.traceId)).toEqual([requested!.traceId]);
     });
 
     it('orders the timeline by event time, then by event id, whatever the order of arrival', async () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { openServiceDatabase, type DatabaseConfig } from '@bstore/platform';
 import { customercenterMigrations } from '../src/adapters/db/migrations.ts';
+import { pageOf } from '../src/domain/reservation-page.ts';
 import { KyselyReservationPageStore } from '../src/adapters/db/reservation-page.store.ts';
 import type { CustomerCenterTables } from '../src/adapters/db/schema.ts';
 import { ReadModelKeys } from '../src/adapters/redis/keys.ts';
@@ -85,6 +86,59 @@ describe('KyselyReservationPageStore', () => {
       await sut.close();
     }
   });
+
+  it('migration 0002 adds the trace id to a timeline recorded before it: old entries read null, new ones keep theirs', async () => {
+    const database = await freshDatabase('customercenter_migration');
+    const config: DatabaseConfig = { kind: 'postgres', url: database.url, poolSize: 2 };
+    const [requested, accepted] = lifecycle(20);
+    try {
+      // The schema as it was before 0002, with an entry written by the code of that time.
+      const before = await openServiceDatabase<CustomerCenterTables>(config, { '0001_reservation_pages': customercenterMigrations['0001_reservation_pages']! }, testLogger());
+      try {
+        const page = pageOf(requested!);
+        await before.db
+          .insertInto('reservation_pages')
+          .values({
+            reservation_id: page.reservationId,
+            book_id: page.bookId,
+            book_name: page.bookName,
+            customer_id: page.customerId,
+            status: page.status,
+            library_id: page.libraryId,
+            library_name: page.libraryName,
+            created_at: page.createdAt,
+            updated_at: page.updatedAt,
+          })
+          .execute();
+        await before.db
+          .insertInto('reservation_timeline')
+          .values({
+            reservation_id: requested!.reservationId,
+            event_id: requested!.eventId,
+            event_type: requested!.eventType,
+            status: requested!.status,
+            source: requested!.source,
+            occurred_at: requested!.occurredAt,
+          })
+          .execute();
+      } finally {
+        await before.close();
+      }
+
+      const after = await openSqlStore(config);
+      try {
+        await after.write((store) => store.applyChange(accepted!));
+        expect((await after.store.timeline(20)).map((e) => [e.eventId, e.traceId])).toEqual([
+          [requested!.eventId, null],
+          [accepted!.eventId, accepted!.traceId],
+        ]);
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
 });
 
 describe('RedisReservationPageStore', () => {
@@ -135,9 +189,29 @@ describe('RedisReservationPageStore', () => {
         updatedAt: time,
       });
       expect(await client.zrange('bstore:cc-layout:index:all', '0', '-1', 'WITHSCORES')).toEqual(['0000000000000011', time]);
+      expect(JSON.parse((await client.hget('bstore:cc-layout:timeline:11', accepted.eventId))!)).toEqual({
+        eventType: 'ReservationAccepted',
+        status: 'bookReserved',
+        source: 'bstore/assignment',
+        occurredAt: accepted.occurredAt.getTime(),
+        traceId: accepted.traceId,
+      });
     } finally {
       await layout.close();
     }
+  });
+
+  it('reads an entry stored before trace ids with a null one', async () => {
+    const [requested, accepted] = lifecycle(17);
+    await store.applyChange(accepted!);
+    // What the code before trace ids wrote: no traceId field at all.
+    const legacy = { eventType: requested!.eventType, status: requested!.status, source: requested!.source, occurredAt: requested!.occurredAt.getTime() };
+    await client.hset(store.keys.timeline(17), requested!.eventId, JSON.stringify(legacy));
+    expect((await store.timeline(17)).map((e) => [e.eventId, e.traceId])).toEqual([
+      [requested!.eventId, null],
+      [accepted!.eventId, accepted!.traceId],
+    ]);
+    expect((await store.get(17))?.timeline.map((e) => e.traceId)).toEqual([null, accepted!.traceId]);
   });
 
   it('refuses a status the rank table does not know, and changes nothing', async () => {

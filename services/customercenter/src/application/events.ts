@@ -1,5 +1,6 @@
 import type { IntegrationEvent } from '@bstore/contracts';
 import { PAGE_EVENT_TYPES, type PageChange, type PageEventType } from '../domain/reservation-page.ts';
+import { traceIdOf } from '../domain/trace-context.ts';
 
 /** One of the lifecycle events the read model consumes, discriminated by `type`. */
 export type PageEvent = { [T in PageEventType]: IntegrationEvent<T> }[PageEventType];
@@ -22,6 +23,7 @@ export function changeOf(event: PageEvent): PageChange {
     eventType: event.type,
     source: event.source,
     occurredAt: new Date(event.time),
+    traceId: traceIdOf(event.traceparent),
   };
   switch (event.type) {
     case 'ReservationRequested':

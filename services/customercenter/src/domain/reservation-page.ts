@@ -28,6 +28,8 @@ export interface PageChange {
   /** The envelope's CloudEvents `source`, e.g. `bstore/assignment`. */
   readonly source: string;
   readonly occurredAt: Date;
+  /** The W3C trace id of the event's `traceparent` (see `traceIdOf`), null when it had none or a malformed one. */
+  readonly traceId: string | null;
 }
 
 /** A patron's view of one reservation: the read model, built only from events. */
@@ -53,6 +55,8 @@ export interface TimelineEntry {
   /** The service that emitted the event (`assignment` for source `bstore/assignment`). */
   readonly service: string;
   readonly occurredAt: Date;
+  /** The trace the event belongs to (32 lowercase hex), so an operator can open it in the tracing backend; null if unknown. */
+  readonly traceId: string | null;
 }
 
 /** The service name in a CloudEvents source: its last path segment. */
@@ -127,6 +131,7 @@ export function timelineEntryOf(change: PageChange): TimelineEntry {
     status: change.status,
     service: serviceOf(change.source),
     occurredAt: change.occurredAt,
+    traceId: change.traceId,
   };
 }
 

@@ -36,4 +36,10 @@ export const customercenterMigrations: Migrations = {
         .execute();
     },
   },
+  '0002_timeline_trace_id': {
+    async up(db: Kysely<unknown>) {
+      // Nullable: entries recorded before it have no trace id, and an event may carry none.
+      await db.schema.alterTable('reservation_timeline').addColumn('trace_id', 'text').execute();
+    },
+  },
 };

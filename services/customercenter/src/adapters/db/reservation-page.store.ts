@@ -19,7 +19,7 @@ const pageColumns = [
   'updated_at',
 ] as const;
 
-const timelineColumns = ['reservation_id', 'event_id', 'event_type', 'status', 'source', 'occurred_at'] as const;
+const timelineColumns = ['reservation_id', 'event_id', 'event_type', 'status', 'source', 'occurred_at', 'trace_id'] as const;
 
 function toPage(row: PageRow): ReservationPage {
   return {
@@ -36,7 +36,14 @@ function toPage(row: PageRow): ReservationPage {
 }
 
 function toEntry(row: Omit<TimelineRow, 'id'>): TimelineEntry {
-  return { eventId: row.event_id, eventType: row.event_type, status: row.status, service: serviceOf(row.source), occurredAt: new Date(row.occurred_at) };
+  return {
+    eventId: row.event_id,
+    eventType: row.event_type,
+    status: row.status,
+    service: serviceOf(row.source),
+    occurredAt: new Date(row.occurred_at),
+    traceId: row.trace_id,
+  };
 }
 
 /** STATUS_RANK as SQL, so the upsert compares statuses exactly as the domain does. */
@@ -95,6 +102,7 @@ export class KyselyReservationPageStore implements ReservationPageStore {
         status: change.status,
         source: change.source,
         occurred_at: change.occurredAt,
+        trace_id: change.traceId,
       })
       .onConflict((oc) => oc.columns(['reservation_id', 'event_id']).doNothing())
       .execute();

@@ -25,5 +25,7 @@ export interface CustomerCenterTables extends MessagingTables {
     /** The envelope's CloudEvents source, as received. */
     source: string;
     occurred_at: Date;
+    /** The W3C trace id of the event (migration 0002); null for older rows and events without one. */
+    trace_id: string | null;
   };
 }

@@ -32,6 +32,9 @@ const TimelineEntrySchema = Type.Object({
   status: Status,
   service: Type.String({ description: 'the service that emitted the event' }),
   occurredAt: Time,
+  traceId: Type.Union([Type.String({ pattern: '^[0-9a-f]{32}$' }), Type.Null()], {
+    description: 'the W3C trace id of the event (its trace in the tracing backend), null when the event carried none',
+  }),
 });
 
 const ReservationPageSchema = Type.Object({
@@ -72,6 +75,7 @@ export function pageJson(page: ReservationPageDetail) {
       status: e.status,
       service: e.service,
       occurredAt: e.occurredAt.toISOString(),
+      traceId: e.traceId,
     })),
   };
 }

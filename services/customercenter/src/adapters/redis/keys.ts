@@ -9,7 +9,7 @@ export const DEFAULT_REDIS_KEY_PREFIX = 'bstore:customercenter:';
  * | key | type | holds |
  * |---|---|---|
  * | `page:<reservationId>` | hash | the page's fields; a null field is absent; times in epoch ms |
- * | `timeline:<reservationId>` | hash | event id -> entry JSON (eventType, status, source, occurredAt) |
+ * | `timeline:<reservationId>` | hash | event id -> entry JSON (eventType, status, source, occurredAt, traceId when known) |
  * | `index:all` | sorted set | every page |
  * | `index:customer:<customerId>` | sorted set | one customer's pages |
  * | `index:status:<status>` | sorted set | the pages in a status |

@@ -86,11 +86,11 @@ export class RedisPageUpdates implements PageUpdates {
   }
 }
 
-/** A page as `JSON.stringify` sends it: times become ISO strings. */
+/** A page as `JSON.stringify` sends it: times become ISO strings; `traceId` may be missing (below). */
 type PageMessage = Omit<ReservationPageDetail, 'createdAt' | 'updatedAt' | 'timeline'> & {
   createdAt: string;
   updatedAt: string;
-  timeline: (Omit<TimelineEntry, 'occurredAt'> & { occurredAt: string })[];
+  timeline: (Omit<TimelineEntry, 'occurredAt' | 'traceId'> & { occurredAt: string; traceId?: string | null })[];
 };
 
 /** The page a message carries, with its times as Dates again. */
@@ -101,6 +101,7 @@ function pageFromJson(message: string): ReservationPageDetail {
     ...raw,
     createdAt: new Date(raw.createdAt),
     updatedAt: new Date(raw.updatedAt),
-    timeline: raw.timeline.map((entry) => ({ ...entry, occurredAt: new Date(entry.occurredAt) })),
+    // A replica still on the older shape sends entries without traceId: unknown, so null.
+    timeline: raw.timeline.map((entry) => ({ ...entry, occurredAt: new Date(entry.occurredAt), traceId: entry.traceId ?? null })),
   };
 }

@@ -11,12 +11,16 @@ export interface RecordedChange {
   readonly firstTime: boolean;
 }
 
-/** The timeline entry as stored (the event id is its hash field). */
+/**
+ * The timeline entry as stored (the event id is its hash field). Entries written before `traceId`
+ * existed have no such field: their trace id is unknown, so null.
+ */
 interface StoredEntry {
   eventType: PageEventType;
   status: ReservationStatus;
   source: string;
   occurredAt: number;
+  traceId?: string | null;
 }
 
 /** STATUS_RANK as a Lua table, so the script compares statuses exactly as the domain does. */
@@ -104,7 +108,13 @@ export class RedisReservationPageStore implements ReservationPageStore {
 
   /** `applyChange`, also telling whether the change's event was new to this page. */
   async record(change: PageChange): Promise<RecordedChange> {
-    const entry: StoredEntry = { eventType: change.eventType, status: change.status, source: change.source, occurredAt: change.occurredAt.getTime() };
+    const entry: StoredEntry = {
+      eventType: change.eventType,
+      status: change.status,
+      source: change.source,
+      occurredAt: change.occurredAt.getTime(),
+      traceId: change.traceId,
+    };
     const known: string[] = [];
     if (change.bookName !== null) known.push('bookName', change.bookName);
     if (change.libraryId !== null) known.push('libraryId', String(change.libraryId));
@@ -214,7 +224,14 @@ function timelineOf(hash: Record<string, string>): TimelineEntry[] {
   return Object.entries(hash)
     .map(([eventId, json]) => {
       const stored = JSON.parse(json) as StoredEntry;
-      return { eventId, eventType: stored.eventType, status: stored.status, service: serviceOf(stored.source), occurredAt: new Date(stored.occurredAt) };
+      return {
+        eventId,
+        eventType: stored.eventType,
+        status: stored.status,
+        service: serviceOf(stored.source),
+        occurredAt: new Date(stored.occurredAt),
+        traceId: stored.traceId ?? null,
+      };
     })
     .sort(compareTimelineEntries);
 }
