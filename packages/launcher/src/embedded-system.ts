@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EmbeddedBus, demoServiceAuth, type DatabaseConfig, type Logger, type ServiceAuth } from '@bstore/platform';
+import { EmbeddedBus, ServiceTracing, demoServiceAuth, type DatabaseConfig, type Logger, type ServiceAuth, type TracingSettings } from '@bstore/platform';
 import { createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
 import { createBookService, DEMO_BOOKS, type BookService } from '@bstore/book';
 import { createCustomerCenterService, type CustomerCenterService } from '@bstore/customercenter';
@@ -40,6 +40,8 @@ export interface EmbeddedOptions {
   webRoot?: string | false;
   /** How callers are authenticated; default the demo identity (embedded mode is a developer's). */
   auth?: ServiceAuth;
+  /** Each service's tracing (its own tracer provider, these exporters); default off: trace ids only. */
+  tracing?: TracingSettings;
 }
 
 export interface EmbeddedSystem {
@@ -80,9 +82,12 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     })());
 
   try {
-    bus = await EmbeddedBus.open({ database: database('bus'), logger: logger.child({ component: 'bus' }) });
+    // The launcher's own lines, and the shared bus's, name their source like the services' do.
+    const own = logger.child({ service: 'launcher' });
+    bus = await EmbeddedBus.open({ database: database('bus'), logger: own.child({ component: 'bus' }) });
     const auth = options.auth ?? (await demoServiceAuth());
-    const deps = (name: string) => ({ database: database(name), bus: bus as EmbeddedBus, logger, auth });
+    const tracing = (name: ServiceName) => new ServiceTracing(name, options.tracing);
+    const deps = (name: Exclude<ServiceName, 'gateway'>) => ({ database: database(name), bus: bus as EmbeddedBus, logger, auth, tracing: tracing(name) });
     const embeddedBus = bus;
     const busReady = async () => {
       if (!(await embeddedBus.healthy())) throw new Error('the embedded bus is closed');
@@ -109,7 +114,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     await reservation.start(listen('reservation'));
 
     const gateway = await createGatewayService(
-      { logger, auth },
+      { logger, auth, tracing: tracing('gateway') },
       {
         ...options.gateway,
         upstreams: { reservation: reservation.url, assignment: assignment.url, book: book.url, customercenter: customercenter.url },
@@ -122,11 +127,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     if (options.seedDemoData) {
       const books = await book.internals.seedCatalogue.execute(DEMO_BOOKS);
       const libraries = await seedLibraries(assignment);
-      if (books + libraries.length > 0) logger.info({ books, libraries: libraries.length }, 'demo data added');
+      if (books + libraries.length > 0) own.info({ books, libraries: libraries.length }, 'demo data added');
     }
     // Reservations a previous run left pending are driven on at once, not after the first interval;
     // a failure here is the sweep's to retry, not a reason to refuse to start.
-    await reservation.internals.recoverPending.execute().catch((err: unknown) => logger.error({ err }, 'start-up recovery sweep failed'));
+    await reservation.internals.recoverPending.execute().catch((err: unknown) => own.error({ err }, 'start-up recovery sweep failed'));
 
     return {
       book,

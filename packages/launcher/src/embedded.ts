@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createLogger, createServiceAuth } from '@bstore/platform';
 import { readAuthConfig } from './auth-config.ts';
+import { readTracingConfig } from './tracing-config.ts';
 import { warnAboutIdentity } from './service-process.ts';
 import { DEFAULT_PORTS, startEmbedded, type ServiceName } from './embedded-system.ts';
 import { intSetting, listSetting } from './env.ts';
@@ -17,6 +18,7 @@ import { readGatewayProtections, readWebRoot } from './service-config.ts';
  * and BSTORE_WEB_ROOT (the built web app served at /; default web/dist, `npm run build:web`; empty: none).
  * Identity: the demo users (alice, bob, librarian) unless BSTORE_AUTH_* configures real identity
  * (docs/security.md); BSTORE_DEMO_AUTH=false without it refuses to start.
+ * Tracing: off unless the OTEL_* variables ask for it (tracing-config.ts, docs/operations.md).
  */
 const env = process.env;
 const dataDir = resolve(env.BSTORE_DATA_DIR ?? 'data');
@@ -40,6 +42,14 @@ const authConfig = (() => {
     process.exit(2);
   }
 })();
+const tracing = (() => {
+  try {
+    return readTracingConfig(env);
+  } catch (err) {
+    logger.fatal({ err }, 'bad tracing configuration');
+    process.exit(2);
+  }
+})();
 // In one process every service both makes and takes the internal call: one ServiceAuth, one key.
 const auth = await createServiceAuth(authConfig.settings);
 
@@ -54,6 +64,7 @@ const system = await startEmbedded({
   reservation: { sweepIntervalMs, staleAfterMs, maxActiveReservationsPerCustomer },
   gateway: { ...gateway, loginAttemptsPerMinute: intSetting(env, 'BSTORE_LOGIN_ATTEMPTS_PER_MINUTE', 10, { min: 0, max: 1_000_000 }) },
   auth,
+  tracing,
   webRoot: webRoot ?? false,
 }).catch((err: unknown) => {
   logger.fatal({ err }, 'bstore failed to start');

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
-import type { DatabaseConfig } from '@bstore/platform';
+import type { DatabaseConfig, TracingSettings } from '@bstore/platform';
 import { DEFAULT_PORTS, DEFAULT_WEB_ROOT, type ServiceName } from './embedded-system.ts';
 import { ConfigError, boolSetting, choiceSetting, intSetting, nameSetting, urlSetting } from './env.ts';
 import { readAuthConfig, type AuthConfig } from './auth-config.ts';
+import { readTracingConfig } from './tracing-config.ts';
 
 export const SERVICE_NAMES = Object.keys(DEFAULT_PORTS) as ServiceName[];
 
@@ -40,6 +41,8 @@ export interface ServiceProcessConfig {
   demoData: boolean;
   /** How callers are authenticated: demo identity or BSTORE_AUTH_* (docs/security.md). */
   auth: AuthConfig;
+  /** Spans exported over OTLP when the OTEL_* variables ask for it (tracing-config.ts); off by default. */
+  tracing: TracingSettings;
   log: { level: string; format: 'json' | 'pretty' };
   /** Longest a graceful stop may take before the process exits anyway. */
   shutdownGraceMs: number;
@@ -179,6 +182,7 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
     demoData: boolSetting(env, 'BSTORE_DEMO_DATA', false),
     // A service started on its own (Kubernetes) never falls back to the demo identity.
     auth: readAuthConfig(env, name, false),
+    tracing: readTracingConfig(env),
     log: { level: choiceSetting(env, 'LOG_LEVEL', LOG_LEVELS, 'info'), format: choiceSetting(env, 'LOG_FORMAT', ['json', 'pretty'], 'json') },
     shutdownGraceMs: intSetting(env, 'BSTORE_SHUTDOWN_GRACE_MS', 10_000, { min: 100, max: 600_000 }),
     drainDelayMs: intSetting(env, 'BSTORE_DRAIN_DELAY_MS', 0, { min: 0, max: 120_000 }),

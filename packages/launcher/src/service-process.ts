@@ -1,5 +1,5 @@
 import type { ServiceRuntime} from '@bstore/platform';
-import { DEMO_USERS, NatsJetStreamBus, createHttpApp, createServiceAuth, HttpProblem, type Logger, type MessageBus, type ServiceAuth } from '@bstore/platform';
+import { DEMO_USERS, NatsJetStreamBus, ServiceTracing, createHttpApp, createServiceAuth, HttpProblem, type Logger, type MessageBus, type ServiceAuth } from '@bstore/platform';
 import { createAssignmentService, seedLibraries } from '@bstore/assignment';
 import { createBookService, DEMO_BOOKS } from '@bstore/book';
 import { createCustomerCenterService } from '@bstore/customercenter';
@@ -16,13 +16,15 @@ export interface RunningService {
 
 /** Builds one service from its configuration, with the bus it reads from (not the gateway's). */
 async function buildService(config: ServiceProcessConfig, bus: MessageBus | undefined, logger: Logger, auth: ServiceAuth): Promise<ServiceRuntime> {
+  // Made with the service (a start that is retried makes a new one): the runtime shuts it down.
+  const tracing = new ServiceTracing(config.service, config.tracing);
   const needBus = (): MessageBus => {
     if (!bus) throw new Error(`${config.service} needs the bus`);
     return bus;
   };
   const sqlDeps = () => {
     if (!config.database) throw new Error(`${config.service} needs a database`);
-    return { database: config.database, bus: needBus(), logger, auth };
+    return { database: config.database, bus: needBus(), logger, auth, tracing };
   };
   switch (config.service) {
     case 'book': {
@@ -39,10 +41,10 @@ async function buildService(config: ServiceProcessConfig, bus: MessageBus | unde
       return createReservationService(sqlDeps(), config.reservation);
     case 'customercenter':
       return createCustomerCenterService(
-        config.redis ? { bus: needBus(), logger, auth, redis: config.redis } : { bus: needBus(), logger, auth, database: sqlDeps().database },
+        config.redis ? { bus: needBus(), logger, auth, tracing, redis: config.redis } : { bus: needBus(), logger, auth, tracing, database: sqlDeps().database },
       );
     case 'gateway':
-      return createGatewayService({ logger, auth }, config.gateway);
+      return createGatewayService({ logger, auth, tracing }, config.gateway);
   }
 }
 

@@ -28,3 +28,5 @@ export * from './messaging/dead-letters.ts';
 export * from './http/dead-letter.routes.ts';
 export * from './http/openapi.ts';
 export * from './metrics.ts';
+export * from './tracing.ts';
+export * from './log-context.ts';

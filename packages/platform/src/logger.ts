@@ -1,4 +1,6 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { currentLogFields } from './log-context.ts';
+import { activeTraceFields } from './tracing.ts';
 
 export type { Logger } from 'pino';
 
@@ -42,19 +44,31 @@ export const REDACT_PATHS: readonly string[] = [
 export const REDACT: NonNullable<LoggerOptions['redact']> = { paths: [...REDACT_PATHS], censor: '[redacted]' };
 
 /**
- * The root logger: pino JSON lines, or pino-pretty when `pretty` is set. Both redact REDACT_PATHS.
+ * What every line written while handling a request or an event carries, whichever logger writes
+ * it: the active span's `trace_id` and `span_id`, and the request's or event's own fields
+ * (`reservationId`, `eventId`; log-context.ts). A field the call itself passes wins.
+ */
+function correlationFields(): Record<string, unknown> {
+  const fields = currentLogFields();
+  const ids = activeTraceFields();
+  return fields || ids ? { ...fields, ...ids } : {};
+}
+
+/**
+ * The root logger: pino JSON lines, or pino-pretty when `pretty` is set. Both redact REDACT_PATHS
+ * and add the correlation fields (trace and span ids, reservation id) to every line.
  *
  * @example
  * const logger = createLogger({ level: 'info', pretty: process.stdout.isTTY }).child({ service: 'book' });
  */
 export function createLogger(config: LoggerConfig = {}): Logger {
   const level = config.level ?? process.env.LOG_LEVEL ?? 'info';
+  const options: LoggerOptions = { level, redact: REDACT, mixin: correlationFields };
   if (config.pretty) {
     return pino({
-      level,
-      redact: REDACT,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } },
+      ...options,
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,span_id' } },
     });
   }
-  return config.destination ? pino({ level, redact: REDACT }, config.destination) : pino({ level, redact: REDACT });
+  return config.destination ? pino(options, config.destination) : pino(options);
 }

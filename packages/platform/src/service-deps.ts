@@ -3,6 +3,7 @@ import { openDatabase, type Database, type DatabaseConfig } from './db/database.
 import { migrateToLatest, type Migrations } from './db/migrations.ts';
 import type { MessageBus } from './messaging/bus.ts';
 import type { ServiceAuth } from './auth/service-auth.ts';
+import { ServiceTracing } from './tracing.ts';
 
 /** What every service's composition root is given by a launcher (embedded now, cluster next). */
 export interface ServiceDeps {
@@ -11,6 +12,16 @@ export interface ServiceDeps {
   logger: Logger;
   /** Verifies callers' tokens (and signs this service's internal calls). */
   auth: ServiceAuth;
+  /**
+   * The service's tracing (its own tracer provider); absent: trace ids only, nothing exported
+   * (tracingOf). The launchers build it from the OTEL_* settings.
+   */
+  tracing?: ServiceTracing;
+}
+
+/** The service's tracing, or one that only makes ids (tracing off). */
+export function tracingOf(deps: { tracing?: ServiceTracing | undefined }, service: string): ServiceTracing {
+  return deps.tracing ?? new ServiceTracing(service);
 }
 
 /** Opens the service's own database and migrates it to the latest schema. */

@@ -7,6 +7,7 @@ import type { OutboxRelay } from './messaging/outbox.ts';
 import type { MessagingTables } from './messaging/schema.ts';
 import { registerDbPoolMetrics } from './metrics.ts';
 import type { PeriodicTask } from './periodic-task.ts';
+import type { ServiceTracing } from './tracing.ts';
 
 /** What the runtime needs of a consumer: to start and stop it. */
 export interface ConsumerLifecycle {
@@ -38,6 +39,8 @@ export interface ServiceRuntimeParts<TInternals> {
    * the bus's redelivery horizon. Options override the defaults; `false` turns it off.
    */
   inboxPruning?: Partial<PruningOptions> | false;
+  /** The service's tracing: its buffered spans are exported when it stops. */
+  tracing?: ServiceTracing;
   /** The service's inner parts (database handle, consumer, use cases) for tests and operations. */
   internals: TInternals;
 }
@@ -63,10 +66,12 @@ export class ServiceRuntime<TInternals = unknown> {
   readonly inboxPruner: InboxPruner | undefined;
   readonly logger: Logger;
   readonly internals: TInternals;
+  readonly tracing: ServiceTracing | undefined;
   #url: string | undefined;
 
   constructor(parts: ServiceRuntimeParts<TInternals>) {
     this.internals = parts.internals;
+    this.tracing = parts.tracing;
     this.name = parts.name;
     this.logger = parts.logger;
     this.app = parts.app;
@@ -128,6 +133,7 @@ export class ServiceRuntime<TInternals = unknown> {
     await this.app.close();
     await this.relay?.stop();
     await this.database?.close();
+    await this.tracing?.shutdown().catch((err: unknown) => this.logger.warn({ err }, 'spans could not be exported at shutdown'));
   }
 }
 

@@ -10,6 +10,7 @@ import {
   deadLetterRoutes,
   openServiceDatabase,
   type ServiceDeps,
+  tracingOf,
 } from '@bstore/platform';
 import { AssignLibrary } from './application/assign-library/assign-library.service.ts';
 import { BrowseAssignments } from './application/browse-assignments/browse-assignments.service.ts';
@@ -37,12 +38,14 @@ export type AssignmentService = ServiceRuntime<AssignmentInternals>;
 
 export async function createAssignmentService(deps: ServiceDeps): Promise<AssignmentService> {
   const logger = deps.logger.child({ service: 'assignment' });
+  const tracing = tracingOf(deps, 'assignment');
   const database = await openServiceDatabase<AssignmentTables>(deps.database, assignmentMigrations, logger);
-  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger });
+  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger, tracer: tracing.tracer });
   const tx = new KyselyTransactionRunner(database.db, assignmentUnitOfWork, () => relay.kick());
 
   const consumer = new EventConsumer({
     name: 'assignment',
+    tracer: tracing.tracer,
     inbox: new KyselyInbox(database.db),
     bus: deps.bus,
     logger,
@@ -52,6 +55,7 @@ export async function createAssignmentService(deps: ServiceDeps): Promise<Assign
 
   const app = createHttpApp({
     service: 'assignment',
+    tracing,
     auth: deps.auth,
     logger,
     errorStatus: assignmentErrorStatus,
@@ -66,6 +70,7 @@ export async function createAssignmentService(deps: ServiceDeps): Promise<Assign
 
   return new ServiceRuntime({
     name: 'assignment',
+    tracing,
     logger,
     app,
     database,

@@ -10,6 +10,7 @@ import {
   deadLetterRoutes,
   openServiceDatabase,
   type ServiceDeps,
+  tracingOf,
 } from '@bstore/platform';
 import { AdjustCopies } from './application/adjust-copies/adjust-copies.service.ts';
 import { BrowseCatalogue } from './application/browse-catalogue/browse-catalogue.service.ts';
@@ -35,12 +36,14 @@ export type BookService = ServiceRuntime<BookInternals>;
 
 export async function createBookService(deps: ServiceDeps): Promise<BookService> {
   const logger = deps.logger.child({ service: 'book' });
+  const tracing = tracingOf(deps, 'book');
   const database = await openServiceDatabase<BookTables>(deps.database, bookMigrations, logger);
-  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger });
+  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger, tracer: tracing.tracer });
   const tx = new KyselyTransactionRunner(database.db, bookUnitOfWork, () => relay.kick());
 
   const consumer = new EventConsumer({
     name: 'book',
+    tracer: tracing.tracer,
     inbox: new KyselyInbox(database.db),
     bus: deps.bus,
     logger,
@@ -50,6 +53,7 @@ export async function createBookService(deps: ServiceDeps): Promise<BookService>
 
   const app = createHttpApp({
     service: 'book',
+    tracing,
     auth: deps.auth,
     logger,
     errorStatus: bookErrorStatus,
@@ -63,5 +67,5 @@ export async function createBookService(deps: ServiceDeps): Promise<BookService>
   });
   await app.register(deadLetterRoutes, { service: 'book', store: new KyselyDeadLetterStore(database.db), consumer });
 
-  return new ServiceRuntime({ name: 'book', logger, app, database, relay, consumers: [consumer], internals: { db: database.db, consumer, seedCatalogue: new SeedCatalogue(tx) } });
+  return new ServiceRuntime({ name: 'book', logger, tracing, app, database, relay, consumers: [consumer], internals: { db: database.db, consumer, seedCatalogue: new SeedCatalogue(tx) } });
 }

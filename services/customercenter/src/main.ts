@@ -13,6 +13,8 @@ import {
   type MessageBus,
   type ReadinessCheck,
   type ServiceAuth,
+  tracingOf,
+  type ServiceTracing,
 } from '@bstore/platform';
 import { isPageEvent } from './application/events.ts';
 import type { PageUpdates, ReservationPageStore } from './application/ports.ts';
@@ -52,6 +54,8 @@ export interface CustomerCenterDeps {
   auth: ServiceAuth;
   database?: DatabaseConfig;
   redis?: RedisReadModelConfig;
+  /** Spans and trace ids (default: ids only); see ServiceDeps. */
+  tracing?: ServiceTracing;
 }
 
 export interface CustomerCenterConfig {
@@ -84,11 +88,12 @@ interface ReadModel {
 
 export async function createCustomerCenterService(deps: CustomerCenterDeps, config: CustomerCenterConfig = {}): Promise<CustomerCenterService> {
   const logger = deps.logger.child({ service: 'customercenter' });
+  const tracing = tracingOf(deps, 'customercenter');
   const readModel = await openReadModel(deps, logger);
   try {
     // Nothing here emits events, so there is no outbox relay.
     const { store } = readModel;
-    const app = createHttpApp({ service: 'customercenter', auth: deps.auth, logger, errorStatus: customercenterErrorStatus, readiness: readModel.readiness });
+    const app = createHttpApp({ service: 'customercenter', tracing, auth: deps.auth, logger, errorStatus: customercenterErrorStatus, readiness: readModel.readiness });
     const watch = new WatchReservationPages(store, readModel.updates);
     const observeStage = registerHistogram(app.metrics, {
       name: 'bstore_saga_stage_duration_seconds',
@@ -99,6 +104,7 @@ export async function createCustomerCenterService(deps: CustomerCenterDeps, conf
     const stages = new MeasureSagaStages(store, { observe: (stage, seconds) => observeStage({ stage }, seconds) });
     const consumer = new EventConsumer({
       name: 'customercenter',
+      tracer: tracing.tracer,
       inbox: readModel.inbox,
       bus: deps.bus,
       logger,
@@ -126,6 +132,7 @@ export async function createCustomerCenterService(deps: CustomerCenterDeps, conf
     return new ServiceRuntime({
       name: 'customercenter',
       logger,
+      tracing,
       app,
       database: readModel.resources,
       consumers: [consumer],

@@ -12,6 +12,7 @@ import {
   requireRole,
   type DeadLetterJson,
   type HttpApp,
+  withTraceHeaders,
 } from '@bstore/platform';
 import { upstreamHeaders, upstreamProblem, type Upstream } from './upstreams.ts';
 
@@ -88,7 +89,7 @@ export async function deadLetterGatewayRoutes(app: HttpApp, options: DeadLetterG
   const services = Object.keys(options.upstreams) as Upstream[];
 
   const identity = (request: FastifyRequest): Record<string, string> => {
-    const headers: Record<string, string> = { 'x-request-id': request.id };
+    const headers: Record<string, string> = withTraceHeaders({ 'x-request-id': request.id });
     for (const name of IDENTITY_HEADERS) {
       const value = request.headers[name];
       if (typeof value === 'string') headers[name] = value;

@@ -1,4 +1,4 @@
-import { ServiceRuntime, createHttpApp, registerAuthentication, type Logger, type ServiceAuth } from '@bstore/platform';
+import { ServiceRuntime, createHttpApp, registerAuthentication, tracingOf, type Logger, type ServiceAuth, type ServiceTracing } from '@bstore/platform';
 import type { FastifyInstance } from 'fastify';
 import { authRoutes } from './auth.routes.ts';
 import { gatewayRoutes, type Upstream } from './routes.ts';
@@ -26,9 +26,10 @@ export interface GatewayConfig {
 export type GatewayService = ServiceRuntime<{ upstreams: Record<Upstream, string> }>;
 
 /** Composition root of the gateway: the only public entry, routing to the four services (and serving the web app). */
-export async function createGatewayService(deps: { logger: Logger; auth: ServiceAuth }, config: GatewayConfig): Promise<GatewayService> {
+export async function createGatewayService(deps: { logger: Logger; auth: ServiceAuth; tracing?: ServiceTracing }, config: GatewayConfig): Promise<GatewayService> {
   const logger = deps.logger.child({ service: 'gateway' });
-  const app = createHttpApp({ service: 'gateway', logger, bodyLimit: 64 * 1024 });
+  const tracing = tracingOf(deps, 'gateway');
+  const app = createHttpApp({ service: 'gateway', tracing, logger, bodyLimit: 64 * 1024 });
   await app.register(gatewayProtections, {
     rateLimit: { ...DEFAULT_PROTECTIONS.rateLimit, ...config.rateLimit },
     corsOrigins: config.corsOrigins ?? DEFAULT_PROTECTIONS.corsOrigins,
@@ -44,5 +45,5 @@ export async function createGatewayService(deps: { logger: Logger; auth: Service
   });
   await app.register(gatewayApiDocs, { upstreams: config.upstreams });
   if (config.webRoot !== undefined) await app.register(webApp, { root: config.webRoot });
-  return new ServiceRuntime({ name: 'gateway', logger, app, internals: { upstreams: config.upstreams } });
+  return new ServiceRuntime({ name: 'gateway', logger, tracing, app, internals: { upstreams: config.upstreams } });
 }

@@ -2,7 +2,7 @@ import replyFrom from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ANY_MEDIA_TYPE, HttpProblem, type HttpApp } from '@bstore/platform';
 import { deadLetterGatewayRoutes } from './dead-letters.ts';
-import { upstreamHeaders, upstreamProblem, type Upstream } from './upstreams.ts';
+import { tagReservationOf, upstreamHeaders, upstreamProblem, type Upstream } from './upstreams.ts';
 
 export type { Upstream } from './upstreams.ts';
 
@@ -49,6 +49,7 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
     const path = mark < 0 ? request.url : request.url.slice(0, mark);
     const query = mark < 0 ? '' : request.url.slice(mark + 1);
     if (!SAFE_PATH.test(path)) throw new HttpProblem(400, 'INVALID_PATH', 'the path may contain only letters, digits, "-", "_" and single slashes');
+    tagReservationOf(path);
     try {
       decodeURIComponent(query);
     } catch {
@@ -78,7 +79,11 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
         // One request id end to end: the service logs the gateway's, and the client gets it back
         // even from a service that would answer with another.
         rewriteRequestHeaders: (_req, headers) => upstreamHeaders(headers, request.id),
-        rewriteHeaders: (headers) => ({ ...headers, 'x-request-id': request.id }),
+        rewriteHeaders: (headers) => {
+          // A reservation just made is named by its Location: the gateway's lines name it too.
+          tagReservationOf(headers.location);
+          return { ...headers, 'x-request-id': request.id };
+        },
         onError: (r, { error }) => {
           request.log.warn({ err: error, upstream: route.upstream }, 'upstream failed');
           r.send(upstreamProblem(route.upstream, error));

@@ -1,4 +1,4 @@
-import { HttpProblem } from '@bstore/platform';
+import { HttpProblem, tagReservation, withTraceHeaders } from '@bstore/platform';
 
 export type Upstream = 'reservation' | 'assignment' | 'book' | 'customercenter';
 
@@ -36,11 +36,21 @@ export function upstreamProblem(upstream: Upstream, error: unknown): HttpProblem
 
 
 /**
- * The headers passed to a service: the client's, with the gateway's request id, and without
- * `expect` (a `100-continue` was for this hop, and Node has answered it; undici refuses to send it
- * on, which made such a request a 502).
+ * The headers passed to a service: the client's, with the gateway's request id and the trace
+ * context of the gateway's span (a client's own `traceparent` is its parent, not passed on as
+ * is), and without `expect` (a `100-continue` was for this hop, and Node has answered it; undici
+ * refuses to send it on, which made such a request a 502).
  */
 export function upstreamHeaders<T extends Record<string, unknown>>(headers: T, requestId: string): Omit<T, 'expect'> & { 'x-request-id': string } {
   const { expect: _expect, ...rest } = headers;
-  return { ...rest, 'x-request-id': requestId };
+  return withTraceHeaders({ ...rest, 'x-request-id': requestId });
+}
+
+/** The reservation a public path or a `Location` names (`/reservations/42`, `/reservationPages/42/...`). */
+const RESERVATION_PATH = /^\/(?:reservations|reservationPages)\/([1-9]\d{0,14})(?:[/?]|$)/;
+
+/** Tags the current request's span and log lines with the reservation `path` names, if any. */
+export function tagReservationOf(path: unknown): void {
+  const match = typeof path === 'string' ? RESERVATION_PATH.exec(path) : null;
+  if (match?.[1]) tagReservation(Number(match[1]));
 }

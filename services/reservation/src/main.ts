@@ -13,6 +13,7 @@ import {
   systemClock,
   type Clock,
   type ServiceDeps,
+  tracingOf,
 } from '@bstore/platform';
 import { ApplyAssignmentOutcome } from './application/apply-assignment/apply-assignment.service.ts';
 import { BrowseReservations } from './application/browse-reservations/browse-reservations.service.ts';
@@ -72,9 +73,10 @@ export type ReservationService = ServiceRuntime<ReservationInternals>;
 /** Composition root of the reservation service: reservations and the state of their sagas. */
 export async function createReservationService(deps: ServiceDeps, config: ReservationConfig): Promise<ReservationService> {
   const logger = deps.logger.child({ service: 'reservation' });
+  const tracing = tracingOf(deps, 'reservation');
   const clock = config.clock ?? systemClock;
   const database = await openServiceDatabase<ReservationTables>(deps.database, reservationMigrations, logger);
-  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger });
+  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger, tracer: tracing.tracer });
   const tx = new KyselyTransactionRunner(database.db, reservationUnitOfWork, () => relay.kick());
 
   const bookTimeoutMs = config.bookTimeoutMs ?? 1500;
@@ -91,6 +93,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
       maxConcurrentCalls: config.bookMaxConcurrentCalls,
       maxQueuedCalls: config.bookMaxQueuedCalls,
       logger,
+      tracer: tracing.tracer,
     });
   const httpBook = book instanceof HttpBookClient ? book : undefined;
   const requestHold = new RequestHold(tx, book, clock);
@@ -110,6 +113,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
 
   const consumer = new EventConsumer({
     name: 'reservation',
+    tracer: tracing.tracer,
     inbox: new KyselyInbox(database.db),
     bus: deps.bus,
     logger,
@@ -123,6 +127,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
 
   const app = createHttpApp({
     service: 'reservation',
+    tracing,
     auth: deps.auth,
     logger,
     errorStatus: reservationErrorStatus,
@@ -149,6 +154,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
 
   return new ServiceRuntime({
     name: 'reservation',
+    tracing,
     logger,
     app,
     database,

@@ -15,6 +15,9 @@ export { ANY_MEDIA_TYPE, JSON_MEDIA_TYPES } from './method-and-accept.ts';
 import { registerOpenApi } from './openapi.ts';
 import { registerAuthentication } from './request-context.ts';
 import type { ServiceAuth } from '../auth/service-auth.ts';
+import { FastifyOtelInstrumentation } from '@fastify/otel';
+import { runWithLogFields } from '../log-context.ts';
+import { ServiceTracing, tagReservation } from '../tracing.ts';
 
 export type HttpApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger, TypeBoxTypeProvider>;
 
@@ -39,6 +42,8 @@ export interface HttpAppOptions {
    * request is anonymous. The gateway registers it itself, after its rate limits.
    */
   auth?: ServiceAuth;
+  /** The service's tracing: a SERVER span per request (default: ids only, nothing exported). */
+  tracing?: ServiceTracing;
 }
 
 const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
@@ -92,6 +97,34 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
 }
 
 const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
+/** Probes and scrapes get no span: they would bury the traces of real work. */
+const UNTRACED_URL = /^\/(health\/(live|ready)|metrics)(\?|$)/;
+
+/**
+ * A SERVER span for every request but probes and scrapes, with `@fastify/otel` (Fastify's official
+ * OpenTelemetry instrumentation) on the service's own tracer provider: the caller's `traceparent`
+ * is its parent, and it is the active span while the request runs, so outgoing calls and event
+ * envelopes carry its context. One span a request, named `METHOD /route/{param}`: hooks and the
+ * handler get none of their own. Called before any other hook, so the span covers them all.
+ */
+function instrumentRequests(app: HttpApp, tracing: ServiceTracing): void {
+  const instrumentation = new FastifyOtelInstrumentation({
+    instrumentHooks: false,
+    instrumentHandler: false,
+    ignorePaths: ({ url }) => UNTRACED_URL.test(url),
+    requestHook: (span, request) => span.updateName(`${request.method} ${(request.routeOptions.url ?? 'unmatched').replace(/:(\w+)/g, '{$1}')}`),
+  });
+  instrumentation.setTracerProvider(tracing.provider);
+  // Applied to the root instance at once (as the library does when it registers itself on
+  // initialization): `register` would run it after the hooks below.
+  instrumentation.plugin()(app as unknown as FastifyInstance, {}, () => {});
+}
+
+/** A reservation id in a route's params (`/reservations/:reservationId`), before validation. */
+function reservationIdParam(request: FastifyRequest): number | undefined {
+  const raw = (request.params as { reservationId?: unknown } | undefined)?.reservationId;
+  return typeof raw === 'string' && /^[1-9]\d{0,14}$/.test(raw) ? Number(raw) : undefined;
+}
 
 const LiveSchema = Type.Object({ status: Type.Literal('up') });
 const ReadySchema = Type.Object({
@@ -135,6 +168,16 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
 
+  instrumentRequests(app, options.tracing ?? new ServiceTracing(options.service));
+  // Each request's log lines carry its own fields (a reservation's id) from here on: the rest of
+  // its hooks and its handler run inside this context.
+  app.addHook('onRequest', (request, _reply, done) => {
+    runWithLogFields({}, () => {
+      const reservationId = reservationIdParam(request);
+      if (reservationId !== undefined) tagReservation(reservationId);
+      done();
+    });
+  });
   app.setValidatorCompiler(validatorCompiler);
   // Every path's methods, for 405: recorded before any route is added.
   const routeMethods = new RouteMethods();

@@ -1,5 +1,8 @@
 import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
+import { trace, type Span, type Tracer } from '@opentelemetry/api';
+import { runWithLogFields } from '../log-context.ts';
+import { SpanKind, untracedTracer, contextOfTraceparent, inSpan, markSpanFailed, tagReservation } from '../tracing.ts';
 import { InvalidEventError, isEventType, parseEvent, subjectOf, type EventEnvelope, type EventType, type IntegrationEvent } from '@bstore/contracts';
 import type { Delivery, DeliveryOutcome, MessageBus, Subscription } from './bus.ts';
 import type { Inbox } from './inbox.ts';
@@ -33,6 +36,8 @@ export interface EventConsumerOptions<Ctx> {
    * failure): wakes the outbox relay, feeds live views. A failure here is logged; the change stays.
    */
   afterCommit?: (event: IntegrationEvent) => void | Promise<void>;
+  /** The service's tracer (ServiceTracing): each delivery is a CONSUMER span, child of the envelope's `traceparent`. */
+  tracer?: Tracer;
 }
 
 export type HandleResult = 'handled' | 'duplicate' | 'ignored' | 'retry' | 'dead-lettered';
@@ -52,6 +57,12 @@ export interface Redeliverer {
 }
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, 2000);
+
+/** Marks the active span (the delivery's) as failed. */
+function failSpan(err: unknown): void {
+  const span = trace.getActiveSpan();
+  if (span) markSpanFailed(span, err);
+}
 
 const defaultBackoff = (n: number): number => Math.min(250 * 2 ** (n - 1), 30_000);
 
@@ -76,8 +87,10 @@ export class EventConsumer<Ctx> implements Redeliverer {
   /** Deliveries from the bus that were not the first of their event, for `bstore_consumer_redeliveries_total`. */
   #redeliveries = 0;
   #subscription: Subscription | undefined;
+  readonly #tracer: Tracer;
 
   constructor(options: EventConsumerOptions<Ctx>) {
+    this.#tracer = options.tracer ?? untracedTracer();
     this.name = options.name;
     this.#inbox = options.inbox;
     this.#bus = options.bus;
@@ -117,9 +130,43 @@ export class EventConsumer<Ctx> implements Redeliverer {
    * the subscription; tests call it directly to deliver the same event twice.
    */
   async handle(envelope: EventEnvelope, deliveryCount = 1, subject = ''): Promise<HandleResult> {
+    return this.#traced(envelope, 'process', subject, async (span) => {
+      span.setAttribute('messaging.delivery.count', deliveryCount);
+      const result = await this.#handleOnce(envelope, deliveryCount, subject);
+      span.setAttribute('bstore.consumer.result', result);
+      return result;
+    });
+  }
+
+  /**
+   * Runs one delivery of `envelope` in its CONSUMER span, the child of the span that wrote the
+   * event (its `traceparent`), so the saga is one trace across services; and with the event's
+   * ids on every log line it writes. What the handler writes to the outbox carries this span on.
+   */
+  #traced<T>(envelope: EventEnvelope, operation: 'process' | 'redeliver', subject: string, fn: (span: Span) => Promise<T>): Promise<T> {
+    const type = typeof envelope.type === 'string' ? envelope.type : 'unknown';
+    const attributes = {
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': operation,
+      'messaging.destination.name': subject || String(envelope.type),
+      'messaging.consumer.group.name': this.name,
+      'messaging.message.id': String(envelope.id),
+    };
+    const parent = contextOfTraceparent(envelope.traceparent);
+    return runWithLogFields({ eventId: envelope.id, type }, () =>
+      inSpan(this.#tracer, `${operation} ${type}`, { kind: SpanKind.CONSUMER, attributes, parent }, (span) => {
+        const reservationId = (envelope.data as { reservationId?: unknown } | null | undefined)?.reservationId;
+        if (typeof reservationId === 'number') tagReservation(reservationId);
+        return fn(span);
+      }),
+    );
+  }
+
+  async #handleOnce(envelope: EventEnvelope, deliveryCount: number, subject: string): Promise<HandleResult> {
     try {
       return await this.#deliver(envelope);
     } catch (err) {
+      failSpan(err);
       const poison = err instanceof InvalidEventError;
       if (!poison && deliveryCount < this.#maxDeliver) {
         this.#logger.warn({ err, eventId: envelope.id, type: envelope.type, deliveryCount }, 'event handler failed; will retry');
@@ -146,6 +193,15 @@ export class EventConsumer<Ctx> implements Redeliverer {
    * dead letter as it is. `malformed` says the event itself is invalid (no retry can help).
    */
   async redeliver(envelope: unknown): Promise<RedeliveryResult> {
+    const traceable = (typeof envelope === 'object' && envelope !== null ? envelope : {}) as EventEnvelope;
+    return this.#traced(traceable, 'redeliver', '', async (span) => {
+      const result = await this.#redeliverOnce(envelope);
+      span.setAttribute('bstore.consumer.result', result.outcome);
+      return result;
+    });
+  }
+
+  async #redeliverOnce(envelope: unknown): Promise<RedeliveryResult> {
     const { id, type } = (typeof envelope === 'object' && envelope !== null ? envelope : {}) as { id?: unknown; type?: unknown };
     try {
       if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
@@ -155,6 +211,7 @@ export class EventConsumer<Ctx> implements Redeliverer {
       this.#logger.info({ eventId: id, type, outcome }, 'dead letter redelivered');
       return { outcome };
     } catch (err) {
+      failSpan(err);
       this.#logger.warn({ err, eventId: id, type }, 'dead letter redelivery failed; it stays parked');
       return { outcome: 'failed', error: errorText(err), malformed: err instanceof InvalidEventError };
     }
@@ -177,6 +234,7 @@ export class EventConsumer<Ctx> implements Redeliverer {
     } catch (err) {
       this.#logger.warn({ err, eventId: event.id, type: event.type }, 'after-commit hook failed; the change stays committed');
     }
+    this.#logger.debug({ eventId: event.id, type: event.type }, 'event handled');
     return 'handled';
   }
 

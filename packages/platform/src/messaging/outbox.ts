@@ -2,7 +2,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Tracer } from '@opentelemetry/api';
 import { parseEvent, subjectOf, type EventEnvelope } from '@bstore/contracts';
+import { SpanKind, untracedTracer, contextOfTraceparent, inSpan, tagReservation, traceparentOf } from '../tracing.ts';
 import type { Outbox } from '../kernel/ports.ts';
 import type { MessageBus } from './bus.ts';
 import { OutboxPruner, type PruningOptions } from './housekeeping.ts';
@@ -25,9 +27,13 @@ export class KyselyOutbox implements Outbox {
   /** Refuses an event its own schema rejects: a producer bug fails here, not at every consumer. */
   async add(event: EventEnvelope): Promise<void> {
     const valid = parseEvent(event);
+    // The event carries the context it was written in (the request's span, or the span of the
+    // event being handled), so its consumers' spans join the same trace.
+    const traceparent = event.traceparent ?? traceparentOf();
+    const envelope = traceparent ? { ...event, traceparent } : event;
     await this.#trx
       .insertInto('outbox')
-      .values({ id: event.id, type: event.type, subject: subjectOf(valid.type), envelope: event, published_at: null, last_error: null })
+      .values({ id: event.id, type: event.type, subject: subjectOf(valid.type), envelope, published_at: null, last_error: null })
       .execute();
     this.#written++;
   }
@@ -49,6 +55,8 @@ export interface OutboxRelayOptions {
    * 1000 rows a statement, every minute. `false` keeps them forever.
    */
   pruning?: Partial<PruningOptions> | false;
+  /** The service's tracer (ServiceTracing): each publish is a PRODUCER span in the event's trace. */
+  tracer?: Tracer;
 }
 
 /** The largest batch a relay accepts: its locks and its open transaction last as long as publishing it. */
@@ -82,6 +90,7 @@ export class OutboxRelay {
   readonly #pollMs: number;
   readonly #wakeup = new Wakeup();
   readonly #pruner: OutboxPruner | undefined;
+  readonly #tracer: Tracer;
   readonly #published: Counter;
   readonly #backlog: Gauge;
   readonly #oldestAge: Gauge;
@@ -99,6 +108,7 @@ export class OutboxRelay {
       throw new RangeError(`outbox relay batchSize must be an integer from 1 to ${MAX_RELAY_BATCH_SIZE}, not ${options.batchSize}`);
     }
     this.#pollMs = options.pollMs ?? 500;
+    this.#tracer = options.tracer ?? untracedTracer();
     this.#pruner = options.pruning === false ? undefined : new OutboxPruner({ db: options.db, logger: options.logger, ...options.pruning });
     this.#published = new Counter({ name: 'bstore_outbox_published_total', help: 'Outbox rows published to the bus and marked sent', registers: [] });
     // Both gauges are collected on the same scrape, and share one query (#sample).
@@ -193,7 +203,7 @@ export class OutboxRelay {
     const sent: string[] = [];
     for (const row of rows) {
       try {
-        await this.#bus.publish(row.subject, row.envelope);
+        await this.#publishTraced(row.subject, row.envelope);
         sent.push(row.id);
       } catch (err) {
         // Keep order: stop at the first failure and retry this row first next time.
@@ -211,6 +221,24 @@ export class OutboxRelay {
       await trx.updateTable('outbox').set({ published_at: sql<Date>`now()` }).where('id', 'in', sent).execute();
     }
     return sent.length;
+  }
+
+  /**
+   * Publishes one event in a PRODUCER span, the child of the span that wrote it: the trace shows
+   * how long the event waited in the outbox and how long the bus took to accept it.
+   */
+  #publishTraced(subject: string, envelope: EventEnvelope): Promise<void> {
+    const attributes = {
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'publish',
+      'messaging.destination.name': subject,
+      'messaging.message.id': envelope.id,
+    };
+    return inSpan(this.#tracer, `publish ${envelope.type}`, { kind: SpanKind.PRODUCER, attributes, parent: contextOfTraceparent(envelope.traceparent) }, async () => {
+      const reservationId = (envelope.data as { reservationId?: unknown } | null | undefined)?.reservationId;
+      if (typeof reservationId === 'number') tagReservation(reservationId);
+      await this.#bus.publish(subject, envelope);
+    });
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { AppLogger } from '@bstore/platform/kernel';
+import { SpanKind, inSpan, tagReservation, untracedTracer, withTraceHeaders, type Tracer } from '@bstore/platform';
 import type { BookAvailability, BookClient, HoldOutcome } from '../../application/ports.ts';
 import { registerBookCallMetrics, type BookCallMetrics, type BookCallOutcome } from './book-call.metrics.ts';
 import { BookCallFailure, BookCallPolicy, MAX_BACKOFF_MS, type CallFailure, type CircuitStateName } from './book-call.policy.ts';
@@ -24,6 +25,8 @@ export interface HttpBookClientOptions {
   /** Calls waiting for one of those; beyond this they are refused at once. Default 8. */
   maxQueuedCalls?: number;
   logger?: AppLogger;
+  /** The service's tracer: each attempt is a CLIENT span whose context book's span continues. */
+  tracer?: Tracer;
 }
 
 /** Failures of the connection itself that are worth another attempt. */
@@ -81,10 +84,12 @@ export class HttpBookClient implements BookClient {
   readonly #baseUrl: string;
   readonly #policy: BookCallPolicy;
   readonly #credentials: (() => Promise<string>) | undefined;
+  readonly #tracer: Tracer;
   #metrics: BookCallMetrics | undefined;
 
   constructor(options: HttpBookClientOptions) {
     this.#baseUrl = options.baseUrl;
+    this.#tracer = options.tracer ?? untracedTracer();
     this.#credentials = options.credentials;
     const retries = options.retries ?? 2;
     this.#policy = new BookCallPolicy({
@@ -130,6 +135,7 @@ export class HttpBookClient implements BookClient {
   }
 
   async hold(request: { bookId: number; reservationId: number; customerId: string }): Promise<HoldOutcome> {
+    tagReservation(request.reservationId);
     const started = performance.now();
     const result = await this.#policy.execute((signal) => this.#attempt(request, signal));
     const seconds = (performance.now() - started) / 1000;
@@ -149,13 +155,18 @@ export class HttpBookClient implements BookClient {
     let text: string;
     try {
       const token = this.#credentials ? await this.#credentials() : undefined;
-      response = await fetch(url, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify({ customerId: request.customerId }),
-        signal,
-      });
-      text = await response.text();
+      // A CLIENT span per attempt; its context goes in the traceparent header, so book's span is its child.
+      const attributes = { 'http.request.method': 'PUT', 'url.full': url };
+      ({ response, text } = await inSpan(this.#tracer, 'PUT /books/{bookId}/holds/{reservationId}', { kind: SpanKind.CLIENT, attributes }, async (span) => {
+        const answer = await fetch(url, {
+          method: 'PUT',
+          headers: withTraceHeaders({ 'content-type': 'application/json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }),
+          body: JSON.stringify({ customerId: request.customerId }),
+          signal,
+        });
+        span.setAttribute('http.response.status_code', answer.status);
+        return { response: answer, text: await answer.text() };
+      }));
     } catch (err) {
       throw connectionFailure(err, signal, timeoutMs);
     }
