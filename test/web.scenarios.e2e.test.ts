@@ -345,7 +345,13 @@ describe('the web app, as its users use it', () => {
     shots.push(await screenshot(staff.page, 'web-staff-reservations'));
     await timelineLink.click();
     await visible(staff.page.getByRole('heading', { level: 1, name: `Reservation ${reservationId}` }));
-    await visible(staff.page.getByRole('table', { name: `History of reservation ${reservationId}` }));
+    const history = staff.page.getByRole('table', { name: `History of reservation ${reservationId}` });
+    await visible(history);
+    // Staff see each event's trace id, to find the reservation's trace in the tracing backend.
+    await visible(history.getByRole('columnheader', { name: 'Trace id' }));
+    const traceIds = await history.locator('code.trace-id').allTextContents();
+    expect(traceIds.length).toBeGreaterThan(0);
+    for (const id of traceIds) expect(id).toMatch(/^[0-9a-f]{32}$/);
     shots.push(await screenshot(staff.page, 'web-staff-reservation-timeline'));
     expect(staff.page.url()).toMatch(new RegExp(`#/staff/reservations/${reservationId}$`));
     await staff.page.getByRole('link', { name: 'Dead letters' }).click();

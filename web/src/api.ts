@@ -65,6 +65,8 @@ export interface TimelineEntry {
   /** The service that emitted the event. */
   service: string;
   occurredAt: string;
+  /** The event's W3C trace id (its trace in the tracing backend), null when it carried none. */
+  traceId: string | null;
 }
 
 export interface ReservationPage {

@@ -4,8 +4,11 @@ import { formatDateTime } from '../lib/format.ts';
 import { StatusLabel } from './StatusLabel.tsx';
 import { TableWrap } from './TableWrap.tsx';
 
-/** The events of one reservation, oldest first: type, time, the service that emitted it, status. */
-export function Timeline({ entries, caption }: { entries: TimelineEntry[]; caption: string }) {
+/**
+ * The events of one reservation, oldest first: type, time, the service that emitted it, status;
+ * with `showTrace` (staff) also each event's trace id, to find its trace in the tracing backend.
+ */
+export function Timeline({ entries, caption, showTrace = false }: { entries: TimelineEntry[]; caption: string; showTrace?: boolean }) {
   const { t, i18n } = useTranslation();
   if (entries.length === 0) return <p>{t('timeline.empty')}</p>;
   return (
@@ -18,6 +21,7 @@ export function Timeline({ entries, caption }: { entries: TimelineEntry[]; capti
             <th scope="col">{t('timeline.time')}</th>
             <th scope="col">{t('timeline.service')}</th>
             <th scope="col">{t('timeline.status')}</th>
+            {showTrace && <th scope="col">{t('timeline.trace')}</th>}
           </tr>
         </thead>
         <tbody>
@@ -33,6 +37,7 @@ export function Timeline({ entries, caption }: { entries: TimelineEntry[]; capti
               <td>
                 <StatusLabel status={e.status} />
               </td>
+              {showTrace && <td>{e.traceId ? <code className="trace-id">{e.traceId}</code> : t('timeline.noTrace')}</td>}
             </tr>
           ))}
         </tbody>

@@ -129,6 +129,8 @@ export const en = {
     service: 'Service',
     time: 'Time',
     empty: 'No events recorded yet.',
+    trace: 'Trace id',
+    noTrace: 'none',
   },
   staffBooks: {
     title: 'Books',

@@ -128,6 +128,8 @@ export const ko: Translation = {
     service: '서비스',
     time: '시각',
     empty: '아직 기록된 이벤트가 없습니다.',
+    trace: '트레이스 ID',
+    noTrace: '없음',
   },
   staffBooks: {
     title: '도서 관리',

@@ -84,7 +84,7 @@ export function ReservationDetail({ reservationId }: { reservationId: number }) 
           </section>
           <section>
             <h2>{t('timeline.title')}</h2>
-            <Timeline entries={page.timeline} caption={t('my.showTimeline', { id: page.reservationId })} />
+            <Timeline entries={page.timeline} caption={t('my.showTimeline', { id: page.reservationId })} showTrace />
           </section>
         </>
       )}
