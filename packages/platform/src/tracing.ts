@@ -106,11 +106,6 @@ export class ServiceTracing {
     return this.#provider;
   }
 
-  /** Exports the spans still buffered. */
-  async forceFlush(): Promise<void> {
-    await this.#provider.forceFlush();
-  }
-
   /** Exports what is buffered and stops; called last when the service stops. */
   async shutdown(): Promise<void> {
     await this.#provider.shutdown();
@@ -135,7 +130,7 @@ let globalsInstalled = false;
  * parent of what that request does) and the W3C trace-context propagator (the `traceparent`
  * header, and the envelope field of the same name).
  */
-export function installTracingGlobals(): void {
+function installTracingGlobals(): void {
   if (globalsInstalled) return;
   globalsInstalled = true;
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -191,6 +186,12 @@ export function tagReservation(reservationId: number): void {
   addLogFields({ reservationId });
 }
 
+/** Tags the current span and log lines with the reservation an event's data names, if it names one. */
+export function tagEventReservation(data: unknown): void {
+  const reservationId = (data as { reservationId?: unknown } | null | undefined)?.reservationId;
+  if (typeof reservationId === 'number') tagReservation(reservationId);
+}
+
 /**
  * Runs `fn` in a new span, ending it when `fn` settles; an exception marks the span as an error
  * and is rethrown.
@@ -219,5 +220,5 @@ export function markSpanFailed(span: Span, err: unknown): void {
   span.setAttribute('error.type', err instanceof Error ? err.name : 'Error');
 }
 
-export { SpanKind, SpanStatusCode };
+export { SpanKind };
 export type { Span, Tracer };

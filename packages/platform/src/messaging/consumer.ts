@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { trace, type Span, type Tracer } from '@opentelemetry/api';
 import { runWithLogFields } from '../log-context.ts';
-import { SpanKind, untracedTracer, contextOfTraceparent, inSpan, markSpanFailed, tagReservation } from '../tracing.ts';
+import { SpanKind, untracedTracer, contextOfTraceparent, inSpan, markSpanFailed, tagEventReservation } from '../tracing.ts';
 import { InvalidEventError, isEventType, parseEvent, subjectOf, type EventEnvelope, type EventType, type IntegrationEvent } from '@bstore/contracts';
 import type { Delivery, DeliveryOutcome, MessageBus, Subscription } from './bus.ts';
 import type { Inbox } from './inbox.ts';
@@ -130,6 +130,8 @@ export class EventConsumer<Ctx> implements Redeliverer {
    * the subscription; tests call it directly to deliver the same event twice.
    */
   async handle(envelope: EventEnvelope, deliveryCount = 1, subject = ''): Promise<HandleResult> {
+    // A type this service does not read makes no span (on nats-server 2.9 a consumer receives every type).
+    if (this.#ignores(envelope)) return 'ignored';
     return this.#traced(envelope, 'process', subject, async (span) => {
       span.setAttribute('messaging.delivery.count', deliveryCount);
       const result = await this.#handleOnce(envelope, deliveryCount, subject);
@@ -155,8 +157,7 @@ export class EventConsumer<Ctx> implements Redeliverer {
     const parent = contextOfTraceparent(envelope.traceparent);
     return runWithLogFields({ eventId: envelope.id, type }, () =>
       inSpan(this.#tracer, `${operation} ${type}`, { kind: SpanKind.CONSUMER, attributes, parent }, (span) => {
-        const reservationId = (envelope.data as { reservationId?: unknown } | null | undefined)?.reservationId;
-        if (typeof reservationId === 'number') tagReservation(reservationId);
+        tagEventReservation(envelope.data);
         return fn(span);
       }),
     );
@@ -217,12 +218,17 @@ export class EventConsumer<Ctx> implements Redeliverer {
     }
   }
 
+  /** Whether the event is of a known type this consumer has no handler for. */
+  #ignores(envelope: EventEnvelope): boolean {
+    return isEventType(envelope.type) && this.#handlers[envelope.type] === undefined;
+  }
+
   /** One delivery through the inbox: throws on a malformed event (InvalidEventError) or a failing handler. */
   async #deliver(envelope: EventEnvelope): Promise<'handled' | 'duplicate' | 'ignored'> {
     // An unknown type is a malformed event (parked by `handle`); a known one this service does not read is skipped.
     if (!isEventType(envelope.type)) throw new InvalidEventError(`unknown event type ${JSON.stringify(envelope.type)}`);
-    const handler = this.#handlers[envelope.type] as ContextEventHandler<EventType, Ctx> | undefined;
-    if (!handler) return 'ignored';
+    if (this.#ignores(envelope)) return 'ignored';
+    const handler = this.#handlers[envelope.type] as ContextEventHandler<EventType, Ctx>;
     const event = parseEvent(envelope);
     const fresh = await this.#inbox.runOnce(this.name, event, (ctx) => handler(event, ctx));
     if (!fresh) {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Tracer } from '@opentelemetry/api';
 import { parseEvent, subjectOf, type EventEnvelope } from '@bstore/contracts';
-import { SpanKind, untracedTracer, contextOfTraceparent, inSpan, tagReservation, traceparentOf } from '../tracing.ts';
+import { SpanKind, untracedTracer, contextOfTraceparent, inSpan, tagEventReservation, traceparentOf } from '../tracing.ts';
 import type { Outbox } from '../kernel/ports.ts';
 import type { MessageBus } from './bus.ts';
 import { OutboxPruner, type PruningOptions } from './housekeeping.ts';
@@ -235,8 +235,7 @@ export class OutboxRelay {
       'messaging.message.id': envelope.id,
     };
     return inSpan(this.#tracer, `publish ${envelope.type}`, { kind: SpanKind.PRODUCER, attributes, parent: contextOfTraceparent(envelope.traceparent) }, async () => {
-      const reservationId = (envelope.data as { reservationId?: unknown } | null | undefined)?.reservationId;
-      if (typeof reservationId === 'number') tagReservation(reservationId);
+      tagEventReservation(envelope.data);
       await this.#bus.publish(subject, envelope);
     });
   }
