@@ -64,6 +64,19 @@ export function urlSetting(env: NodeJS.ProcessEnv, name: string, protocols: read
   return raw;
 }
 
+/**
+ * Reads a comma-separated list of URLs (the replicas of one upstream, the servers of a cluster),
+ * each checked like `urlSetting`; unset or empty: `[fallback]`.
+ */
+export function urlListSetting(env: NodeJS.ProcessEnv, name: string, protocols: readonly string[], fallback: string): string[] {
+  const items = (env[name] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (items.length === 0) return [fallback];
+  return items.map((item) => urlSetting({ [name]: item }, name, protocols, fallback));
+}
+
 /** Reads a lower-case identifier (a schema or stream name). */
 export function nameSetting(env: NodeJS.ProcessEnv, name: string, pattern: RegExp, fallback: string | undefined): string | undefined {
   const raw = env[name];

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { DatabaseConfig, TracingSettings } from '@bstore/platform';
 import { DEFAULT_PORTS, DEFAULT_WEB_ROOT, type ServiceName } from './embedded-system.ts';
-import { ConfigError, boolSetting, choiceSetting, intSetting, nameSetting, urlSetting } from './env.ts';
+import { ConfigError, boolSetting, choiceSetting, intSetting, nameSetting, urlListSetting, urlSetting } from './env.ts';
 import { readAuthConfig, type AuthConfig } from './auth-config.ts';
 import { readTracingConfig } from './tracing-config.ts';
 
@@ -17,7 +17,7 @@ export interface ServiceProcessConfig {
   database?: Extract<DatabaseConfig, { kind: 'postgres' }>;
   redis?: { url: string; keyPrefix: string };
   /** Absent for the gateway, which reads no events. */
-  nats?: { servers: string[]; stream: string };
+  nats?: { servers: string[]; stream: string; streamReplicas: number };
   reservation: {
     bookUrl: string;
     bookTimeoutMs: number;
@@ -31,7 +31,8 @@ export interface ServiceProcessConfig {
     bookMaxConcurrentCalls: number;
   };
   gateway: {
-    upstreams: Record<Exclude<ServiceName, 'gateway'>, string>;
+    /** Each upstream's replicas (one URL, such as a Kubernetes Service, or several to balance over). */
+    upstreams: Record<Exclude<ServiceName, 'gateway'>, string[]>;
     timeoutMs: number;
     loginAttemptsPerMinute: number;
     /** The built web app served at GET / (BSTORE_WEB_ROOT); absent: none. */
@@ -99,6 +100,27 @@ export function readWebRoot(env: NodeJS.ProcessEnv): string | undefined {
   return value.trim() === '' ? undefined : resolve(value.trim());
 }
 
+/**
+ * The service's PostgreSQL database from DATABASE_URL, DATABASE_SCHEMA, DATABASE_POOL_SIZE,
+ * DATABASE_CREATE and DATABASE_MIGRATE; undefined for a service that keeps none (the gateway, and
+ * customercenter unless BSTORE_READ_MODEL=postgres). What the service and its migration job share.
+ */
+export function readDatabaseConfig(env: NodeJS.ProcessEnv, name: ServiceName): ServiceProcessConfig['database'] {
+  const readModel = choiceSetting(env, 'BSTORE_READ_MODEL', ['redis', 'postgres'], 'redis');
+  if (!SQL_SERVICES.includes(name) && !(name === 'customercenter' && readModel === 'postgres')) return undefined;
+  const url = urlSetting(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], `postgres://postgres@127.0.0.1:5432/bstore_${name}`);
+  const schema = nameSetting(env, 'DATABASE_SCHEMA', /^[a-z_][a-z0-9_]{0,62}$/, undefined);
+  return {
+    kind: 'postgres',
+    url,
+    poolSize: intSetting(env, 'DATABASE_POOL_SIZE', 10, { min: 1, max: 500 }),
+    createIfMissing: boolSetting(env, 'DATABASE_CREATE', true),
+    // false: a migration job (migrate.ts) changes the schema; the service only checks it is current.
+    migrations: boolSetting(env, 'DATABASE_MIGRATE', true) ? 'apply' : 'verify',
+    ...(schema !== undefined ? { schema } : {}),
+  };
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const localUrl = (service: ServiceName) => `http://127.0.0.1:${DEFAULT_PORTS[service]}`;
 
@@ -117,20 +139,7 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
   const name = service as ServiceName;
   const webRoot = readWebRoot(env);
   const readModel = choiceSetting(env, 'BSTORE_READ_MODEL', ['redis', 'postgres'], 'redis');
-  const usesSql = SQL_SERVICES.includes(name) || (name === 'customercenter' && readModel === 'postgres');
-
-  let database: ServiceProcessConfig['database'];
-  if (usesSql) {
-    const url = urlSetting(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], `postgres://postgres@127.0.0.1:5432/bstore_${name}`);
-    const schema = nameSetting(env, 'DATABASE_SCHEMA', /^[a-z_][a-z0-9_]{0,62}$/, undefined);
-    database = {
-      kind: 'postgres',
-      url,
-      poolSize: intSetting(env, 'DATABASE_POOL_SIZE', 10, { min: 1, max: 500 }),
-      createIfMissing: boolSetting(env, 'DATABASE_CREATE', true),
-      ...(schema !== undefined ? { schema } : {}),
-    };
-  }
+  const database = readDatabaseConfig(env, name);
 
   return {
     service: name,
@@ -148,10 +157,10 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
     ...(name !== 'gateway'
       ? {
           nats: {
-            servers: (env.NATS_URL || 'nats://127.0.0.1:4222')
-              .split(',')
-              .map((server) => urlSetting({ NATS_URL: server.trim() }, 'NATS_URL', ['nats:', 'tls:'], '')),
+            servers: urlListSetting(env, 'NATS_URL', ['nats:', 'tls:'], 'nats://127.0.0.1:4222'),
             stream: nameSetting(env, 'BSTORE_STREAM', /^[A-Za-z0-9_-]{1,64}$/, 'BSTORE') as string,
+            // 3 on a three-server NATS cluster: each event is on a quorum before its publish is acknowledged.
+            streamReplicas: intSetting(env, 'BSTORE_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
           },
         }
       : {}),
@@ -169,10 +178,10 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
     },
     gateway: {
       upstreams: {
-        reservation: urlSetting(env, 'RESERVATION_URL', ['http:', 'https:'], localUrl('reservation')),
-        assignment: urlSetting(env, 'ASSIGNMENT_URL', ['http:', 'https:'], localUrl('assignment')),
-        book: urlSetting(env, 'BOOK_URL', ['http:', 'https:'], localUrl('book')),
-        customercenter: urlSetting(env, 'CUSTOMERCENTER_URL', ['http:', 'https:'], localUrl('customercenter')),
+        reservation: urlListSetting(env, 'RESERVATION_URL', ['http:', 'https:'], localUrl('reservation')),
+        assignment: urlListSetting(env, 'ASSIGNMENT_URL', ['http:', 'https:'], localUrl('assignment')),
+        book: urlListSetting(env, 'BOOK_URL', ['http:', 'https:'], localUrl('book')),
+        customercenter: urlListSetting(env, 'CUSTOMERCENTER_URL', ['http:', 'https:'], localUrl('customercenter')),
       },
       timeoutMs: intSetting(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 100, max: 300_000 }),
       loginAttemptsPerMinute: intSetting(env, 'BSTORE_LOGIN_ATTEMPTS_PER_MINUTE', 10, { min: 0, max: 1_000_000 }),

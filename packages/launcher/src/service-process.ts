@@ -111,6 +111,7 @@ export async function runService(config: ServiceProcessConfig, rootLogger: Logge
           bus = await NatsJetStreamBus.connect({
             servers: config.nats.servers,
             streamName: config.nats.stream,
+            streamReplicas: config.nats.streamReplicas,
             name: `${config.service}-${process.pid}`,
             logger: own.child({ component: 'bus' }),
           });

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { openDatabase, type Database, type DatabaseConfig } from './db/database.ts';
-import { migrateToLatest, type Migrations } from './db/migrations.ts';
+import { migrateToLatest, verifyMigrated, type Migrations } from './db/migrations.ts';
 import type { MessageBus } from './messaging/bus.ts';
 import type { ServiceAuth } from './auth/service-auth.ts';
 import { ServiceTracing } from './tracing.ts';
@@ -24,11 +24,19 @@ export function tracingOf(deps: { tracing?: ServiceTracing | undefined }, servic
   return deps.tracing ?? new ServiceTracing(service);
 }
 
-/** Opens the service's own database and migrates it to the latest schema. */
+/**
+ * Opens the service's own database and migrates it to the latest schema, or, with
+ * `migrations: 'verify'`, checks that a migration job already did (and fails naming what is missing).
+ */
 export async function openServiceDatabase<DB>(config: DatabaseConfig, migrations: Migrations, logger: Logger): Promise<Database<DB>> {
   const database = await openDatabase<DB>(config);
   try {
-    const applied = await migrateToLatest(database.db as never, migrations, config.kind === 'postgres' ? config.schema : undefined);
+    const schema = config.kind === 'postgres' ? config.schema : undefined;
+    if (config.kind === 'postgres' && config.migrations === 'verify') {
+      await verifyMigrated(database.db as never, migrations, schema);
+      return database;
+    }
+    const applied = await migrateToLatest(database.db as never, migrations, schema);
     if (applied.length > 0) logger.info({ applied }, 'database migrated');
     return database;
   } catch (err) {

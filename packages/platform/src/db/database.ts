@@ -22,6 +22,11 @@ export type DatabaseConfig =
        * services, a schema each), through the connections' search_path.
        */
       schema?: string;
+      /**
+       * `apply` (default): the service migrates its schema when it starts. `verify`: it only checks
+       * that every migration has run, and fails (its launcher retries) until a migration job ran them.
+       */
+      migrations?: 'apply' | 'verify';
     };
 
 /** The connections of a PostgreSQL pool: open ones, idle ones, and requests waiting for one. */

@@ -17,8 +17,38 @@ export class MigrationError extends Error {
  * `schema`: the service's schema, when services share a database (one schema each).
  */
 export async function migrateToLatest(db: Kysely<unknown>, migrations: Migrations, schema?: string): Promise<string[]> {
+  const { error, results } = await migratorOf(db, migrations, schema).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new MigrationError(failed ? `migration ${failed} failed: ${reason}` : `migrating failed: ${reason}`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * The migrations (the platform's and the service's) this database has not run yet, in the order
+ * they would run; empty when its schema is current. Changes nothing.
+ */
+export async function pendingMigrations(db: Kysely<unknown>, migrations: Migrations, schema?: string): Promise<string[]> {
+  const known = await migratorOf(db, migrations, schema).getMigrations();
+  return known.filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
+
+/**
+ * Fails with a MigrationError naming what is missing unless every migration has run: what a
+ * service started with `migrations: 'verify'` does, so that only a migration job changes the schema.
+ */
+export async function verifyMigrated(db: Kysely<unknown>, migrations: Migrations, schema?: string): Promise<void> {
+  const pending = await pendingMigrations(db, migrations, schema);
+  if (pending.length > 0) {
+    throw new MigrationError(`the database schema is not current (${pending.length} migration(s) not run: ${pending.join(', ')}); run the migration job (migrate.js) first`);
+  }
+}
+
+function migratorOf(db: Kysely<unknown>, migrations: Migrations, schema?: string): Migrator {
   const all: Migrations = { ...messagingMigrations, ...migrations };
-  const migrator = new Migrator({
+  return new Migrator({
     db,
     provider: { getMigrations: async () => all },
     // The platform's messaging migrations and the service's own are two independent sequences, so
@@ -28,11 +58,4 @@ export async function migrateToLatest(db: Kysely<unknown>, migrations: Migration
     // not find another service's and skip creating them.
     ...(schema !== undefined ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new MigrationError(failed ? `migration ${failed} failed: ${reason}` : `migrating failed: ${reason}`, { cause: error });
-  }
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -34,6 +34,11 @@ export interface NatsBusOptions {
    * (a tool that only reads it, like the read model's rebuild, must not create an empty one).
    */
   manageStream?: boolean;
+  /**
+   * Copies of the stream kept by a NATS cluster (1 by default; 3 on a three-server cluster, so a
+   * publish is acknowledged once a quorum holds it). Applied when the stream is created or updated.
+   */
+  streamReplicas?: number;
 }
 
 const STREAM_SUBJECTS = ['bstore.>'];
@@ -80,7 +85,7 @@ export class NatsJetStreamBus implements MessageBus {
       const jsm = await jetstreamManager(nc);
       const bus = new NatsJetStreamBus(nc, jsm, options);
       if (options.manageStream === false) await bus.#requireStream();
-      else await bus.#ensureStream(options.duplicateWindowMs ?? 2 * 60_000);
+      else await bus.#ensureStream(options.duplicateWindowMs ?? 2 * 60_000, options.streamReplicas ?? 1);
       return bus;
     } catch (err) {
       await nc.close();
@@ -253,13 +258,14 @@ export class NatsJetStreamBus implements MessageBus {
     }
   }
 
-  async #ensureStream(duplicateWindowMs: number): Promise<void> {
+  async #ensureStream(duplicateWindowMs: number, replicas: number): Promise<void> {
     const config = {
       name: this.#stream,
       subjects: STREAM_SUBJECTS,
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       duplicate_window: nanos(duplicateWindowMs),
+      num_replicas: replicas,
     };
     try {
       await this.#jsm.streams.info(this.#stream);

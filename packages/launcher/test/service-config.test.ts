@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { readDatabaseConfig, readServiceConfig } from '../src/service-config.ts';
+
+/** The settings a deployment (compose.yaml, deploy/k8s) gives a service process. */
+const demo = { BSTORE_DEMO_AUTH: 'true' };
+
+describe('a service process configuration for deployments', () => {
+  it('gives the gateway each upstream as a list of replica URLs (one by default)', () => {
+    const config = readServiceConfig(
+      { ...demo, RESERVATION_URL: 'http://10.0.0.1:8081, http://10.0.0.2:8081,http://10.0.0.3:8081', ASSIGNMENT_URL: 'http://assignment:8082' },
+      'gateway',
+    );
+    expect(config.gateway.upstreams).toEqual({
+      reservation: ['http://10.0.0.1:8081', 'http://10.0.0.2:8081', 'http://10.0.0.3:8081'],
+      assignment: ['http://assignment:8082'],
+      book: ['http://127.0.0.1:8083'],
+      customercenter: ['http://127.0.0.1:8084'],
+    });
+    expect(() => readServiceConfig({ ...demo, RESERVATION_URL: 'http://a:8081,ftp://b' }, 'gateway')).toThrow(/RESERVATION_URL must start with http: or https:/);
+  });
+
+  it('reads the NATS servers as a list and the stream replicas (1 unless set; at most 5)', () => {
+    const config = readServiceConfig({ ...demo, NATS_URL: 'nats://nats-0:4222,nats://nats-1:4222', BSTORE_STREAM_REPLICAS: '3' }, 'assignment');
+    expect(config.nats).toEqual({ servers: ['nats://nats-0:4222', 'nats://nats-1:4222'], stream: 'BSTORE', streamReplicas: 3 });
+    expect(readServiceConfig(demo, 'book').nats?.streamReplicas).toBe(1);
+    expect(() => readServiceConfig({ ...demo, BSTORE_STREAM_REPLICAS: '7' }, 'book')).toThrow(/BSTORE_STREAM_REPLICAS must be a whole number from 1 to 5/);
+  });
+
+  it('migrates at start unless DATABASE_MIGRATE=false, which leaves the schema to the migration job', () => {
+    expect(readDatabaseConfig({}, 'book')).toMatchObject({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/bstore_book', migrations: 'apply' });
+    expect(readDatabaseConfig({ DATABASE_MIGRATE: 'false', DATABASE_URL: 'postgres://bstore@db:5432/bstore_reservation' }, 'reservation')).toMatchObject({
+      url: 'postgres://bstore@db:5432/bstore_reservation',
+      migrations: 'verify',
+    });
+    expect(readServiceConfig({ ...demo, DATABASE_MIGRATE: 'false' }, 'assignment').database?.migrations).toBe('verify');
+    expect(() => readDatabaseConfig({ DATABASE_MIGRATE: 'later' }, 'book')).toThrow(/DATABASE_MIGRATE must be true or false/);
+  });
+
+  it('has no database for the gateway, nor for customercenter on Redis', () => {
+    expect(readDatabaseConfig({}, 'gateway')).toBeUndefined();
+    expect(readDatabaseConfig({}, 'customercenter')).toBeUndefined();
+    expect(readDatabaseConfig({ BSTORE_READ_MODEL: 'postgres' }, 'customercenter')).toMatchObject({ url: 'postgres://postgres@127.0.0.1:5432/bstore_customercenter' });
+  });
+});
