@@ -14,10 +14,11 @@ import {
   type HttpApp,
   withTraceHeaders,
 } from '@bstore/platform';
-import { upstreamHeaders, upstreamProblem, type Upstream } from './upstreams.ts';
+import { fromReplica, upstreamHeaders, upstreamProblem, type Upstream, type UpstreamPools } from './upstreams.ts';
 
 export interface DeadLetterGatewayOptions {
-  upstreams: Record<Upstream, string>;
+  /** The services' replicas: they share their service's database, so any one answers for it. */
+  upstreams: UpstreamPools;
   /** Longest wait for one service's answer; a service slower than this is listed as failed. */
   timeoutMs: number;
 }
@@ -105,11 +106,11 @@ export async function deadLetterGatewayRoutes(app: HttpApp, options: DeadLetterG
     const want = query.exact ? query.limit : query.offset + query.limit;
     for (let from = query.exact ? query.offset : 0; items.length < want; from += SERVICE_PAGE_MAX) {
       const limit = Math.min(SERVICE_PAGE_MAX, want - items.length);
-      const url = `${options.upstreams[service]}/admin/dead-letters?limit=${limit}&offset=${from}${query.pending ? '&pending=true' : ''}`;
+      const path = `/admin/dead-letters?limit=${limit}&offset=${from}${query.pending ? '&pending=true' : ''}`;
       let res: Response;
       let body: unknown;
       try {
-        res = await fetch(url, { headers: identity(request), signal });
+        res = await options.upstreams[service].attempt((base) => fetch(`${base}${path}`, { headers: identity(request), signal }));
         body = await res.json().catch(() => undefined);
       } catch (err) {
         const timedOut = (err as { name?: unknown }).name === 'TimeoutError';
@@ -194,16 +195,21 @@ export async function deadLetterGatewayRoutes(app: HttpApp, options: DeadLetterG
       throw new HttpProblem(404, 'DEAD_LETTER_NOT_FOUND', `no dead letter ${id}: its prefix names no service`, { extensions: { deadLetterId: id } });
     }
     const upstream = owner as Upstream;
-    return reply.from(`${options.upstreams[upstream]}/admin/dead-letters/${id}${suffix}`, {
-      timeout: options.timeoutMs,
-      // A replay takes no body: whatever came is not passed on.
-      ...(request.method === 'POST' ? { body: null } : {}),
-      rewriteRequestHeaders: (_req, headers) => upstreamHeaders(headers, request.id),
-      onError: (r, { error }) => {
+    return fromReplica(
+      reply,
+      options.upstreams[upstream],
+      `/admin/dead-letters/${id}${suffix}`,
+      {
+        timeout: options.timeoutMs,
+        // A replay takes no body: whatever came is not passed on.
+        ...(request.method === 'POST' ? { body: null } : {}),
+        rewriteRequestHeaders: (_req, headers) => upstreamHeaders(headers, request.id),
+      },
+      (r, error) => {
         request.log.warn({ err: error, upstream }, 'upstream failed');
         r.send(upstreamProblem(upstream, error));
       },
-    });
+    );
   };
 
   // The owning service's answer passes through as it is: these describe it (and the gateway's own errors).

@@ -2,12 +2,14 @@ import { ServiceRuntime, createHttpApp, registerAuthentication, tracingOf, type 
 import type { FastifyInstance } from 'fastify';
 import { authRoutes } from './auth.routes.ts';
 import { gatewayRoutes, type Upstream } from './routes.ts';
+import { upstreamPools, type UpstreamPools } from './upstreams.ts';
 import { gatewayApiDocs } from './api-docs.ts';
 import { DEFAULT_PROTECTIONS, gatewayProtections, type GatewayProtectionOptions } from './protections.ts';
 import { webApp } from './web.ts';
 
 export interface GatewayConfig {
-  upstreams: Record<Upstream, string>;
+  /** Each service's URL, or its replicas' URLs (requests go to them in turn; see upstreams.ts). */
+  upstreams: Record<Upstream, string | readonly string[]>;
   timeoutMs?: number;
   streamIdleTimeoutMs?: number;
   /** Rate limits per caller and per IP (default 600 and 1200 a minute; 0 turns one off). */
@@ -23,7 +25,7 @@ export interface GatewayConfig {
   webRoot?: string;
 }
 
-export type GatewayService = ServiceRuntime<{ upstreams: Record<Upstream, string> }>;
+export type GatewayService = ServiceRuntime<{ upstreams: UpstreamPools }>;
 
 /** Composition root of the gateway: the only public entry, routing to the four services (and serving the web app). */
 export async function createGatewayService(deps: { logger: Logger; auth: ServiceAuth; tracing?: ServiceTracing }, config: GatewayConfig): Promise<GatewayService> {
@@ -38,12 +40,13 @@ export async function createGatewayService(deps: { logger: Logger; auth: Service
   // and again by each service, which can be reached inside the cluster without the gateway.
   registerAuthentication(app as unknown as FastifyInstance, deps.auth);
   await app.register(authRoutes, { auth: deps.auth, loginAttemptsPerMinute: config.loginAttemptsPerMinute ?? 10 });
+  const upstreams = upstreamPools(config.upstreams);
   await app.register(gatewayRoutes, {
-    upstreams: config.upstreams,
+    upstreams,
     timeoutMs: config.timeoutMs ?? 10_000,
     streamIdleTimeoutMs: config.streamIdleTimeoutMs ?? 60_000,
   });
-  await app.register(gatewayApiDocs, { upstreams: config.upstreams });
+  await app.register(gatewayApiDocs, { upstreams });
   if (config.webRoot !== undefined) await app.register(webApp, { root: config.webRoot });
-  return new ServiceRuntime({ name: 'gateway', logger, tracing, app, internals: { upstreams: config.upstreams } });
+  return new ServiceRuntime({ name: 'gateway', logger, tracing, app, internals: { upstreams } });
 }

@@ -2,12 +2,13 @@ import replyFrom from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ANY_MEDIA_TYPE, HttpProblem, type HttpApp } from '@bstore/platform';
 import { deadLetterGatewayRoutes } from './dead-letters.ts';
-import { tagReservationOf, upstreamHeaders, upstreamProblem, type Upstream } from './upstreams.ts';
+import { fromReplica, tagReservationOf, upstreamHeaders, upstreamProblem, type Upstream, type UpstreamPools } from './upstreams.ts';
 
 export type { Upstream } from './upstreams.ts';
 
 export interface GatewayRoutesOptions {
-  upstreams: Record<Upstream, string>;
+  /** Each upstream's replicas (upstreams.ts): a request goes to the next in turn. */
+  upstreams: UpstreamPools;
   /** Longest wait for an upstream's answer before 504. */
   timeoutMs: number;
   /** Longest silence on a Server-Sent Events stream (the services send a heartbeat more often). */
@@ -66,29 +67,35 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
   });
 
   for (const route of ROUTES) {
-    const base = options.upstreams[route.upstream];
+    const pool = options.upstreams[route.upstream];
     const handler = (request: FastifyRequest, reply: FastifyReply) => {
       if (route.stream) {
         streams.add(reply.raw);
         reply.raw.once('close', () => streams.delete(reply.raw));
       }
-      return reply.from(`${base}${request.url}`, {
-        timeout: route.stream ? options.streamIdleTimeoutMs : options.timeoutMs,
-        // The raw bytes and their content type, as the client sent them (never re-encoded).
-        ...(Buffer.isBuffer(request.body) ? { body: request.body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
-        // One request id end to end: the service logs the gateway's, and the client gets it back
-        // even from a service that would answer with another.
-        rewriteRequestHeaders: (_req, headers) => upstreamHeaders(headers, request.id),
-        rewriteHeaders: (headers) => {
-          // A reservation just made is named by its Location: the gateway's lines name it too.
-          tagReservationOf(headers.location);
-          return { ...headers, 'x-request-id': request.id };
+      // A replica that refused the connection never saw the request: the next one takes it.
+      return fromReplica(
+        reply,
+        pool,
+        request.url,
+        {
+          timeout: route.stream ? options.streamIdleTimeoutMs : options.timeoutMs,
+          // The raw bytes and their content type, as the client sent them (never re-encoded).
+          ...(Buffer.isBuffer(request.body) ? { body: request.body, contentType: request.headers['content-type'] ?? 'application/octet-stream' } : {}),
+          // One request id end to end: the service logs the gateway's, and the client gets it back
+          // even from a service that would answer with another.
+          rewriteRequestHeaders: (_req, headers) => upstreamHeaders(headers, request.id),
+          rewriteHeaders: (headers) => {
+            // A reservation just made is named by its Location: the gateway's lines name it too.
+            tagReservationOf(headers.location);
+            return { ...headers, 'x-request-id': request.id };
+          },
         },
-        onError: (r, { error }) => {
+        (r, error) => {
           request.log.warn({ err: error, upstream: route.upstream }, 'upstream failed');
           r.send(upstreamProblem(route.upstream, error));
         },
-      });
+      );
     };
     // The owning service answers 405 and 406 itself (through this proxy): nothing is refused here.
     const passThrough = { config: { produces: [ANY_MEDIA_TYPE] } };
@@ -106,18 +113,24 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
 
   // What an operator looks at first: is every service up?
   app.get('/health/upstreams', async (_request, reply) => {
+    const ready = async (url: string) => {
+      try {
+        return (await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(1000) })).ok;
+      } catch {
+        return false;
+      }
+    };
     const checks = await Promise.all(
-      (Object.entries(options.upstreams) as [Upstream, string][]).map(async ([name, url]) => {
-        try {
-          const res = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(1000) });
-          return [name, res.ok ? 'up' : 'down'] as const;
-        } catch {
-          return [name, 'down'] as const;
-        }
+      Object.values(options.upstreams).map(async (pool) => {
+        const states = await Promise.all(pool.urls.map(ready));
+        const up = states.filter(Boolean).length;
+        return { name: pool.name, state: up > 0 ? ('up' as const) : ('down' as const), replicas: { up, total: states.length } };
       }),
     );
-    const services = Object.fromEntries(checks);
-    const up = checks.every(([, state]) => state === 'up');
-    return reply.status(up ? 200 : 503).send({ status: up ? 'up' : 'degraded', services });
+    // A service is up while one of its replicas is ready; how many are is in `replicas`.
+    const services = Object.fromEntries(checks.map((c) => [c.name, c.state]));
+    const replicas = Object.fromEntries(checks.map((c) => [c.name, c.replicas]));
+    const up = checks.every((c) => c.state === 'up');
+    return reply.status(up ? 200 : 503).send({ status: up ? 'up' : 'degraded', services, replicas });
   });
 }
