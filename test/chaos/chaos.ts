@@ -33,6 +33,22 @@ export interface ChaosOptions {
   coldBooks?: number;
   /** Milliseconds between two faults. */
   faultEveryMs?: number;
+  /** Replicas of reservation and of assignment (2 each by default). */
+  reservationReplicas?: number;
+  assignmentReplicas?: number;
+  /**
+   * Send the patrons' calls through a gateway process that balances over the replicas (its
+   * RESERVATION_URL and ASSIGNMENT_URL list them all), as clients of a deployment do; otherwise
+   * each call goes straight to a random replica.
+   */
+  viaGateway?: boolean;
+  /** Kill -9 one replica of this service halfway through the load, and leave it dead. */
+  killMidway?: 'reservation' | 'assignment' | null;
+  /** Copies of each hot and each cold book (15 and 2 by default). */
+  hotQuantity?: number;
+  coldQuantity?: number;
+  /** Extra environment for every service process. */
+  env?: Record<string, string>;
   /** How long to wait for the system to go quiet after the load. */
   settleTimeoutMs?: number;
   seed?: number;
@@ -41,9 +57,31 @@ export interface ChaosOptions {
 
 export type FaultKind = 'kill' | 'natsRestart' | 'freezeBook' | 'duplicates';
 
+/** One service process of the run, and what its consumer handled (from its /metrics at the end). */
+export interface ReplicaReport {
+  service: ClusterServiceName;
+  index: number;
+  /** Killed midway and left dead: its counts died with it. */
+  killed: boolean;
+  /** Events its consumer handled for the first time (`bstore_consumer_events_total{result="handled"}`). */
+  handled: number | null;
+  /** Deliveries its consumer found already handled (the inbox caught them). */
+  duplicates: number | null;
+}
+
 export interface ChaosReport {
   options: Required<Omit<ChaosOptions, 'log'>>;
   operations: number;
+  /** How long the load ran. */
+  loadMs: number;
+  /**
+   * Sagas complete once the system went quiet (reservations bookReserved or bookCanceled), and the
+   * time from the start of the load to the last one's completion (its row's updated_at).
+   */
+  sagas: { completed: number; spanMs: number | null };
+  replicas: ReplicaReport[];
+  /** Events each consumer's inbox recorded as handled, by consumer (from the services' databases). */
+  inboxRows: Record<string, number>;
   reserves: { acknowledged: number; refused: number; indeterminate: number };
   cancels: { acknowledged: number; refused: number; indeterminate: number };
   statuses: Record<string, number>;
@@ -90,8 +128,16 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     faultEveryMs: 2500,
     settleTimeoutMs: 120_000,
     seed: Date.now() % 1_000_000,
+    reservationReplicas: 2,
+    assignmentReplicas: 2,
+    viaGateway: false,
+    killMidway: null,
+    hotQuantity: 15,
+    coldQuantity: 2,
+    env: {},
     ...input,
   };
+  const { log: _log, ...reported } = options;
   const log = input.log ?? (() => undefined);
   const random = rng(options.seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
@@ -109,8 +155,12 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
   const pools: Kysely<unknown>[] = [];
 
   const report: ChaosReport = {
-    options: { ...options },
+    options: reported,
     operations: 0,
+    loadMs: 0,
+    sagas: { completed: 0, spanMs: null },
+    replicas: [],
+    inboxRows: {},
     reserves: { acknowledged: 0, refused: 0, indeterminate: 0 },
     cancels: { acknowledged: 0, refused: 0, indeterminate: 0 },
     statuses: {},
@@ -125,9 +175,10 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     [nats, redis] = await Promise.all([startPrivateNats(), startPrivateRedis()]);
     const layout: [ClusterServiceName, number][] = [
       ['book', 1],
-      ['assignment', 2],
+      ['assignment', options.assignmentReplicas],
       ['customercenter', 1],
-      ['reservation', 2],
+      ['reservation', options.reservationReplicas],
+      ['gateway', options.viaGateway ? 1 : 0],
     ];
     for (const [name, count] of layout) for (let i = 0; i < count; i++) replicas.push({ name, index: i, port: await freePort(), env: {}, proc: undefined });
     const bookReplica = replicas.find((r) => r.name === 'book') as Replica;
@@ -143,12 +194,29 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       BSTORE_DEMO_DATA: 'true',
       // The demo identity in every process: the customers' tokens (../support/auth.ts) verify everywhere.
       BSTORE_DEMO_AUTH: 'true',
+      ...options.env,
     };
+    const urlsOf = (name: ClusterServiceName) =>
+      replicas
+        .filter((r) => r.name === name)
+        .map((r) => `http://127.0.0.1:${r.port}`)
+        .join(',');
     for (const r of replicas) {
       r.env = {
         ...common,
         PORT: String(r.port),
-        ...(r.name === 'customercenter' ? {} : { DATABASE_URL: dbUrl(r.name), DATABASE_POOL_SIZE: '8' }),
+        ...(r.name === 'book' || r.name === 'reservation' || r.name === 'assignment' ? { DATABASE_URL: dbUrl(r.name), DATABASE_POOL_SIZE: '8' } : {}),
+        ...(r.name === 'gateway'
+          ? {
+              // The gateway balances over every replica, as over a Kubernetes Service's endpoints.
+              RESERVATION_URL: urlsOf('reservation'),
+              ASSIGNMENT_URL: urlsOf('assignment'),
+              CUSTOMERCENTER_URL: urlsOf('customercenter'),
+              // Many patrons from one address: the edge limits are tested on their own.
+              BSTORE_RATE_LIMIT_PER_MINUTE: '0',
+              BSTORE_RATE_LIMIT_IP_PER_MINUTE: '0',
+            }
+          : {}),
       };
     }
     // One replica of each first (each creates and migrates its database), then the second ones.
@@ -159,6 +227,9 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
 
     const urlOf = (r: Replica) => `http://127.0.0.1:${r.port}`;
     const ofService = (name: ClusterServiceName) => replicas.filter((r) => r.name === name);
+    // Where a patron's reservation call goes: the gateway, or a random live replica.
+    const gateway = replicas.find((r) => r.name === 'gateway');
+    const reservationTarget = () => gateway ?? pick(ofService('reservation').filter((r) => r.proc !== undefined));
     // `caller`: a customer's bearer token (signed once per customer and cached) or the librarian's.
     const call = async (replica: Replica, method: string, path: string, caller: { authorization: string }, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> => {
       try {
@@ -184,7 +255,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     const hot: number[] = [];
     for (let i = 0; i < options.hotBooks + options.coldBooks; i++) {
       const isHot = i < options.hotBooks;
-      const res = await call(bookReplica, 'POST', '/books', await asStaff(), { bookName: `Chaos ${tag} ${isHot ? 'hot' : 'cold'} ${i}`, quantity: isHot ? 15 : 2 });
+      const res = await call(bookReplica, 'POST', '/books', await asStaff(), { bookName: `Chaos ${tag} ${isHot ? 'hot' : 'cold'} ${i}`, quantity: isHot ? options.hotQuantity : options.coldQuantity });
       if (res.kind !== 'answer' || res.status !== 201) throw new Error(`could not create a book: ${JSON.stringify(res)}`);
       const id = Number(res.body.bookId);
       books.push(id);
@@ -202,7 +273,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       const key = randomUUID();
       // A lost answer is retried once with the same key, on another replica if there is one.
       for (let attempt = 0; attempt < 2; attempt++) {
-        const res = await call(pick(ofService('reservation')), 'POST', '/reservations', await as(customerId), { bookId }, { 'idempotency-key': key });
+        const res = await call(reservationTarget(), 'POST', '/reservations', await as(customerId), { bookId }, { 'idempotency-key': key });
         if (res.kind === 'lost' || res.status === 500 || res.status === 502 || res.status === 504) {
           await sleep(200);
           continue;
@@ -228,7 +299,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       const ids = mine.get(customerId) ?? [];
       if (ids.length === 0) return reserve(customerId);
       const id = pick(ids);
-      const res = await call(pick(ofService('reservation')), 'PATCH', `/reservations/${id}`, await as(customerId), { status: 'bookCancel' });
+      const res = await call(reservationTarget(), 'PATCH', `/reservations/${id}`, await as(customerId), { status: 'bookCancel' });
       if (res.kind === 'lost' || res.status >= 500) {
         report.cancels.indeterminate++;
         await sleep(200);
@@ -252,7 +323,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
         const kind = FAULT_CYCLE[faultNumber++ % FAULT_CYCLE.length] as FaultKind;
         report.faults[kind]++;
         if (kind === 'kill') {
-          const victim = pick(replicas);
+          const victim = pick(replicas.filter((r) => r.proc !== undefined));
           log(`fault: kill -9 ${victim.name}#${victim.index}`);
           victim.proc?.signal('SIGKILL');
           await victim.proc?.exited;
@@ -284,7 +355,21 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
         await (random() < 0.7 ? reserve(customerId) : cancel(customerId));
       }
     });
-    await Promise.all([...workers, options.faults ? faultLoop(until) : Promise.resolve()]);
+    // A replica killed for good halfway: the others (and, through the gateway, the clients) carry on.
+    const killed = new Set<Replica>();
+    const killMidway = async () => {
+      const victims = options.killMidway ? ofService(options.killMidway) : [];
+      const victim = victims[victims.length - 1];
+      if (!victim || victims.length < 2) return;
+      await sleep(options.durationMs / 2);
+      log(`kill -9 ${victim.name}#${victim.index} for good`);
+      victim.proc?.signal('SIGKILL');
+      await victim.proc?.exited;
+      victim.proc = undefined;
+      killed.add(victim);
+    };
+    await Promise.all([...workers, options.faults ? faultLoop(until) : Promise.resolve(), killMidway()]);
+    report.loadMs = Date.now() - started;
     // Whatever the schedule left stopped runs again.
     bookReplica.proc?.signal('SIGCONT');
     await nats.restart();
@@ -316,6 +401,27 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     report.settledInMs = violations.length === 0 ? Date.now() - settleStart : null;
     report.violations = violations;
     report.offendingIds = [...new Set(violations.flatMap((v) => [...v.matchAll(/(?:reservation|page|hold of reservation|book) (\d+)/g)].map((m) => Number(m[1]))))];
+
+    const completed = await dbs.reservation
+      .selectFrom('reservations')
+      .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.max('updated_at').as('last')])
+      .where('status', 'in', ['bookReserved', 'bookCanceled'])
+      .executeTakeFirstOrThrow();
+    report.sagas = { completed: Number(completed.n), spanMs: completed.last ? new Date(completed.last as Date).getTime() - started : null };
+
+    // Who handled what: each live replica's consumer counts, and each consumer's inbox.
+    for (const r of replicas) {
+      const counts = r.proc && r.name !== 'gateway' ? await consumerCounts(urlOf(r), r.name) : undefined;
+      report.replicas.push({ service: r.name, index: r.index, killed: killed.has(r), handled: counts?.handled ?? null, duplicates: counts?.duplicate ?? null });
+    }
+    for (const [name, db] of [['book', dbs.book], ['reservation', dbs.reservation], ['assignment', dbs.assignment]] as const) {
+      const row = await (db as unknown as Kysely<{ inbox: { consumer: string } }>)
+        .selectFrom('inbox')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('consumer', '=', name)
+        .executeTakeFirstOrThrow();
+      report.inboxRows[name] = Number(row.n);
+    }
     return report;
   } finally {
     for (const r of replicas) if (r.proc) await endProcess(r.proc, 8000);
@@ -326,6 +432,19 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     for (const n of ['book', 'reservation', 'assignment']) await admin.query(`DROP DATABASE IF EXISTS "bstore_chaos${tag}_${n}" WITH (FORCE)`);
     await admin.end();
   }
+}
+
+/** A consumer's handled and duplicate counts, read from its service's /metrics. */
+async function consumerCounts(url: string, consumer: string): Promise<Record<'handled' | 'duplicate', number> | undefined> {
+  const text = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })
+    .then((r) => r.text())
+    .catch(() => undefined);
+  if (text === undefined) return undefined;
+  const read = (result: string) => {
+    const line = text.split('\n').find((l) => l.startsWith('bstore_consumer_events_total{') && l.includes(`consumer="${consumer}"`) && l.includes(`result="${result}"`));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  };
+  return { handled: read('handled'), duplicate: read('duplicate') };
 }
 
 /**
@@ -357,6 +476,11 @@ async function republishSome(nats: PrivateNats, random: () => number, count: num
   }
 }
 
+/** Completed sagas per second, from the start of the load to the last saga's completion. */
+export function sagasPerSecond(report: ChaosReport): number {
+  return report.sagas.spanMs ? report.sagas.completed / (report.sagas.spanMs / 1000) : 0;
+}
+
 /** The report as the table the command prints. */
 export function formatReport(report: ChaosReport): string {
   const row = (a: string, b: string | number) => `  ${a.padEnd(34)} ${String(b)}`;
@@ -372,7 +496,12 @@ export function formatReport(report: ChaosReport): string {
     row('answers by status', Object.entries(report.statuses).map(([k, v]) => `${k}:${v}`).join(' ')),
     row('5xx answers', report.serverErrors),
     ...Object.entries(report.faults).map(([k, v]) => row(`faults: ${k}`, v)),
+    row('sagas completed', `${report.sagas.completed} (${sagasPerSecond(report).toFixed(1)}/s from the start of the load to the last)`),
     row('settled in', report.settledInMs === null ? 'did not settle' : `${(report.settledInMs / 1000).toFixed(1)} s`),
+    ...report.replicas
+      .filter((r) => r.handled !== null || r.killed)
+      .map((r) => row(`${r.service}#${r.index}${r.killed ? ' (killed)' : ''}`, r.killed ? 'killed midway' : `handled ${r.handled}, duplicates ${r.duplicates}`)),
+    row('inbox rows', Object.entries(report.inboxRows).map(([k, v]) => `${k}:${v}`).join(' ')),
     row('violations', report.violations.length),
     ...report.violations.slice(0, 50).map((v) => `    ${v}`),
   ];

@@ -1,0 +1,65 @@
+import { parseArgs } from 'node:util';
+import { formatReport, runChaos, sagasPerSecond } from './chaos.ts';
+
+/**
+ * `npm run test:scale [-- --duration 20 --workers 16 --max-replicas 3]`: how throughput changes
+ * with replicas. For 1, 2, ... replicas of reservation and of assignment behind the gateway, the
+ * same closed-loop load without faults (patrons reserving and cancelling, stock that never runs
+ * out), then the sagas complete by the end of the load per second. Each run also checks I1–I5;
+ * exits non-zero when one fails. Every number is from this machine, in this run.
+ */
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '20' },
+    workers: { type: 'string', default: '16' },
+    'max-replicas': { type: 'string', default: '3' },
+    quiet: { type: 'boolean', default: false },
+  },
+});
+const whole = (name: string, raw: string, min: number, max: number) => {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    process.stderr.write(`--${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(raw)}\n`);
+    process.exit(2);
+  }
+  return n;
+};
+const durationS = whole('duration', values.duration, 5, 3600);
+const workers = whole('workers', values.workers, 1, 256);
+const maxReplicas = whole('max-replicas', values['max-replicas'], 1, 6);
+const log = values.quiet ? undefined : (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+
+const rows: string[] = [];
+let failed = false;
+for (let replicas = 1; replicas <= maxReplicas; replicas++) {
+  const report = await runChaos({
+    durationMs: durationS * 1000,
+    faults: false,
+    viaGateway: true,
+    reservationReplicas: replicas,
+    assignmentReplicas: replicas,
+    workers,
+    customers: 400,
+    hotBooks: 3,
+    coldBooks: 50,
+    hotQuantity: 100_000,
+    coldQuantity: 10_000,
+    ...(log ? { log } : {}),
+  });
+  if (!values.quiet) process.stdout.write(`\n${formatReport(report)}\n\n`);
+  if (report.violations.length > 0 || report.serverErrors > 0) failed = true;
+  const posts = report.reserves.acknowledged + report.reserves.refused;
+  rows.push(
+    `| ${replicas} | ${sagasPerSecond(report).toFixed(1)} | ${(posts / (report.loadMs / 1000)).toFixed(1)} | ${report.reserves.acknowledged} | ${report.serverErrors} | ${report.settledInMs === null ? 'no' : `${(report.settledInMs / 1000).toFixed(1)} s`} | ${report.violations.length} |`,
+  );
+}
+process.stdout.write(
+  [
+    `replicas of reservation and assignment behind one gateway; ${workers} closed-loop workers, ${durationS} s each, ${new Date().toISOString()}`,
+    '| replicas | completed sagas/s | POST /reservations/s | acknowledged | 5xx | settled after the load | violations |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n'),
+);
+process.exit(failed ? 1 : 0);
