@@ -62,13 +62,28 @@ async function waitReady(url: string, proc: ChildProcess, output: () => string, 
   throw new Error(`${url} was not ready within ${timeoutMs} ms:\n${output().slice(-3000)}`);
 }
 
+export interface ServiceProcessOptions {
+  /**
+   * Run the compiled build (`node packages/launcher/dist/service.js <name>`, what the container
+   * image runs; `npm run build` first) instead of the TypeScript sources. Default false.
+   */
+  compiled?: boolean;
+}
+
 /**
- * Starts one service process (`packages/launcher/src/service.ts <name>`) and waits until it is
- * ready. It runs with the demo identity (BSTORE_DEMO_AUTH=true: the demo key and internal key every
- * test process shares), so tokens from `./auth.ts` verify; `env` may override that.
+ * Starts one service process (`packages/launcher/src/service.ts <name>`, or with `compiled` the
+ * built `dist/service.js`) and waits until it is ready. It runs with the demo identity
+ * (BSTORE_DEMO_AUTH=true: the demo key and internal key every test process shares), so tokens from
+ * `./auth.ts` verify; `env` may override that.
  */
-export async function startServiceProcess(name: ClusterServiceName, env: Record<string, string>, waitForReady = true): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--conditions=source', 'packages/launcher/src/service.ts', name], {
+export async function startServiceProcess(
+  name: ClusterServiceName,
+  env: Record<string, string>,
+  waitForReady = true,
+  options: ServiceProcessOptions = {},
+): Promise<ServiceProcess> {
+  const args = options.compiled ? ['packages/launcher/dist/service.js', name] : ['--conditions=source', 'packages/launcher/src/service.ts', name];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', BSTORE_DEMO_AUTH: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
