@@ -1,7 +1,7 @@
 import { assignmentMigrations } from '@bstore/assignment';
 import { bookMigrations } from '@bstore/book';
 import { customercenterMigrations } from '@bstore/customercenter';
-import { createLogger, migrateToLatest, openDatabase, pendingMigrations, type Migrations } from '@bstore/platform';
+import { createLogger, migrateToLatest, newerMigrations, openDatabase, pendingMigrations, type Migrations } from '@bstore/platform';
 import { reservationMigrations } from '@bstore/reservation';
 import { ConfigError } from './env.ts';
 import type { ServiceName } from './embedded-system.ts';
@@ -51,7 +51,8 @@ try {
 if (!database) fail(2, `${service} keeps no SQL database in this configuration (customercenter needs BSTORE_READ_MODEL=postgres)`);
 const config = database;
 
-const opened = await openDatabase<unknown>(config).catch((err: unknown) => fail(1, `cannot open the database: ${err instanceof Error ? err.message : String(err)}`));
+// --check changes nothing: it neither creates the database nor the schema (`verify` opens without).
+const opened = await openDatabase<unknown>(check ? { ...config, migrations: 'verify' } : config).catch((err: unknown) => fail(1, `cannot open the database: ${err instanceof Error ? err.message : String(err)}`));
 try {
   if (check) {
     const pending = await pendingMigrations(opened.db, migrations, config.schema);
@@ -60,6 +61,9 @@ try {
   } else {
     const applied = await migrateToLatest(opened.db, migrations, config.schema);
     logger.info({ applied }, applied.length === 0 ? 'the schema was already current' : 'database migrated');
+    const unknown = await newerMigrations(opened.db, migrations, config.schema);
+    // A rollback: the database is ahead of this release, which is fine while migrations only add.
+    if (unknown.length > 0) logger.warn({ unknown }, 'the database has migrations this release does not know (a newer release ran them)');
   }
 } catch (err) {
   logger.error({ err }, 'migrating failed');

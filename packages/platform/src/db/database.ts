@@ -72,8 +72,10 @@ export async function openDatabase<DB>(config: DatabaseConfig): Promise<Database
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 async function openPostgres<DB>(config: Extract<DatabaseConfig, { kind: 'postgres' }>): Promise<Database<DB>> {
-  if (config.createIfMissing) await createDatabaseIfMissing(config.url);
-  if (config.schema !== undefined) await createSchemaIfMissing(config.url, config.schema);
+  // With `verify` the schema is the migration job's: nothing is created here (a least-privilege role may not).
+  const creates = config.migrations !== 'verify';
+  if (creates && config.createIfMissing) await createDatabaseIfMissing(config.url);
+  if (creates && config.schema !== undefined) await createSchemaIfMissing(config.url, config.schema);
   const pool = new pg.Pool({
     connectionString: config.url,
     max: config.poolSize ?? 10,

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import { Migrator, type Migration } from 'kysely/migration';
+import { sql, type Kysely } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, Migrator, type Migration } from 'kysely/migration';
 import { messagingMigrations } from '../messaging/schema.ts';
 
 export type Migrations = Record<string, Migration>;
@@ -13,10 +13,14 @@ export class MigrationError extends Error {
 
 /**
  * Brings a service's database to the latest schema: the platform's messaging tables (outbox,
- * inbox, dead letters) first, then the service's own migrations, in name order. Idempotent.
+ * inbox, dead letters) first, then the service's own migrations, in name order. Idempotent, and a
+ * no-op on a database that a newer release already migrated further (a rollback).
  * `schema`: the service's schema, when services share a database (one schema each).
  */
 export async function migrateToLatest(db: Kysely<unknown>, migrations: Migrations, schema?: string): Promise<string[]> {
+  // Nothing to run: done, even when the database also has migrations this release does not know
+  // (a newer release ran them and this one was rolled back to), which Kysely's migrator refuses.
+  if ((await pendingMigrations(db, migrations, schema)).length === 0) return [];
   const { error, results } = await migratorOf(db, migrations, schema).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
@@ -43,6 +47,22 @@ export async function verifyMigrated(db: Kysely<unknown>, migrations: Migrations
   const pending = await pendingMigrations(db, migrations, schema);
   if (pending.length > 0) {
     throw new MigrationError(`the database schema is not current (${pending.length} migration(s) not run: ${pending.join(', ')}); run the migration job (migrate.js) first`);
+  }
+}
+
+/**
+ * Migrations the database has run that these migrations do not include: a newer release ran them
+ * (this one is a rollback). Empty on a database never migrated.
+ */
+export async function newerMigrations(db: Kysely<unknown>, migrations: Migrations, schema?: string): Promise<string[]> {
+  const known = new Set(Object.keys({ ...messagingMigrations, ...migrations }));
+  const table = schema !== undefined ? sql.table(`${schema}.${DEFAULT_MIGRATION_TABLE}`) : sql.table(DEFAULT_MIGRATION_TABLE);
+  try {
+    const { rows } = await sql<{ name: string }>`SELECT name FROM ${table} ORDER BY name`.execute(db);
+    return rows.map((r) => r.name).filter((name) => !known.has(name));
+  } catch (err) {
+    if ((err as { code?: unknown }).code === '42P01') return []; // no migration table yet
+    throw err;
   }
 }
 
