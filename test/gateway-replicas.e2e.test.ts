@@ -61,6 +61,30 @@ async function closedPort(): Promise<string> {
   return url;
 }
 
+/** A replica that takes the connection and the request, then hangs up without answering. */
+function dropping(name: string): Server {
+  return createServer((req) => {
+    void bodyOf(req).then((body) => {
+      seen.push({ replica: name, method: req.method ?? '', url: req.url ?? '', body });
+      req.socket.destroy();
+    });
+  });
+}
+
+/** A replica still in its waiting room: 503 SERVICE_STARTING with the header that says it did nothing. */
+function starting(name: string): Server {
+  return createServer((req, res) => {
+    void bodyOf(req).then((body) => {
+      seen.push({ replica: name, method: req.method ?? '', url: req.url ?? '', body });
+      res
+        .writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '2', 'bstore-replica-state': 'starting' })
+        .end('{"code":"SERVICE_STARTING","status":503}');
+    });
+  });
+}
+
+let faulty: GatewayService;
+
 beforeAll(async () => {
   const [r1, r2, a1, b1, c1] = await Promise.all([replica('reservation-1'), replica('reservation-2'), replica('assignment-1'), replica('book-1'), replica('customercenter-1')].map(listen));
   closedUrl = await closedPort();
@@ -78,10 +102,28 @@ beforeAll(async () => {
     },
   );
   await gateway.start({ port: 0 });
+
+  const [drop, live, wait, live2] = await Promise.all([dropping('book-dropping'), replica('book-live'), starting('customercenter-starting'), replica('customercenter-live')].map(listen));
+  const secondClosed = await closedPort();
+  faulty = await createGatewayService(
+    { logger: testLogger(), auth: await testAuth() },
+    {
+      upstreams: {
+        // The first replica in turn is the faulty one.
+        book: [drop as string, live as string],
+        customercenter: [wait as string, live2 as string],
+        reservation: [closedUrl, secondClosed],
+        assignment: live as string,
+      },
+      timeoutMs: 2000,
+    },
+  );
+  await faulty.start({ port: 0 });
 });
 
 afterAll(async () => {
   await gateway.stop();
+  await faulty.stop();
   for (const server of servers) server.closeAllConnections();
   await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
 });
@@ -130,5 +172,36 @@ describe('the gateway in front of several replicas', () => {
         customercenter: { up: 1, total: 1 },
       },
     });
+  });
+});
+
+describe('the gateway in front of replicas that fail', () => {
+  it('a replica that hangs up after taking the request is not retried elsewhere: the client gets 502, the request reached one replica', async () => {
+    seen.length = 0;
+    const headers = { ...(await asStaff()), 'content-type': 'application/json' };
+    const res = await fetch(`${faulty.url}/books`, { method: 'POST', headers, body: '{"bookName":"Once","quantity":1}' });
+    expect(res.status).toBe(502);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(await res.json()).toMatchObject({ code: 'BAD_GATEWAY', service: 'book', detail: expect.stringContaining('may have been carried out') });
+    expect(seen.map((s) => s.replica)).toEqual(['book-dropping']);
+  });
+
+  it('a replica still starting (its waiting room) did nothing: the request goes on to the next, which answers, and the starting one is passed over after that', async () => {
+    seen.length = 0;
+    const headers = await as('alice');
+    const first = await fetch(`${faulty.url}/reservationPages/1`, { headers });
+    expect(first.status).toBe(200);
+    expect(first.headers.get('retry-after')).toBeNull();
+    expect(await first.json()).toEqual({ replica: 'customercenter-live' });
+    const second = await fetch(`${faulty.url}/reservationPages/2`, { headers });
+    expect(await second.json()).toEqual({ replica: 'customercenter-live' });
+    expect(seen.map((s) => `${s.replica} ${s.url}`)).toEqual(['customercenter-starting /reservationPages/1', 'customercenter-live /reservationPages/1', 'customercenter-live /reservationPages/2']);
+  });
+
+  it('when no replica takes the connection, the client gets 503 UPSTREAM_UNAVAILABLE with Retry-After', async () => {
+    const res = await fetch(`${faulty.url}/reservations/1`, { headers: await as('alice') });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(await res.json()).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', service: 'reservation' });
   });
 });

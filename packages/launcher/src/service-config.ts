@@ -17,7 +17,8 @@ export interface ServiceProcessConfig {
   database?: Extract<DatabaseConfig, { kind: 'postgres' }>;
   redis?: { url: string; keyPrefix: string };
   /** Absent for the gateway, which reads no events. */
-  nats?: { servers: string[]; stream: string; streamReplicas: number };
+  /** `streamReplicas` undefined: create the stream with 1, and leave an existing one's as they are. */
+  nats?: { servers: string[]; stream: string; streamReplicas?: number };
   reservation: {
     bookUrl: string;
     bookTimeoutMs: number;
@@ -160,7 +161,7 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
             servers: urlListSetting(env, 'NATS_URL', ['nats:', 'tls:'], 'nats://127.0.0.1:4222'),
             stream: nameSetting(env, 'BSTORE_STREAM', /^[A-Za-z0-9_-]{1,64}$/, 'BSTORE') as string,
             // 3 on a three-server NATS cluster: each event is on a quorum before its publish is acknowledged.
-            streamReplicas: intSetting(env, 'BSTORE_STREAM_REPLICAS', 1, { min: 1, max: 5 }),
+            ...(env.BSTORE_STREAM_REPLICAS ? { streamReplicas: intSetting(env, 'BSTORE_STREAM_REPLICAS', 1, { min: 1, max: 5 }) } : {}),
           },
         }
       : {}),

@@ -65,7 +65,8 @@ async function startWaitingRoom(config: ServiceProcessConfig, logger: Logger, re
   });
   app.all('/*', async () => {
     // The reason stays in the log and the readiness check: it may name internal hosts.
-    throw new HttpProblem(503, 'SERVICE_STARTING', `${config.service} is starting; try again shortly`, { headers: { 'retry-after': '2' } });
+    // The header tells a gateway that nothing was done here: it may send the request to another replica.
+    throw new HttpProblem(503, 'SERVICE_STARTING', `${config.service} is starting; try again shortly`, { headers: { 'retry-after': '2', 'bstore-replica-state': 'starting' } });
   });
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
@@ -111,7 +112,7 @@ export async function runService(config: ServiceProcessConfig, rootLogger: Logge
           bus = await NatsJetStreamBus.connect({
             servers: config.nats.servers,
             streamName: config.nats.stream,
-            streamReplicas: config.nats.streamReplicas,
+            ...(config.nats.streamReplicas !== undefined ? { streamReplicas: config.nats.streamReplicas } : {}),
             name: `${config.service}-${process.pid}`,
             logger: own.child({ component: 'bus' }),
           });

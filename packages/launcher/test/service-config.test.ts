@@ -19,10 +19,11 @@ describe('a service process configuration for deployments', () => {
     expect(() => readServiceConfig({ ...demo, RESERVATION_URL: 'http://a:8081,ftp://b' }, 'gateway')).toThrow(/RESERVATION_URL must start with http: or https:/);
   });
 
-  it('reads the NATS servers as a list and the stream replicas (1 unless set; at most 5)', () => {
+  it('reads the NATS servers as a list and the stream replicas (at most 5; unset: not changed)', () => {
     const config = readServiceConfig({ ...demo, NATS_URL: 'nats://nats-0:4222,nats://nats-1:4222', BSTORE_STREAM_REPLICAS: '3' }, 'assignment');
     expect(config.nats).toEqual({ servers: ['nats://nats-0:4222', 'nats://nats-1:4222'], stream: 'BSTORE', streamReplicas: 3 });
-    expect(readServiceConfig(demo, 'book').nats?.streamReplicas).toBe(1);
+    // Unset: the stream is created with 1, and an existing stream keeps its replicas.
+    expect(readServiceConfig(demo, 'book').nats).toEqual({ servers: ['nats://127.0.0.1:4222'], stream: 'BSTORE' });
     expect(() => readServiceConfig({ ...demo, BSTORE_STREAM_REPLICAS: '7' }, 'book')).toThrow(/BSTORE_STREAM_REPLICAS must be a whole number from 1 to 5/);
   });
 

@@ -83,4 +83,31 @@ describe('NatsJetStreamBus', () => {
       await bus.close();
     }
   });
+
+  it('creates the stream with one replica unless told otherwise, sets the replicas it is given, and a process without the setting never lowers them', async () => {
+    const nc = await connect({ servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    const name = `REPLICAS_${Date.now()}`;
+    // The streams all take bstore.>: the other tests' stream goes first (freshBus makes it again).
+    await jsm.streams.delete('BSTORE').catch(() => undefined);
+    try {
+      const first = await NatsJetStreamBus.connect({ servers: nats.url, logger: testLogger(), streamName: name });
+      await first.close();
+      expect((await jsm.streams.info(name)).config.num_replicas).toBe(1);
+      const again = await NatsJetStreamBus.connect({ servers: nats.url, logger: testLogger(), streamName: name, streamReplicas: 1 });
+      await again.close();
+      expect((await jsm.streams.info(name)).config.num_replicas).toBe(1);
+      // Raised to 3 (a standalone server records it; a cluster places three copies) ...
+      const three = await NatsJetStreamBus.connect({ servers: nats.url, logger: testLogger(), streamName: name, streamReplicas: 3 });
+      await three.close();
+      expect((await jsm.streams.info(name)).config.num_replicas).toBe(3);
+      // ... and a process started without the setting (a debug run, an old manifest) leaves them at 3.
+      const unset = await NatsJetStreamBus.connect({ servers: nats.url, logger: testLogger(), streamName: name });
+      await unset.close();
+      expect((await jsm.streams.info(name)).config.num_replicas).toBe(3);
+    } finally {
+      await jsm.streams.delete(name).catch(() => undefined);
+      await nc.close();
+    }
+  });
 });

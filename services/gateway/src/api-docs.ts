@@ -1,7 +1,7 @@
 import { asyncApiDocument } from '@bstore/contracts';
 import { swaggerUiDocs, type HttpApp, type OpenApiDocument } from '@bstore/platform';
 import { ROUTES, type Upstream } from './routes.ts';
-import type { UpstreamPool, UpstreamPools } from './upstreams.ts';
+import { fromStartingReplica, type UpstreamPool, type UpstreamPools } from './upstreams.ts';
 
 export interface GatewayApiDocsOptions {
   upstreams: UpstreamPools;
@@ -77,7 +77,7 @@ export async function aggregateOpenApi(own: OpenApiDocument, upstreams: Record<U
       try {
         const target = upstreams[name];
         const get = (base: string) => fetch(`${base}/openapi.json`, { signal: AbortSignal.timeout(timeoutMs) });
-        const res = typeof target === 'string' ? await get(target) : await target.attempt(get);
+        const res = typeof target === 'string' ? await get(target) : await target.attempt(get, fromStartingReplica);
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         const doc = (await res.json()) as OpenApiDocument;
         if (typeof doc.paths !== 'object' || doc.paths === null) throw new Error('no paths');

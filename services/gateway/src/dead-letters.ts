@@ -14,7 +14,7 @@ import {
   type HttpApp,
   withTraceHeaders,
 } from '@bstore/platform';
-import { fromReplica, upstreamHeaders, upstreamProblem, type Upstream, type UpstreamPools } from './upstreams.ts';
+import { fromReplica, fromStartingReplica, upstreamHeaders, upstreamProblem, type Upstream, type UpstreamPools } from './upstreams.ts';
 
 export interface DeadLetterGatewayOptions {
   /** The services' replicas: they share their service's database, so any one answers for it. */
@@ -110,7 +110,7 @@ export async function deadLetterGatewayRoutes(app: HttpApp, options: DeadLetterG
       let res: Response;
       let body: unknown;
       try {
-        res = await options.upstreams[service].attempt((base) => fetch(`${base}${path}`, { headers: identity(request), signal }));
+        res = await options.upstreams[service].attempt((base) => fetch(`${base}${path}`, { headers: identity(request), signal }), fromStartingReplica);
         body = await res.json().catch(() => undefined);
       } catch (err) {
         const timedOut = (err as { name?: unknown }).name === 'TimeoutError';

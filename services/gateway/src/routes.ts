@@ -34,7 +34,9 @@ const SAFE_PATH = /^(\/[A-Za-z0-9_-]+)*\/?$/;
  */
 export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions): Promise<void> {
   await app.register(replyFrom, {
-    undici: { connections: 64, pipelining: 1, headersTimeout: options.timeoutMs, bodyTimeout: options.streamIdleTimeoutMs },
+    // A replica that does not accept the connection within 2 s is passed over (a host gone without
+    // a reset would otherwise hold each request for undici's default 10 s).
+    undici: { connections: 64, pipelining: 1, headersTimeout: options.timeoutMs, bodyTimeout: options.streamIdleTimeoutMs, connect: { timeout: 2000 } },
   });
 
   // Bodies are forwarded as they came; the owning service validates them.

@@ -4,7 +4,6 @@ import { HttpProblem, tagReservation, withTraceHeaders } from '@bstore/platform'
 
 export type Upstream = 'reservation' | 'assignment' | 'book' | 'customercenter';
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 
 function codeOf(err: unknown): string | undefined {
   let e: unknown = err;
@@ -22,19 +21,31 @@ function isTimeout(err: unknown): boolean {
   return statusCode === 504 || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
 }
 
-/** What the client is told when an upstream is down (503), slow (504) or broken (502). */
+/**
+ * What the client is told when an upstream is down (503: nothing reached it, so a retry is safe),
+ * slow (504), or broken (502: the connection broke after the request was sent, or the answer was
+ * invalid; the request may have been carried out, which an Idempotency-Key makes safe to retry).
+ */
 export function upstreamProblem(upstream: Upstream, error: unknown): HttpProblem {
   if (isTimeout(error)) {
     return new HttpProblem(504, 'UPSTREAM_TIMEOUT', `the ${upstream} service did not answer in time`, { extensions: { service: upstream } });
   }
-  if (UNREACHABLE.has(codeOf(error) ?? '') || (error as { statusCode?: unknown }).statusCode === 503) {
+  if (isConnectFailure(error) || (error as { statusCode?: unknown }).statusCode === 503) {
     return new HttpProblem(503, 'UPSTREAM_UNAVAILABLE', `the ${upstream} service is unavailable`, {
       extensions: { service: upstream },
       headers: { 'retry-after': '5' },
     });
   }
+  if (BROKEN.has(codeOf(error) ?? '')) {
+    return new HttpProblem(502, 'BAD_GATEWAY', `the connection to the ${upstream} service broke before it answered; the request may have been carried out`, {
+      extensions: { service: upstream },
+    });
+  }
   return new HttpProblem(502, 'BAD_GATEWAY', `the ${upstream} service gave an invalid answer`, { extensions: { service: upstream } });
 }
+
+/** A connection that broke after the request was sent. */
+const BROKEN = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
 
 
 /**
@@ -57,38 +68,68 @@ export function tagReservationOf(path: unknown): void {
   if (match?.[1]) tagReservation(Number(match[1]));
 }
 
-/** Errors that mean the request never reached the replica: it is safe to send it to another. */
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+/**
+ * The header of a service's waiting room (service-process.ts): the process listens but cannot serve
+ * yet (its database, the bus or its schema is not there), and did nothing with the request.
+ */
+export const REPLICA_STATE_HEADER = 'bstore-replica-state';
 
-/** The request could not even connect (nothing was sent): another replica may take it, whatever its method. */
+/** Errors only a connection that could not be made gives: nothing was sent. */
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+/** Errors that mean nothing was sent only when they came from the connect itself (not a later write). */
+const NEVER_SENT_AT_CONNECT = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+
+/**
+ * The request could not even connect, so nothing reached the replica: another replica may take it,
+ * whatever its method. A reset or a broken socket after the request was written is not one of
+ * these (the replica may have acted on it).
+ */
 export function isConnectFailure(error: unknown): boolean {
-  return NOT_CONNECTED.has(codeOf(error) ?? '');
+  let e: unknown = error;
+  for (let depth = 0; e && depth < 5; depth++) {
+    const { code, syscall } = e as { code?: unknown; syscall?: unknown };
+    if (typeof code === 'string' && NEVER_SENT.has(code)) return true;
+    if (typeof code === 'string' && NEVER_SENT_AT_CONNECT.has(code) && syscall === 'connect') return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** What a replica that is still starting answers with (it did nothing): the request may go to another. */
+function startingReplica(url: string): Error {
+  return Object.assign(new Error(`the replica ${url} is starting (not ready)`), { statusCode: 503 });
 }
 
 /**
  * The replicas of one upstream service and the turn among them. Each request goes to the next
- * replica in turn (round robin); a replica that refused a connection is passed over for
- * `downForMs` and the request goes to the next (passive health checking: no probes of its own).
- * When every replica is marked down, all are tried again rather than none. With one URL (a
- * Kubernetes Service, which balances by itself) it is simply that URL.
+ * replica in turn (round robin). A replica that refused a connection, or answered from its waiting
+ * room (not ready yet), is passed over and the request goes to the next (passive health checking:
+ * no probes of its own): for `downForMs` after its first such failure, twice as long after each
+ * further one in a row (up to a minute), until it answers again. When every replica is passed over,
+ * all are tried again rather than none. With one URL (a Kubernetes Service, which balances by
+ * itself) it is simply that URL.
  */
 export class UpstreamPool {
   readonly name: Upstream;
   readonly urls: readonly string[];
   readonly #downForMs: number;
+  readonly #maxDownForMs: number;
   readonly #downUntil: number[];
+  readonly #failures: number[];
   #turn = 0;
 
-  constructor(name: Upstream, urls: string | readonly string[], options: { downForMs?: number } = {}) {
-    const list = (typeof urls === 'string' ? [urls] : [...urls]).map((url) => url.replace(/\/+$/, ''));
+  constructor(name: Upstream, urls: string | readonly string[], options: { downForMs?: number; maxDownForMs?: number } = {}) {
+    const list = [...new Set((typeof urls === 'string' ? [urls] : [...urls]).map((url) => url.replace(/\/+$/, '')))];
     if (list.length === 0) throw new Error(`the ${name} upstream needs at least one URL`);
     this.name = name;
     this.urls = list;
     this.#downForMs = options.downForMs ?? 5000;
+    this.#maxDownForMs = options.maxDownForMs ?? 60_000;
     this.#downUntil = list.map(() => 0);
+    this.#failures = list.map(() => 0);
   }
 
-  /** The next replica in turn that is not marked down and not in `tried`; undefined when none is left. */
+  /** The next replica in turn that is not passed over and not in `tried`; undefined when none is left. */
   pick(tried: ReadonlySet<string> = new Set()): string | undefined {
     const now = Date.now();
     let fallback: string | undefined;
@@ -105,50 +146,101 @@ export class UpstreamPool {
     return fallback;
   }
 
-  /** Passes over `url` for a while (it refused a connection). */
+  /** Passes over `url` for a while (it refused a connection, or is starting); longer each time in a row. */
   markDown(url: string): void {
     const index = this.urls.indexOf(url);
-    if (index >= 0) this.#downUntil[index] = Date.now() + this.#downForMs;
+    if (index < 0) return;
+    const failures = (this.#failures[index] ?? 0) + 1;
+    this.#failures[index] = failures;
+    this.#downUntil[index] = Date.now() + Math.min(this.#downForMs * 2 ** (failures - 1), this.#maxDownForMs);
+  }
+
+  /** `url` answered: it takes its turns again. */
+  markUp(url: string): void {
+    const index = this.urls.indexOf(url);
+    if (index < 0 || this.#failures[index] === 0) return;
+    this.#failures[index] = 0;
+    this.#downUntil[index] = 0;
   }
 
   /**
    * Runs `call` on a replica, and on the next ones while the failure is a connection that could not
-   * be made (nothing reached the replica, so nothing can have happened twice); any other failure,
-   * or the last replica's, is thrown.
+   * be made, or the answer (`starting`) says the replica is not ready yet: nothing reached a service,
+   * so nothing can have happened twice. Any other failure, or the last replica's, is thrown.
    */
-  async attempt<T>(call: (url: string) => Promise<T>): Promise<T> {
+  async attempt<T>(call: (url: string) => Promise<T>, starting: (answer: T) => boolean = () => false): Promise<T> {
     const tried = new Set<string>();
-    for (;;) {
-      const url = this.pick(tried) as string;
+    for (let url = this.pick(); url !== undefined; url = this.pick(tried)) {
       tried.add(url);
+      const last = tried.size >= this.urls.length;
+      let answer: T;
       try {
-        return await call(url);
+        answer = await call(url);
       } catch (err) {
-        if (!isConnectFailure(err) || tried.size >= this.urls.length) throw err;
+        if (!isConnectFailure(err) || last) throw err;
         this.markDown(url);
+        continue;
       }
+      if (!starting(answer)) {
+        this.markUp(url);
+        return answer;
+      }
+      this.markDown(url);
+      if (last) return answer;
     }
+    throw new Error(`the ${this.name} upstream has no replica`);
   }
 }
 
 export type UpstreamPools = Record<Upstream, UpstreamPool>;
 
+/** Whether a fetch answer came from a replica's waiting room (it did nothing). */
+export function fromStartingReplica(res: Response): boolean {
+  return res.status === 503 && res.headers.get(REPLICA_STATE_HEADER) === 'starting';
+}
+
 /**
  * Proxies the request to `path` on a replica of `pool` (reply-from), and to the next replica when
- * one refused the connection; any other failure, or when no replica is left, goes to `onFailure`.
+ * one refused the connection or answered from its waiting room; any other failure, or when no
+ * replica is left, goes to `onFailure`. reply-from's own retries are off: they would go to the
+ * same replica.
  */
 export function fromReplica(
   reply: FastifyReply,
   pool: UpstreamPool,
   path: string,
-  options: Omit<FastifyReplyFromHooks, 'onError'>,
+  options: Omit<FastifyReplyFromHooks, 'onError' | 'onResponse' | 'retryDelay'>,
   onFailure: (reply: FastifyReply, error: unknown) => void,
 ): FastifyReply {
   const tried = new Set<string>();
   const send = (target: FastifyReply, base: string): FastifyReply => {
     tried.add(base);
+    let starting = false;
     return target.from(`${base}${path}`, {
       ...options,
+      retryDelay: () => null,
+      rewriteHeaders: (headers, request) => {
+        starting = headers[REPLICA_STATE_HEADER] === 'starting';
+        // A waiting room's answer is not passed on (the request goes elsewhere): none of its headers.
+        if (starting) return {};
+        return options.rewriteHeaders ? options.rewriteHeaders(headers, request) : headers;
+      },
+      onResponse: (_request, r, res) => {
+        if (!starting) {
+          pool.markUp(base);
+          r.send(res.stream);
+          return;
+        }
+        res.stream.resume();
+        pool.markDown(base);
+        const next = pool.pick(tried);
+        if (next !== undefined && !r.sent) {
+          r.request.log.warn({ upstream: pool.name }, 'an upstream replica is starting (not ready); trying the next');
+          send(r as FastifyReply, next);
+          return;
+        }
+        onFailure(r as FastifyReply, startingReplica(base));
+      },
       onError: (r, { error }) => {
         const next = isConnectFailure(error) ? (pool.markDown(base), pool.pick(tried)) : undefined;
         if (next !== undefined && !r.sent) {

@@ -35,8 +35,10 @@ export interface NatsBusOptions {
    */
   manageStream?: boolean;
   /**
-   * Copies of the stream kept by a NATS cluster (1 by default; 3 on a three-server cluster, so a
-   * publish is acknowledged once a quorum holds it). Applied when the stream is created or updated.
+   * Copies of the stream kept by a NATS cluster (3 on a three-server cluster, so a publish is
+   * acknowledged once a quorum holds it). Applied when the stream is created (1 when unset) or
+   * updated; unset, an existing stream keeps its replicas (a process started without the setting
+   * never lowers them).
    */
   streamReplicas?: number;
 }
@@ -85,7 +87,7 @@ export class NatsJetStreamBus implements MessageBus {
       const jsm = await jetstreamManager(nc);
       const bus = new NatsJetStreamBus(nc, jsm, options);
       if (options.manageStream === false) await bus.#requireStream();
-      else await bus.#ensureStream(options.duplicateWindowMs ?? 2 * 60_000, options.streamReplicas ?? 1);
+      else await bus.#ensureStream(options.duplicateWindowMs ?? 2 * 60_000, options.streamReplicas);
       return bus;
     } catch (err) {
       await nc.close();
@@ -258,22 +260,23 @@ export class NatsJetStreamBus implements MessageBus {
     }
   }
 
-  async #ensureStream(duplicateWindowMs: number, replicas: number): Promise<void> {
+  async #ensureStream(duplicateWindowMs: number, replicas: number | undefined): Promise<void> {
     const config = {
       name: this.#stream,
       subjects: STREAM_SUBJECTS,
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       duplicate_window: nanos(duplicateWindowMs),
-      num_replicas: replicas,
     };
+    let existing: number | undefined;
     try {
-      await this.#jsm.streams.info(this.#stream);
-      await this.#jsm.streams.update(this.#stream, config);
+      existing = (await this.#jsm.streams.info(this.#stream)).config.num_replicas;
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await this.#jsm.streams.add(config);
+      await this.#jsm.streams.add({ ...config, num_replicas: replicas ?? 1 });
+      return;
     }
+    await this.#jsm.streams.update(this.#stream, { ...config, num_replicas: replicas ?? existing });
   }
 }
 
