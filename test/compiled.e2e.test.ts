@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DockerfileParser } from 'dockerfile-ast';
 import pg from 'pg';
@@ -18,7 +18,9 @@ import { startPrivateRedis, type PrivateRedis } from './support/redis.ts';
 
 /**
  * What the container image runs, outside Docker (no engine here): the Dockerfile's build steps
- * (`npm run build`, the web app's Vite build), then the compiled entry points as real processes
+ * (`npm run build`, the web app's Vite build), then its runtime stage followed in a folder of the
+ * test's own (its COPYs and its production-only `npm ci`, nothing else of the checkout), then the
+ * compiled entry points as real processes from that folder
  * the way compose.yaml wires them: `dist/migrate.js` once per SQL service on a database it creates,
  * then the five `dist/service.js <name>` with DATABASE_MIGRATE=false, on PostgreSQL, a private NATS
  * JetStream and a private Redis, with the demo identity and demo data. A smoke test through the
@@ -29,11 +31,13 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 // The project's Node 24 first on the PATH (ADR 0001), for npm and the scripts it runs.
 const PATH = [join(ROOT, 'node_modules/.bin'), process.env.PATH ?? ''].join(delimiter);
 const SQL: ClusterServiceName[] = ['book', 'reservation', 'assignment'];
+/** The staged runtime image's /app (stageRuntime). */
+let app = '';
 
-/** Runs a command to its end, with the output kept for the failure message. */
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | string; output: string }> {
+/** Runs a command to its end (in the staged /app once there is one), with the output kept for the failure message. */
+function run(command: string, args: string[], env: Record<string, string> = {}, cwd = app || ROOT): Promise<{ code: number | string; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd, env: { ...process.env, PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -42,10 +46,50 @@ function run(command: string, args: string[], env: Record<string, string> = {}):
   });
 }
 
-async function mustRun(what: string, command: string, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const { code, output } = await run(command, args, env);
+async function mustRun(what: string, command: string, args: string[], env: Record<string, string> = {}, cwd?: string): Promise<string> {
+  const { code, output } = await run(command, args, env, cwd);
   if (code !== 0) throw new Error(`${what} (${command} ${args.join(' ')}) ended with ${code}:\n${output.slice(-4000)}`);
   return output;
+}
+
+/**
+ * The Dockerfile's runtime stage, followed outside Docker in a new folder (the image's /app): each
+ * COPY from the build context (from this checkout) or from the build stage (`/app/<path>`: this
+ * checkout, just built; the web app from `web`, where this test built it), and each RUN (its
+ * `--mount` flags dropped: only a cache). So the image's production-only install and the files it
+ * copies are what the services run on; a file the compiled code needs and the Dockerfile forgets
+ * fails here.
+ */
+async function stageRuntime(web: string): Promise<string> {
+  const target = await mkdtemp(join(tmpdir(), 'bstore-runtime-'));
+  const dockerfile = DockerfileParser.parse(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+  const lastFrom = dockerfile.getFROMs().at(-1)?.getRange().start.line ?? -1;
+  const instructions = dockerfile.getInstructions().filter((i) => i.getRange().start.line > lastFrom);
+  let ran = 0;
+  for (const instruction of instructions) {
+    const args = instruction.getArguments().map((a) => a.getValue());
+    if (instruction.getKeyword() === 'COPY') {
+      const flags = Object.fromEntries(
+        ((instruction as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] }).getFlags() ?? []).map((f) => [f.getName(), f.getValue()]),
+      );
+      const dest = args.at(-1) as string;
+      for (const source of args.slice(0, -1)) {
+        let from = join(ROOT, source);
+        if (flags.from !== undefined) {
+          expect(source.startsWith('/app/'), `COPY --from ${source}`).toBe(true);
+          const path = source.slice('/app/'.length);
+          from = path === 'web/dist' ? web : join(ROOT, path);
+        }
+        const to = dest.endsWith('/') || dest === '.' || dest === './' ? join(target, dest, basename(source)) : join(target, dest);
+        await cp(from, to, { recursive: true });
+      }
+    } else if (instruction.getKeyword() === 'RUN') {
+      await mustRun(`the runtime stage's RUN ${args.join(' ')}`, 'sh', ['-c', args.join(' ')], {}, target);
+      ran++;
+    }
+  }
+  expect(ran, 'the runtime stage runs its npm ci').toBeGreaterThanOrEqual(1);
+  return target;
 }
 
 /** The health-check commands of the Dockerfile (HEALTHCHECK CMD) and of compose.yaml (gateway's). */
@@ -88,6 +132,8 @@ function serviceEnv(name: ClusterServiceName): Record<string, string> {
     BSTORE_DEMO_AUTH: 'true',
     // The compiled JavaScript alone: no `source` condition from anywhere.
     NODE_OPTIONS: '',
+    // As the image's ENV.
+    NODE_ENV: 'production',
   };
   switch (name) {
     case 'book':
@@ -104,13 +150,13 @@ function serviceEnv(name: ClusterServiceName): Record<string, string> {
         RESERVATION_URL: local('reservation'),
         ASSIGNMENT_URL: local('assignment'),
         CUSTOMERCENTER_URL: local('customercenter'),
-        BSTORE_WEB_ROOT: webRoot,
+        // No BSTORE_WEB_ROOT: the default, <app>/web/dist, where the image puts the web app.
       };
   }
 }
 
 const start = async (name: ClusterServiceName) => {
-  services[name] = await startServiceProcess(name, serviceEnv(name), true, { compiled: true });
+  services[name] = await startServiceProcess(name, serviceEnv(name), true, { compiled: true, cwd: app });
 };
 
 beforeAll(async () => {
@@ -119,6 +165,8 @@ beforeAll(async () => {
   webRoot = await mkdtemp(join(tmpdir(), 'bstore-compiled-web-'));
   await mustRun('npm run build', 'npm', ['run', 'build']);
   await mustRun('the web app build', 'npm', ['run', 'build', '-w', '@bstore/web', '--', '--outDir', webRoot, '--emptyOutDir']);
+  // The runtime stage: production dependencies only, the compiled files only.
+  app = await stageRuntime(webRoot);
 
   await ensurePostgres();
   [nats, redis] = await Promise.all([startPrivateNats(), startPrivateRedis()]);
@@ -155,6 +203,7 @@ afterAll(async () => {
     await admin.end();
   }
   if (webRoot) await rm(webRoot, { recursive: true, force: true });
+  if (app) await rm(app, { recursive: true, force: true });
 }, 120_000);
 
 async function signIn(username: string, password: string): Promise<Record<string, string>> {
@@ -180,9 +229,14 @@ async function call<T>(method: string, path: string, headers: Record<string, str
 }
 
 describe('the compiled build, run as the container image runs it', () => {
-  it('runs every service from dist/service.js, without the source condition', () => {
-    expect(existsSync(join(ROOT, 'packages/launcher/dist/service.js'))).toBe(true);
-    expect(existsSync(join(ROOT, 'packages/launcher/dist/migrate.js'))).toBe(true);
+  it('runs every service from dist/service.js of the staged image, without the source condition or any dev dependency', () => {
+    expect(existsSync(join(app, 'packages/launcher/dist/service.js'))).toBe(true);
+    expect(existsSync(join(app, 'packages/launcher/dist/migrate.js'))).toBe(true);
+    // Only what the Dockerfile copies: no sources, no dev tools, no test-only binary.
+    expect(existsSync(join(app, 'packages/launcher/src'))).toBe(false);
+    expect(existsSync(join(app, 'node_modules/typescript'))).toBe(false);
+    expect(existsSync(join(app, 'node_modules/vitest'))).toBe(false);
+    expect(existsSync(join(app, 'node_modules/@install-binary'))).toBe(false);
     for (const name of ['book', 'reservation', 'assignment', 'customercenter', 'gateway'] as const) {
       const proc = services[name] as ServiceProcess;
       const commandLine = readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
@@ -268,7 +322,7 @@ describe('the compiled build, run as the container image runs it', () => {
       "const m = await import('./packages/launcher/dist/embedded-system.js'); process.stdout.write(m.DEFAULT_WEB_ROOT);",
     ]);
     expect(code, output).toBe(0);
-    expect(output.replace(/\/$/, '')).toBe(join(ROOT, 'web/dist'));
+    expect(output.replace(/\/$/, '')).toBe(join(app, 'web/dist'));
   });
 
   it("the image's and compose's health checks pass on each running service and fail on a closed port", async () => {

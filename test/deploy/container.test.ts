@@ -269,15 +269,13 @@ describe('Dockerfile', () => {
     for (const workspace of manifests) {
       const manifest = JSON.parse(read(workspace ? `${workspace}/package.json` : 'package.json')) as LockEntry;
       const entry = lock.packages[workspace];
-      // npm records optional dependencies under both `dependencies` and `optionalDependencies`.
+      // npm may also record the optional dependencies under `dependencies` (it does not always).
       const sorted = (deps: Deps) => JSON.stringify(Object.fromEntries(Object.entries(deps).sort(([a], [b]) => a.localeCompare(b))));
-      const expected: Record<'dependencies' | 'devDependencies' | 'optionalDependencies', Deps> = {
-        dependencies: { ...manifest.dependencies, ...manifest.optionalDependencies },
-        devDependencies: manifest.devDependencies ?? {},
-        optionalDependencies: manifest.optionalDependencies ?? {},
-      };
-      for (const field of ['dependencies', 'devDependencies', 'optionalDependencies'] as const) {
-        if (sorted(expected[field]) !== sorted(entry?.[field] ?? {})) problems.push(`${workspace || 'package.json'}: ${field} differ from package-lock.json`);
+      const optional = manifest.optionalDependencies ?? {};
+      const lockedDeps = Object.fromEntries(Object.entries(entry?.dependencies ?? {}).filter(([name]) => !(name in optional)));
+      if (sorted(manifest.dependencies ?? {}) !== sorted(lockedDeps)) problems.push(`${workspace || 'package.json'}: dependencies differ from package-lock.json`);
+      for (const field of ['devDependencies', 'optionalDependencies'] as const) {
+        if (sorted(manifest[field] ?? {}) !== sorted(entry?.[field] ?? {})) problems.push(`${workspace || 'package.json'}: ${field} differ from package-lock.json`);
       }
     }
     // Every dependency of every locked package is locked too, where Node would find it: npm ci

@@ -68,6 +68,8 @@ export interface ServiceProcessOptions {
    * image runs; `npm run build` first) instead of the TypeScript sources. Default false.
    */
   compiled?: boolean;
+  /** The folder it runs in (default the repository): a staged copy of the image's /app, say. */
+  cwd?: string;
 }
 
 /**
@@ -84,7 +86,7 @@ export async function startServiceProcess(
 ): Promise<ServiceProcess> {
   const args = options.compiled ? ['packages/launcher/dist/service.js', name] : ['--conditions=source', 'packages/launcher/src/service.ts', name];
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd: options.cwd ?? ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', BSTORE_DEMO_AUTH: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
