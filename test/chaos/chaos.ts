@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kysely, PostgresDialect } from 'kysely';
@@ -67,6 +68,8 @@ export interface ReplicaReport {
   handled: number | null;
   /** Deliveries its consumer found already handled (the inbox caught them). */
   duplicates: number | null;
+  /** CPU time the process used during the load (user + system, from /proc), in ms; null if killed. */
+  cpuMs: number | null;
 }
 
 export interface ChaosReport {
@@ -79,6 +82,8 @@ export interface ChaosReport {
    * time from the start of the load to the last one's completion (its row's updated_at).
    */
   sagas: { completed: number; spanMs: number | null };
+  /** How busy the machine's CPUs were during the load (every process, the servers included), in %. */
+  machineCpuBusyPct: number | null;
   replicas: ReplicaReport[];
   /** Events each consumer's inbox recorded as handled, by consumer (from the services' databases). */
   inboxRows: Record<string, number>;
@@ -159,6 +164,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     operations: 0,
     loadMs: 0,
     sagas: { completed: 0, spanMs: null },
+    machineCpuBusyPct: null,
     replicas: [],
     inboxRows: {},
     reserves: { acknowledged: 0, refused: 0, indeterminate: 0 },
@@ -346,6 +352,8 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       }
     };
 
+    const cpuAtStart = new Map(replicas.map((r) => [r, processCpuMs(r.proc?.pid)]));
+    const machineAtStart = machineCpu();
     const started = Date.now();
     const until = started + options.durationMs;
     const workers = Array.from({ length: options.workers }, async () => {
@@ -370,6 +378,18 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     };
     await Promise.all([...workers, options.faults ? faultLoop(until) : Promise.resolve(), killMidway()]);
     report.loadMs = Date.now() - started;
+    const machineAtEnd = machineCpu();
+    if (machineAtStart && machineAtEnd) {
+      const total = machineAtEnd.total - machineAtStart.total;
+      report.machineCpuBusyPct = total > 0 ? (100 * (machineAtEnd.busy - machineAtStart.busy)) / total : null;
+    }
+    const cpuDuringLoad = new Map(
+      replicas.map((r) => {
+        const before = cpuAtStart.get(r);
+        const after = processCpuMs(r.proc?.pid);
+        return [r, before !== undefined && after !== undefined ? after - before : null] as const;
+      }),
+    );
     // Whatever the schedule left stopped runs again.
     bookReplica.proc?.signal('SIGCONT');
     await nats.restart();
@@ -412,7 +432,14 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     // Who handled what: each live replica's consumer counts, and each consumer's inbox.
     for (const r of replicas) {
       const counts = r.proc && r.name !== 'gateway' ? await consumerCounts(urlOf(r), r.name) : undefined;
-      report.replicas.push({ service: r.name, index: r.index, killed: killed.has(r), handled: counts?.handled ?? null, duplicates: counts?.duplicate ?? null });
+      report.replicas.push({
+        service: r.name,
+        index: r.index,
+        killed: killed.has(r),
+        handled: counts?.handled ?? null,
+        duplicates: counts?.duplicate ?? null,
+        cpuMs: cpuDuringLoad.get(r) ?? null,
+      });
     }
     for (const [name, db] of [['book', dbs.book], ['reservation', dbs.reservation], ['assignment', dbs.assignment]] as const) {
       const row = await (db as unknown as Kysely<{ inbox: { consumer: string } }>)
@@ -431,6 +458,36 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     await admin.connect();
     for (const n of ['book', 'reservation', 'assignment']) await admin.query(`DROP DATABASE IF EXISTS "bstore_chaos${tag}_${n}" WITH (FORCE)`);
     await admin.end();
+  }
+}
+
+/** A process's CPU time so far (user + system, /proc/<pid>/stat), in ms; undefined when it is gone. */
+function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+    return (ticks * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Linux's USER_HZ: /proc counts CPU time in these ticks. */
+const CLOCK_TICKS = 100;
+
+/** The machine's CPU time so far, busy and total, in ticks (/proc/stat's first line). */
+function machineCpu(): { busy: number; total: number } | undefined {
+  try {
+    const [, ...values] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+    const ticks = values.map(Number);
+    const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0); // idle, iowait
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
   }
 }
 
@@ -498,9 +555,15 @@ export function formatReport(report: ChaosReport): string {
     ...Object.entries(report.faults).map(([k, v]) => row(`faults: ${k}`, v)),
     row('sagas completed', `${report.sagas.completed} (${sagasPerSecond(report).toFixed(1)}/s from the start of the load to the last)`),
     row('settled in', report.settledInMs === null ? 'did not settle' : `${(report.settledInMs / 1000).toFixed(1)} s`),
-    ...report.replicas
-      .filter((r) => r.handled !== null || r.killed)
-      .map((r) => row(`${r.service}#${r.index}${r.killed ? ' (killed)' : ''}`, r.killed ? 'killed midway' : `handled ${r.handled}, duplicates ${r.duplicates}`)),
+    row('machine CPU busy during the load', report.machineCpuBusyPct === null ? 'unknown' : `${report.machineCpuBusyPct.toFixed(0)} %`),
+    ...report.replicas.map((r) =>
+      row(
+        `${r.service}#${r.index}${r.killed ? ' (killed)' : ''}`,
+        [r.killed ? 'killed midway' : null, r.handled !== null ? `handled ${r.handled}, duplicates ${r.duplicates}` : null, r.cpuMs !== null ? `CPU ${(r.cpuMs / 1000).toFixed(1)} s` : null]
+          .filter(Boolean)
+          .join(', '),
+      ),
+    ),
     row('inbox rows', Object.entries(report.inboxRows).map(([k, v]) => `${k}:${v}`).join(' ')),
     row('violations', report.violations.length),
     ...report.violations.slice(0, 50).map((v) => `    ${v}`),

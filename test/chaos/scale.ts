@@ -49,15 +49,19 @@ for (let replicas = 1; replicas <= maxReplicas; replicas++) {
   if (!values.quiet) process.stdout.write(`\n${formatReport(report)}\n\n`);
   if (report.violations.length > 0 || report.serverErrors > 0) failed = true;
   const posts = report.reserves.acknowledged + report.reserves.refused;
+  // CPU of bstore's own processes per completed saga (PostgreSQL, NATS and Redis not included).
+  const cpuMs = report.replicas.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0);
+  const perSaga = report.sagas.completed > 0 ? (cpuMs / report.sagas.completed).toFixed(1) : '-';
+  const busy = report.machineCpuBusyPct === null ? '-' : `${report.machineCpuBusyPct.toFixed(0)} %`;
   rows.push(
-    `| ${replicas} | ${sagasPerSecond(report).toFixed(1)} | ${(posts / (report.loadMs / 1000)).toFixed(1)} | ${report.reserves.acknowledged} | ${report.serverErrors} | ${report.settledInMs === null ? 'no' : `${(report.settledInMs / 1000).toFixed(1)} s`} | ${report.violations.length} |`,
+    `| ${replicas} | ${sagasPerSecond(report).toFixed(1)} | ${(posts / (report.loadMs / 1000)).toFixed(1)} | ${report.reserves.acknowledged} | ${busy} | ${perSaga} | ${report.serverErrors} | ${report.settledInMs === null ? 'no' : `${(report.settledInMs / 1000).toFixed(1)} s`} | ${report.violations.length} |`,
   );
 }
 process.stdout.write(
   [
     `replicas of reservation and assignment behind one gateway; ${workers} closed-loop workers, ${durationS} s each, ${new Date().toISOString()}`,
-    '| replicas | completed sagas/s | POST /reservations/s | acknowledged | 5xx | settled after the load | violations |',
-    '|---|---|---|---|---|---|---|',
+    '| replicas | completed sagas/s | POST /reservations/s | acknowledged | machine CPU busy | bstore CPU ms per saga | 5xx | settled after the load | violations |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
   ].join('\n'),
