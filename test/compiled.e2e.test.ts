@@ -237,6 +237,8 @@ describe('the compiled build, run as the container image runs it', () => {
     expect(existsSync(join(app, 'node_modules/typescript'))).toBe(false);
     expect(existsSync(join(app, 'node_modules/vitest'))).toBe(false);
     expect(existsSync(join(app, 'node_modules/@install-binary'))).toBe(false);
+    // The web app is bundled by Vite: React is in web/dist, not needed as a package at run time.
+    expect(existsSync(join(app, 'node_modules/react'))).toBe(false);
     for (const name of ['book', 'reservation', 'assignment', 'customercenter', 'gateway'] as const) {
       const proc = services[name] as ServiceProcess;
       const commandLine = readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
