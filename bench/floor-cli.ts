@@ -1,0 +1,43 @@
+import { parseArgs } from 'node:util';
+import { measureHoldFloor, measurePublishFloor, type FloorResult } from './floor.ts';
+
+/**
+ * `npm run bench:floor [-- --concurrency 16 --duration 10]`: the floors of the benchmark on this
+ * machine, now: the book-hold transaction on PostgreSQL (one hot book, then 10,000 books) and
+ * JetStream publish-with-ack, each at the same client concurrency. bench/README.md says how to
+ * read them. Reads POSTGRES_URL (default the machine's server) and NATS_URL.
+ */
+const { values } = parseArgs({
+  options: {
+    concurrency: { type: 'string', default: '16' },
+    duration: { type: 'string', default: '10' },
+  },
+});
+const whole = (name: string, raw: string, min: number, max: number) => {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    process.stderr.write(`--${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(raw)}\n`);
+    process.exit(2);
+  }
+  return n;
+};
+const concurrency = whole('concurrency', values.concurrency, 1, 256);
+const durationMs = whole('duration', values.duration, 1, 600) * 1000;
+const postgresUrl = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+const results: FloorResult[] = [];
+results.push(await measureHoldFloor({ postgresUrl, concurrency, durationMs, books: 1 }));
+results.push(await measureHoldFloor({ postgresUrl, concurrency, durationMs, books: 10_000 }));
+results.push(await measurePublishFloor({ natsUrl, concurrency, durationMs }));
+
+const lines = [
+  `floors on this machine, ${concurrency} clients each, ${durationMs / 1000} s, ${new Date().toISOString()}`,
+  '| floor | per second | operations | errors |',
+  '|---|---|---|---|',
+  ...results.map((r) => `| ${r.name} | ${r.perSecond.toFixed(0)} | ${r.operations} | ${r.errors} |`),
+  '',
+];
+process.stdout.write(lines.join('\n'));
+const [hot, spread, publish] = results as [FloorResult, FloorResult, FloorResult];
+process.stdout.write(`floor_holds_per_s=${hot.perSecond.toFixed(0)} floor_holds_spread_per_s=${spread.perSecond.toFixed(0)} floor_publish_per_s=${publish.perSecond.toFixed(0)}\n`);
