@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { commitBoundLimit, finalLine, latencyChartSvg, pointsTable, type BenchPoint } from '../bench/report.ts';
+
+/** The benchmark's report pieces (bench/report.ts): the final line, the table and the SVG chart. */
+const points: BenchPoint[] = [
+  { label: '25% <of> max', offeredPerSecond: 17.5, sagasPerSecond: 17.4, postP99Ms: 31.2, sagaP99Ms: 14.9 },
+  { label: '50%', offeredPerSecond: 35, sagasPerSecond: 34.6, postP99Ms: 39.0, sagaP99Ms: 18.2 },
+  { label: 'max', offeredPerSecond: null, sagasPerSecond: 69.8, postP99Ms: 452.4, sagaP99Ms: 384.3 },
+];
+
+describe('the benchmark report', () => {
+  it('the final line: sagas/s, the hold floor, their ratio and the saga p99, in the format a script reads', () => {
+    expect(finalLine({ sagasPerSecond: 69.84, floorHoldsPerSecond: 1078.4, p99SagaMs: 384.31 })).toBe('sagas_per_s=69.8 floor_holds_per_s=1078 ratio=0.065 p99_saga_ms=384.3');
+    expect(finalLine({ sagasPerSecond: 10, floorHoldsPerSecond: 0, p99SagaMs: 0 })).toBe('sagas_per_s=10.0 floor_holds_per_s=0 ratio=0.000 p99_saga_ms=0.0');
+    expect(finalLine({ sagasPerSecond: 1, floorHoldsPerSecond: 1000, p99SagaMs: 1 })).toMatch(/^sagas_per_s=\S+ floor_holds_per_s=\S+ ratio=\S+ p99_saga_ms=\S+$/);
+  });
+
+  it('the commit-bound limit is the hold floor over the commits of one saga (5 by default)', () => {
+    expect(commitBoundLimit(3227)).toBeCloseTo(645.4, 5);
+    expect(commitBoundLimit(1000, 4)).toBe(250);
+  });
+
+  it('the table has a row per point, the closed-loop maximum named as such', () => {
+    const lines = pointsTable(points).split('\n');
+    expect(lines).toHaveLength(2 + points.length);
+    expect(lines[0]).toBe('| load | offered/s | completed sagas/s | POST p99 ms | saga p99 ms |');
+    expect(lines[4]).toBe('| max | max (closed loop) | 69.8 | 452.4 | 384.3 |');
+  });
+
+  it('the SVG chart: one well-formed document, two series of one marker per point, inside the plot, text escaped', () => {
+    const svg = latencyChartSvg(points, 'bstore <cluster> & more');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain('bstore &lt;cluster&gt; &amp; more');
+    expect(svg).toContain('25% &lt;of&gt; max');
+    expect(svg).not.toMatch(/<of>|<cluster>/);
+    const circles = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)].map((m) => [Number(m[1]), Number(m[2])] as const);
+    expect(circles).toHaveLength(points.length * 2);
+    for (const [cx, cy] of circles) {
+      expect(cx).toBeGreaterThanOrEqual(64);
+      expect(cx).toBeLessThanOrEqual(720 - 24);
+      expect(cy).toBeGreaterThanOrEqual(48);
+      expect(cy).toBeLessThanOrEqual(420 - 56);
+    }
+    // Higher latency is higher up the chart (smaller y): the max point's saga p99 is above the 25% one's.
+    const sagaYs = circles.slice(0, points.length).map(([, cy]) => cy);
+    expect(sagaYs[2]).toBeLessThan(sagaYs[0] as number);
+    expect(svg.match(/<polyline/g)).toHaveLength(2);
+    // Every opened element is closed (a cheap well-formedness check: tags balance).
+    const opened = (svg.match(/<(svg|circle|title)(?:\s[^>]*)?(?<!\/)>/g) ?? []).length;
+    const closed = (svg.match(/<\/(svg|circle|title)>/g) ?? []).length;
+    expect(opened).toBe(closed);
+  });
+});
