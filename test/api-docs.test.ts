@@ -5,6 +5,7 @@ import { EVENT_TYPES, asyncApiDocument, subjectOf } from '@bstore/contracts';
 import type { EmbeddedSystem } from '@bstore/launcher';
 import type { OpenApiDocument } from '@bstore/platform';
 import { aggregateOpenApi, isPublic } from '../services/gateway/src/api-docs.ts';
+import { upstreamPools } from '../services/gateway/src/upstreams.ts';
 import { startTestSystem } from './support/system.ts';
 
 const SERVICES = ['book', 'reservation', 'assignment', 'customercenter'] as const;
@@ -119,7 +120,7 @@ describe('the gateway', () => {
   });
 
   it('answers with a partial document naming the upstream that is down, not a 5xx', async () => {
-    const upstreams = { ...system.urls, book: 'http://127.0.0.1:9' } as Record<(typeof SERVICES)[number], string>;
+    const upstreams = upstreamPools({ ...system.urls, book: 'http://127.0.0.1:9' } as Record<(typeof SERVICES)[number], string>);
     const doc = await aggregateOpenApi(system.gateway.app.ownOpenApiDocument(), upstreams, 1000);
     expect(doc['x-bstore-missing']).toEqual(['book']);
     expect(doc.paths?.['/books']).toBeUndefined();

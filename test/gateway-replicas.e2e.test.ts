@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayService, type GatewayService } from '@bstore/gateway';
+import { REPLICA_STATE_HEADER } from '@bstore/platform';
 import { as, asStaff, testAuth } from './support/auth.ts';
 import { testLogger } from './support/harness.ts';
 
@@ -77,7 +78,7 @@ function starting(name: string): Server {
     void bodyOf(req).then((body) => {
       seen.push({ replica: name, method: req.method ?? '', url: req.url ?? '', body });
       res
-        .writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '2', 'bstore-replica-state': 'starting' })
+        .writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '2', [REPLICA_STATE_HEADER]: 'starting' })
         .end('{"code":"SERVICE_STARTING","status":503}');
     });
   });

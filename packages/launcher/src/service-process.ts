@@ -1,5 +1,5 @@
 import type { ServiceRuntime} from '@bstore/platform';
-import { DEMO_USERS, NatsJetStreamBus, ServiceTracing, createHttpApp, createServiceAuth, HttpProblem, type Logger, type MessageBus, type ServiceAuth } from '@bstore/platform';
+import { DEMO_USERS, NatsJetStreamBus, REPLICA_STATE_HEADER, ServiceTracing, createHttpApp, createServiceAuth, HttpProblem, type Logger, type MessageBus, type ServiceAuth } from '@bstore/platform';
 import { createAssignmentService, seedLibraries } from '@bstore/assignment';
 import { createBookService, DEMO_BOOKS } from '@bstore/book';
 import { createCustomerCenterService } from '@bstore/customercenter';
@@ -66,7 +66,7 @@ async function startWaitingRoom(config: ServiceProcessConfig, logger: Logger, re
   app.all('/*', async () => {
     // The reason stays in the log and the readiness check: it may name internal hosts.
     // The header tells a gateway that nothing was done here: it may send the request to another replica.
-    throw new HttpProblem(503, 'SERVICE_STARTING', `${config.service} is starting; try again shortly`, { headers: { 'retry-after': '2', 'bstore-replica-state': 'starting' } });
+    throw new HttpProblem(503, 'SERVICE_STARTING', `${config.service} is starting; try again shortly`, { headers: { 'retry-after': '2', [REPLICA_STATE_HEADER]: 'starting' } });
   });
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();

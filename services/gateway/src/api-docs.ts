@@ -1,7 +1,7 @@
 import { asyncApiDocument } from '@bstore/contracts';
 import { swaggerUiDocs, type HttpApp, type OpenApiDocument } from '@bstore/platform';
 import { ROUTES, type Upstream } from './routes.ts';
-import { fromStartingReplica, type UpstreamPool, type UpstreamPools } from './upstreams.ts';
+import { fromStartingReplica, type UpstreamPools } from './upstreams.ts';
 
 export interface GatewayApiDocsOptions {
   upstreams: UpstreamPools;
@@ -58,7 +58,7 @@ function renameRefs<T>(value: T, renamed: Record<string, string>): T {
  * itself) and, of each upstream's GET /openapi.json, the paths the gateway proxies. An upstream that
  * does not answer leaves its paths out and is named in `x-bstore-missing`: a partial document, not a 5xx.
  */
-export async function aggregateOpenApi(own: OpenApiDocument, upstreams: Record<Upstream, string | UpstreamPool>, timeoutMs = 2000): Promise<OpenApiDocument> {
+export async function aggregateOpenApi(own: OpenApiDocument, upstreams: UpstreamPools, timeoutMs = 2000): Promise<OpenApiDocument> {
   const paths: Record<string, Record<string, unknown>> = {};
   const schemas: Schemas = {};
   const tags = new Map<string, { name: string; description?: string }>();
@@ -75,9 +75,7 @@ export async function aggregateOpenApi(own: OpenApiDocument, upstreams: Record<U
   const fetched = await Promise.all(
     UPSTREAMS.map(async (name) => {
       try {
-        const target = upstreams[name];
-        const get = (base: string) => fetch(`${base}/openapi.json`, { signal: AbortSignal.timeout(timeoutMs) });
-        const res = typeof target === 'string' ? await get(target) : await target.attempt(get, fromStartingReplica);
+        const res = await upstreams[name].attempt((base) => fetch(`${base}/openapi.json`, { signal: AbortSignal.timeout(timeoutMs) }), fromStartingReplica);
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         const doc = (await res.json()) as OpenApiDocument;
         if (typeof doc.paths !== 'object' || doc.paths === null) throw new Error('no paths');

@@ -75,7 +75,7 @@ export async function gatewayRoutes(app: HttpApp, options: GatewayRoutesOptions)
         streams.add(reply.raw);
         reply.raw.once('close', () => streams.delete(reply.raw));
       }
-      // A replica that refused the connection never saw the request: the next one takes it.
+      // A replica that refused the connection, or is still starting, did nothing: the next one takes it.
       return fromReplica(
         reply,
         pool,

@@ -1,17 +1,21 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyReplyFromHooks } from '@fastify/reply-from';
-import { HttpProblem, tagReservation, withTraceHeaders } from '@bstore/platform';
+import { HttpProblem, REPLICA_STATE_HEADER, tagReservation, withTraceHeaders } from '@bstore/platform';
 
 export type Upstream = 'reservation' | 'assignment' | 'book' | 'customercenter';
 
-
-function codeOf(err: unknown): string | undefined {
+/** An error and its causes, outermost first (reply-from and fetch wrap the socket's error). */
+function* causesOf(err: unknown): Generator<{ code?: unknown; syscall?: unknown }> {
   let e: unknown = err;
   for (let depth = 0; e && depth < 5; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && !code.startsWith('FST_')) return code;
+    yield e as { code?: unknown; syscall?: unknown };
     e = (e as { cause?: unknown }).cause;
   }
+}
+
+/** The first error code in the chain that is not one of Fastify's own wrappers. */
+function codeOf(err: unknown): string | undefined {
+  for (const { code } of causesOf(err)) if (typeof code === 'string' && !code.startsWith('FST_')) return code;
   return undefined;
 }
 
@@ -47,7 +51,6 @@ export function upstreamProblem(upstream: Upstream, error: unknown): HttpProblem
 /** A connection that broke after the request was sent. */
 const BROKEN = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
 
-
 /**
  * The headers passed to a service: the client's, with the gateway's request id and the trace
  * context of the gateway's span (a client's own `traceparent` is its parent, not passed on as
@@ -68,12 +71,6 @@ export function tagReservationOf(path: unknown): void {
   if (match?.[1]) tagReservation(Number(match[1]));
 }
 
-/**
- * The header of a service's waiting room (service-process.ts): the process listens but cannot serve
- * yet (its database, the bus or its schema is not there), and did nothing with the request.
- */
-export const REPLICA_STATE_HEADER = 'bstore-replica-state';
-
 /** Errors only a connection that could not be made gives: nothing was sent. */
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 /** Errors that mean nothing was sent only when they came from the connect itself (not a later write). */
@@ -85,12 +82,9 @@ const NEVER_SENT_AT_CONNECT = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT
  * these (the replica may have acted on it).
  */
 export function isConnectFailure(error: unknown): boolean {
-  let e: unknown = error;
-  for (let depth = 0; e && depth < 5; depth++) {
-    const { code, syscall } = e as { code?: unknown; syscall?: unknown };
-    if (typeof code === 'string' && NEVER_SENT.has(code)) return true;
-    if (typeof code === 'string' && NEVER_SENT_AT_CONNECT.has(code) && syscall === 'connect') return true;
-    e = (e as { cause?: unknown }).cause;
+  for (const { code, syscall } of causesOf(error)) {
+    if (typeof code !== 'string') continue;
+    if (NEVER_SENT.has(code) || (NEVER_SENT_AT_CONNECT.has(code) && syscall === 'connect')) return true;
   }
   return false;
 }

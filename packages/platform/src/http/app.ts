@@ -53,6 +53,13 @@ const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'INVALID_CONTENT_LENGTH' },
 };
 
+/**
+ * The header a service process's waiting room (the launcher's: it listens, but its database, the
+ * bus or its schema is not there yet) sets on its 503 answers, with the value `starting`: nothing
+ * was done with the request, so a gateway may send it to another replica.
+ */
+export const REPLICA_STATE_HEADER = 'bstore-replica-state';
+
 /** A readiness probe must answer quickly even when a dependency hangs instead of refusing. */
 const READINESS_TIMEOUT_MS = 2000;
 
