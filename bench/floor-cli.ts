@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { wholeOption } from '../test/support/cli-options.ts';
 import { measureHoldFloor, measurePublishFloor, type FloorResult } from './floor.ts';
 
 /**
@@ -13,16 +14,8 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
   },
 });
-const whole = (name: string, raw: string, min: number, max: number) => {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    process.stderr.write(`--${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(raw)}\n`);
-    process.exit(2);
-  }
-  return n;
-};
-const concurrency = whole('concurrency', values.concurrency, 1, 256);
-const durationMs = whole('duration', values.duration, 1, 600) * 1000;
+const concurrency = wholeOption('concurrency', values.concurrency, 1, 256);
+const durationMs = wholeOption('duration', values.duration, 1, 600) * 1000;
 const postgresUrl = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 

@@ -1,6 +1,6 @@
 import type { EmbeddedSystem } from '@bstore/launcher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { percentiles, runLoad, type LoadResult } from '../bench/load.ts';
+import { percentiles, runLoad, type LoadMode, type LoadResult } from '../bench/load.ts';
 import { as, asStaff } from './support/auth.ts';
 import { client, databasesOf, startTestSystem } from './support/system.ts';
 
@@ -36,6 +36,11 @@ async function completedInDatabase(): Promise<number> {
   return Number(row.n);
 }
 
+/** 1.5 s of load on the test book, a fifth of the operations cancelling. */
+async function load(mode: LoadMode): Promise<LoadResult> {
+  return runLoad({ gateway: system.gateway.url, customers, staff: await asStaff(), pickBook: () => bookId, cancelShare: 0.2, mode, durationMs: 1500, settleTimeoutMs: 30_000 });
+}
+
 function expectConsistent(result: LoadResult) {
   // Every answer was an answer (no lost request), and each has a latency.
   expect(result.reserve.byStatus.lost).toBeUndefined();
@@ -62,32 +67,14 @@ describe('the benchmark load driver', () => {
 
   it('closed loop: every 201 is watched to bookReserved, and the database holds exactly those sagas', async () => {
     const before = await completedInDatabase();
-    const result = await runLoad({
-      gateway: system.gateway.url,
-      customers,
-      staff: await asStaff(),
-      pickBook: () => bookId,
-      cancelShare: 0.2,
-      mode: { kind: 'closed', workers: 4 },
-      durationMs: 1500,
-      settleTimeoutMs: 30_000,
-    });
+    const result = await load({ kind: 'closed', workers: 4 });
     expect(result.sagas.acknowledged).toBeGreaterThan(0);
     expectConsistent(result);
     expect((await completedInDatabase()) - before).toBe(result.sagas.acknowledged);
   });
 
   it('open loop: sends exactly its arrivals (20 a second for 1.5 s) and watches every 201 to bookReserved', async () => {
-    const result = await runLoad({
-      gateway: system.gateway.url,
-      customers,
-      staff: await asStaff(),
-      pickBook: () => bookId,
-      cancelShare: 0.2,
-      mode: { kind: 'open', perSecond: 20 },
-      durationMs: 1500,
-      settleTimeoutMs: 30_000,
-    });
+    const result = await load({ kind: 'open', perSecond: 20 });
     expect(result.reserve.sent + result.cancel.sent + result.skipped).toBe(30);
     expect(result.skipped).toBe(0);
     expectConsistent(result);

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { wholeOption } from '../support/cli-options.ts';
 import { formatReport, runChaos, sagasPerSecond } from './chaos.ts';
 
 /**
@@ -16,17 +17,9 @@ const { values } = parseArgs({
     quiet: { type: 'boolean', default: false },
   },
 });
-const whole = (name: string, raw: string, min: number, max: number) => {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    process.stderr.write(`--${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(raw)}\n`);
-    process.exit(2);
-  }
-  return n;
-};
-const durationS = whole('duration', values.duration, 5, 3600);
-const workers = whole('workers', values.workers, 1, 256);
-const maxReplicas = whole('max-replicas', values['max-replicas'], 1, 6);
+const durationS = wholeOption('duration', values.duration, 5, 3600);
+const workers = wholeOption('workers', values.workers, 1, 256);
+const maxReplicas = wholeOption('max-replicas', values['max-replicas'], 1, 6);
 const log = values.quiet ? undefined : (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 
 const rows: string[] = [];
