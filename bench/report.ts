@@ -1,7 +1,9 @@
+import type { BenchReport, GrowthStep, PointReport, ShapeReport } from './bench.ts';
+
 /**
- * The benchmark's report (issue 9, item 4; the start of it): the final line a script reads, the
- * terminal table, and an SVG chart of latency against throughput. Pure functions: the command
- * that measures (still to come) gives them its numbers.
+ * The benchmark's report (issue 9, item 4): the final line a script reads, the terminal's tables
+ * (Markdown, so they paste into bench/README.md), and an SVG chart of latency against throughput.
+ * Pure functions of what `bench.ts` measured.
  */
 
 /** One measured load: what was offered (open loop; null for the closed-loop maximum) and what came of it. */
@@ -43,12 +45,20 @@ function niceStep(max: number, ticks: number): number {
   return step ?? 10 * power;
 }
 
+/** One line of the chart: a catalogue shape's points, in the order measured. */
+export interface ChartGroup {
+  name: string;
+  points: readonly BenchPoint[];
+}
+
+const GROUP_COLORS = ['#c0392b', '#2c6fbb', '#27ae60', '#8e44ad'];
+
 /**
- * An SVG line chart of latency (y, ms) against completed sagas a second (x): the saga p99 and the
- * POST p99 of each point, in the order given (rising load). Self-contained: no script, no fonts
- * beyond the viewer's sans-serif.
+ * An SVG line chart of latency (y, ms) against completed sagas a second (x): for each group (a
+ * catalogue shape), the saga p99 (solid) and the POST p99 (dashed) of its points, in the order
+ * given (rising load). Self-contained: no script, no fonts beyond the viewer's sans-serif.
  */
-export function latencyChartSvg(points: readonly BenchPoint[], title: string): string {
+export function latencyChartSvg(groups: readonly ChartGroup[], title: string): string {
   const width = 720;
   const height = 420;
   const left = 64;
@@ -57,8 +67,9 @@ export function latencyChartSvg(points: readonly BenchPoint[], title: string): s
   const bottom = 56;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
-  const xMax = Math.max(1, ...points.map((p) => p.sagasPerSecond));
-  const yMax = Math.max(1, ...points.flatMap((p) => [p.sagaP99Ms, p.postP99Ms]));
+  const all = groups.flatMap((g) => g.points);
+  const xMax = Math.max(1, ...all.map((p) => p.sagasPerSecond));
+  const yMax = Math.max(1, ...all.flatMap((p) => [p.sagaP99Ms, p.postP99Ms]));
   const xStep = niceStep(xMax, 6);
   const yStep = niceStep(yMax, 5);
   const xTop = Math.ceil(xMax / xStep) * xStep;
@@ -84,19 +95,128 @@ export function latencyChartSvg(points: readonly BenchPoint[], title: string): s
   parts.push(`<text x="${left + plotW / 2}" y="${height - 16}" text-anchor="middle">completed sagas per second</text>`);
   parts.push(`<text x="16" y="${top + plotH / 2}" text-anchor="middle" transform="rotate(-90 16 ${top + plotH / 2})">latency, ms</text>`);
 
-  const series: { name: string; color: string; value: (p: BenchPoint) => number }[] = [
-    { name: 'saga p99 (201 to bookReserved)', color: '#c0392b', value: (p) => p.sagaP99Ms },
-    { name: 'POST /reservations p99', color: '#2c6fbb', value: (p) => p.postP99Ms },
-  ];
-  series.forEach((s, i) => {
-    const coords = points.map((p) => `${round(x(p.sagasPerSecond))},${round(y(s.value(p)))}`);
-    if (coords.length > 1) parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${coords.join(' ')}"/>`);
-    for (const p of points) {
-      parts.push(`<circle cx="${round(x(p.sagasPerSecond))}" cy="${round(y(s.value(p)))}" r="3.5" fill="${s.color}"><title>${escapeXml(`${p.label}: ${s.name} ${round(s.value(p))} ms at ${round(p.sagasPerSecond)} sagas/s`)}</title></circle>`);
+  let legend = 0;
+  groups.forEach((group, g) => {
+    const color = GROUP_COLORS[g % GROUP_COLORS.length] as string;
+    const series: { name: string; dash: string; value: (p: BenchPoint) => number }[] = [
+      { name: 'saga p99 (201 to bookReserved)', dash: '', value: (p) => p.sagaP99Ms },
+      { name: 'POST /reservations p99', dash: ' stroke-dasharray="6 4"', value: (p) => p.postP99Ms },
+    ];
+    for (const s of series) {
+      const coords = group.points.map((p) => `${round(x(p.sagasPerSecond))},${round(y(s.value(p)))}`);
+      if (coords.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${s.dash} points="${coords.join(' ')}"/>`);
+      for (const p of group.points) {
+        parts.push(
+          `<circle cx="${round(x(p.sagasPerSecond))}" cy="${round(y(s.value(p)))}" r="3.5" fill="${color}"><title>${escapeXml(`${group.name}, ${p.label}: ${s.name} ${round(s.value(p))} ms at ${round(p.sagasPerSecond)} sagas/s`)}</title></circle>`,
+        );
+      }
+      parts.push(`<line x1="${left + 12}" y1="${top + 10 + legend * 18}" x2="${left + 32}" y2="${top + 10 + legend * 18}" stroke="${color}" stroke-width="2"${s.dash}/>`);
+      parts.push(`<text x="${left + 38}" y="${top + 14 + legend * 18}">${escapeXml(`${group.name}: ${s.name}`)}</text>`);
+      legend++;
     }
-    parts.push(`<rect x="${left + 12}" y="${top + 8 + i * 18}" width="12" height="3" fill="${s.color}"/>`);
-    parts.push(`<text x="${left + 30}" y="${top + 13 + i * 18}">${escapeXml(s.name)}</text>`);
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
+}
+
+const fixed = (v: number, digits = 1) => v.toFixed(digits);
+const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+
+/** The chart's view of a measured point. */
+export function benchPoint(p: PointReport): BenchPoint {
+  return { label: p.label, offeredPerSecond: p.offeredPerSecond, sagasPerSecond: p.load.sagas.perSecond, postP99Ms: p.load.reserve.latencyMs.p99, sagaP99Ms: p.load.sagas.latencyMs.p99 };
+}
+
+/** The floors, with the commit-bound limit each implies. */
+export function floorsTable(floors: BenchReport['floors']): string {
+  const hold = (f: BenchReport['floors']['holdHot']) => `| ${f.name} | ${fixed(f.perSecond, 0)} | ${f.operations} | ${f.errors} | ${fixed(commitBoundLimit(f.perSecond))} sagas/s |`;
+  return [
+    `| floor (${floors.holdHot.concurrency} clients) | per second | operations | errors | commit-bound limit |`,
+    '|---|---|---|---|---|',
+    hold(floors.holdHot),
+    hold(floors.holdSpread),
+    `| ${floors.publish.name} | ${fixed(floors.publish.perSecond, 0)} | ${floors.publish.operations} | ${floors.publish.errors} | - |`,
+  ].join('\n');
+}
+
+const errorText = (errors: Record<string, number>) =>
+  Object.keys(errors).length === 0
+    ? '0'
+    : Object.entries(errors)
+        .map(([k, n]) => `${k}: ${n}`)
+        .join(', ');
+
+/** A shape's points: offered and completed rates, POST and saga latency, errors, machine load. */
+export function shapeTable(shape: ShapeReport): string {
+  const rows = shape.points.map((p) => {
+    const post = p.load.reserve.latencyMs;
+    const saga = p.load.sagas.latencyMs;
+    return `| ${p.label} | ${p.offeredPerSecond === null ? 'max' : fixed(p.offeredPerSecond, 0)} | ${fixed(p.load.sagas.perSecond)} | ${ms(post.p50)} / ${ms(post.p95)} / ${ms(post.p99)} / ${ms(post.max)} | ${ms(saga.p50)} / ${ms(saga.p95)} / ${ms(saga.p99)} | ${p.load.sagas.completed}/${p.load.sagas.acknowledged} | ${errorText(p.errors)} | ${p.machineBusyPct === null ? '-' : `${fixed(p.machineBusyPct, 0)} %`} |`;
+  });
+  return [
+    '| load | offered ops/s | completed sagas/s | POST ms p50 / p95 / p99 / max | saga ms p50 / p95 / p99 | sagas completed/acknowledged | errors | machine CPU busy |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
+/** CPU milliseconds per completed saga, per process (columns) and point (rows). */
+export function cpuTable(points: readonly PointReport[]): string {
+  const names = points[0]?.cpu.map((c) => c.name) ?? [];
+  const rows = points.map((p) => {
+    const cells = names.map((name) => {
+      const c = p.cpu.find((x) => x.name === name);
+      return c?.msPerSaga === null || c?.msPerSaga === undefined ? '-' : fixed(c.msPerSaga, 2);
+    });
+    const services = p.cpu.filter((c) => !['postgres', 'nats-server', 'redis-server'].includes(c.name));
+    const bstore = services.every((c) => c.msPerSaga !== null) ? fixed(services.reduce((sum, c) => sum + (c.msPerSaga ?? 0), 0), 2) : '-';
+    const generator = p.load.sagas.completed > 0 ? fixed(p.generatorCpuMs / p.load.sagas.completed, 2) : '-';
+    return `| ${p.label} | ${cells.join(' | ')} | ${bstore} | ${generator} |`;
+  });
+  return [`| load | ${names.join(' | ')} | bstore total | load generator |`, `|---|${names.map(() => '---|').join('')}---|---|`, ...rows].join('\n');
+}
+
+/** The growth steps: the closed-loop maximum as the data grows, each against the first. */
+export function growthTable(steps: readonly GrowthStep[]): string {
+  const base = steps[0]?.point.load.sagas.perSecond ?? 0;
+  const rows = steps.map((s) => {
+    const r = s.point.load;
+    return `| ${s.label} | ${fixed(r.sagas.perSecond)} | ${base > 0 ? `${fixed((100 * r.sagas.perSecond) / base, 0)} %` : '-'} | ${ms(r.reserve.latencyMs.p99)} | ${ms(r.sagas.latencyMs.p99)} | ${errorText(s.point.errors)} |`;
+  });
+  return ['| data | completed sagas/s (closed loop) | of the first | POST p99 ms | saga p99 ms | errors |', '|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+/**
+ * What the final line reports: the hot-book shape (the seed's contention on a popular book) read
+ * against its own floor, one hot book's hold rate. Its completed sagas/s is the closed-loop
+ * maximum; its saga p99 is at half that rate (the open-loop point nearest 50 %), where the targets
+ * apply. Undefined when the report has no hot-book shape.
+ */
+export function headline(report: BenchReport): { sagasPerSecond: number; floorHoldsPerSecond: number; p99SagaMs: number; atHalf: PointReport } | undefined {
+  const shape = report.shapes.find((s) => s.name === 'hot');
+  const max = shape?.points.find((p) => p.fractionOfMax === null);
+  if (!shape || !max) return undefined;
+  const atHalf = halfPoint(shape) ?? max;
+  return { sagasPerSecond: max.load.sagas.perSecond, floorHoldsPerSecond: report.floors.holdHot.perSecond, p99SagaMs: atHalf.load.sagas.latencyMs.p99, atHalf };
+}
+
+/** The open-loop point whose rate is nearest half the maximum; undefined without open-loop points. */
+export function halfPoint(shape: ShapeReport): PointReport | undefined {
+  const distance = (p: PointReport) => Math.abs((p.fractionOfMax ?? Infinity) - 0.5);
+  return shape.points.filter((p) => p.fractionOfMax !== null).reduce<PointReport | undefined>((best, p) => (best === undefined || distance(p) < distance(best) ? p : best), undefined);
+}
+
+/** The targets of issue 9 for one shape, checked: sagas/s against half the commit-bound limit, and the p99s at half the maximum. */
+export function targetsTable(report: BenchReport): string {
+  const rows = report.shapes.map((shape) => {
+    const max = shape.points.find((p) => p.fractionOfMax === null);
+    const half = halfPoint(shape);
+    const limit = commitBoundLimit(shape.floorHoldsPerSecond);
+    const sagas = max?.load.sagas.perSecond ?? 0;
+    const mark = (ok: boolean) => (ok ? 'met' : 'missed');
+    const sagaP99 = half?.load.sagas.latencyMs.p99;
+    const postP99 = half?.load.reserve.latencyMs.p99;
+    return `| ${shape.description} | ${fixed(sagas)} of ${fixed(limit)} (${fixed((100 * sagas) / Math.max(1e-9, limit), 0)} %): ${mark(sagas >= limit / 2)} | ${sagaP99 === undefined ? '-' : `${ms(sagaP99)} ms: ${mark(sagaP99 <= 100)}`} | ${postP99 === undefined ? '-' : `${ms(postP99)} ms: ${mark(postP99 <= 50)}`} |`;
+  });
+  return ['| shape | completed sagas/s of the commit-bound limit (target 50 %) | saga p99 at half the maximum (target 100 ms) | POST p99 there (target 50 ms) |', '|---|---|---|---|', ...rows].join('\n');
 }

@@ -28,7 +28,7 @@ describe('the benchmark report', () => {
   });
 
   it('the SVG chart: one well-formed document, two series of one marker per point, inside the plot, text escaped', () => {
-    const svg = latencyChartSvg(points, 'bstore <cluster> & more');
+    const svg = latencyChartSvg([{ name: 'hot', points }], 'bstore <cluster> & more');
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     expect(svg).toContain('bstore &lt;cluster&gt; &amp; more');
@@ -50,5 +50,17 @@ describe('the benchmark report', () => {
     const opened = (svg.match(/<(svg|circle|title)(?:\s[^>]*)?(?<!\/)>/g) ?? []).length;
     const closed = (svg.match(/<\/(svg|circle|title)>/g) ?? []).length;
     expect(opened).toBe(closed);
+  });
+
+  it('the SVG chart draws each group (catalogue shape) in its own colour, saga and POST lines each, with a legend entry per line', () => {
+    const spread = points.map((p) => ({ ...p, sagasPerSecond: p.sagasPerSecond * 2 }));
+    const svg = latencyChartSvg([{ name: 'one hot book', points }, { name: '10,000 books', points: spread }], 'two shapes');
+    expect(svg.match(/<polyline/g)).toHaveLength(4);
+    expect(svg.match(/<circle/g)).toHaveLength(points.length * 4);
+    const colours = new Set([...svg.matchAll(/<polyline fill="none" stroke="(#[0-9a-f]{6})"/g)].map((m) => m[1]));
+    expect(colours.size).toBe(2);
+    expect(svg.match(/stroke-dasharray/g)?.length).toBe(4); // two dashed POST lines and their two legend samples
+    expect(svg).toContain('one hot book: saga p99');
+    expect(svg).toContain('10,000 books: POST /reservations p99');
   });
 });

@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kysely, PostgresDialect } from 'kysely';
@@ -9,6 +8,7 @@ import type { BookTables } from '@bstore/book';
 import type { ReservationTables } from '@bstore/reservation';
 import { as, asStaff } from '../support/auth.ts';
 import { endProcess, readAllPages, startServiceProcess, type ClusterServiceName, type ServiceProcess } from '../support/cluster.ts';
+import { busyPercent, machineCpu, processCpuMs } from '../support/cpu.ts';
 import { checkInvariants } from '../support/invariants.ts';
 import { startPrivateNats, type PrivateNats } from '../support/nats.ts';
 import { ensurePostgres, POSTGRES_URL } from '../support/postgres.ts';
@@ -378,11 +378,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     };
     await Promise.all([...workers, options.faults ? faultLoop(until) : Promise.resolve(), killMidway()]);
     report.loadMs = Date.now() - started;
-    const machineAtEnd = machineCpu();
-    if (machineAtStart && machineAtEnd) {
-      const total = machineAtEnd.total - machineAtStart.total;
-      report.machineCpuBusyPct = total > 0 ? (100 * (machineAtEnd.busy - machineAtStart.busy)) / total : null;
-    }
+    report.machineCpuBusyPct = busyPercent(machineAtStart, machineCpu());
     const cpuDuringLoad = new Map(
       replicas.map((r) => {
         const before = cpuAtStart.get(r);
@@ -458,36 +454,6 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     await admin.connect();
     for (const n of ['book', 'reservation', 'assignment']) await admin.query(`DROP DATABASE IF EXISTS "bstore_chaos${tag}_${n}" WITH (FORCE)`);
     await admin.end();
-  }
-}
-
-/** A process's CPU time so far (user + system, /proc/<pid>/stat), in ms; undefined when it is gone. */
-function processCpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at its closing parenthesis.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
-    return (ticks * 1000) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Linux's USER_HZ: /proc counts CPU time in these ticks. */
-const CLOCK_TICKS = 100;
-
-/** The machine's CPU time so far, busy and total, in ticks (/proc/stat's first line). */
-function machineCpu(): { busy: number; total: number } | undefined {
-  try {
-    const [, ...values] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
-    const ticks = values.map(Number);
-    const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
-    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0); // idle, iowait
-    return { busy: total - idle, total };
-  } catch {
-    return undefined;
   }
 }
 

@@ -11,6 +11,8 @@ export const NATS_SERVER_BINARY = process.env.BSTORE_TEST_NATS_SERVER ?? '/usr/s
 export interface PrivateNats {
   url: string;
   port: number;
+  /** The server's process id now (it changes with a restart); undefined when it is not running. */
+  readonly pid: number | undefined;
   /** Stops the server (SIGTERM), keeping its store: a bus outage. */
   halt(): Promise<void>;
   /** Starts it again on the same port with the same store (nothing when it runs). */
@@ -65,6 +67,9 @@ export async function startPrivateNats(): Promise<PrivateNats> {
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return running() ? child?.pid : undefined;
+    },
     halt,
     restart: launch,
     stop: async () => {

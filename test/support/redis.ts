@@ -11,6 +11,8 @@ export const REDIS_SERVER_BINARY = process.env.BSTORE_TEST_REDIS_SERVER ?? '/usr
 export interface PrivateRedis {
   url: string;
   port: number;
+  /** The server's process id. */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -57,6 +59,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    pid: child.pid,
     stop: async () => {
       if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGTERM');
       await exited;
