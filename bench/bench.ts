@@ -28,6 +28,8 @@ export interface BenchOptions {
   openFractions: number[];
   /** Patrons of the load. */
   customers: number;
+  /** Books of the spread catalogue shape (10,000 in the issue's benchmark). */
+  spreadBooks: number;
   /** Share of operations that cancel a completed reservation. */
   cancelShare: number;
   /** The growth steps' sizes; null: no growth (embedded mode always skips it). */
@@ -87,7 +89,6 @@ export interface BenchReport {
 }
 
 const HOT_QUANTITY = 100_000;
-const SPREAD_BOOKS = 10_000;
 const SPREAD_QUANTITY = 1_000;
 
 /** Statuses that are not the expected answer, counted. */
@@ -153,7 +154,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     log(`floors: ${options.concurrency} clients, ${options.floorSeconds} s each`);
     const holdHot = await measureHoldFloor({ postgresUrl: POSTGRES_URL, concurrency: options.concurrency, durationMs: floorMs, books: 1 });
     log(`  ${holdHot.name}: ${holdHot.perSecond.toFixed(0)}/s`);
-    const holdSpread = await measureHoldFloor({ postgresUrl: POSTGRES_URL, concurrency: options.concurrency, durationMs: floorMs, books: SPREAD_BOOKS });
+    const holdSpread = await measureHoldFloor({ postgresUrl: POSTGRES_URL, concurrency: options.concurrency, durationMs: floorMs, books: options.spreadBooks });
     log(`  ${holdSpread.name}: ${holdSpread.perSecond.toFixed(0)}/s`);
     const publish = await measurePublishFloor({ natsUrl: nats.url, concurrency: options.concurrency, durationMs: floorMs });
     log(`  ${publish.name}: ${publish.perSecond.toFixed(0)}/s`);
@@ -169,9 +170,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     for (const shape of ['hot', 'spread'] as const) {
       const system = await start();
       try {
-        const books = shape === 'hot' ? await system.addBooks(1, HOT_QUANTITY) : await system.addBooks(SPREAD_BOOKS, SPREAD_QUANTITY);
+        const books = shape === 'hot' ? await system.addBooks(1, HOT_QUANTITY) : await system.addBooks(options.spreadBooks, SPREAD_QUANTITY);
         const pickBook = () => books[Math.floor(Math.random() * books.length)] as number;
-        const description = shape === 'hot' ? `one hot book of ${HOT_QUANTITY.toLocaleString('en')} copies` : `${SPREAD_BOOKS.toLocaleString('en')} books of ${SPREAD_QUANTITY.toLocaleString('en')} copies`;
+        const description = shape === 'hot' ? `one hot book of ${HOT_QUANTITY.toLocaleString('en')} copies` : `${options.spreadBooks.toLocaleString('en')} books of ${SPREAD_QUANTITY.toLocaleString('en')} copies`;
         log(`${options.mode}, ${description}: warming up ${options.warmupSeconds} s`);
         if (options.warmupSeconds > 0) await loader(system, pickBook, options.warmupSeconds)({ kind: 'closed', workers: options.concurrency });
         const load = loader(system, pickBook, options.pointSeconds);

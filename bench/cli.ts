@@ -11,7 +11,8 @@ import { benchPoint, cpuTable, finalLine, floorsTable, growthTable, headline, la
  *
  * Options: --embedded (the one-process system; default the cluster), --quick (a short run),
  * --concurrency N (floor clients and closed-loop workers, 16), --duration S (each load point),
- * --floor-duration S, --warmup S, --customers N, --stored N (growth's stored reservations),
+ * --floor-duration S, --warmup S, --customers N, --spread-books N (the many-books shape, 10,000),
+ * --stored N (growth's stored reservations),
  * --no-growth, --out DIR (where the JSON and the SVG go, default bench/results).
  * The last line: `sagas_per_s=<n> floor_holds_per_s=<n> ratio=<n> p99_saga_ms=<n>`.
  */
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     'floor-duration': { type: 'string' },
     warmup: { type: 'string' },
     customers: { type: 'string' },
+    'spread-books': { type: 'string', default: '10000' },
     stored: { type: 'string' },
     'no-growth': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results' },
@@ -38,6 +40,7 @@ const options: BenchOptions = {
   warmupSeconds: wholeOption('warmup', values.warmup ?? (quick ? '1' : '5'), 0, 600),
   openFractions: quick ? [0.5] : [0.25, 0.5, 0.75, 0.9],
   customers: wholeOption('customers', values.customers ?? (quick ? '200' : '1000'), 1, 100_000),
+  spreadBooks: wholeOption('spread-books', values['spread-books'], 2, 1_000_000),
   cancelShare: 0.1,
   growth: values['no-growth']
     ? null
