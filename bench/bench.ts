@@ -218,6 +218,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         const seeded = performance.now();
         await system.storeHistory?.(sizes.stored, customerIds, books);
         log(`  stored in ${((performance.now() - seeded) / 1000).toFixed(0)} s`);
+        if (options.warmupSeconds > 0) await loader(system, pickBook, options.warmupSeconds)(closed);
         await step(`${sizes.largeCatalogue.toLocaleString('en')} books, ${sizes.stored.toLocaleString('en')} stored reservations`, sizes.stored);
       } finally {
         await system.stop();
