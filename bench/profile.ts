@@ -20,7 +20,7 @@ import { runLoad, type LoadResult } from './load.ts';
  * bench/results/profile-<timestamp>/, per service: the `.cpuprofile`, the samples of the measured
  * load folded (`.folded`), a flame graph (`.svg`) and, in summary.txt, its CPU from /proc per
  * completed saga with its top self-time and inclusive functions. `--no-cpu-prof` measures the CPU
- * per saga without the profiler's own cost.
+ * per saga without the profiler's own cost; `--node-options` adds options to every service's Node.
  */
 const { values } = parseArgs({
   allowNegative: true,
@@ -29,6 +29,8 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '16' },
     warmup: { type: 'string', default: '5' },
     'cpu-prof': { type: 'boolean', default: true },
+    /** More options for every service's Node (an --import of a counting hook, say). */
+    'node-options': { type: 'string', default: '' },
   },
 });
 const durationS = wholeOption('duration', values.duration, 1, 3600);
@@ -62,7 +64,7 @@ try {
     redisUrl: redis.url,
     env: {
       BSTORE_MAX_ACTIVE_RESERVATIONS: '10000',
-      ...(profiling ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${raw}` } : {}),
+      NODE_OPTIONS: [profiling ? `--cpu-prof --cpu-prof-dir=${raw}` : '', values['node-options']].join(' ').trim(),
     },
   });
   const staff = await asStaff();
