@@ -83,7 +83,10 @@ export class NatsJetStreamBus implements MessageBus {
   }
 
   static async connect(options: NatsBusOptions): Promise<NatsJetStreamBus> {
-    const nc = await connect({ servers: options.servers, name: options.name ?? 'bstore', maxReconnectAttempts: -1 });
+    // noAsyncTraces: no Error (and its stack) made up front for every request, on the chance that
+    // it fails: each publish and each ackAck is a request, several per saga. A failed request still
+    // rejects with its error and message, its stack then inside the client.
+    const nc = await connect({ servers: options.servers, name: options.name ?? 'bstore', maxReconnectAttempts: -1, noAsyncTraces: true });
     try {
       const jsm = await jetstreamManager(nc);
       const bus = new NatsJetStreamBus(nc, jsm, options);
