@@ -127,7 +127,10 @@ interface Tree {
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-/** Warm colours for the project's code, greens for libraries, blues for Node's own, grey for V8's. */
+/**
+ * Warm colours for the project's code, greens for libraries, blues for Node's own JavaScript,
+ * purples for native code (a frame without a script: a socket write, say), grey for V8's.
+ */
 function colour(name: string): string {
   let h = 0;
   for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
@@ -135,6 +138,7 @@ function colour(name: string): string {
   if (META.has(name) || name.startsWith('(')) return `rgb(${170 + (v % 20)},${170 + (v % 20)},${170 + (v % 20)})`;
   if (name.includes('node_modules/')) return `rgb(${90 + v},${180 + (v % 30)},${90 + v})`;
   if (name.includes(' node:')) return `rgb(${100 + v},${150 + v},${215 + (v % 30)})`;
+  if (!name.includes(' ')) return `rgb(${170 + v},${130 + v},${210 + (v % 30)})`;
   return `rgb(${225 + (v % 30)},${110 + v * 2},${40 + v})`;
 }
 
@@ -193,7 +197,7 @@ export function flameGraphSvg(folded: Folded, title: string, minShare = 0.0005):
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`,
     `<rect width="100%" height="100%" fill="#fdfdf6"/>`,
     `<text x="10" y="18" font-size="15">${escapeXml(title)}</text>`,
-    `<text x="10" y="34" fill="#555">busy ${(folded.busyUs / 1000).toFixed(0)} ms (idle left out); hover a frame for its name and time; orange: bstore, green: node_modules, blue: node:, grey: V8</text>`,
+    `<text x="10" y="34" fill="#555">busy ${(folded.busyUs / 1000).toFixed(0)} ms (idle left out); hover a frame for its name and time; orange: bstore, green: node_modules, blue: node:, purple: native, grey: V8</text>`,
     ...body,
     `</svg>`,
     '',
