@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK } from 'jose';
 import {
   DEFAULT_AUDIENCE,
@@ -12,6 +12,9 @@ import {
   TokenKeysUnavailableError,
   TokenVerifier,
   UserDirectory,
+  VERIFIED_TOKEN_CACHE_MS,
+  VERIFIED_TOKEN_CACHE_SIZE,
+  VerifiedTokens,
   createHttpApp,
   createServiceAuth,
   demoServiceAuth,
@@ -273,6 +276,70 @@ describe('TokenIssuer and TokenVerifier', () => {
       const forged = (await (await issuerWith({ ...oldKey, kid: '2025-new' })).issue({ customerId: 'alice', role: 'staff' })).access_token;
       await expect(verifierOf([oldKey, newKey]).verify(forged)).rejects.toBeInstanceOf(InvalidTokenError);
     });
+  });
+});
+
+describe('remembering verified tokens', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a token verified once is still refused once it has expired (past the tolerance)', async () => {
+    const key = await privateKey('cache-1');
+    const token = (await (await issuerWith(key)).issue({ customerId: 'alice', role: 'customer' })).access_token;
+    const verifier = verifierOf([key]);
+    expect(await verifier.verify(token)).toEqual({ customerId: 'alice', role: 'customer' });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 20_000);
+    expect(await verifier.verify(token)).toEqual({ customerId: 'alice', role: 'customer' });
+    // 120 s of lifetime and 30 s of tolerance: gone at 151 s, whatever was remembered.
+    vi.setSystemTime(Date.now() + 131_000);
+    await expect(verifier.verify(token)).rejects.toThrow(/expired/);
+  });
+
+  it('what the caller gets is its own copy', async () => {
+    const key = await privateKey('cache-2');
+    const token = (await (await issuerWith(key)).issue({ customerId: 'alice', role: 'customer' })).access_token;
+    const verifier = verifierOf([key]);
+    const first = await verifier.verify(token);
+    (first as { role: string }).role = 'staff';
+    expect(await verifier.verify(token)).toEqual({ customerId: 'alice', role: 'customer' });
+  });
+
+  it('a refused token is refused every time, and a token of another verifier\'s key is not taken from its cache', async () => {
+    const key = await privateKey('cache-3');
+    const other = await privateKey('cache-4');
+    const token = (await (await issuerWith(key)).issue({ customerId: 'alice', role: 'staff' })).access_token;
+    expect(await verifierOf([key]).verify(token)).toEqual({ customerId: 'alice', role: 'staff' });
+    const stranger = verifierOf([other]);
+    await expect(stranger.verify(token)).rejects.toBeInstanceOf(InvalidTokenError);
+    await expect(stranger.verify(token)).rejects.toBeInstanceOf(InvalidTokenError);
+  });
+
+  it('an internal token verified once is refused once it has expired', async () => {
+    const book = new InternalCallAuth(INTERNAL_KEY, 'book');
+    const token = await new InternalCallAuth(INTERNAL_KEY, 'reservation').token();
+    expect(await book.verify(token)).toBe('reservation');
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 331_000);
+    await expect(book.verify(token)).rejects.toThrow(/exp/);
+  });
+
+  it('an entry lasts at most a minute and never past exp plus the tolerance; the oldest go first when full', () => {
+    const cache = new VerifiedTokens<string>();
+    const now = 1_000_000_000_000;
+    cache.set('a', 'A', now / 1000 + 3600, 30, now);
+    expect(cache.get('a', now + VERIFIED_TOKEN_CACHE_MS - 1)).toBe('A');
+    expect(cache.get('a', now + VERIFIED_TOKEN_CACHE_MS)).toBeUndefined();
+    cache.set('b', 'B', now / 1000 + 5, 30, now);
+    expect(cache.get('b', now + 34_999)).toBe('B');
+    expect(cache.get('b', now + 35_000)).toBeUndefined();
+    cache.set('c', 'C', now / 1000 - 31, 30, now);
+    expect(cache.get('c', now)).toBeUndefined();
+    for (let i = 0; i < VERIFIED_TOKEN_CACHE_SIZE + 5; i++) cache.set(`t${i}`, 'T', now / 1000 + 3600, 30, now);
+    expect(cache.size).toBe(VERIFIED_TOKEN_CACHE_SIZE);
+    expect(cache.get('t0', now)).toBeUndefined();
+    expect(cache.get(`t${VERIFIED_TOKEN_CACHE_SIZE + 4}`, now)).toBe('T');
   });
 });
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvelope } from '@bstore/contracts';
 import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { NatsJetStreamBus } from '../src/messaging/nats-bus.ts';
+import { AckPolicy, jetstreamManager } from '@nats-io/jetstream';
+import { NatsJetStreamBus, coveringSubject } from '../src/messaging/nats-bus.ts';
 import { eventually, testLogger } from '../../../test/support/harness.ts';
 import { startPrivateNats, type PrivateNats } from '../../../test/support/nats.ts';
 import { describeBusContract } from './bus.contract.ts';
@@ -28,7 +28,48 @@ async function freshBus(): Promise<NatsJetStreamBus> {
 
 describeBusContract('NATS JetStream (nats-server 2.9)', freshBus);
 
+describe('coveringSubject: the one filter a consumer gets on nats-server 2.9', () => {
+  it.each([
+    [['bstore.reservation.ReservationRequested'], 'bstore.reservation.ReservationRequested'],
+    [['bstore.reservation.ReservationRequested', 'bstore.reservation.ReservationCanceled'], 'bstore.reservation.>'],
+    [['bstore.reservation.ReservationRejected', 'bstore.assignment.ReservationCanceled'], 'bstore.>'],
+    [['bstore.a.b.X', 'bstore.a.b.Y', 'bstore.a.c.Z'], 'bstore.a.>'],
+    [['bstore.a.b', 'bstore.a.b.c'], 'bstore.a.>'],
+    [['bstore.a', 'bstore.a.b'], 'bstore.>'],
+    [['other.a.X', 'other.a.Y'], 'bstore.>'],
+    [[], 'bstore.>'],
+  ])('%j -> %s', (subjects, filter) => {
+    expect(coveringSubject(subjects)).toBe(filter);
+  });
+});
+
 describe('NatsJetStreamBus', () => {
+  it('on 2.9 a consumer of one producer\'s events reads only that producer\'s subjects; one made by an older version (the whole stream) is narrowed, keeping its place', async () => {
+    const bus = await freshBus();
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.consumers.add('BSTORE', { durable_name: 'older', ack_policy: AckPolicy.Explicit, filter_subject: 'bstore.>' });
+      const wanted = ['bstore.reservation.ReservationRequested', 'bstore.reservation.ReservationCanceled'];
+      const envelope = (subject: string) => createEnvelope({ type: 'ReservationRequested', source: 't', subject, data: {} });
+      await bus.publish(wanted[0]!, envelope('first'));
+      const seen: string[] = [];
+      await bus.subscribe({ durableName: 'older', subjects: wanted }, async (d) => {
+        seen.push(d.envelope.subject);
+        return { kind: 'ack' };
+      });
+      expect((await jsm.consumers.info('BSTORE', 'older')).config.filter_subject).toBe('bstore.reservation.>');
+      await bus.publish('bstore.book.QuantityChanged', envelope('not wanted'));
+      await bus.publish(wanted[1]!, envelope('second'));
+      await eventually('both wanted messages', async () => (seen.length === 2 ? true : undefined));
+      expect(seen).toEqual(['first', 'second']);
+      await eventually('nothing left for the consumer', async () => ((await bus.lag('older')) === 0 ? true : undefined));
+    } finally {
+      await nc.close();
+      await bus.close();
+    }
+  }, 60_000);
+
   it('recovers when its consumer is deleted under it: the consumer is recreated and delivery goes on', async () => {
     const bus = await freshBus();
     const nc = await connect({ servers: nats.url });

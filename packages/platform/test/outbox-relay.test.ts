@@ -6,6 +6,8 @@ import { migrateToLatest } from '../src/db/migrations.ts';
 import type { ConsumerSpec, Delivery, DeliveryOutcome, MessageBus, Subscription } from '../src/messaging/bus.ts';
 import { EmbeddedBus } from '../src/messaging/embedded-bus.ts';
 import { KyselyOutbox, OutboxRelay } from '../src/messaging/outbox.ts';
+import { KyselyInbox } from '../src/messaging/inbox.ts';
+import { KyselyTransactionRunner } from '../src/db/transactions.ts';
 import type { MessagingTables } from '../src/messaging/schema.ts';
 import { eventually, testLogger } from '../../../test/support/harness.ts';
 
@@ -129,5 +131,40 @@ describe('OutboxRelay', () => {
     expect(await relay.publishBatch()).toBe(1);
     const rows = await db.selectFrom('outbox').select(['id', 'published_at']).where('id', 'in', [late.id, early.id]).execute();
     expect(rows.every((r) => r.published_at !== null)).toBe(true);
+  });
+});
+
+describe('waking the relay', () => {
+  it('a transaction runner calls afterCommit after a commit that added outbox rows, not after one that added none or rolled back', async () => {
+    let kicks = 0;
+    const tx = new KyselyTransactionRunner(db, (trx) => ({ trx, outbox: new KyselyOutbox(trx) }), () => kicks++);
+    await tx.run(async ({ trx }) => {
+      await trx.selectFrom('outbox').select('id').execute();
+    });
+    expect(kicks).toBe(0);
+    await expect(
+      tx.run(async ({ outbox }) => {
+        await outbox.add(event());
+        throw new Error('rollback');
+      }),
+    ).rejects.toThrow('rollback');
+    expect(kicks).toBe(0);
+    await tx.run(async ({ outbox }) => {
+      await outbox.add(event());
+    });
+    expect(kicks).toBe(1);
+  });
+
+  it('an inbox calls afterOutboxCommit after an event whose effect added outbox rows, not for one that added none nor for a duplicate', async () => {
+    let kicks = 0;
+    const inbox = new KyselyInbox(db, { afterOutboxCommit: () => kicks++ });
+    const handled = event();
+    expect(await inbox.runOnce('waker', handled, async () => {})).toBe(true);
+    expect(kicks).toBe(0);
+    const writing = event();
+    expect(await inbox.runOnce('waker', writing, async (trx) => new KyselyOutbox(trx).add(event()))).toBe(true);
+    expect(kicks).toBe(1);
+    expect(await inbox.runOnce('waker', writing, async (trx) => new KyselyOutbox(trx).add(event()))).toBe(false);
+    expect(kicks).toBe(1);
   });
 });

@@ -46,11 +46,10 @@ export async function createAssignmentService(deps: ServiceDeps): Promise<Assign
   const consumer = new EventConsumer({
     name: 'assignment',
     tracer: tracing.tracer,
-    inbox: new KyselyInbox(database.db),
+    inbox: new KyselyInbox(database.db, { afterOutboxCommit: () => relay.kick() }),
     bus: deps.bus,
     logger,
     handlers: assignmentEventHandlers(new AssignLibrary(), new ReleaseAssignment()),
-    afterCommit: () => relay.kick(),
   });
 
   const app = createHttpApp({

@@ -44,11 +44,10 @@ export async function createBookService(deps: ServiceDeps): Promise<BookService>
   const consumer = new EventConsumer({
     name: 'book',
     tracer: tracing.tracer,
-    inbox: new KyselyInbox(database.db),
+    inbox: new KyselyInbox(database.db, { afterOutboxCommit: () => relay.kick() }),
     bus: deps.bus,
     logger,
     handlers: bookEventHandlers(new ReleaseHold()),
-    afterCommit: () => relay.kick(),
   });
 
   const app = createHttpApp({

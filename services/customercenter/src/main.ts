@@ -17,7 +17,7 @@ import {
   type ServiceTracing,
 } from '@bstore/platform';
 import { isPageEvent } from './application/events.ts';
-import type { PageUpdates, ReservationPageStore } from './application/ports.ts';
+import type { PageUpdates, ReservationPageDetail, ReservationPageStore } from './application/ports.ts';
 import { MeasureSagaStages } from './application/measure-saga-stages/measure-saga-stages.service.ts';
 import { ProjectReservationEvent } from './application/project-reservation-event/project-reservation-event.service.ts';
 import { ViewReservationPages } from './application/view-reservation-pages/view-reservation-pages.service.ts';
@@ -113,10 +113,12 @@ export async function createCustomerCenterService(deps: CustomerCenterDeps, conf
       // change, and a saga stage the event completes is timed (never twice for a duplicate).
       afterCommit: async (event) => {
         if (!isPageEvent(event)) return;
+        // One read of the page and its timeline serves both (a second read cost a Redis round trip).
+        let announced: ReservationPageDetail | null = null;
         try {
-          await watch.announce(event.data.reservationId);
+          announced = await watch.announce(event.data.reservationId);
         } finally {
-          await stages.projected(event);
+          await stages.projected(event, announced?.timeline);
         }
       },
     });

@@ -534,7 +534,7 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
       const stream = await openStream(url, await as('alice'));
       const r = lifecycle('alice', 900);
       await handleAll([r.requested]);
-      expect(await watch.announce(r.reservationId)).toBe(true);
+      expect((await watch.announce(r.reservationId))?.reservationId).toBe(r.reservationId);
       expect(dataOf(await stream.next(pageMessage(r.reservationId))).status).toBe('bookReserveReq');
       await app.close();
       await expect(stream.next(() => false)).rejects.toThrow(/ended|terminated|aborted/i);

@@ -95,8 +95,7 @@ export async function webApp(app: HttpApp, options: WebAppOptions): Promise<void
     '/',
     {
       schema: { hide: true },
-      config: { produces: PAGE_MEDIA_TYPES },
-      helmet: { contentSecurityPolicy: { useDefaults: false, directives: WEB_APP_CSP_DIRECTIVES } },
+      config: { produces: PAGE_MEDIA_TYPES, helmet: { contentSecurityPolicy: { useDefaults: false, directives: WEB_APP_CSP_DIRECTIVES } } },
     },
     async (_request, reply) => {
       try {

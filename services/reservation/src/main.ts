@@ -114,11 +114,10 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
   const consumer = new EventConsumer({
     name: 'reservation',
     tracer: tracing.tracer,
-    inbox: new KyselyInbox(database.db),
+    inbox: new KyselyInbox(database.db, { afterOutboxCommit: () => relay.kick() }),
     bus: deps.bus,
     logger,
     handlers: reservationEventHandlers(new ApplyAssignmentOutcome(clock)),
-    afterCommit: () => relay.kick(),
   });
 
   // Longer than a placement can take (book's timeout, its retries and the pending write), so only

@@ -15,6 +15,14 @@ function inStatus(status: ReservationStatus): Reservation {
   });
 }
 
+describe('a new reservation', () => {
+  it('is pending with no attempt; placed, its first attempt at the hold is counted', () => {
+    const fresh = Reservation.request({ bookId: 1, customerId: 'alice' }, now);
+    expect(fresh).toMatchObject({ status: 'pending', attempts: 0, createdAt: now, updatedAt: now });
+    expect(Reservation.requestAttempted({ bookId: 1, customerId: 'alice' }, now)).toEqual({ ...fresh, attempts: 1 });
+  });
+});
+
 type Action = { name: string; run: (r: Reservation) => void };
 const ACTIONS: Action[] = [
   { name: 'markHeld', run: (r) => r.markHeld('Almond', now) },

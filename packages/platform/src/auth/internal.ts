@@ -1,7 +1,9 @@
 import { SignJWT, jwtVerify } from 'jose';
+import { VerifiedTokens } from './tokens.ts';
 
 const ISSUER = 'bstore-internal';
 const LIFETIME_S = 300;
+const CLOCK_TOLERANCE_S = 30;
 
 /**
  * Service-to-service calls (reservation's hold on book): a short-lived HS256 token from a secret
@@ -16,6 +18,7 @@ export class InternalCallAuth {
   readonly #key: Uint8Array;
   readonly #caller: string;
   #cached: { token: string; renewAt: number } | undefined;
+  readonly #verified = new VerifiedTokens<string>();
 
   constructor(secret: string, caller: string) {
     if (Buffer.byteLength(secret) < 32) throw new Error('the internal key must be at least 32 bytes (`npm run auth -- generate-internal-key`)');
@@ -41,7 +44,11 @@ export class InternalCallAuth {
 
   /** The calling service's name; throws when the token is not an internal one signed with the key. */
   async verify(token: string): Promise<string> {
-    const { payload } = await jwtVerify(token, this.#key, { issuer: ISSUER, audience: ISSUER, algorithms: ['HS256'], clockTolerance: 30, requiredClaims: ['sub', 'exp'] });
+    // A caller's token is the same for half its lifetime: checked once a minute, not on every call.
+    const known = this.#verified.get(token);
+    if (known !== undefined) return known;
+    const { payload } = await jwtVerify(token, this.#key, { issuer: ISSUER, audience: ISSUER, algorithms: ['HS256'], clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ['sub', 'exp'] });
+    this.#verified.set(token, payload.sub as string, payload.exp as number, CLOCK_TOLERANCE_S);
     return payload.sub as string;
   }
 }

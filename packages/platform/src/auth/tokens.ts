@@ -41,6 +41,48 @@ export function publicJwk(jwk: JWK): JWK {
   return { ...pub, alg: algorithmOf(jwk), use: 'sig' };
 }
 
+/**
+ * A verified token is remembered (by its exact text) for at most this long, and never past its
+ * `exp` plus the clock tolerance: a patron's token is verified once a minute per process, not on
+ * every request (an Ed25519 or ECDSA signature check costs far more than the rest of the hook).
+ * A key withdrawn from a remote JWKS already stays trusted until jose's key cache refreshes (up to
+ * 10 minutes): this adds no staleness beyond that.
+ */
+export const VERIFIED_TOKEN_CACHE_MS = 60_000;
+/** At most this many verified tokens are remembered per verifier; the oldest go first. */
+export const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
+
+/**
+ * Remembers what a check concluded about a token text until `until` (ms), in at most
+ * VERIFIED_TOKEN_CACHE_SIZE entries (the oldest evicted first). Only successes are stored.
+ */
+export class VerifiedTokens<T> {
+  readonly #entries = new Map<string, { value: T; until: number }>();
+
+  get(token: string, now = Date.now()): T | undefined {
+    const hit = this.#entries.get(token);
+    if (hit === undefined) return undefined;
+    if (now < hit.until) return hit.value;
+    this.#entries.delete(token);
+    return undefined;
+  }
+
+  /** `expSeconds`: the token's `exp`; `toleranceSeconds`: how long past it the check accepts it. */
+  set(token: string, value: T, expSeconds: number, toleranceSeconds: number, now = Date.now()): void {
+    const until = Math.min(now + VERIFIED_TOKEN_CACHE_MS, (expSeconds + toleranceSeconds) * 1000);
+    if (!(until > now)) return;
+    if (this.#entries.size >= VERIFIED_TOKEN_CACHE_SIZE) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+    this.#entries.set(token, { value, until });
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
 export interface TokenVerifierOptions {
   /** Expected `iss`. */
   issuer: string;
@@ -68,6 +110,7 @@ export interface TokenVerifierOptions {
 export class TokenVerifier {
   readonly #keys: JWTVerifyGetKey;
   readonly #options: Required<Omit<TokenVerifierOptions, 'keys'>>;
+  readonly #verified = new VerifiedTokens<Identity>();
 
   constructor(options: TokenVerifierOptions) {
     this.#keys =
@@ -83,7 +126,10 @@ export class TokenVerifier {
     };
   }
 
+  /** The identity a token proves; a token verified in the last minute (and not expired since) is not checked again. */
   async verify(token: string): Promise<Identity> {
+    const known = this.#verified.get(token);
+    if (known) return { ...known };
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, this.#keys, {
@@ -101,7 +147,9 @@ export class TokenVerifier {
     if (typeof sub !== 'string' || !CUSTOMER_ID.test(sub)) throw new InvalidTokenError('the token subject is not a usable customer id');
     const claim = payload[this.#options.roleClaim];
     const roles = Array.isArray(claim) ? claim : [claim];
-    return { customerId: sub, role: roles.includes(this.#options.staffRole) ? 'staff' : 'customer' };
+    const identity: Identity = { customerId: sub, role: roles.includes(this.#options.staffRole) ? 'staff' : 'customer' };
+    this.#verified.set(token, identity, payload.exp as number, this.#options.clockToleranceSeconds);
+    return { ...identity };
   }
 }
 

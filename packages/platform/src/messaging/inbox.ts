@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { IntegrationEvent } from '@bstore/contracts';
 import type { MessagingTables } from './schema.ts';
+import { outboxRowsAdded } from './outbox.ts';
 
 /** An event the consumer gave up on: kept with its error, to be looked at and replayed. */
 export interface DeadLetterInput {
@@ -43,12 +44,21 @@ export interface Inbox<Ctx> {
 export class KyselyInbox<DB> implements Inbox<Transaction<DB>> {
   readonly #db: Kysely<MessagingTables>;
 
-  constructor(db: Kysely<DB>) {
+  readonly #afterOutboxCommit: () => void;
+
+  /**
+   * `afterOutboxCommit`: called once an event's transaction committed having added outbox rows
+   * (the service signals its outbox relay then; an event whose effect added none wakes nothing).
+   */
+  constructor(db: Kysely<DB>, options: { afterOutboxCommit?: () => void } = {}) {
     this.#db = db as unknown as Kysely<MessagingTables>;
+    this.#afterOutboxCommit = options.afterOutboxCommit ?? (() => {});
   }
 
   async runOnce(consumer: string, event: IntegrationEvent, effect: (trx: Transaction<DB>) => Promise<void>): Promise<boolean> {
-    return this.#db.transaction().execute(async (trx) => {
+    let used: Transaction<MessagingTables> | undefined;
+    const first = await this.#db.transaction().execute(async (trx) => {
+      used = trx;
       const recorded = await trx
         .insertInto('inbox')
         .values({ consumer, event_id: event.id, event_type: event.type })
@@ -59,6 +69,8 @@ export class KyselyInbox<DB> implements Inbox<Transaction<DB>> {
       await effect(trx as unknown as Transaction<DB>);
       return true;
     });
+    if (first && used !== undefined && outboxRowsAdded(used)) this.#afterOutboxCommit();
+    return first;
   }
 
   async park(letter: DeadLetterInput): Promise<void> {

@@ -58,7 +58,8 @@ const FATAL_STATUSES = new Set(['heartbeats_missed', 'consumer_deleted', 'consum
  * consuming service shared by its replicas, explicit acks, `nak(delay)` for a retry.
  *
  * Works on nats-server 2.9: a consumer of several subjects uses `filter_subjects` only on 2.10+;
- * on 2.9 it reads the whole stream and acknowledges at once what it does not want.
+ * on 2.9 it reads the narrowest single filter covering them (`coveringSubject`: all of one
+ * producer's events, say, or the whole stream) and acknowledges at once what it does not want.
  */
 export class NatsJetStreamBus implements MessageBus {
   readonly #nc: NatsConnection;
@@ -82,7 +83,10 @@ export class NatsJetStreamBus implements MessageBus {
   }
 
   static async connect(options: NatsBusOptions): Promise<NatsJetStreamBus> {
-    const nc = await connect({ servers: options.servers, name: options.name ?? 'bstore', maxReconnectAttempts: -1 });
+    // noAsyncTraces: no Error (and its stack) made up front for every request, on the chance that
+    // it fails: each publish and each ackAck is a request, several per saga. A failed request still
+    // rejects with its error and message, its stack then inside the client.
+    const nc = await connect({ servers: options.servers, name: options.name ?? 'bstore', maxReconnectAttempts: -1, noAsyncTraces: true });
     try {
       const jsm = await jetstreamManager(nc);
       const bus = new NatsJetStreamBus(nc, jsm, options);
@@ -107,7 +111,7 @@ export class NatsJetStreamBus implements MessageBus {
       ack_wait: nanos(this.#ackWaitMs),
       // Redelivery is bounded by the EventConsumer, which parks the event as a dead letter.
       max_deliver: -1,
-      ...(this.#multiFilter ? { filter_subjects: [...spec.subjects] } : { filter_subject: STREAM_SUBJECTS[0] }),
+      ...(this.#multiFilter ? { filter_subjects: [...spec.subjects] } : { filter_subject: coveringSubject(spec.subjects) }),
     };
     try {
       await this.#jsm.consumers.info(this.#stream, spec.durableName);
@@ -293,6 +297,31 @@ function envelopeOf(msg: JsMsg): EventEnvelope {
   }
   if (typeof parsed === 'object' && parsed !== null) return parsed as EventEnvelope;
   return { specversion: '1.0', id: `nats-${msg.seq}`, source: 'unknown', type: 'unparseable', subject: '', time: '', datacontenttype: 'application/json', data: msg.string() };
+}
+
+/**
+ * The narrowest single subject filter that covers every one of `subjects` (nats-server 2.9 takes
+ * one filter per consumer): the subject itself when there is one, else their common leading
+ * tokens followed by `>` (`bstore.reservation.>` for two of reservation's events), else the whole
+ * stream. Every message it lets through that is not wanted is acknowledged and skipped; each it
+ * keeps out is a delivery and an acknowledgement saved.
+ */
+export function coveringSubject(subjects: readonly string[]): string {
+  const whole = STREAM_SUBJECTS[0] as string;
+  const [first, ...rest] = subjects;
+  if (first === undefined) return whole;
+  if (rest.length === 0 || rest.every((s) => s === first)) return first;
+  const split = subjects.map((s) => s.split('.'));
+  const common: string[] = [];
+  for (let i = 0; ; i++) {
+    const token = split[0]?.[i];
+    // A token every subject shares, that is no wildcard, with at least one token after it in each.
+    if (token === undefined || token === '*' || token === '>' || split.some((parts) => parts[i] !== token || parts.length <= i + 1)) break;
+    common.push(token);
+  }
+  const covering = `${common.join('.')}.>`;
+  // Within the stream's subjects (bstore.>) and narrower than them; otherwise the whole stream.
+  return common.length >= 2 && common[0] === 'bstore' ? covering : whole;
 }
 
 function isNotFound(err: unknown): boolean {

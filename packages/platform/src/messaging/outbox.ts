@@ -11,6 +11,18 @@ import { OutboxPruner, type PruningOptions } from './housekeeping.ts';
 import type { MessagingTables } from './schema.ts';
 import { Wakeup } from './wakeup.ts';
 
+/** The transactions an outbox row was added in (an entry goes with its transaction object). */
+const WROTE_ROWS = new WeakSet<object>();
+
+/**
+ * Whether a KyselyOutbox added a row in this transaction: after its commit, only such a
+ * transaction gives the relay something to publish (the others would wake it for an empty pass:
+ * BEGIN, SELECT, COMMIT).
+ */
+export function outboxRowsAdded(trx: object): boolean {
+  return WROTE_ROWS.has(trx);
+}
+
 /** The Outbox port on a transaction: rows commit, or roll back, with the change that wrote them. */
 export class KyselyOutbox implements Outbox {
   readonly #trx: Transaction<MessagingTables>;
@@ -36,6 +48,7 @@ export class KyselyOutbox implements Outbox {
       .values({ id: event.id, type: event.type, subject: subjectOf(valid.type), envelope, published_at: null, last_error: null })
       .execute();
     this.#written++;
+    WROTE_ROWS.add(this.#trx);
   }
 }
 

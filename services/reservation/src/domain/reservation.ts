@@ -71,6 +71,11 @@ export class Reservation {
     };
   }
 
+  /** `request`, with the first attempt at the hold counted: what placing it stores before calling book. */
+  static requestAttempted(input: { bookId: number; customerId: string; preferredLibraryId?: number | null }, now: Date): NewReservation {
+    return { ...Reservation.request(input, now), attempts: 1 };
+  }
+
   static restore(props: ReservationProps): Reservation {
     return new Reservation(props);
   }

@@ -20,7 +20,9 @@ export interface AssignLibraryCommand {
  */
 export class AssignLibrary {
   async execute(cmd: AssignLibraryCommand, uow: AssignmentUnitOfWork): Promise<'assigned' | 'already-recorded'> {
-    if (await uow.assignments.find(cmd.reservationId)) return 'already-recorded';
+    // No lookup first: the insert below finds an existing assignment itself (ON CONFLICT DO
+    // NOTHING), so the common case, a first request, costs one round trip less; a repeat only
+    // pays for the library load it then does not use.
     // Counted in this transaction; a concurrent replica may pick the same branch, which only
     // skews the balance a little — no invariant rests on it.
     const library = chooseLibrary(await uow.libraries.listWithLoad(), cmd.preferredLibraryId);

@@ -41,11 +41,15 @@ export class MeasureSagaStages {
     this.#timings = timings;
   }
 
-  /** Observes the stage `event` completes, if it completes one; returns that stage. */
-  async projected(event: PageEvent): Promise<SagaStage | undefined> {
+  /**
+   * Observes the stage `event` completes, if it completes one; returns that stage. `timeline`: the
+   * page's timeline as already read after the event was stored (the live stream's announcement
+   * reads it), else it is read here.
+   */
+  async projected(event: PageEvent, timeline?: readonly TimelineEntry[]): Promise<SagaStage | undefined> {
     const stage = stageOf(event.type);
     if (!stage) return undefined;
-    const seconds = stageDuration(stage, await this.#store.timeline(event.data.reservationId));
+    const seconds = stageDuration(stage, timeline ?? (await this.#store.timeline(event.data.reservationId)));
     if (seconds === undefined) return undefined;
     this.#timings.observe(stage, seconds);
     return stage;

@@ -14,12 +14,15 @@ export class WatchReservationPages {
     this.#updates = updates;
   }
 
-  /** Reads the committed page (with its timeline) and publishes it; false if it does not exist. */
-  async announce(reservationId: number): Promise<boolean> {
+  /**
+   * Reads the committed page (with its timeline) and publishes it; returns it (its timeline serves
+   * the saga stage timing too), or null if it does not exist.
+   */
+  async announce(reservationId: number): Promise<ReservationPageDetail | null> {
     const page = await this.#store.get(reservationId);
-    if (!page) return false;
+    if (!page) return null;
     this.#updates.publish(page);
-    return true;
+    return page;
   }
 
   /** Returns the function that stops watching. */

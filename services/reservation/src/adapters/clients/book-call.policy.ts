@@ -107,8 +107,11 @@ export class BookCallPolicy {
     }
     this.options = { ...options };
     // Aggressive timeouts answer at the deadline even if the work ignores its signal; the signal
-    // still aborts the fetch, so nothing keeps running for long.
-    this.#total = timeout(options.totalTimeoutMs, TimeoutStrategy.Aggressive);
+    // still aborts the fetch, so nothing keeps running for long. Not aborted when the work
+    // returns (abortOnReturn: false): an attempt returns only once it has read book's answer, so
+    // nothing is left to stop then, and each abort built a DOMException (with its stack) and
+    // dispatched it to the finished fetch's listeners, twice per call.
+    this.#total = timeout(options.totalTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
     this.#bulkhead = bulkhead(options.maxConcurrentCalls, options.maxQueuedCalls);
     // Retry transient failures while the circuit is closed; the attempt that opened it (or a failed
     // probe) ends the call at once with its own failure.
@@ -123,7 +126,7 @@ export class BookCallPolicy {
     this.#breaker.onBreak(() => {
       this.#openedAt = Date.now();
     });
-    this.#attemptTimeout = timeout(options.attemptTimeoutMs, TimeoutStrategy.Aggressive);
+    this.#attemptTimeout = timeout(options.attemptTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
   }
 
   get circuitState(): CircuitStateName {

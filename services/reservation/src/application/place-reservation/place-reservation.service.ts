@@ -47,9 +47,9 @@ export class PlaceReservation {
           { limit, active },
         );
       }
-      const r = await uow.reservations.insert(Reservation.request(cmd, this.#clock.now()));
-      r.countAttempt(this.#clock.now());
-      await uow.reservations.save(r);
+      // Stored with its first attempt at the hold already counted (the call below): one INSERT,
+      // not an INSERT and an UPDATE of the same row.
+      const r = await uow.reservations.insert(Reservation.requestAttempted(cmd, this.#clock.now()));
       return r.props;
     });
     const result = await this.#requestHold.drive(pending);
