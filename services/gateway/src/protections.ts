@@ -95,14 +95,6 @@ function sha256(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
 }
 
-/**
- * The gateway's edge protections, on every route of the instance it is registered in (it is not
- * encapsulated, like fastify-plugin): security headers, a CORS allow-list, and rate limits per
- * caller and per IP, answered as 429 problem+json with `Retry-After`.
- *
- * The counters live in this process's memory: with N gateway replicas a caller gets up to N times
- * the limit. A shared store (the plugin's Redis store) is the upgrade path.
- */
 /** The API's security headers: it returns JSON, never a page, so nothing may be loaded, framed or submitted from it. */
 const API_SECURITY_HEADERS: Readonly<HelmetOptions> = {
   contentSecurityPolicy: {
@@ -142,6 +134,14 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * The gateway's edge protections, on every route of the instance it is registered in (it is not
+ * encapsulated, like fastify-plugin): security headers, a CORS allow-list, and rate limits per
+ * caller and per IP, answered as 429 problem+json with `Retry-After`.
+ *
+ * The counters live in this process's memory: with N gateway replicas a caller gets up to N times
+ * the limit. A shared store (the plugin's Redis store) is the upgrade path.
+ */
 export async function gatewayProtections(app: HttpApp, options: GatewayProtectionOptions): Promise<void> {
   // 1. Security headers, first, so that every answer carries them (problems and 429s included).
   securityHeaders(app);
