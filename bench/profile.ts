@@ -1,19 +1,20 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { as, asStaff } from '../test/support/auth.ts';
 import { wholeOption } from '../test/support/cli-options.ts';
-import { startCluster, type ClusterServiceName, type TestCluster } from '../test/support/cluster.ts';
+import type { ClusterServiceName } from '../test/support/cluster.ts';
+import { processCpuMs } from '../test/support/cpu.ts';
 import { startPrivateNats } from '../test/support/nats.ts';
 import { startPrivateRedis } from '../test/support/redis.ts';
 import { flameGraphSvg, fold, foldedText, summaryText, type CpuProfile } from './cpuprofile.ts';
 import { runLoad, type LoadResult } from './load.ts';
+import { startClusterSystem, type BenchSystem } from './systems.ts';
 
 /**
  * `npm run bench:profile [-- --duration 20 --workers 16 --warmup 5 --no-cpu-prof]`: where bstore's
- * CPU goes. Starts the five services as processes (test/support/cluster.ts) on private NATS and
+ * CPU goes. Starts the five services as processes (bench/systems.ts, as `npm run bench` does) on private NATS and
  * Redis and the local PostgreSQL, with Node's CPU profiler on in each (`--cpu-prof`); a warm-up
  * load, then the measured closed-loop load through the gateway (bench/load.ts) on one book with
  * copies enough; stops the services with SIGTERM (so each writes its profile) and writes into
@@ -45,36 +46,19 @@ const raw = join(out, 'raw');
 await mkdir(raw, { recursive: true });
 const say = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 
-/** A process's CPU time so far (user + system from /proc/<pid>/stat), in ms. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100 Hz)
-}
 /** The profile's clock: CLOCK_MONOTONIC in microseconds, as V8 stamps samples on Linux. */
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 const nats = await startPrivateNats();
 const redis = await startPrivateRedis();
-let cluster: TestCluster | undefined;
+let cluster: BenchSystem | undefined;
 try {
   say(`starting the cluster${profiling ? ' with --cpu-prof' : ''}`);
-  cluster = await startCluster({
-    natsUrl: nats.url,
-    redisUrl: redis.url,
-    env: {
-      BSTORE_MAX_ACTIVE_RESERVATIONS: '10000',
-      NODE_OPTIONS: [profiling ? `--cpu-prof --cpu-prof-dir=${raw}` : '', values['node-options']].join(' ').trim(),
-    },
+  cluster = await startClusterSystem(nats, redis, {
+    NODE_OPTIONS: [profiling ? `--cpu-prof --cpu-prof-dir=${raw}` : '', values['node-options']].join(' ').trim(),
   });
   const staff = await asStaff();
-  const created = await fetch(`${cluster.gateway}/books`, {
-    method: 'POST',
-    headers: { ...staff, 'content-type': 'application/json' },
-    body: JSON.stringify({ bookName: `Profile ${stamp}`, quantity: 100_000 }),
-  });
-  if (created.status !== 201) throw new Error(`POST /books answered ${created.status}: ${await created.text()}`);
-  const { bookId } = (await created.json()) as { bookId: number };
+  const [bookId] = (await cluster.addBooks(1, 100_000)) as [number];
   const customers = await Promise.all(Array.from({ length: 64 }, (_, i) => as(`profile-${i}`)));
   const load = (seconds: number): Promise<LoadResult> =>
     runLoad({ gateway: cluster!.gateway, customers, staff, pickBook: () => bookId, cancelShare: 0.2, mode: { kind: 'closed', workers }, durationMs: seconds * 1000, settleTimeoutMs: 30_000 });
@@ -84,13 +68,14 @@ try {
     await load(warmupS);
   }
   say(`load: ${workers} closed-loop workers, ${durationS} s`);
-  const services = cluster.services;
-  const cpuBefore = Object.fromEntries(SERVICES.map((n) => [n, cpuMs(services[n].pid)]));
+  const pidOf = Object.fromEntries(cluster.processes().map((p) => [p.name, p.pids[0]])) as Record<ClusterServiceName, number>;
+  const cpuMs = (n: ClusterServiceName) => processCpuMs(pidOf[n]) ?? NaN;
+  const cpuBefore = Object.fromEntries(SERVICES.map((n) => [n, cpuMs(n)]));
   const fromUs = nowUs();
   const result = await load(durationS);
   const toUs = nowUs();
-  const cpu = Object.fromEntries(SERVICES.map((n) => [n, cpuMs(services[n].pid) - (cpuBefore[n] as number)])) as Record<ClusterServiceName, number>;
-  const pids = Object.fromEntries(SERVICES.map((n) => [services[n].pid, n]));
+  const cpu = Object.fromEntries(SERVICES.map((n) => [n, cpuMs(n) - (cpuBefore[n] as number)])) as Record<ClusterServiceName, number>;
+  const pids = Object.fromEntries(SERVICES.map((n) => [pidOf[n], n]));
   say('stopping the services (SIGTERM: each writes its profile)');
   await cluster.stop();
   cluster = undefined;
