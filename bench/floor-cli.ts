@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { wholeOption } from '../test/support/cli-options.ts';
-import { measureHoldFloor, measurePublishFloor, type FloorResult } from './floor.ts';
+import { measureHoldFloor, measurePublishFloor } from './floor.ts';
+import { floorsTable } from './report.ts';
 
 /**
  * `npm run bench:floor [-- --concurrency 16 --duration 10]`: the floors of the benchmark on this
@@ -19,18 +20,12 @@ const durationMs = wholeOption('duration', values.duration, 1, 600) * 1000;
 const postgresUrl = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
-const results: FloorResult[] = [];
-results.push(await measureHoldFloor({ postgresUrl, concurrency, durationMs, books: 1 }));
-results.push(await measureHoldFloor({ postgresUrl, concurrency, durationMs, books: 10_000 }));
-results.push(await measurePublishFloor({ natsUrl, concurrency, durationMs }));
-
-const lines = [
-  `floors on this machine, ${concurrency} clients each, ${durationMs / 1000} s, ${new Date().toISOString()}`,
-  '| floor | per second | operations | errors |',
-  '|---|---|---|---|',
-  ...results.map((r) => `| ${r.name} | ${r.perSecond.toFixed(0)} | ${r.operations} | ${r.errors} |`),
-  '',
-];
-process.stdout.write(lines.join('\n'));
-const [hot, spread, publish] = results as [FloorResult, FloorResult, FloorResult];
-process.stdout.write(`floor_holds_per_s=${hot.perSecond.toFixed(0)} floor_holds_spread_per_s=${spread.perSecond.toFixed(0)} floor_publish_per_s=${publish.perSecond.toFixed(0)}\n`);
+const floors = {
+  holdHot: await measureHoldFloor({ postgresUrl, concurrency, durationMs, books: 1 }),
+  holdSpread: await measureHoldFloor({ postgresUrl, concurrency, durationMs, books: 10_000 }),
+  publish: await measurePublishFloor({ natsUrl, concurrency, durationMs }),
+};
+process.stdout.write(`floors on this machine, ${concurrency} clients each, ${durationMs / 1000} s, ${new Date().toISOString()}\n${floorsTable(floors)}\n`);
+process.stdout.write(
+  `floor_holds_per_s=${floors.holdHot.perSecond.toFixed(0)} floor_holds_spread_per_s=${floors.holdSpread.perSecond.toFixed(0)} floor_publish_per_s=${floors.publish.perSecond.toFixed(0)}\n`,
+);

@@ -6,11 +6,9 @@ import type { BenchReport, GrowthStep, PointReport, ShapeReport } from './bench.
  * Pure functions of what `bench.ts` measured.
  */
 
-/** One measured load: what was offered (open loop; null for the closed-loop maximum) and what came of it. */
+/** One measured load on the chart: its label and what came of it. */
 export interface BenchPoint {
   label: string;
-  /** Arrivals a second offered (open loop), or null (closed loop). */
-  offeredPerSecond: number | null;
   sagasPerSecond: number;
   postP99Ms: number;
   sagaP99Ms: number;
@@ -25,14 +23,6 @@ export function commitBoundLimit(floorHoldsPerSecond: number, commitsPerSaga = 5
 export function finalLine(input: { sagasPerSecond: number; floorHoldsPerSecond: number; p99SagaMs: number }): string {
   const ratio = input.floorHoldsPerSecond > 0 ? input.sagasPerSecond / input.floorHoldsPerSecond : 0;
   return `sagas_per_s=${input.sagasPerSecond.toFixed(1)} floor_holds_per_s=${input.floorHoldsPerSecond.toFixed(0)} ratio=${ratio.toFixed(3)} p99_saga_ms=${input.p99SagaMs.toFixed(1)}`;
-}
-
-/** The points as the terminal's table (Markdown, so it also pastes into bench/README.md). */
-export function pointsTable(points: readonly BenchPoint[]): string {
-  const rows = points.map(
-    (p) => `| ${p.label} | ${p.offeredPerSecond === null ? 'max (closed loop)' : p.offeredPerSecond.toFixed(0)} | ${p.sagasPerSecond.toFixed(1)} | ${p.postP99Ms.toFixed(1)} | ${p.sagaP99Ms.toFixed(1)} |`,
-  );
-  return ['| load | offered/s | completed sagas/s | POST p99 ms | saga p99 ms |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
 const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -124,7 +114,7 @@ const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 
 /** The chart's view of a measured point. */
 export function benchPoint(p: PointReport): BenchPoint {
-  return { label: p.label, offeredPerSecond: p.offeredPerSecond, sagasPerSecond: p.load.sagas.perSecond, postP99Ms: p.load.reserve.latencyMs.p99, sagaP99Ms: p.load.sagas.latencyMs.p99 };
+  return { label: p.label, sagasPerSecond: p.load.sagas.perSecond, postP99Ms: p.load.reserve.latencyMs.p99, sagaP99Ms: p.load.sagas.latencyMs.p99 };
 }
 
 /** The floors, with the commit-bound limit each implies. */
@@ -151,7 +141,7 @@ export function shapeTable(shape: ShapeReport): string {
   const rows = shape.points.map((p) => {
     const post = p.load.reserve.latencyMs;
     const saga = p.load.sagas.latencyMs;
-    return `| ${p.label} | ${p.offeredPerSecond === null ? 'max' : fixed(p.offeredPerSecond, 0)} | ${fixed(p.load.sagas.perSecond)} | ${ms(post.p50)} / ${ms(post.p95)} / ${ms(post.p99)} / ${ms(post.max)} | ${ms(saga.p50)} / ${ms(saga.p95)} / ${ms(saga.p99)} | ${p.load.sagas.completed}/${p.load.sagas.acknowledged} | ${errorText(p.errors)} | ${p.machineBusyPct === null ? '-' : `${fixed(p.machineBusyPct, 0)} %`} |`;
+    return `| ${p.label} | ${p.mode.kind === 'open' ? fixed(p.mode.perSecond, 0) : 'max'} | ${fixed(p.load.sagas.perSecond)} | ${ms(post.p50)} / ${ms(post.p95)} / ${ms(post.p99)} / ${ms(post.max)} | ${ms(saga.p50)} / ${ms(saga.p95)} / ${ms(saga.p99)} | ${p.load.sagas.completed}/${p.load.sagas.acknowledged} | ${errorText(p.errors)} | ${p.machineBusyPct === null ? '-' : `${fixed(p.machineBusyPct, 0)} %`} |`;
   });
   return [
     '| load | offered ops/s | completed sagas/s | POST ms p50 / p95 / p99 / max | saga ms p50 / p95 / p99 | sagas completed/acknowledged | errors | machine CPU busy |',
@@ -168,7 +158,7 @@ export function cpuTable(points: readonly PointReport[]): string {
       const c = p.cpu.find((x) => x.name === name);
       return c?.msPerSaga === null || c?.msPerSaga === undefined ? '-' : fixed(c.msPerSaga, 2);
     });
-    const services = p.cpu.filter((c) => !['postgres', 'nats-server', 'redis-server'].includes(c.name));
+    const services = p.cpu.filter((c) => c.role === 'service');
     const bstore = services.every((c) => c.msPerSaga !== null) ? fixed(services.reduce((sum, c) => sum + (c.msPerSaga ?? 0), 0), 2) : '-';
     const generator = p.load.sagas.completed > 0 ? fixed(p.generatorCpuMs / p.load.sagas.completed, 2) : '-';
     return `| ${p.label} | ${cells.join(' | ')} | ${bstore} | ${generator} |`;
