@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { as, asStaff } from '../test/support/auth.ts';
 import { busyPercent, machineCpu, processCpuMs } from '../test/support/cpu.ts';
 import { startPrivateNats, type PrivateNats } from '../test/support/nats.ts';
@@ -5,7 +7,7 @@ import { ensurePostgres, POSTGRES_URL } from '../test/support/postgres.ts';
 import { startPrivateRedis, type PrivateRedis } from '../test/support/redis.ts';
 import { measureHoldFloor, measurePublishFloor, type HoldFloorResult, type PublishFloorResult } from './floor.ts';
 import { runLoad, type LoadMode, type LoadResult } from './load.ts';
-import { startClusterSystem, startEmbeddedSystem, type BenchSystem } from './systems.ts';
+import { startClusterSystem, startEmbeddedSystem, type BenchProcess, type BenchSystem } from './systems.ts';
 
 /**
  * `npm run bench` (issue 9): the floors first, then the system through the gateway for two
@@ -39,6 +41,8 @@ export interface BenchOptions {
 
 export interface ProcessCpu {
   name: string;
+  /** bstore's own process, or a server it uses. */
+  role: BenchProcess['role'];
   /** CPU time during the point, ms (user + system); null when unknown. */
   cpuMs: number | null;
   /** `cpuMs` per completed saga; null when unknown or no saga completed. */
@@ -47,9 +51,8 @@ export interface ProcessCpu {
 
 export interface PointReport {
   label: string;
+  /** Closed loop (its workers), or open loop (the operations a second it offered). */
   mode: LoadMode;
-  /** Operations a second offered (open loop), or null (closed loop). */
-  offeredPerSecond: number | null;
   /** The offered rate as a fraction of the closed-loop maximum's (open loop), or null (closed loop). */
   fractionOfMax: number | null;
   load: LoadResult;
@@ -126,9 +129,9 @@ async function measurePoint(
       }
     });
     const cpuMs = known ? total : null;
-    return { name: p.name, cpuMs, msPerSaga: cpuMs !== null && result.sagas.completed > 0 ? cpuMs / result.sagas.completed : null };
+    return { name: p.name, role: p.role, cpuMs, msPerSaga: cpuMs !== null && result.sagas.completed > 0 ? cpuMs / result.sagas.completed : null };
   });
-  return { label, mode, offeredPerSecond: mode.kind === 'open' ? mode.perSecond : null, fractionOfMax, load: result, errors: errorsOf(result), cpu, generatorCpuMs: (generator.user + generator.system) / 1000, machineBusyPct };
+  return { label, mode, fractionOfMax, load: result, errors: errorsOf(result), cpu, generatorCpuMs: (generator.user + generator.system) / 1000, machineBusyPct };
 }
 
 export function describePoint(p: PointReport): string {
@@ -149,7 +152,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const nats: PrivateNats = await startPrivateNats();
   let redis: PrivateRedis | undefined;
   try {
-    redis = await startPrivateRedis();
+    const cache = await startPrivateRedis();
+    redis = cache;
     const floorMs = options.floorSeconds * 1000;
     log(`floors: ${options.concurrency} clients, ${options.floorSeconds} s each`);
     const holdHot = await measureHoldFloor({ postgresUrl: POSTGRES_URL, concurrency: options.concurrency, durationMs: floorMs, books: 1 });
@@ -162,9 +166,14 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const customerIds = Array.from({ length: options.customers }, (_, i) => `bench-${i + 1}`);
     const customers = await Promise.all(customerIds.map((id) => as(id)));
     const staff = await asStaff();
-    const start = (): Promise<BenchSystem> => (options.mode === 'cluster' ? startClusterSystem(nats, redis as PrivateRedis) : startEmbeddedSystem());
+    const start = (): Promise<BenchSystem> => (options.mode === 'cluster' ? startClusterSystem(nats, cache) : startEmbeddedSystem());
     const loader = (system: BenchSystem, pickBook: () => number, seconds: number) => (mode: LoadMode) =>
       runLoad({ gateway: system.gateway, customers, staff, pickBook, cancelShare: options.cancelShare, mode, durationMs: seconds * 1000, settleTimeoutMs: 60_000 });
+    const closed: LoadMode = { kind: 'closed', workers: options.concurrency };
+    /** Unrecorded closed-loop load: JIT, pools and caches warm before a measurement. */
+    const warmUp = async (system: BenchSystem, pickBook: () => number) => {
+      if (options.warmupSeconds > 0) await loader(system, pickBook, options.warmupSeconds)(closed);
+    };
 
     const shapes: ShapeReport[] = [];
     for (const shape of ['hot', 'spread'] as const) {
@@ -174,9 +183,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         const pickBook = () => books[Math.floor(Math.random() * books.length)] as number;
         const description = shape === 'hot' ? `one hot book of ${HOT_QUANTITY.toLocaleString('en')} copies` : `${options.spreadBooks.toLocaleString('en')} books of ${SPREAD_QUANTITY.toLocaleString('en')} copies`;
         log(`${options.mode}, ${description}: warming up ${options.warmupSeconds} s`);
-        if (options.warmupSeconds > 0) await loader(system, pickBook, options.warmupSeconds)({ kind: 'closed', workers: options.concurrency });
+        await warmUp(system, pickBook);
         const load = loader(system, pickBook, options.pointSeconds);
-        const max = await measurePoint(system, `closed loop, ${options.concurrency} workers`, { kind: 'closed', workers: options.concurrency }, null, load);
+        const max = await measurePoint(system, `closed loop, ${options.concurrency} workers`, closed, null, load);
         log(`  ${describePoint(max)}`);
         const points: PointReport[] = [];
         const maxOps = operationsPerSecond(max.load);
@@ -196,18 +205,18 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     let growth: GrowthStep[] | null = null;
     if (options.growth && options.mode === 'cluster') {
       const sizes = options.growth;
-      growth = [];
+      const steps: GrowthStep[] = [];
+      growth = steps;
       const system = await start();
       try {
         const books = await system.addBooks(sizes.smallCatalogue, SPREAD_QUANTITY);
         const pickBook = () => books[Math.floor(Math.random() * books.length)] as number;
-        const closed: LoadMode = { kind: 'closed', workers: options.concurrency };
         const load = loader(system, pickBook, options.pointSeconds);
-        if (options.warmupSeconds > 0) await loader(system, pickBook, options.warmupSeconds)(closed);
+        await warmUp(system, pickBook);
         const step = async (label: string, stored: number) => {
           const point = await measurePoint(system, label, closed, null, load);
           log(`  growth, ${describePoint(point)}`);
-          (growth as GrowthStep[]).push({ label, books: books.length, storedReservations: stored, point });
+          steps.push({ label, books: books.length, storedReservations: stored, point });
         };
         log(`growth: ${sizes.smallCatalogue.toLocaleString('en')} books`);
         await step(`${sizes.smallCatalogue.toLocaleString('en')} books`, 0);
@@ -218,14 +227,13 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         const seeded = performance.now();
         await system.storeHistory?.(sizes.stored, customerIds, books);
         log(`  stored in ${((performance.now() - seeded) / 1000).toFixed(0)} s`);
-        if (options.warmupSeconds > 0) await loader(system, pickBook, options.warmupSeconds)(closed);
+        await warmUp(system, pickBook);
         await step(`${sizes.largeCatalogue.toLocaleString('en')} books, ${sizes.stored.toLocaleString('en')} stored reservations`, sizes.stored);
       } finally {
         await system.stop();
       }
     }
 
-    const { availableParallelism } = await import('node:os');
     return {
       startedAt,
       finishedAt: new Date().toISOString(),
@@ -244,7 +252,6 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
 /** The commit measured (with `+dirty` when the working tree has changes), or null outside git. */
 async function gitCommit(): Promise<string | null> {
-  const { execFile } = await import('node:child_process');
   const run = (args: string[]) =>
     new Promise<string | null>((resolve) => execFile('git', args, (err, out) => resolve(err ? null : out.trim())));
   const head = await run(['rev-parse', '--short', 'HEAD']);

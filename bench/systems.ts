@@ -20,8 +20,8 @@ import type { PrivateRedis } from '../test/support/redis.ts';
 export interface BenchSystem {
   readonly mode: 'cluster' | 'embedded';
   readonly gateway: string;
-  /** The processes whose CPU time is counted, by name: the services, then the servers they use. */
-  processes(): { name: string; pids: number[] }[];
+  /** The processes whose CPU time is counted, by name: bstore's own (`service`), then the servers they use (`server`). */
+  processes(): BenchProcess[];
   /** Adds `count` books of `quantity` copies each; returns their ids. */
   addBooks(count: number, quantity: number): Promise<number[]>;
   /**
@@ -31,6 +31,12 @@ export interface BenchSystem {
    */
   storeHistory?(count: number, customerIds: readonly string[], bookIds: readonly number[]): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface BenchProcess {
+  name: string;
+  role: 'service' | 'server';
+  pids: number[];
 }
 
 const SETTINGS = {
@@ -68,11 +74,11 @@ export async function startClusterSystem(nats: PrivateNats, redis: PrivateRedis,
     mode: 'cluster',
     gateway: cluster.gateway,
     processes: () => [
-      ...Object.values(cluster.services).map((s) => ({ name: s.name, pids: [s.pid] })),
+      ...Object.values(cluster.services).map((s): BenchProcess => ({ name: s.name, role: 'service', pids: [s.pid] })),
       // Every process of the machine's PostgreSQL server (its backends, writer, WAL writer...).
-      { name: 'postgres', pids: pidsNamed('postgres') },
-      { name: 'nats-server', pids: nats.pid === undefined ? [] : [nats.pid] },
-      { name: 'redis-server', pids: redis.pid === undefined ? [] : [redis.pid] },
+      { name: 'postgres', role: 'server', pids: pidsNamed('postgres') },
+      { name: 'nats-server', role: 'server', pids: nats.pid === undefined ? [] : [nats.pid] },
+      { name: 'redis-server', role: 'server', pids: redis.pid === undefined ? [] : [redis.pid] },
     ],
     addBooks: async (count, quantity) => {
       const rows = await sql<{ book_id: number }>`
@@ -181,7 +187,7 @@ export async function startEmbeddedSystem(env: Record<string, string> = {}): Pro
   return {
     mode: 'embedded',
     gateway: launcher.gateway,
-    processes: () => [{ name: 'embedded (all five)', pids: launcher.child.pid === undefined ? [] : [launcher.child.pid] }],
+    processes: () => [{ name: 'embedded (all five)', role: 'service', pids: launcher.child.pid === undefined ? [] : [launcher.child.pid] }],
     addBooks: (count, quantity) => addBooksByApi(launcher.gateway, count, quantity),
     stop: async () => {
       if (launcher.child.exitCode === null && launcher.child.signalCode === null) {

@@ -19,7 +19,7 @@ import { startPrivateRedis, type PrivateRedis } from './support/redis.ts';
  */
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-async function bench(args: string[]): Promise<{ code: number | null; output: string; report: BenchReport; svg: string }> {
+async function bench(args: string[]): Promise<{ output: string; report: BenchReport; svg: string }> {
   const out = await mkdtemp(join(tmpdir(), 'bstore-bench-test-'));
   try {
     const child = spawn(process.execPath, ['--conditions=source', 'bench/cli.ts', '--quick', '--duration', '2', '--floor-duration', '1', '--warmup', '0', '--customers', '20', '--spread-books', '300', '--out', out, ...args], {
@@ -34,7 +34,7 @@ async function bench(args: string[]): Promise<{ code: number | null; output: str
     const json = files.find((f) => f.endsWith('.json'));
     const svgFile = files.find((f) => f.endsWith('.svg'));
     if (code !== 0 || !json || !svgFile) throw new Error(`npm run bench exited ${code} with ${files.join(', ') || 'no files'}:\n${output.slice(-4000)}`);
-    return { code, output, report: JSON.parse(await readFile(join(out, json), 'utf8')) as BenchReport, svg: await readFile(join(out, svgFile), 'utf8') };
+    return { output, report: JSON.parse(await readFile(join(out, json), 'utf8')) as BenchReport, svg: await readFile(join(out, svgFile), 'utf8') };
   } finally {
     await rm(out, { recursive: true, force: true });
   }
@@ -55,7 +55,7 @@ function expectConsistent(point: PointReport, processes: string[]) {
     expect(c.cpuMs).not.toBeNull();
     expect(c.msPerSaga).toBeCloseTo((c.cpuMs ?? 0) / load.sagas.completed, 6);
   }
-  if (point.mode.kind === 'open') expect(point.offeredPerSecond).toBeGreaterThan(0);
+  if (point.mode.kind === 'open') expect(point.mode.perSecond).toBeGreaterThan(0);
 }
 
 function expectFinalLine(output: string, report: BenchReport) {
