@@ -163,7 +163,7 @@ describe.each(BACKENDS)('on %s', (_name, backend) => {
       for (const id of ids) await statusBecomes(id, 'bookReserved');
     });
 
-    it('a cancel made while assignment is stopped completes when it returns', async () => {
+    it('a cancel made while assignment is stopped gives the copy back at once, and completes when assignment returns', async () => {
       const { body: created } = await alice.createBook('Cancel While Down', 2);
       await system.assignment.stopConsumers();
       let id: number;
@@ -171,6 +171,9 @@ describe.each(BACKENDS)('on %s', (_name, backend) => {
         const res = await alice.reserve(created.bookId);
         id = res.body.reservationId;
         expect((await alice.cancel(id)).status).toBe(202);
+        // Book releases on ReservationCancelRequested: the copy does not wait for assignment (ADR 0021).
+        await eventually('the copy to come back while assignment is down', async () => ((await alice.book(created.bookId)).body.quantity === 2 ? true : undefined));
+        expect((await alice.reservation(id)).body.status).toBe('bookCancel');
       } finally {
         await system.assignment.startConsumers();
       }
@@ -212,6 +215,43 @@ describe.each(BACKENDS)('on %s', (_name, backend) => {
         return found.length === 0 ? found : undefined;
       }).catch(async () => checkInvariants(databasesOf(system), { acknowledged, canceled }));
       expect(violations).toEqual([]);
+    });
+  });
+
+  describe('with no library branch at all', () => {
+    let bare: EmbeddedSystem;
+    let bareCleanup: () => Promise<void> = async () => undefined;
+    beforeAll(async () => {
+      const chosen = await backend();
+      bareCleanup = chosen.cleanup;
+      bare = await startTestSystem({ seedDemoData: false, ...(chosen.databases ? { databases: chosen.databases } : {}) });
+    });
+    afterAll(async () => {
+      await bare?.stop();
+      await bareCleanup();
+    });
+
+    it('a reservation no library can serve is rejected and its copy comes back, instead of being held until the patron cancels', async () => {
+      const patron = client(bare.urls.gateway, 'no-branch-patron');
+      const staff = client(bare.urls.gateway, 'librarian', 'staff');
+      const { body: created } = await patron.createBook('Nowhere To Pick Up', 1);
+      const res = await patron.reserve(created.bookId);
+      expect(res.status).toBe(201);
+      const id = res.body.reservationId;
+      const rejected = await eventually(`reservation ${id} to be rejected`, async () => {
+        const r = await staff.reservation(id);
+        return r.body.status === 'rejected' ? r.body : undefined;
+      });
+      expect(rejected.libraryName).toBeNull();
+      await eventually('the copy to come back', async () => ((await patron.book(created.bookId)).body.quantity === 1 ? true : undefined));
+      const page = await eventually(`page ${id} to be rejected`, async () => {
+        const p = await staff.page(id);
+        return p.status === 200 && p.body.status === 'rejected' ? p.body : undefined;
+      });
+      expect(page.timeline.map((t) => t.eventType)).toEqual(['ReservationRequested', 'ReservationRejected']);
+      const assignments = await staff.call<{ items: { reservationId: number; status: string }[] }>('GET', `/assignments?reservationId=${id}`);
+      expect(assignments.body.items).toMatchObject([{ reservationId: id, status: 'failed' }]);
+      expect(await checkInvariants(databasesOf(bare), { acknowledged: [] })).toEqual([]);
     });
   });
 

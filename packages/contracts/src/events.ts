@@ -68,6 +68,17 @@ export const ReservationCanceled = Type.Object(
   { additionalProperties: false },
 );
 
+export const ReservationAssignmentFailed = Type.Object(
+  {
+    reservationId: Id,
+    bookId: Id,
+    customerId: CustomerId,
+    reason: Type.String({ maxLength: 200 }),
+    status: Type.Literal('rejected'),
+  },
+  { additionalProperties: false },
+);
+
 export const QuantityChanged = Type.Object(
   {
     bookId: Id,
@@ -87,9 +98,14 @@ export const QuantityChanged = Type.Object(
 export const EVENT_CATALOG = {
   ReservationRequested: { producer: 'reservation', schema: ReservationRequested, summary: 'A copy is held; the reservation waits for a library.' },
   ReservationRejected: { producer: 'reservation', schema: ReservationRejected, summary: 'The reservation was refused; book releases any hold it may have for it.' },
-  ReservationCancelRequested: { producer: 'reservation', schema: ReservationCancelRequested, summary: 'The patron asked to cancel.' },
+  ReservationCancelRequested: { producer: 'reservation', schema: ReservationCancelRequested, summary: 'The patron asked to cancel: book restores the copy, assignment releases the library.' },
   ReservationAccepted: { producer: 'assignment', schema: ReservationAccepted, summary: 'A library was assigned: the reservation is complete (bookReserved).' },
-  ReservationCanceled: { producer: 'assignment', schema: ReservationCanceled, summary: 'The assignment is released (or never made): book restores the copy.' },
+  ReservationCanceled: { producer: 'assignment', schema: ReservationCanceled, summary: 'The assignment is released (or never made): the cancellation is complete (book restores the copy if it has not yet).' },
+  ReservationAssignmentFailed: {
+    producer: 'assignment',
+    schema: ReservationAssignmentFailed,
+    summary: 'No library branch can serve the reservation: reservation rejects it, which makes book release its copy.',
+  },
   QuantityChanged: { producer: 'book', schema: QuantityChanged, summary: 'A book\'s available quantity changed.' },
 } as const satisfies Record<string, { producer: ServiceName; schema: TSchema; summary: string }>;
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEnvelope, sourceOf, type EventData, type EventEnvelope } from '@bstore/contracts';
+import { EVENT_CATALOG, createEnvelope, parseEvent, sourceOf, type EventData, type EventEnvelope } from '@bstore/contracts';
 import type { DatabaseConfig, EmbeddedBus } from '@bstore/platform';
 import { DEMO_LIBRARIES, createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
@@ -49,7 +49,7 @@ async function assignmentsOf(service: AssignmentService, reservationId: number) 
 }
 
 /** The outbox rows of one event type for one reservation, oldest first. */
-async function outboxOf<T extends 'ReservationAccepted' | 'ReservationCanceled'>(service: AssignmentService, type: T, reservationId: number) {
+async function outboxOf<T extends 'ReservationAccepted' | 'ReservationCanceled' | 'ReservationAssignmentFailed'>(service: AssignmentService, type: T, reservationId: number) {
   const rows = await service.internals.db.selectFrom('outbox').selectAll().where('type', '=', type).orderBy('created_at').execute();
   return rows
     .map((r) => r.envelope as EventEnvelope<T, EventData<T>>)
@@ -183,27 +183,123 @@ describe.each(DATABASES)('assignment on %s', (_name, makeDatabase) => {
         await service.stop();
       }
     });
+  });
 
-    it('with no library at all the request is retried, then parked; it is assigned once a library exists', async () => {
+  describe('with no library at all', () => {
+    const failedData = (reservationId: number, bookId = 1) => ({
+      reservationId,
+      bookId,
+      customerId: 'alice',
+      reason: expect.stringMatching(/no library/),
+      status: 'rejected',
+    });
+
+    it('the request fails at once: a `failed` row and one ReservationAssignmentFailed; a later library does not assign it; a cancel voids it once', async () => {
       const service = await freshService();
       try {
-        const event = requested(6101);
-        expect(await service.internals.consumer.handle(event, 1)).toBe('retry');
-        expect(await assignmentsOf(service, 6101)).toHaveLength(0);
+        expect(await listLibraries(service)).toEqual([]);
+
+        // Handled at the first delivery: no retry, no dead letter.
+        const event = requested(6101, null, 31);
+        expect(await service.internals.consumer.handle(event, 1)).toBe('handled');
+        expect(await assignmentsOf(service, 6101)).toEqual([
+          expect.objectContaining({ reservation_id: 6101, book_id: 31, customer_id: 'alice', library_id: null, library_name: null, status: 'failed' }),
+        ]);
+        const failed = await outboxOf(service, 'ReservationAssignmentFailed', 6101);
+        expect(failed).toHaveLength(1);
+        expect(failed[0]).toMatchObject({ source: 'bstore/assignment', subject: '6101', type: 'ReservationAssignmentFailed' });
+        expect(failed[0]?.data).toEqual(failedData(6101, 31));
+        // What reservation will receive passes the contract's schema (the data has exactly its fields).
+        expect(() => parseEvent(failed[0]!, 'ReservationAssignmentFailed')).not.toThrow();
+        expect(Object.keys(failed[0]!.data).sort()).toEqual(Object.keys(EVENT_CATALOG.ReservationAssignmentFailed.schema.properties).sort());
         expect(await outboxOf(service, 'ReservationAccepted', 6101)).toHaveLength(0);
+        expect(await service.internals.db.selectFrom('dead_letters').selectAll().execute()).toHaveLength(0);
 
-        await seedLibraries(service, [DEMO_LIBRARIES[0]!]);
-        expect(await service.internals.consumer.handle(event, 2)).toBe('handled');
-        expect((await outboxOf(service, 'ReservationAccepted', 6101))[0]?.data.libraryName).toBe(DEMO_LIBRARIES[0]?.name);
+        // Listed over HTTP as failed, with no library.
+        const res = await service.app.inject({ method: 'GET', url: '/assignments?reservationId=6101', headers: staff });
+        expect(res.statusCode).toBe(200);
+        expect(res.json<{ items: unknown[] }>().items).toEqual([
+          expect.objectContaining({ reservationId: 6101, bookId: 31, customerId: 'alice', libraryId: null, libraryName: null, status: 'failed' }),
+        ]);
 
-        const empty = await freshService();
-        try {
-          expect(await empty.internals.consumer.handle(requested(6102), 20)).toBe('dead-lettered');
-          const parked = await empty.internals.db.selectFrom('dead_letters').selectAll().execute();
-          expect(parked[0]?.error).toMatch(/no library/);
-        } finally {
-          await empty.stop();
+        // The same event again is a duplicate; a new event for the reservation finds the row: still one event.
+        expect(await service.internals.consumer.handle(event, 2)).toBe('duplicate');
+        expect(await service.internals.consumer.handle(requested(6101, null, 31))).toBe('handled');
+        expect(await outboxOf(service, 'ReservationAssignmentFailed', 6101)).toHaveLength(1);
+        expect(await assignmentsOf(service, 6101)).toEqual([expect.objectContaining({ status: 'failed' })]);
+
+        // A library created afterwards does not assign the failed reservation, even when asked again...
+        const created = await service.app.inject({ method: 'POST', url: '/libraries', payload: { name: 'Late Branch' }, headers: staff });
+        expect(created.statusCode).toBe(201);
+        const lateBranch = created.json<{ libraryId: number }>().libraryId;
+        expect(await service.internals.consumer.handle(requested(6101, lateBranch, 31))).toBe('handled');
+        expect(await assignmentsOf(service, 6101)).toEqual([expect.objectContaining({ status: 'failed', library_id: null })]);
+        expect(await outboxOf(service, 'ReservationAccepted', 6101)).toHaveLength(0);
+        expect(await outboxOf(service, 'ReservationAssignmentFailed', 6101)).toHaveLength(1);
+        // ...while a new reservation is assigned to it.
+        expect(await service.internals.consumer.handle(requested(6102))).toBe('handled');
+        expect(await assignmentsOf(service, 6102)).toEqual([expect.objectContaining({ status: 'assigned', library_id: lateBranch })]);
+        expect(await listLibraries(service)).toEqual([expect.objectContaining({ libraryId: lateBranch, activeAssignments: 1 })]);
+
+        // A cancel (one that overtook the rejection) voids the failed row and is announced once.
+        const cancel = cancelRequested(6101, 31);
+        expect(await service.internals.consumer.handle(cancel)).toBe('handled');
+        expect(await assignmentsOf(service, 6101)).toEqual([expect.objectContaining({ status: 'voided', library_id: null, library_name: null })]);
+        const canceled = await outboxOf(service, 'ReservationCanceled', 6101);
+        expect(canceled).toHaveLength(1);
+        expect(canceled[0]?.data).toEqual({ reservationId: 6101, bookId: 31, customerId: 'alice', status: 'bookCanceled' });
+
+        // A second cancel, redelivered or distinct, announces nothing more.
+        expect(await service.internals.consumer.handle(cancel, 2)).toBe('duplicate');
+        expect(await service.internals.consumer.handle(cancelRequested(6101, 31))).toBe('handled');
+        expect(await outboxOf(service, 'ReservationCanceled', 6101)).toHaveLength(1);
+        expect(await outboxOf(service, 'ReservationAssignmentFailed', 6101)).toHaveLength(1);
+        expect(await assignmentsOf(service, 6101)).toEqual([expect.objectContaining({ status: 'voided' })]);
+        expect(await listLibraries(service)).toEqual([expect.objectContaining({ libraryId: lateBranch, activeAssignments: 1 })]);
+      } finally {
+        await service.stop();
+      }
+    });
+
+    it('a cancel that overtakes the request leaves a tombstone: the late request is a no-op and no ReservationAssignmentFailed is emitted', async () => {
+      const service = await freshService();
+      try {
+        expect(await service.internals.consumer.handle(cancelRequested(6201))).toBe('handled');
+        expect(await assignmentsOf(service, 6201)).toEqual([expect.objectContaining({ status: 'voided', library_id: null })]);
+        expect(await outboxOf(service, 'ReservationCanceled', 6201)).toHaveLength(1);
+
+        expect(await service.internals.consumer.handle(requested(6201))).toBe('handled');
+        expect(await assignmentsOf(service, 6201)).toEqual([expect.objectContaining({ status: 'voided', library_id: null })]);
+        expect(await outboxOf(service, 'ReservationAssignmentFailed', 6201)).toHaveLength(0);
+        expect(await outboxOf(service, 'ReservationAccepted', 6201)).toHaveLength(0);
+
+        expect(await service.internals.consumer.handle(cancelRequested(6201))).toBe('handled');
+        expect(await outboxOf(service, 'ReservationCanceled', 6201)).toHaveLength(1);
+      } finally {
+        await service.stop();
+      }
+    });
+
+    it('at once (overlapping on PostgreSQL): distinct requests fail once; a request racing its cancel ends voided with one ReservationCanceled', async () => {
+      const service = await freshService();
+      try {
+        const handleAll = (events: EventEnvelope[]) => Promise.all(events.map((e, i) => service.internals.consumer.handle(e, i + 1)));
+
+        expect(await handleAll([requested(6301), requested(6301), requested(6301), requested(6301)])).toEqual(['handled', 'handled', 'handled', 'handled']);
+        expect(await assignmentsOf(service, 6301)).toEqual([expect.objectContaining({ status: 'failed' })]);
+        expect((await outboxOf(service, 'ReservationAssignmentFailed', 6301)).map((e) => e.data)).toEqual([failedData(6301)]);
+
+        const ids = Array.from({ length: 8 }, (_, i) => 6401 + i);
+        const results = await Promise.all(ids.map((id) => handleAll([requested(id), cancelRequested(id)])));
+        for (const r of results) expect(r).toEqual(['handled', 'handled']);
+        for (const id of ids) {
+          expect(await assignmentsOf(service, id), `reservation ${id}`).toEqual([expect.objectContaining({ status: 'voided', library_id: null })]);
+          expect(await outboxOf(service, 'ReservationCanceled', id)).toHaveLength(1);
+          // The request either failed first (then was voided) or found the tombstone: at most one rejection.
+          expect((await outboxOf(service, 'ReservationAssignmentFailed', id)).length).toBeLessThanOrEqual(1);
+          expect(await outboxOf(service, 'ReservationAccepted', id)).toHaveLength(0);
         }
+        expect(await service.internals.db.selectFrom('dead_letters').selectAll().execute()).toHaveLength(0);
       } finally {
         await service.stop();
       }

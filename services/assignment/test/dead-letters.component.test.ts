@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { createEnvelope, sourceOf, subjectOf, type EventData, type EventEnvelope } from '@bstore/contracts';
 import { KyselyInbox, type DeadLetterJson, type EmbeddedBus } from '@bstore/platform';
 import { createAssignmentService, type AssignmentService } from '@bstore/assignment';
@@ -7,8 +8,15 @@ import { databaseKinds } from '../../../test/support/postgres.ts';
 import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
 /**
- * The operator's dead-letter routes on a real service (assignment, whose consumer parks a request
- * when no library exists), over PGlite and PostgreSQL: list, look at one, fix the cause, replay.
+ * The operator's dead-letter routes on a real service (assignment), over PGlite and PostgreSQL:
+ * list, look at one, fix the cause, replay.
+ *
+ * A library exists, so a request is normally assigned at once (with none, it is answered with
+ * ReservationAssignmentFailed, not retried). What makes the handler fail here is a cause an
+ * operator can meet and fix: a CHECK constraint on `assignments` — as a hand-made or half-applied
+ * schema change might leave — that refuses the insert for the reservations it names. Every
+ * delivery then fails with "violates check constraint", the last one parks the event, and the fix
+ * is to drop the constraint before replaying.
  */
 const staff = await asStaff();
 
@@ -44,11 +52,13 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
     await bus.close();
   });
 
-  // Each test starts with a service of its own on an empty database: no library, no letter.
+  // Each test starts with a service of its own on an empty database: one library, no letter, no blocking constraint.
   beforeEach(async () => {
     const made = await makeDatabase('assignment_dead_letters');
     cleanup = made.cleanup;
     service = await createAssignmentService({ database: made.config, bus, logger: testLogger(), auth: await testAuth() });
+    const res = await service.app.inject({ method: 'POST', url: '/libraries', payload: { name: 'Branch' }, headers: staff });
+    expect(res.statusCode).toBe(201);
   });
 
   afterEach(async () => {
@@ -66,18 +76,31 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
     (await service.internals.db.selectFrom('outbox').selectAll().where('type', '=', 'ReservationAccepted').execute())
       .map((r) => r.envelope as EventEnvelope<'ReservationAccepted', EventData<'ReservationAccepted'>>)
       .filter((e) => e.data.reservationId === reservationId);
-  const createLibrary = async (name: string) => {
-    const res = await service.app.inject({ method: 'POST', url: '/libraries', payload: { name }, headers: staff });
-    expect(res.statusCode).toBe(201);
+  const assignmentsOf = (reservationId: number) => service.internals.db.selectFrom('assignments').selectAll().where('reservation_id', '=', reservationId).execute();
+  /** The cause: a constraint that makes the assignment insert fail for these reservations. */
+  const BLOCKER = 'assignments_blocked_reservations';
+  const blockAssignments = async (...reservationIds: number[]) => {
+    await sql`ALTER TABLE assignments ADD CONSTRAINT ${sql.id(BLOCKER)} CHECK (reservation_id NOT IN (${sql.join(reservationIds.map((id) => sql.lit(id)))}))`.execute(service.internals.db);
   };
-  /** Parks an event as the bus's last delivery would: the consumer gives up after maxDeliver. */
+  /** The fix. */
+  const dropBlocker = async () => {
+    await sql`ALTER TABLE assignments DROP CONSTRAINT ${sql.id(BLOCKER)}`.execute(service.internals.db);
+  };
+  const blockedError = new RegExp(`violates check constraint "${BLOCKER}"`);
+  /** Parks an event as the bus's last delivery would: an earlier delivery is retried, the consumer gives up after maxDeliver. */
   const exhaust = async (envelope: EventEnvelope) => {
+    expect(await service.internals.consumer.handle(envelope, 19, subjectOf('ReservationRequested'))).toBe('retry');
+    expect((await list()).items.filter((l) => l.eventId === envelope.id)).toHaveLength(0);
     expect(await service.internals.consumer.handle(envelope, 20, subjectOf('ReservationRequested'))).toBe('dead-lettered');
     const [newest] = (await list()).items;
     return newest!;
   };
 
-  it('fix and replay: a request parked for want of a library is assigned once one exists, and only once', async () => {
+  it('fix and replay: a request parked by a blocking constraint is assigned once the constraint is dropped, and only once', async () => {
+    await blockAssignments(9001);
+    // The constraint is aimed: another reservation is still assigned.
+    expect(await service.internals.consumer.handle(requested(9002))).toBe('handled');
+    expect(await accepted(9002)).toHaveLength(1);
     const event = requested(9001);
     const letter = await exhaust(event);
     expect(letter).toMatchObject({
@@ -91,7 +114,7 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
       envelope: event,
     });
     expect(letter.id).toMatch(/^assignment-[1-9][0-9]*$/);
-    expect(letter.error).toMatch(/no library/i);
+    expect(letter.error).toMatch(blockedError);
     expect(new Date(letter.createdAt).getTime()).toBeGreaterThan(Date.now() - 60_000);
     expect((await call('GET', `/admin/dead-letters/${letter.id}`)).body).toEqual(letter);
 
@@ -101,13 +124,14 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
     expect(again.status).toBe(409);
     expect(again.type).toMatch(/application\/problem\+json/);
     expect(again.body).toMatchObject({ code: 'REPLAY_FAILED', service: 'assignment', deadLetterId: letter.id, eventId: event.id });
-    expect(again.body.error).toMatch(/no library/i);
+    expect(again.body.error).toMatch(blockedError);
     expect(await rows()).toHaveLength(1);
     expect((await rows())[0]?.replayed_at).toBeNull();
     expect(await accepted(9001)).toHaveLength(0);
+    expect(await assignmentsOf(9001)).toHaveLength(0);
 
-    // Fixed: a library exists. The replay assigns it, and ReservationAccepted is in the outbox.
-    await createLibrary('Replay Branch');
+    // Fixed: the constraint is dropped. The replay assigns it, and ReservationAccepted is in the outbox.
+    await dropBlocker();
     const replay = await call('POST', `/admin/dead-letters/${letter.id}/replay`);
     expect(replay.status).toBe(200);
     expect(replay.body.outcome).toBe('handled');
@@ -115,7 +139,7 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
     expect(Date.parse(replay.body.deadLetter.replayedAt)).toBeGreaterThan(Date.now() - 60_000);
     const [acceptedEvent, ...more] = await accepted(9001);
     expect(more).toHaveLength(0);
-    expect(acceptedEvent?.data).toMatchObject({ reservationId: 9001, libraryName: 'Replay Branch', status: 'bookReserved' });
+    expect(acceptedEvent?.data).toMatchObject({ reservationId: 9001, libraryName: 'Branch', status: 'bookReserved' });
 
     // Replayed already: 409, and nothing more happens.
     const twice = await call('POST', `/admin/dead-letters/${letter.id}/replay`);
@@ -125,7 +149,7 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
 
     // The bus redelivering the original event now finds it handled: still one assignment.
     expect(await service.internals.consumer.handle(event, 1)).toBe('duplicate');
-    expect(await service.internals.db.selectFrom('assignments').selectAll().where('reservation_id', '=', 9001).execute()).toHaveLength(1);
+    expect(await assignmentsOf(9001)).toEqual([expect.objectContaining({ status: 'assigned', library_name: 'Branch' })]);
 
     expect(await list('?pending=true')).toMatchObject({ items: [], total: 0 });
     expect((await list()).items.map((l) => [l.id, l.replayedAt !== null])).toEqual([[letter.id, true]]);
@@ -133,7 +157,6 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
   });
 
   it('a letter whose effect is already in place replays as a duplicate, and is marked replayed', async () => {
-    await createLibrary('Branch');
     const event = requested(9101);
     expect(await service.internals.consumer.handle(event)).toBe('handled');
     // Parked too, as when a slow first delivery committed after the bus had given up on it.
@@ -169,8 +192,10 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
 
   it('lists newest first, pages, filters pending, and validates its query', async () => {
     const events = [requested(9301), requested(9302), requested(9303)];
+    await blockAssignments(9301);
     await exhaust(events[0]!);
-    await createLibrary('Branch');
+    // The cause is fixed before the replay of events[1] below, which must succeed.
+    await dropBlocker();
     await new KyselyInbox(service.internals.db).park({ consumer: 'assignment', eventId: events[1]!.id, eventType: 'ReservationRequested', subject: '', envelope: events[1], error: 'e', deliveries: 20 });
     await new KyselyInbox(service.internals.db).park({ consumer: 'assignment', eventId: events[2]!.id, eventType: 'ReservationRequested', subject: '', envelope: events[2], error: 'e', deliveries: 20 });
     const all = await list();
@@ -195,6 +220,7 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
   });
 
   it('answers 404 for an unknown id or another service’s, 400 for an id that is not one', async () => {
+    await blockAssignments(9401);
     await exhaust(requested(9401));
     for (const id of ['assignment-999', 'book-1', 'reservation-1']) {
       for (const [method, url] of [['GET', `/admin/dead-letters/${id}`], ['POST', `/admin/dead-letters/${id}/replay`]] as const) {
@@ -211,8 +237,10 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
   });
 
   it('is for staff only: a customer gets 403 and an anonymous caller 401 problem+json, and nothing is replayed', async () => {
+    await blockAssignments(9501);
     const letter = await exhaust(requested(9501));
-    await createLibrary('Branch');
+    // Fixed: a replay would now assign it, were it allowed.
+    await dropBlocker();
     for (const [method, url] of [
       ['GET', '/admin/dead-letters'],
       ['GET', `/admin/dead-letters/${letter.id}`],
@@ -229,18 +257,20 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
       }
     }
     expect(await accepted(9501)).toHaveLength(0);
+    expect(await assignmentsOf(9501)).toHaveLength(0);
     expect((await list('?pending=true')).total).toBe(1);
   });
 
   it('two replays racing on one letter assign once; at most one of them answers `handled`', async () => {
+    await blockAssignments(9601);
     const event = requested(9601);
     const letter = await exhaust(event);
-    await createLibrary('Branch');
+    await dropBlocker();
     const answers = await Promise.all([1, 2, 3].map(() => call('POST', `/admin/dead-letters/${letter.id}/replay`)));
     const outcomes = answers.map((a) => (a.status === 200 ? a.body.outcome : a.body.code)).sort();
     expect(outcomes.filter((o) => o === 'handled')).toHaveLength(1);
     for (const o of outcomes) expect(['handled', 'duplicate', 'DEAD_LETTER_ALREADY_REPLAYED']).toContain(o);
     expect(await accepted(9601)).toHaveLength(1);
-    expect(await service.internals.db.selectFrom('assignments').selectAll().where('reservation_id', '=', 9601).execute()).toHaveLength(1);
+    expect(await assignmentsOf(9601)).toEqual([expect.objectContaining({ status: 'assigned' })]);
   });
 });

@@ -31,6 +31,7 @@ const ACTIONS: Action[] = [
   { name: 'accept', run: (r) => r.accept({ libraryId: 2, libraryName: 'Jongno' }, now) },
   { name: 'requestCancel', run: (r) => r.requestCancel(now) },
   { name: 'confirmCanceled', run: (r) => r.confirmCanceled(now) },
+  { name: 'rejectUnassignable', run: (r) => r.rejectUnassignable('no library branch exists', now) },
 ];
 
 /** The whole transition table: the status each action leads to from each status, or the error code it raises. */
@@ -41,6 +42,8 @@ const TABLE: Record<string, Record<ReservationStatus, ReservationStatus | string
   accept: { pending: 'INVALID_TRANSITION', bookReserveReq: 'bookReserved', bookOutOfStock: 'INVALID_TRANSITION', rejected: 'INVALID_TRANSITION', bookReserved: 'bookReserved', bookCancel: 'bookCancel', bookCanceled: 'bookCanceled' },
   requestCancel: { pending: 'RESERVATION_NOT_CANCELLABLE', bookReserveReq: 'bookCancel', bookOutOfStock: 'RESERVATION_NOT_CANCELLABLE', rejected: 'RESERVATION_NOT_CANCELLABLE', bookReserved: 'bookCancel', bookCancel: 'RESERVATION_NOT_CANCELLABLE', bookCanceled: 'RESERVATION_NOT_CANCELLABLE' },
   confirmCanceled: { pending: 'INVALID_TRANSITION', bookReserveReq: 'INVALID_TRANSITION', bookOutOfStock: 'INVALID_TRANSITION', rejected: 'INVALID_TRANSITION', bookReserved: 'INVALID_TRANSITION', bookCancel: 'bookCanceled', bookCanceled: 'bookCanceled' },
+  // A cancellation that overtook the failure completes through assignment's ReservationCanceled; a repeat is a no-op.
+  rejectUnassignable: { pending: 'INVALID_TRANSITION', bookReserveReq: 'rejected', bookOutOfStock: 'INVALID_TRANSITION', rejected: 'rejected', bookReserved: 'INVALID_TRANSITION', bookCancel: 'bookCancel', bookCanceled: 'bookCanceled' },
 };
 
 describe('Reservation transitions', () => {
@@ -96,6 +99,18 @@ describe('Reservation events', () => {
     expect(r.pullEvents()).toEqual([{ type: 'ReservationCancelRequested' }]);
     r.confirmCanceled(now);
     expect(r.pullEvents()).toEqual([]);
+  });
+
+  it('records ReservationRejected when no library can serve it, so book gives the copy back; only once', () => {
+    const r = inStatus('bookReserveReq');
+    r.rejectUnassignable('no library can serve it', now);
+    expect(r.props).toMatchObject({ status: 'rejected', rejectReason: 'no library can serve it' });
+    expect(r.pullEvents()).toEqual([{ type: 'ReservationRejected', status: 'rejected', reason: 'no library can serve it' }]);
+    r.rejectUnassignable('no library can serve it', now);
+    expect(r.pullEvents()).toEqual([]);
+    const cancelling = inStatus('bookCancel');
+    cancelling.rejectUnassignable('no library can serve it', now);
+    expect(cancelling.pullEvents()).toEqual([]);
   });
 
   it('an acceptance after a cancel records the library but keeps the cancel', () => {

@@ -19,6 +19,15 @@ export function reservationAccepted(assignment: AssignmentProps, library: Librar
   });
 }
 
+export function reservationAssignmentFailed(reservation: ReservationRef, reason: string): IntegrationEvent<'ReservationAssignmentFailed'> {
+  return createEnvelope({
+    type: 'ReservationAssignmentFailed',
+    source: sourceOf('assignment'),
+    subject: String(reservation.reservationId),
+    data: { reservationId: reservation.reservationId, bookId: reservation.bookId, customerId: reservation.customerId, reason, status: 'rejected' },
+  });
+}
+
 export function reservationCanceled(reservation: ReservationRef): IntegrationEvent<'ReservationCanceled'> {
   return createEnvelope({
     type: 'ReservationCanceled',

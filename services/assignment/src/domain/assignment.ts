@@ -5,15 +5,17 @@ import type { LibraryProps } from './library.ts';
  * `released`: the patron cancelled after the assignment; released once.
  * `voided`: a tombstone — the cancellation arrived before the request, so a late request for the
  * reservation must not be assigned.
+ * `failed`: no library branch could serve the reservation (none exists); the reservation is
+ * rejected. A cancellation that overtook that rejection still completes (the row becomes `voided`).
  */
-export type AssignmentStatus = 'assigned' | 'released' | 'voided';
+export type AssignmentStatus = 'assigned' | 'released' | 'voided' | 'failed';
 
 export interface AssignmentProps {
   readonly assignmentId: number;
   readonly reservationId: number;
   readonly bookId: number;
   readonly customerId: string;
-  /** Null only on a tombstone, which never had a library. */
+  /** Null only on a tombstone or a failed assignment, which never had a library. */
   readonly libraryId: number | null;
   /** The branch's name when assigned, kept so the answer does not change if the branch is renamed. */
   readonly libraryName: string | null;
@@ -46,6 +48,12 @@ export class Assignment {
     return { reservationId, bookId, customerId, libraryId: null, libraryName: null, status: 'voided' };
   }
 
+  /** No branch could be chosen: recorded so that the request is answered once, and a late cancel still completes. */
+  static failed(reservation: ReservationRef): NewAssignment {
+    const { reservationId, bookId, customerId } = reservation;
+    return { reservationId, bookId, customerId, libraryId: null, libraryName: null, status: 'failed' };
+  }
+
   static restore(props: AssignmentProps): Assignment {
     return new Assignment(props);
   }
@@ -54,9 +62,15 @@ export class Assignment {
     return this.props.status;
   }
 
-  /** Returns the released assignment, or null when there is nothing to release (already released or voided). */
+  /**
+   * The reservation is cancelled. Returns the assignment after the cancellation, which is then
+   * announced (ReservationCanceled), or null when a cancellation was already recorded (released or
+   * voided). A failed assignment is voided: it held no library, but the cancellation must still be
+   * announced, or the reservation would wait for it in `bookCancel` for ever.
+   */
   release(): Assignment | null {
-    if (this.props.status !== 'assigned') return null;
-    return new Assignment({ ...this.props, status: 'released' });
+    if (this.props.status === 'assigned') return new Assignment({ ...this.props, status: 'released' });
+    if (this.props.status === 'failed') return new Assignment({ ...this.props, status: 'voided' });
+    return null;
   }
 }

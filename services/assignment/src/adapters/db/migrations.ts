@@ -31,4 +31,14 @@ export const assignmentMigrations: Migrations = {
       await db.schema.createIndex('assignments_by_library').on('assignments').columns(['library_id', 'status']).execute();
     },
   },
+  '0002_failed_assignments': {
+    async up(db: Kysely<unknown>) {
+      // `failed`: no branch could serve the reservation (ADR 0021); like a tombstone it has no library.
+      await sql`ALTER TABLE assignments
+        DROP CONSTRAINT assignments_status_check,
+        ADD CONSTRAINT assignments_status_check CHECK (status IN ('assigned', 'released', 'voided', 'failed')),
+        DROP CONSTRAINT assignments_library_unless_voided,
+        ADD CONSTRAINT assignments_library_unless_voided CHECK (status IN ('voided', 'failed') OR (library_id IS NOT NULL AND library_name IS NOT NULL))`.execute(db);
+    },
+  },
 };

@@ -1,6 +1,6 @@
 import { Assignment } from '../../domain/assignment.ts';
 import { chooseLibrary } from '../../domain/library-assignment.policy.ts';
-import { reservationAccepted } from '../events.ts';
+import { reservationAccepted, reservationAssignmentFailed } from '../events.ts';
 import type { AssignmentUnitOfWork } from '../ports.ts';
 
 export interface AssignLibraryCommand {
@@ -12,20 +12,31 @@ export interface AssignLibraryCommand {
 
 /**
  * Gives a requested reservation a library branch and announces it (ReservationAccepted), once per
- * reservation: when the reservation already has a row — assigned, released, or a tombstone left
- * by a cancellation that overtook the request — nothing happens. The unique reservation_id makes
- * a concurrent second attempt a no-op too.
+ * reservation: when the reservation already has a row — assigned, released, failed, or a tombstone
+ * left by a cancellation that overtook the request — nothing happens. The unique reservation_id
+ * makes a concurrent second attempt a no-op too.
+ *
+ * When no branch exists at all, the reservation cannot be served: that is recorded (`failed`) and
+ * announced (ReservationAssignmentFailed), so reservation rejects it and book gets its copy back,
+ * instead of the event being retried for minutes and parked while the copy stays held (ADR 0021).
  *
  * Runs inside the event consumer's transaction, beside the inbox record.
  */
 export class AssignLibrary {
-  async execute(cmd: AssignLibraryCommand, uow: AssignmentUnitOfWork): Promise<'assigned' | 'already-recorded'> {
+  async execute(cmd: AssignLibraryCommand, uow: AssignmentUnitOfWork): Promise<'assigned' | 'failed' | 'already-recorded'> {
     // No lookup first: the insert below finds an existing assignment itself (ON CONFLICT DO
     // NOTHING), so the common case, a first request, costs one round trip less; a repeat only
     // pays for the library load it then does not use.
     // Counted in this transaction; a concurrent replica may pick the same branch, which only
     // skews the balance a little — no invariant rests on it.
-    const library = chooseLibrary(await uow.libraries.listWithLoad(), cmd.preferredLibraryId);
+    const loads = await uow.libraries.listWithLoad();
+    if (loads.length === 0) {
+      const failed = await uow.assignments.insertIfAbsent(Assignment.failed(cmd));
+      if (!failed) return 'already-recorded';
+      await uow.outbox.add(reservationAssignmentFailed(failed, 'no library branch exists to serve the reservation'));
+      return 'failed';
+    }
+    const library = chooseLibrary(loads, cmd.preferredLibraryId);
     const inserted = await uow.assignments.insertIfAbsent(Assignment.assign(cmd, library));
     if (!inserted) return 'already-recorded';
     await uow.outbox.add(reservationAccepted(inserted, library));

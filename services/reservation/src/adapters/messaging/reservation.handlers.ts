@@ -12,5 +12,8 @@ export function reservationEventHandlers(apply: ApplyAssignmentOutcome): EventHa
     ReservationCanceled: async (event, trx) => {
       await apply.canceled({ reservationId: event.data.reservationId }, reservationUnitOfWork(trx));
     },
+    ReservationAssignmentFailed: async (event, trx) => {
+      await apply.failed({ reservationId: event.data.reservationId, reason: event.data.reason }, reservationUnitOfWork(trx));
+    },
   };
 }

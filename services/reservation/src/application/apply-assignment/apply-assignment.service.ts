@@ -4,7 +4,8 @@ import type { Clock, ReservationUnitOfWork } from '../ports.ts';
 
 /**
  * What reservation does with assignment's answers: ReservationAccepted -> `bookReserved`,
- * ReservationCanceled -> `bookCanceled`. Runs in the event consumer's transaction.
+ * ReservationCanceled -> `bookCanceled`, ReservationAssignmentFailed -> `rejected` (and book gets
+ * the copy back). Runs in the event consumer's transaction.
  */
 export class ApplyAssignmentOutcome {
   readonly #clock: Clock;
@@ -22,6 +23,12 @@ export class ApplyAssignmentOutcome {
   async canceled(cmd: { reservationId: number }, uow: ReservationUnitOfWork): Promise<void> {
     const r = await this.#load(cmd.reservationId, uow);
     r.confirmCanceled(this.#clock.now());
+    await saveWithEvents(uow, r);
+  }
+
+  async failed(cmd: { reservationId: number; reason: string }, uow: ReservationUnitOfWork): Promise<void> {
+    const r = await this.#load(cmd.reservationId, uow);
+    r.rejectUnassignable(`no library can serve it: ${cmd.reason}`.slice(0, 200), this.#clock.now());
     await saveWithEvents(uow, r);
   }
 
