@@ -93,7 +93,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
       if (!(await embeddedBus.healthy())) throw new Error('the embedded bus is closed');
     };
 
-    const book = await createBookService(deps('book'));
+    // Book's limit of held copies is reservation's limit of active reservations (ADR 0021).
+    const book = await createBookService(deps('book'), { maxHeldCopiesPerCustomer: options.reservation?.maxActiveReservationsPerCustomer ?? 5 });
     started.push(book);
     book.app.addReadinessCheck('bus', busReady);
     await book.start(listen('book'));

@@ -61,7 +61,12 @@ const system = await startEmbedded({
   logger,
   seedDemoData: env.BSTORE_DEMO_DATA !== 'false',
   pausedConsumers,
-  reservation: { sweepIntervalMs, staleAfterMs, maxActiveReservationsPerCustomer },
+  reservation: {
+    sweepIntervalMs,
+    staleAfterMs,
+    maxActiveReservationsPerCustomer,
+    ...(env.BSTORE_IDEMPOTENCY_LOCK_MS ? { idempotencyLockMs: intSetting(env, 'BSTORE_IDEMPOTENCY_LOCK_MS', 60_000, { min: 1000, max: 86_400_000 }) } : {}),
+  },
   gateway: { ...gateway, loginAttemptsPerMinute: intSetting(env, 'BSTORE_LOGIN_ATTEMPTS_PER_MINUTE', 10, { min: 0, max: 1_000_000 }) },
   auth,
   tracing,

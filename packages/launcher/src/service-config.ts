@@ -26,10 +26,16 @@ export interface ServiceProcessConfig {
     staleAfterMs: number;
     maxHoldAttempts: number;
     maxActiveReservationsPerCustomer: number;
+    /** Absent: max(60 s, 10 x bookTimeoutMs). */
+    idempotencyLockMs?: number;
     bookRetries: number;
     bookCircuitThreshold: number;
     bookCircuitHalfOpenAfterMs: number;
     bookMaxConcurrentCalls: number;
+  };
+  book: {
+    /** Copies one patron may hold at once: BSTORE_MAX_ACTIVE_RESERVATIONS, the same number as reservation's limit (ADR 0021). */
+    maxHeldCopiesPerCustomer: number;
   };
   gateway: {
     /** Each upstream's replicas (one URL, such as a Kubernetes Service, or several to balance over). */
@@ -172,10 +178,14 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
       staleAfterMs: intSetting(env, 'BSTORE_PENDING_STALE_AFTER_MS', 10_000, { min: 0, max: 86_400_000 }),
       maxHoldAttempts: intSetting(env, 'BSTORE_MAX_HOLD_ATTEMPTS', 5, { min: 1, max: 1000 }),
       maxActiveReservationsPerCustomer: intSetting(env, 'BSTORE_MAX_ACTIVE_RESERVATIONS', 5, { min: 1, max: 10_000 }),
+      ...(env.BSTORE_IDEMPOTENCY_LOCK_MS ? { idempotencyLockMs: intSetting(env, 'BSTORE_IDEMPOTENCY_LOCK_MS', 60_000, { min: 1000, max: 86_400_000 }) } : {}),
       bookRetries: intSetting(env, 'BOOK_RETRIES', 2, { min: 0, max: 10 }),
       bookCircuitThreshold: intSetting(env, 'BOOK_CIRCUIT_THRESHOLD', 5, { min: 1, max: 1000 }),
       bookCircuitHalfOpenAfterMs: intSetting(env, 'BOOK_CIRCUIT_HALF_OPEN_AFTER_MS', 5000, { min: 100, max: 600_000 }),
       bookMaxConcurrentCalls: intSetting(env, 'BOOK_MAX_CONCURRENT_CALLS', 32, { min: 1, max: 10_000 }),
+    },
+    book: {
+      maxHeldCopiesPerCustomer: intSetting(env, 'BSTORE_MAX_ACTIVE_RESERVATIONS', 5, { min: 1, max: 10_000 }),
     },
     gateway: {
       upstreams: {

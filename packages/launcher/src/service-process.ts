@@ -28,7 +28,7 @@ async function buildService(config: ServiceProcessConfig, bus: MessageBus | unde
   };
   switch (config.service) {
     case 'book': {
-      const book = await createBookService(sqlDeps());
+      const book = await createBookService(sqlDeps(), config.book);
       if (config.demoData) await book.internals.seedCatalogue.execute(DEMO_BOOKS);
       return book;
     }

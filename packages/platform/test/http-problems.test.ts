@@ -309,7 +309,7 @@ describe('the services answer 405 and 406 the same way', () => {
     const logger = testLogger();
     const auth = await testAuth();
     bus = await memoryBus(logger);
-    book = await createBookService({ database: { kind: 'pglite' }, bus, logger, auth });
+    book = await createBookService({ database: { kind: 'pglite' }, bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
     customercenter = await createCustomerCenterService({ database: { kind: 'pglite' }, bus, logger, auth });
   });
 

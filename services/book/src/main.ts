@@ -34,7 +34,15 @@ export interface BookInternals {
 
 export type BookService = ServiceRuntime<BookInternals>;
 
-export async function createBookService(deps: ServiceDeps): Promise<BookService> {
+export interface BookConfig {
+  /**
+   * Copies one patron may hold at once; default 5. The launchers set it from
+   * BSTORE_MAX_ACTIVE_RESERVATIONS, reservation's limit of active reservations (ADR 0021).
+   */
+  maxHeldCopiesPerCustomer?: number;
+}
+
+export async function createBookService(deps: ServiceDeps, config: BookConfig = {}): Promise<BookService> {
   const logger = deps.logger.child({ service: 'book' });
   const tracing = tracingOf(deps, 'book');
   const database = await openServiceDatabase<BookTables>(deps.database, bookMigrations, logger);
@@ -61,7 +69,7 @@ export async function createBookService(deps: ServiceDeps): Promise<BookService>
   await app.register(bookRoutes, {
     createBook: new CreateBook(tx),
     adjustCopies: new AdjustCopies(tx),
-    holdCopy: new HoldCopy(tx),
+    holdCopy: new HoldCopy(tx, { maxHeldPerCustomer: config.maxHeldCopiesPerCustomer ?? 5 }),
     catalogue: new BrowseCatalogue(new KyselyBookRepository(database.db)),
   });
   await app.register(deadLetterRoutes, { service: 'book', store: new KyselyDeadLetterStore(database.db), consumer });

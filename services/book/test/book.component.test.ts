@@ -34,6 +34,19 @@ async function getBook(bookId: number) {
 const hold = (bookId: number, reservationId: number, customerId = 'alice') =>
   book.app.inject({ method: 'PUT', url: `/books/${bookId}/holds/${reservationId}`, payload: { customerId }, headers: internal });
 
+/** Copies the patron holds by book's count (customer_copies), checked against the holds themselves. */
+async function heldBy(customerId: string): Promise<number> {
+  const counted = await book.internals.db.selectFrom('customer_copies').select('held').where('customer_id', '=', customerId).executeTakeFirst();
+  const row = await book.internals.db
+    .selectFrom('holds')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('customer_id', '=', customerId)
+    .where('status', '=', 'held')
+    .executeTakeFirstOrThrow();
+  expect(counted?.held ?? 0).toBe(Number(row.n));
+  return Number(row.n);
+}
+
 async function activeHolds(bookId: number): Promise<number> {
   const row = await book.internals.db
     .selectFrom('holds')
@@ -50,16 +63,18 @@ function event<T extends 'ReservationCanceled' | 'ReservationRejected'>(type: T,
 
 describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
   let cleanup: () => Promise<void> = async () => undefined;
+  const cleanups: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
     const logger = testLogger();
     const database = await makeDatabase('book');
     cleanup = database.cleanup;
     bus = await memoryBus(logger);
-    book = await createBookService({ database: database.config, bus, logger, auth: await testAuth() });
+    book = await createBookService({ database: database.config, bus, logger, auth: await testAuth() }, { maxHeldCopiesPerCustomer: 1000 });
   });
 
   afterAll(async () => {
+    for (const more of cleanups.splice(0)) await more();
     await book.stop();
     await bus.close();
     await cleanup();
@@ -116,12 +131,102 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
       expect(await getBook(bookId)).toMatchObject({ quantity: 0 });
     });
 
-    it('an unknown book answers 404 and takes nothing', async () => {
-      const res = await hold(999_999, 2201);
+    it('an unknown book answers 404, takes nothing, and voids the hold: an attempt still queued takes no copy once a book with that id exists', async () => {
+      // Ids are sequential: the next book will have the id after this one's.
+      const { bookId: last } = await createBook(1, `Before the unknown one ${Math.random()}`);
+      const unknown = last + 1;
+      const res = await hold(unknown, 2201, 'dora');
       expect(res.statusCode).toBe(404);
       expect(res.json()).toMatchObject({ code: 'BOOK_NOT_FOUND' });
       const holds = await book.internals.db.selectFrom('holds').selectAll().where('reservation_id', '=', 2201).execute();
-      expect(holds).toHaveLength(0);
+      expect(holds.map((h) => h.status)).toEqual(['voided']);
+      // A retry while the book still does not exist is the same 404.
+      expect((await hold(unknown, 2201, 'dora')).json()).toMatchObject({ code: 'BOOK_NOT_FOUND' });
+
+      // The book is created; the reservation was forgotten by reservation, but an earlier attempt is still queued here.
+      const created = await createBook(3, `Created after the 404 ${Math.random()}`);
+      expect(created.bookId).toBe(unknown);
+      const late = await hold(unknown, 2201, 'dora');
+      expect(late.statusCode).toBe(409);
+      expect(late.json()).toMatchObject({ code: 'HOLD_RELEASED' });
+      expect(await getBook(unknown)).toMatchObject({ quantity: 3, copies: 3 });
+      expect(await heldBy('dora')).toBe(0);
+    });
+
+    it("each hold and release moves the patron's count of held copies, in the same transaction", async () => {
+      const { bookId } = await createBook(3);
+      expect((await hold(bookId, 2301, 'erin')).statusCode).toBe(201);
+      expect((await hold(bookId, 2302, 'erin')).statusCode).toBe(201);
+      expect((await hold(bookId, 2302, 'erin')).statusCode).toBe(200);
+      expect(await heldBy('erin')).toBe(2);
+      // Out of stock rolls the count back with the hold.
+      await hold(bookId, 2303, 'frank');
+      expect((await hold(bookId, 2304, 'frank')).json()).toMatchObject({ code: 'BOOK_OUT_OF_STOCK' });
+      expect(await heldBy('frank')).toBe(1);
+      await book.internals.consumer.handle(event('ReservationCanceled', { reservationId: 2301, bookId, customerId: 'erin', status: 'bookCanceled' }));
+      expect(await heldBy('erin')).toBe(1);
+    });
+  });
+
+  describe('copies held per patron (ADR 0021)', () => {
+    let limited: BookService;
+    beforeAll(async () => {
+      const logger = testLogger();
+      const database = await makeDatabase('book_limited');
+      const ownBus = await memoryBus(logger);
+      limited = await createBookService({ database: database.config, bus: ownBus, logger, auth: await testAuth() }, { maxHeldCopiesPerCustomer: 2 });
+      await limited.start({ port: 0 });
+      cleanups.push(async () => {
+        await limited.stop();
+        await ownBus.close();
+        await database.cleanup();
+      });
+    });
+    const holdAt = (bookId: number, reservationId: number, customerId: string) =>
+      limited.app.inject({ method: 'PUT', url: `/books/${bookId}/holds/${reservationId}`, payload: { customerId }, headers: internal });
+    const newLimitedBook = async (quantity: number) =>
+      (await limited.app.inject({ method: 'POST', url: '/books', payload: { bookName: `Limited ${Math.random()}`, quantity }, headers: staff })).json<{ bookId: number }>().bookId;
+    const quantityAt = async (bookId: number) => (await limited.app.inject({ method: 'GET', url: `/books/${bookId}` })).json<{ quantity: number }>().quantity;
+
+    it('refuses a hold past the limit with 409 TOO_MANY_HELD_COPIES, takes nothing, and voids the hold so a later attempt takes nothing either', async () => {
+      const bookId = await newLimitedBook(10);
+      expect((await holdAt(bookId, 5001, 'gina')).statusCode).toBe(201);
+      expect((await holdAt(bookId, 5002, 'gina')).statusCode).toBe(201);
+      const refused = await holdAt(bookId, 5003, 'gina');
+      expect(refused.statusCode).toBe(409);
+      expect(refused.headers['content-type']).toContain('application/problem+json');
+      expect(refused.json()).toMatchObject({ code: 'TOO_MANY_HELD_COPIES', limit: 2, held: 2 });
+      expect(await quantityAt(bookId)).toBe(8);
+      // Another patron is not limited by gina's copies.
+      expect((await holdAt(bookId, 5004, 'hugo')).statusCode).toBe(201);
+
+      // gina cancels one: the copy comes back on ReservationCancelRequested, without waiting for assignment.
+      const cancelRequested = createEnvelope({
+        type: 'ReservationCancelRequested',
+        source: sourceOf('reservation'),
+        subject: '5001',
+        data: { reservationId: 5001, bookId, customerId: 'gina', status: 'bookCancel' as const },
+      });
+      expect(await limited.internals.consumer.handle(cancelRequested)).toBe('handled');
+      expect(await quantityAt(bookId)).toBe(8);
+      // The refused reservation's late attempt still takes nothing; a new reservation may hold again.
+      expect((await holdAt(bookId, 5003, 'gina')).json()).toMatchObject({ code: 'HOLD_RELEASED' });
+      expect((await holdAt(bookId, 5005, 'gina')).statusCode).toBe(201);
+      expect(await quantityAt(bookId)).toBe(7);
+      // Assignment's confirmation of the same cancellation gives nothing back twice.
+      const canceled = event('ReservationCanceled', { reservationId: 5001, bookId, customerId: 'gina', status: 'bookCanceled' });
+      expect(await limited.internals.consumer.handle(canceled)).toBe('handled');
+      expect(await quantityAt(bookId)).toBe(7);
+    });
+
+    it('holds at once by one patron never pass the limit', async () => {
+      const bookId = await newLimitedBook(20);
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => holdAt(bookId, 5100 + i, 'ivan')));
+      expect(answers.filter((a) => a.statusCode === 201)).toHaveLength(2);
+      for (const a of answers.filter((x) => x.statusCode !== 201)) expect(a.json()).toMatchObject({ code: 'TOO_MANY_HELD_COPIES' });
+      expect(await quantityAt(bookId)).toBe(18);
+      const counted = await limited.internals.db.selectFrom('customer_copies').select('held').where('customer_id', '=', 'ivan').executeTakeFirstOrThrow();
+      expect(counted.held).toBe(2);
     });
   });
 

@@ -261,7 +261,7 @@ describe('retries', () => {
   let realBook: BookService;
 
   beforeAll(async () => {
-    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger, auth });
+    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
     await realBook.start({ port: 0, consumers: false });
   });
 
@@ -315,7 +315,7 @@ describe('timeouts stay indeterminate', () => {
   let realBook: BookService;
 
   beforeAll(async () => {
-    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger, auth });
+    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
     await realBook.start({ port: 0, consumers: false });
   });
 

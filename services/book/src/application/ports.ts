@@ -31,10 +31,24 @@ export interface HoldRepository {
   save(hold: Hold): Promise<void>;
 }
 
+/**
+ * How many copies each patron holds (holds in status `held`), kept in the transaction of every hold
+ * and release, so that no patron ever holds more than the limit, whatever reservation believes.
+ */
+export interface CustomerCopiesRepository {
+  /** Counts one more copy for the patron if they hold fewer than `limit`; false (and nothing changed) when they hold `limit` already. */
+  takeOne(customerId: string, limit: number): Promise<boolean>;
+  /** One copy of the patron's went back. */
+  giveBackOne(customerId: string): Promise<void>;
+  /** Copies the patron holds now. */
+  held(customerId: string): Promise<number>;
+}
+
 /** The repositories and outbox of one transaction. */
 export interface BookUnitOfWork {
   readonly books: BookRepository;
   readonly holds: HoldRepository;
+  readonly customerCopies: CustomerCopiesRepository;
   readonly outbox: Outbox;
 }
 

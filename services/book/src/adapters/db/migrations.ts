@@ -31,4 +31,17 @@ export const bookMigrations: Migrations = {
       await db.schema.createIndex('holds_by_book').on('holds').columns(['book_id', 'status']).execute();
     },
   },
+  '0002_customer_copies': {
+    async up(db: Kysely<unknown>) {
+      // How many copies each patron holds now, so that a hold past the limit is refused in one
+      // statement (ADR 0021). Filled from the holds already held.
+      await db.schema
+        .createTable('customer_copies')
+        .addColumn('customer_id', 'text', (c) => c.primaryKey())
+        .addColumn('held', 'integer', (c) => c.notNull().check(sql`held >= 0`))
+        .execute();
+      await sql`INSERT INTO customer_copies (customer_id, held)
+        SELECT customer_id, count(*) FROM holds WHERE status = 'held' GROUP BY customer_id`.execute(db);
+    },
+  },
 };

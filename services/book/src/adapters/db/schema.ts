@@ -21,4 +21,9 @@ export interface BookTables extends MessagingTables {
     created_at: Generated<Date>;
     updated_at: Generated<Date>;
   };
+  /** Copies held for each patron now: the count of their `held` holds, kept with every hold and release. */
+  customer_copies: {
+    customer_id: string;
+    held: number;
+  };
 }

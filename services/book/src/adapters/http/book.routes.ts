@@ -22,6 +22,7 @@ export const bookErrorStatus: Record<string, number> = {
   NOT_ENOUGH_AVAILABLE_COPIES: 409,
   HOLD_RELEASED: 409,
   HOLD_CONFLICT: 409,
+  TOO_MANY_HELD_COPIES: 409,
 };
 
 const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
@@ -135,7 +136,7 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
         hide: true,
         params: Type.Object({ bookId: Id, reservationId: Id }, { additionalProperties: false }),
         body: Type.Object({ customerId: CustomerId }, { additionalProperties: false }),
-        // 401: no service token (a user's is never one); 409: out of stock, or the hold released or held for another.
+        // 401: no service token (a user's is never one); 409: out of stock, the patron holds the most copies allowed, or the hold released or held for another.
         response: { 200: HoldSchema, 201: HoldSchema, 400: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, ...COMMON_PROBLEMS, ...BODY_PROBLEMS },
       },
     },

@@ -9,9 +9,13 @@ export interface ReleaseHoldCommand {
 }
 
 /**
- * Gives a reservation's copy back to stock, at most once: on ReservationCanceled (the patron
- * cancelled) and on ReservationRejected (the reservation failed after the copy may have been
- * taken, for instance when the hold's answer was lost to a timeout). When no hold exists yet, a
+ * Gives a reservation's copy back to stock, at most once: on ReservationCancelRequested (the
+ * patron cancelled: the copy comes back without waiting for assignment, ADR 0021), on
+ * ReservationCanceled (assignment's confirmation; kept so that a cancellation still releases the
+ * copy if its request was handled by a version of book that ignored it), and on ReservationRejected
+ * (the reservation failed after the copy may have been taken, for instance when the hold's answer
+ * was lost to a timeout, or no library could serve it). The patron's count of held copies goes
+ * down with it. When no hold exists yet, a
  * voided hold is recorded so that a hold request still in flight takes no copy.
  *
  * Runs inside the event consumer's transaction, beside the inbox record.
@@ -30,6 +34,7 @@ export class ReleaseHold {
     const released = hold.release();
     if (!released) return 'nothing-to-release';
     await uow.holds.save(released);
+    await uow.customerCopies.giveBackOne(hold.props.customerId);
     const book = await uow.books.returnCopy(released.props.bookId);
     await uow.outbox.add(quantityChanged(book, 'released'));
     return 'released';

@@ -7,6 +7,7 @@ export type BookCallOutcome =
   | 'out_of_stock'
   | 'book_not_found'
   | 'hold_released'
+  | 'too_many_held'
   | 'unexpected_answer'
   | 'failed'
   | 'timeout'

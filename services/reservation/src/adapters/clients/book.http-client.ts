@@ -49,6 +49,7 @@ const OUTCOME_OF_ANSWER: Record<HoldOutcome['kind'], BookCallOutcome> = {
   outOfStock: 'out_of_stock',
   bookNotFound: 'book_not_found',
   holdReleased: 'hold_released',
+  tooManyHeld: 'too_many_held',
   unavailable: 'unexpected_answer',
 };
 const OUTCOME_OF_FAILURE: Record<CallFailure['kind'], BookCallOutcome> = {
@@ -177,6 +178,10 @@ export class HttpBookClient implements BookClient {
     if (response.status === 409 && body?.code === 'BOOK_OUT_OF_STOCK') return { kind: 'outOfStock', bookName };
     if (response.status === 409 && body?.code === 'HOLD_RELEASED') return { kind: 'holdReleased' };
     if (response.status === 404 && body?.code === 'BOOK_NOT_FOUND') return { kind: 'bookNotFound' };
+    if (response.status === 409 && body?.code === 'TOO_MANY_HELD_COPIES') {
+      const { held, limit } = body as { held?: unknown; limit?: unknown };
+      return { kind: 'tooManyHeld', held: typeof held === 'number' ? held : null, limit: typeof limit === 'number' ? limit : null };
+    }
     // Understood as "no usable answer", but book is up: not a failure for the circuit. A 401 here
     // means the services do not share BSTORE_INTERNAL_KEY: a configuration error, said plainly.
     if (response.status === 401) return { kind: 'unavailable', reason: 'book refused the service token (do reservation and book share BSTORE_INTERNAL_KEY?)' };
