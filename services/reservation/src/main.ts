@@ -60,6 +60,11 @@ export interface ReservationConfig {
   maxActiveReservationsPerCustomer?: number;
   /** How long an Idempotency-Key and its first answer are kept; default 24 h. */
   idempotencyTtlMs?: number;
+  /**
+   * How long a request owns its Idempotency-Key before a retry with the key may take it over;
+   * default max(60 s, 10 x bookTimeoutMs), longer than any placement. Shorter only in tests.
+   */
+  idempotencyLockMs?: number;
 }
 
 export interface ReservationInternals {
@@ -122,7 +127,10 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
 
   // Longer than a placement can take (book's timeout, its retries and the pending write), so only
   // a request whose process died is taken over by a retry with the same key.
-  const idempotencyStore = new KyselyIdempotencyStore(database.db, { ttlMs: config.idempotencyTtlMs ?? 24 * 60 * 60_000, lockMs: Math.max(60_000, bookTimeoutMs * 10) });
+  const idempotencyStore = new KyselyIdempotencyStore(database.db, {
+    ttlMs: config.idempotencyTtlMs ?? 24 * 60 * 60_000,
+    lockMs: config.idempotencyLockMs ?? Math.max(60_000, bookTimeoutMs * 10),
+  });
 
   const app = createHttpApp({
     service: 'reservation',
@@ -142,7 +150,8 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     cancelReservation: new CancelReservation(tx, clock),
     browse: new BrowseReservations(new KyselyReservationRepository(database.db)),
     retryAfterSeconds: 2,
-    idempotency: idempotencyHooks(idempotencyStore, clock),
+    // The limit of active reservations depends on the moment: a refusal is not the key's final answer.
+    idempotency: idempotencyHooks(idempotencyStore, clock, { transientCodes: ['TOO_MANY_ACTIVE_RESERVATIONS'] }),
   });
   await app.register(deadLetterRoutes, { service: 'reservation', store: new KyselyDeadLetterStore(database.db), consumer });
 

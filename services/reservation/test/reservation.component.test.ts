@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEnvelope, sourceOf } from '@bstore/contracts';
+import { createEnvelope, sourceOf, type EventEnvelope } from '@bstore/contracts';
 import type { DatabaseConfig, EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
 import { createReservationService, type BookClient, type HoldOutcome, type ReservationService } from '@bstore/reservation';
@@ -56,6 +56,14 @@ const accepted = (reservationId: number, bookId: number, libraryId = 1) =>
 const canceled = (reservationId: number, bookId: number) =>
   createEnvelope({ type: 'ReservationCanceled', source: sourceOf('assignment'), subject: String(reservationId), data: { reservationId, bookId, customerId: 'alice', status: 'bookCanceled' as const } });
 
+const assignmentFailed = (reservationId: number, bookId: number) =>
+  createEnvelope({
+    type: 'ReservationAssignmentFailed',
+    source: sourceOf('assignment'),
+    subject: String(reservationId),
+    data: { reservationId, bookId, customerId: 'alice', reason: 'no library branch exists to serve the reservation', status: 'rejected' as const },
+  });
+
 const byNumber = (a: number, b: number) => a - b;
 
 /** The real HTTP client to book, counting the hold requests per reservation: how often the saga drove each. */
@@ -83,7 +91,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       return made.config;
     };
     bus = await memoryBus(logger);
-    book = await createBookService({ database: await database('reservation_book'), bus, logger, auth });
+    book = await createBookService({ database: await database('reservation_book'), bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
     await book.start({ port: 0 });
     reservation = await createReservationService({ database: await database('reservation'), bus, logger, auth }, { bookUrl: book.url, staleAfterMs: 0, maxHoldAttempts: 3, maxActiveReservationsPerCustomer: 1000 });
   });
@@ -199,7 +207,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     let ownBook: BookService;
 
     beforeAll(async () => {
-      ownBook = await createBookService({ database: await database('reservation_ownbook'), bus, logger, auth });
+      ownBook = await createBookService({ database: await database('reservation_ownbook'), bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
       await ownBook.start({ port: 0, consumers: false });
       // A real proxy in front of book that passes the request on, lets book take the copy, and
       // never passes the answer back: the lost answer the compensation exists for.
@@ -311,6 +319,34 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       const event = canceled(reservationId, bookId);
       expect(await reservation.internals.consumer.handle(event)).toBe('handled');
       expect(await reservation.internals.consumer.handle(event)).toBe('duplicate');
+      expect(await statusOf(reservationId)).toMatchObject({ status: 'bookCanceled' });
+    });
+
+    it('ReservationAssignmentFailed -> rejected, with ReservationRejected so book gives the copy back; twice is harmless', async () => {
+      const bookId = await newBook(1);
+      const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
+      const event = assignmentFailed(reservationId, bookId);
+      expect(await reservation.internals.consumer.handle(event)).toBe('handled');
+      expect(await reservation.internals.consumer.handle(event)).toBe('duplicate');
+      expect(await statusOf(reservationId)).toMatchObject({ status: 'rejected', libraryName: null });
+      const events = await outboxOf(reservationId);
+      expect(events.map((e) => e.type)).toEqual(['ReservationRequested', 'ReservationRejected']);
+      expect(events[1]?.envelope).toMatchObject({ data: { reservationId, bookId, status: 'rejected', reason: expect.stringMatching(/no library/) } });
+      // The compensation reaches book: the copy is back.
+      expect(await book.internals.consumer.handle(events[1]?.envelope as EventEnvelope)).toBe('handled');
+      expect(await quantity(bookId)).toBe(1);
+      // Rejected, it can no longer be cancelled.
+      expect((await cancel(reservationId)).statusCode).toBe(409);
+    });
+
+    it('a cancel that overtook the assignment failure is left to complete: the failure changes nothing, assignment\'s ReservationCanceled ends it', async () => {
+      const bookId = await newBook(1);
+      const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
+      await cancel(reservationId);
+      expect(await reservation.internals.consumer.handle(assignmentFailed(reservationId, bookId))).toBe('handled');
+      expect(await statusOf(reservationId)).toMatchObject({ status: 'bookCancel' });
+      expect((await outboxOf(reservationId)).map((e) => e.type)).toEqual(['ReservationRequested', 'ReservationCancelRequested']);
+      await reservation.internals.consumer.handle(canceled(reservationId, bookId));
       expect(await statusOf(reservationId)).toMatchObject({ status: 'bookCanceled' });
     });
 

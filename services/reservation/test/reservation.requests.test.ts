@@ -31,7 +31,7 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
       return made.config;
     };
     bus = await memoryBus(logger);
-    book = await createBookService({ database: await database('requests_book'), bus, logger, auth });
+    book = await createBookService({ database: await database('requests_book'), bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
     await book.start({ port: 0 });
     reservation = await createReservationService({ database: await database('requests'), bus, logger, auth }, { bookUrl: book.url, maxActiveReservationsPerCustomer: 3 });
     const created = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Plenty', quantity: 500 }, headers: staff });

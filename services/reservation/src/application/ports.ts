@@ -19,8 +19,30 @@ export interface ReservationRepository {
   list(query: { customerId?: string; status?: ReservationStatus; limit: number; offset: number }): Promise<{ items: ReservationProps[]; total: number }>;
 }
 
+/**
+ * A request's hold on its Idempotency-Key (ADR 0015): the key, the claim that makes this request
+ * its owner, and the reservation the key already created, if any.
+ */
+export interface IdempotencyClaim {
+  customerId: string;
+  key: string;
+  claimId: string;
+  /** Set when an earlier request with this key stored a reservation: a retry answers from it. */
+  reservationId: number | null;
+}
+
+/** The Idempotency-Key records, inside a transaction. */
+export interface IdempotencyKeyRepository {
+  /**
+   * Names the reservation a claim created, in the transaction that stores it. False when the claim
+   * is no longer the key's owner (another request took the key over): the caller must roll back.
+   */
+  bind(claim: IdempotencyClaim, reservationId: number): Promise<boolean>;
+}
+
 export interface ReservationUnitOfWork {
   readonly reservations: ReservationRepository;
+  readonly idempotencyKeys: IdempotencyKeyRepository;
   readonly outbox: Outbox;
 }
 
@@ -33,6 +55,11 @@ export type HoldOutcome =
   | { kind: 'bookNotFound' }
   /** The hold was released before this request got to it (the reservation was given up). */
   | { kind: 'holdReleased' }
+  /**
+   * The patron already holds the most copies allowed, counting copies given up but not yet back
+   * (ADR 0021). Book recorded the refusal: no later attempt takes a copy for this reservation.
+   */
+  | { kind: 'tooManyHeld'; held: number | null; limit: number | null }
   /** No answer, or not one we understand: the copy may or may not have been taken. */
   | { kind: 'unavailable'; reason: string };
 

@@ -15,11 +15,21 @@ export interface ReservationProps {
   readonly rejectReason: string | null;
   /** How many times the hold step was driven (by the request, then by the recovery sweep). */
   readonly attempts: number;
+  /** The Idempotency-Key the patron placed it with, if any (keys are per patron). */
+  readonly idempotencyKey: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
 
 export type NewReservation = Omit<ReservationProps, 'reservationId'>;
+
+/** What a patron asks for when placing a reservation. */
+export interface PlacementInput {
+  bookId: number;
+  customerId: string;
+  preferredLibraryId?: number | null;
+  idempotencyKey?: string | null;
+}
 
 /** What happened to a reservation, recorded by the aggregate and published by the use case. */
 export type ReservationEvent =
@@ -41,6 +51,7 @@ export const ACTIVE_STATUSES: readonly ReservationStatus[] = ['pending', 'bookRe
  *
  *   pending -> bookReserveReq -> bookReserved
  *   pending -> bookOutOfStock | rejected
+ *   bookReserveReq -> rejected (no library branch can serve it)
  *   bookReserveReq | bookReserved -> bookCancel -> bookCanceled
  *
  * Methods either make the change and record its event, or throw a DomainError. Event-driven
@@ -55,7 +66,7 @@ export class Reservation {
   }
 
   /** A new reservation waits as `pending` until book answers the hold. */
-  static request(input: { bookId: number; customerId: string; preferredLibraryId?: number | null }, now: Date): NewReservation {
+  static request(input: PlacementInput, now: Date): NewReservation {
     return {
       bookId: input.bookId,
       customerId: input.customerId,
@@ -66,13 +77,14 @@ export class Reservation {
       libraryName: null,
       rejectReason: null,
       attempts: 0,
+      idempotencyKey: input.idempotencyKey ?? null,
       createdAt: now,
       updatedAt: now,
     };
   }
 
   /** `request`, with the first attempt at the hold counted: what placing it stores before calling book. */
-  static requestAttempted(input: { bookId: number; customerId: string; preferredLibraryId?: number | null }, now: Date): NewReservation {
+  static requestAttempted(input: PlacementInput, now: Date): NewReservation {
     return { ...Reservation.request(input, now), attempts: 1 };
   }
 
@@ -129,6 +141,21 @@ export class Reservation {
    */
   reject(reason: string, now: Date): void {
     this.#expect(['pending'], 'reject');
+    this.#change({ status: 'rejected', rejectReason: reason }, now);
+    this.#events.push({ type: 'ReservationRejected', status: 'rejected', reason });
+  }
+
+  /**
+   * No library branch can serve the reservation (assignment found none): it is rejected, and its
+   * ReservationRejected makes book give the copy back. A reservation already being cancelled is
+   * left to its cancellation (assignment announces that too); anything later is a no-op, because
+   * the event can arrive twice or late.
+   */
+  rejectUnassignable(reason: string, now: Date): void {
+    if (this.#props.status !== 'bookReserveReq') {
+      this.#expect(['bookCancel', 'bookCanceled', 'rejected'], 'rejectUnassignable');
+      return;
+    }
     this.#change({ status: 'rejected', rejectReason: reason }, now);
     this.#events.push({ type: 'ReservationRejected', status: 'rejected', reason });
   }

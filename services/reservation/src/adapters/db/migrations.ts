@@ -55,4 +55,14 @@ export const reservationMigrations: Migrations = {
       await sql`CREATE INDEX reservations_active_by_customer ON reservations (customer_id) WHERE status IN ('pending', 'bookReserveReq', 'bookReserved')`.execute(db);
     },
   },
+  '0004_idempotency_key_names_its_reservation': {
+    async up(db: Kysely<unknown>) {
+      // A key names the reservation it created (in the transaction that stores it `pending`), so a
+      // retry after a crash, a 5xx or a takeover answers from that reservation instead of placing
+      // another; and only the request that claimed a key may complete or release it (ADR 0015).
+      await sql`ALTER TABLE idempotency_keys ADD COLUMN claim_id text, ADD COLUMN reservation_id integer`.execute(db);
+      // The key a reservation was placed with, for support and for the checks of one reservation per key.
+      await sql`ALTER TABLE reservations ADD COLUMN idempotency_key text`.execute(db);
+    },
+  },
 };

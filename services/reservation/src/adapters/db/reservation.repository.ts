@@ -17,6 +17,7 @@ function toProps(row: Row): ReservationProps {
     libraryName: row.library_name,
     rejectReason: row.reject_reason,
     attempts: row.attempts,
+    idempotencyKey: row.idempotency_key,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -33,6 +34,7 @@ function toRow(p: NewReservation) {
     library_name: p.libraryName,
     reject_reason: p.rejectReason,
     attempts: p.attempts,
+    idempotency_key: p.idempotencyKey,
     created_at: p.createdAt,
     updated_at: p.updatedAt,
   };

@@ -14,6 +14,7 @@ export interface ReservationTables extends MessagingTables {
     library_name: string | null;
     reject_reason: string | null;
     attempts: number;
+    idempotency_key: string | null;
     created_at: Date;
     updated_at: Date;
   };
@@ -22,6 +23,10 @@ export interface ReservationTables extends MessagingTables {
     idempotency_key: string;
     fingerprint: string;
     state: 'running' | 'done';
+    /** Who holds the key now: only this claim may name its reservation, complete or release it. */
+    claim_id: string | null;
+    /** The reservation this key created, named in the transaction that stored it as `pending`. */
+    reservation_id: number | null;
     response_status: number | null;
     response_type: string | null;
     response_body: string | null;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HttpProblem, requestContext, type Clock } from '@bstore/platform';
+import type { IdempotencyClaim } from '../../application/ports.ts';
 
 /** Whose key it is: keys are per customer, so two patrons never see each other's answers. */
 export interface IdempotencyScope {
@@ -16,7 +17,8 @@ export interface StoredResponse {
 }
 
 export type IdempotencyBegin =
-  | { kind: 'started' }
+  /** This request now owns the key; `claim.reservationId` names the reservation an earlier request with it created. */
+  | { kind: 'started'; claim: IdempotencyClaim }
   | { kind: 'replay'; response: StoredResponse }
   /** The key was used with a different request body. */
   | { kind: 'mismatch' }
@@ -26,9 +28,13 @@ export type IdempotencyBegin =
 /** Where keys and first answers are kept (reservation's database). */
 export interface IdempotencyStore {
   begin(scope: IdempotencyScope, fingerprint: string, now: Date): Promise<IdempotencyBegin>;
-  complete(scope: IdempotencyScope, response: StoredResponse): Promise<void>;
-  /** Forgets a key whose request got no final answer (a 5xx), so a retry runs afresh. */
-  release(scope: IdempotencyScope): Promise<void>;
+  /** Stores the final answer, if `claim` still owns the key. */
+  complete(claim: IdempotencyClaim, response: StoredResponse): Promise<void>;
+  /**
+   * Frees a key whose request got no final answer (a 5xx, a refusal of the moment), if `claim` still
+   * owns it, so a retry runs again; the reservation the key created stays named.
+   */
+  release(claim: IdempotencyClaim, now: Date): Promise<void>;
   /** Deletes up to `limit` expired keys; returns how many. */
   prune(now: Date, limit: number): Promise<number>;
 }
@@ -68,18 +74,42 @@ export function fingerprintOf(method: string, path: string, body: unknown): stri
   return createHash('sha256').update(`${method} ${path}\n${canonicalJson(body ?? null)}`).digest('hex');
 }
 
+export interface IdempotencyHookOptions {
+  /**
+   * Problem codes of 4xx answers that depend on the moment (the limit of active reservations): like
+   * a 5xx they are not stored as the key's final answer, so a retry with the key tries again.
+   */
+  transientCodes?: readonly string[];
+}
+
+/** The problem code of a 4xx answer's body, read only when it may be a transient one. */
+function problemCodeOf(payload: unknown): string | undefined {
+  if (typeof payload !== 'string') return undefined;
+  try {
+    const body = JSON.parse(payload) as { code?: unknown };
+    return typeof body.code === 'string' ? body.code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Idempotency-Key for one route (IETF httpapi idempotency-key draft): the first answer — status and
- * body — is stored per customer and key and replayed for a retry; the same key with another body is
- * 422; while the first request still runs, 409. A 5xx is not stored: the key is released, so a retry
- * after `Retry-After` really tries again. Without the header the route behaves as before.
+ * Idempotency-Key for one route (IETF httpapi idempotency-key draft): the first final answer —
+ * status and body — is stored per customer and key and replayed for a retry; the same key with
+ * another body is 422; while the first request still runs, 409. A 5xx or a refusal of the moment
+ * is not stored: the key is released, so a retry after `Retry-After` really tries again. The handler
+ * reads the request's claim (`claimOf`) to answer a retry from the reservation the key already
+ * created (ADR 0015). Without the header the route behaves as before.
  *
  * @example
- * const idempotency = idempotencyHooks(store, clock);
+ * const idempotency = idempotencyHooks(store, clock, { transientCodes: ['TOO_MANY_ACTIVE_RESERVATIONS'] });
  * app.post('/reservations', { preHandler: idempotency.preHandler, onSend: idempotency.onSend, ... }, handler);
  */
-export function idempotencyHooks(store: IdempotencyStore, clock: Clock) {
-  const claimed = new WeakMap<FastifyRequest, IdempotencyScope>();
+export function idempotencyHooks(store: IdempotencyStore, clock: Clock, options: IdempotencyHookOptions = {}) {
+  const claimed = new WeakMap<FastifyRequest, IdempotencyClaim>();
+  const transientCodes = new Set(options.transientCodes ?? []);
+  const isFinal = (status: number, payload: unknown) =>
+    status < 500 && !(status >= 400 && transientCodes.size > 0 && transientCodes.has(problemCodeOf(payload) ?? ''));
 
   const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     const key = parseIdempotencyKey(request.headers['idempotency-key']);
@@ -89,7 +119,7 @@ export function idempotencyHooks(store: IdempotencyStore, clock: Clock) {
     const begun = await store.begin(scope, fingerprintOf(request.method, path, request.body), clock.now());
     switch (begun.kind) {
       case 'started':
-        claimed.set(request, scope);
+        claimed.set(request, begun.claim);
         return;
       case 'replay':
         return reply.status(begun.response.status).header('idempotent-replayed', 'true').type(begun.response.contentType).send(begun.response.body);
@@ -103,14 +133,14 @@ export function idempotencyHooks(store: IdempotencyStore, clock: Clock) {
   };
 
   const onSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    const scope = claimed.get(request);
-    if (!scope) return payload;
+    const claim = claimed.get(request);
+    if (!claim) return payload;
     claimed.delete(request);
     try {
-      if (reply.statusCode >= 500) await store.release(scope);
+      if (!isFinal(reply.statusCode, payload)) await store.release(claim, clock.now());
       else {
         const contentType = String(reply.getHeader('content-type') ?? 'application/json');
-        await store.complete(scope, { status: reply.statusCode, contentType, body: typeof payload === 'string' ? payload : String(payload ?? '') });
+        await store.complete(claim, { status: reply.statusCode, contentType, body: typeof payload === 'string' ? payload : String(payload ?? '') });
       }
     } catch (err) {
       // The answer still goes out; a retry with this key then waits for the lock to expire.
@@ -119,5 +149,8 @@ export function idempotencyHooks(store: IdempotencyStore, clock: Clock) {
     return payload;
   };
 
-  return { preHandler, onSend };
+  /** The request's claim on its key, when it sent one: what the handler passes to the use case. */
+  const claimOf = (request: FastifyRequest): IdempotencyClaim | undefined => claimed.get(request);
+
+  return { preHandler, onSend, claimOf };
 }

@@ -21,6 +21,7 @@ export const reservationErrorStatus: Record<string, number> = {
   RESERVATION_NOT_FOUND: 404,
   RESERVATION_NOT_CANCELLABLE: 409,
   TOO_MANY_ACTIVE_RESERVATIONS: 409,
+  IDEMPOTENCY_KEY_IN_USE: 409,
   INVALID_TRANSITION: 409,
 };
 
@@ -76,7 +77,8 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
     },
     async (request, reply) => {
       const { customerId } = requestContext(request);
-      const result = await deps.placeReservation.execute({ ...request.body, customerId });
+      const idempotency = deps.idempotency.claimOf(request);
+      const result = await deps.placeReservation.execute({ ...request.body, customerId, ...(idempotency ? { idempotency } : {}) });
       switch (result.kind) {
         case 'reserved':
           return reply.status(201).header('location', `/reservations/${result.reservation.reservationId}`).send(toJson(result.reservation));
@@ -84,6 +86,14 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
           throw new HttpProblem(409, 'BOOK_OUT_OF_STOCK', `no copy of book ${request.body.bookId} is available`, {
             extensions: { reservationId: result.reservation.reservationId, bookId: request.body.bookId, reservationStatus: 'bookOutOfStock' },
           });
+        case 'tooManyHeld':
+          // Book's count: copies of cancelled reservations count until they are back (ADR 0021).
+          throw new HttpProblem(
+            409,
+            'TOO_MANY_ACTIVE_RESERVATIONS',
+            `you already hold ${result.held ?? 'the most'} copies, the most allowed is ${result.limit ?? 'reached'}; a copy you gave up counts until it is back in stock, so retry in a moment`,
+            { extensions: { ...(result.limit !== null ? { limit: result.limit } : {}), ...(result.held !== null ? { active: result.held } : {}) }, headers: { 'retry-after': '1' } },
+          );
         case 'bookNotFound':
           throw new HttpProblem(404, 'BOOK_NOT_FOUND', `book ${request.body.bookId} does not exist`, { extensions: { bookId: request.body.bookId } });
         case 'unavailable':

@@ -1,12 +1,14 @@
 import { DomainError } from '@bstore/platform/kernel';
 import { Reservation } from '../../domain/reservation.ts';
-import type { Clock, ReservationTransactions } from '../ports.ts';
-import type { DriveResult, RequestHold } from './request-hold.ts';
+import type { Clock, IdempotencyClaim, ReservationTransactions } from '../ports.ts';
+import { decided, type DriveResult, type RequestHold } from './request-hold.ts';
 
 export interface PlaceReservationCommand {
   bookId: number;
   customerId: string;
   preferredLibraryId?: number | null;
+  /** The request's claim on its Idempotency-Key, when it sent one. */
+  idempotency?: IdempotencyClaim;
 }
 
 export interface PlacementLimits {
@@ -14,11 +16,18 @@ export interface PlacementLimits {
   maxActivePerCustomer: number;
 }
 
+export type PlacementResult = Exclude<DriveResult, { kind: 'gone' }> | { kind: 'bookCircuitOpen'; retryAfterMs: number };
+
 /**
- * A patron reserves a book. The reservation is stored `pending` first (its own transaction), so
- * a crash during the call to book leaves a row the recovery sweep finds; then the hold is
- * requested and its answer recorded. A patron at the limit of active reservations is refused
- * before anything is stored.
+ * A patron reserves a book. The reservation is stored `pending` first (its own transaction, which
+ * also names it on the request's Idempotency-Key), so a crash during the call to book leaves a row
+ * the recovery sweep finds; then the hold is requested and its answer recorded. A patron at the
+ * limit of active reservations is refused before anything is stored.
+ *
+ * A retry whose key already names a reservation answers from that reservation — driving its hold
+ * again while it is still `pending` — and never places a second one. Only a reservation that ended
+ * `rejected` (it holds nothing: book voids or releases its hold) lets the retry place a new one,
+ * which the key then names instead (ADR 0015).
  */
 export class PlaceReservation {
   readonly #tx: ReservationTransactions;
@@ -33,7 +42,12 @@ export class PlaceReservation {
     this.#limits = limits;
   }
 
-  async execute(cmd: PlaceReservationCommand): Promise<Exclude<DriveResult, { kind: 'gone' }> | { kind: 'bookCircuitOpen'; retryAfterMs: number }> {
+  async execute(cmd: PlaceReservationCommand): Promise<PlacementResult> {
+    const earlier = cmd.idempotency?.reservationId;
+    if (earlier != null) {
+      const resumed = await this.#resume(earlier, cmd.customerId);
+      if (resumed) return resumed;
+    }
     // Book is known to be failing (its circuit is open): refuse before storing anything (ADR 0013).
     const book = this.#requestHold.availability();
     if (!book.callable) return { kind: 'bookCircuitOpen', retryAfterMs: book.retryAfterMs };
@@ -49,11 +63,39 @@ export class PlaceReservation {
       }
       // Stored with its first attempt at the hold already counted (the call below): one INSERT,
       // not an INSERT and an UPDATE of the same row.
-      const r = await uow.reservations.insert(Reservation.requestAttempted(cmd, this.#clock.now()));
+      const r = await uow.reservations.insert(
+        Reservation.requestAttempted({ bookId: cmd.bookId, customerId: cmd.customerId, preferredLibraryId: cmd.preferredLibraryId ?? null, idempotencyKey: cmd.idempotency?.key ?? null }, this.#clock.now()),
+      );
+      if (cmd.idempotency && !(await uow.idempotencyKeys.bind(cmd.idempotency, r.id))) {
+        // This request's key was taken over by a retry (its lock expired): that retry answers.
+        throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'another request with this Idempotency-Key took it over; retry shortly');
+      }
       return r.props;
     });
     const result = await this.#requestHold.drive(pending);
     // Only this request created the row; a concurrent sweep could at most have decided it already.
     return result.kind === 'gone' ? { kind: 'bookNotFound' } : result;
+  }
+
+  /**
+   * The answer of the reservation an earlier request with the same key created; null when there
+   * is none to answer from (it was rejected, or refused and forgotten) and a new one may be placed.
+   */
+  async #resume(reservationId: number, customerId: string): Promise<PlacementResult | null> {
+    const claimed = await this.#tx.run(async (uow) => {
+      const r = await uow.reservations.findForUpdate(reservationId);
+      if (!r || !r.isOwnedBy(customerId) || r.status === 'rejected') return null;
+      if (r.status !== 'pending') return { step: 'answer' as const, result: decided(r.props) };
+      // Still pending: its request died or its answer was lost. Drive the hold again (book's hold is
+      // idempotent by reservation), counted like an attempt of the recovery sweep.
+      r.countAttempt(this.#clock.now());
+      await uow.reservations.save(r);
+      return { step: 'drive' as const, pending: r.props };
+    });
+    if (!claimed) return null;
+    if (claimed.step === 'answer') return claimed.result.kind === 'gone' ? null : claimed.result;
+    const result = await this.#requestHold.drive(claimed.pending);
+    // Rejected now (book unavailable): answered as such; the retry after it places a new one.
+    return result.kind === 'gone' ? null : result;
   }
 }

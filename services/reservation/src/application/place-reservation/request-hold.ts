@@ -6,11 +6,13 @@ export type DriveResult =
   | { kind: 'reserved'; reservation: ReservationProps }
   | { kind: 'outOfStock'; reservation: ReservationProps }
   | { kind: 'bookNotFound' }
+  /** The patron holds the most copies allowed, counting copies not yet back (book's count, ADR 0021). */
+  | { kind: 'tooManyHeld'; held: number | null; limit: number | null }
   | { kind: 'unavailable'; reservation: ReservationProps }
   | { kind: 'gone' };
 
 /** The answer for a reservation somebody else (the request or the sweep) already moved on. */
-function decided(reservation: ReservationProps): DriveResult {
+export function decided(reservation: ReservationProps): DriveResult {
   switch (reservation.status) {
     case 'bookOutOfStock':
       return { kind: 'outOfStock', reservation };
@@ -64,9 +66,16 @@ export class RequestHold {
           await saveWithEvents(uow, r);
           return { kind: 'outOfStock', reservation: r.props };
         case 'bookNotFound':
-          // Bad input leaves nothing behind: no hold can exist for a book that does not.
+          // Bad input leaves nothing behind. Book recorded a voided hold for the reservation, so an
+          // earlier attempt still queued there takes no copy even if a book with that id is
+          // created before it runs.
           await uow.reservations.delete(r.id);
           return { kind: 'bookNotFound' };
+        case 'tooManyHeld':
+          // Refused before anything was held, like reservation's own limit: nothing stays behind,
+          // and book's voided hold stops any later attempt for this reservation.
+          await uow.reservations.delete(r.id);
+          return { kind: 'tooManyHeld', held: outcome.held, limit: outcome.limit };
         case 'holdReleased':
           r.reject('the hold was released before it was confirmed', now);
           await saveWithEvents(uow, r);
