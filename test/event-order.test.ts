@@ -1,0 +1,728 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEnvelope, sourceOf, type EventEnvelope } from '@bstore/contracts';
+import type { Kysely } from 'kysely';
+import type { EmbeddedBus, MessagingTables } from '@bstore/platform';
+import { createAssignmentService, type AssignmentService } from '@bstore/assignment';
+import { createBookService, type BookService } from '@bstore/book';
+import { createCustomerCenterService, type CustomerCenterService } from '@bstore/customercenter';
+import { createReservationService, type BookClient, type ReservationService } from '@bstore/reservation';
+import { memoryBus, testLogger } from './support/harness.ts';
+import { databaseKinds, type MakeDatabase } from './support/postgres.ts';
+import { as, asStaff, testAuth } from './support/auth.ts';
+
+/*
+ * Events are NOT delivered in the order they were written (ADR 0005): two relays in two replicas
+ * publish interleaved batches (FOR UPDATE SKIP LOCKED), a row whose publish failed goes out after
+ * later rows of another replica, `created_at` is its transaction's start (a transaction that began
+ * earlier can commit later), and JetStream redelivers a nak'd event after the ones behind it.
+ *
+ * So every consumer must reach the same end state whatever the order of delivery. This file
+ * checks it for each consuming service: for every history of one reservation that the saga can
+ * produce, it delivers the history's events in every order the saga allows (and each order once
+ * more with one event delivered twice), each time to a fresh reservation, and compares the end
+ * state with the one of the in-order delivery.
+ *
+ * A NEW CONSUMER, OR A NEW EVENT TYPE AN EXISTING CONSUMER HANDLES, MUST BE ADDED HERE: the
+ * "coverage" tests at the bottom fail until it is.
+ *
+ * The end state of a run has two parts:
+ * - `effect`: what the rest of the saga and the patron depend on (stock, copies held, whether a
+ *   library is held, the reservation's status, the page). It is the same in every order.
+ * - `record`: how the consumer got there (the row's status, the events it wrote to its outbox, the
+ *   answer to a call). It is the same in every order, except where a history declares
+ *   `overtaken`: an event that overtakes another is answered by a tombstone or a voided hold, so
+ *   the effect the late event would have made (and the event announcing it) never happens, instead
+ *   of happening and being undone. Those orders are pinned exactly below.
+ */
+
+/** One thing that happens to a reservation: an event delivered to the consumer, or a call to its service. */
+interface Step<Run> {
+  /** The event type, or the name of the call ('hold', 'cancel'). Unique within a history. */
+  readonly name: string;
+  /** An event: built once per run, so that its duplicate delivery carries the same id. */
+  readonly event?: (run: Run) => EventEnvelope;
+  readonly call?: (run: Run) => Promise<void>;
+}
+
+/** Two steps the saga never reverses, and why. */
+interface Causal {
+  readonly before: string;
+  readonly after: string;
+  readonly why: string;
+}
+
+interface EndState<Effect, Rec> {
+  readonly effect: Effect;
+  readonly record: Rec;
+}
+
+/** What the saga can do to one reservation, as one consumer sees it. */
+interface History<Run, Effect, Rec> {
+  readonly name: string;
+  /** In the order the saga writes them: the in-order delivery. */
+  readonly steps: readonly Step<Run>[];
+  /** Orders that cannot happen in the saga are left out, each for the reason given. */
+  readonly causal?: readonly Causal[];
+  /** How many orders are left to check (all permutations when nothing is causal). */
+  readonly orders: number;
+  /** The end state of the in-order delivery. */
+  readonly inOrder: EndState<Effect, Rec>;
+  /** When `first` comes before `then`, the record is this one instead (the effect is the same). */
+  readonly overtaken?: { readonly first: string; readonly then: string; readonly record: Rec; readonly why: string };
+}
+
+/** A consuming service under test: one instance serves every run, each run on a fresh reservation. */
+interface ConsumerUnderTest<Run, Effect, Rec> {
+  handle(envelope: EventEnvelope, deliveryCount: number): Promise<string>;
+  begin(): Promise<Run>;
+  end(run: Run): Promise<EndState<Effect, Rec>>;
+}
+
+function permutations<T>(items: readonly T[]): T[][] {
+  if (items.length <= 1) return [[...items]];
+  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+}
+
+/** Delivers the steps in this order to a fresh reservation; `duplicate` names an event delivered once more at the end. */
+async function play<Run, Effect, Rec>(consumer: ConsumerUnderTest<Run, Effect, Rec>, order: readonly Step<Run>[], label: string, duplicate?: string): Promise<EndState<Effect, Rec>> {
+  const run = await consumer.begin();
+  const delivered = new Map<string, EventEnvelope>();
+  for (const step of order) {
+    if (step.event) {
+      const envelope = step.event(run);
+      delivered.set(step.name, envelope);
+      // Handled at the first delivery: a handler that failed here would rely on a redelivery to put it in order.
+      expect(await consumer.handle(envelope, 1), `${label}: ${step.name}`).toBe('handled');
+    } else {
+      await step.call!(run);
+    }
+  }
+  if (duplicate !== undefined) {
+    expect(await consumer.handle(delivered.get(duplicate)!, 2), `${label}: ${duplicate} again`).toBe('duplicate');
+  }
+  return consumer.end(run);
+}
+
+/** Checks one history in every order the saga allows, each also with one duplicate delivery. */
+async function checkEveryOrder<Run, Effect, Rec>(consumer: ConsumerUnderTest<Run, Effect, Rec>, history: History<Run, Effect, Rec>): Promise<void> {
+  const names = history.steps.map((s) => s.name);
+  expect(new Set(names).size, `${history.name}: step names are unique`).toBe(names.length);
+  for (const c of history.causal ?? []) expect(names, `${history.name}: causal ${c.before} > ${c.after}`).toEqual(expect.arrayContaining([c.before, c.after]));
+  if (history.overtaken) expect(names).toEqual(expect.arrayContaining([history.overtaken.first, history.overtaken.then]));
+
+  const possible = (order: string[]) => (history.causal ?? []).every((c) => order.indexOf(c.before) < order.indexOf(c.after));
+  const overtaken = (order: string[]) => history.overtaken !== undefined && order.indexOf(history.overtaken.first) < order.indexOf(history.overtaken.then);
+  const orders = permutations(history.steps).filter((order) => possible(order.map((s) => s.name)));
+  expect(orders, `${history.name}: the orders the saga can produce`).toHaveLength(history.orders);
+  expect(possible(names) && !overtaken(names), `${history.name}: the in-order delivery is possible and not overtaken`).toBe(true);
+
+  const events = history.steps.filter((s) => s.event !== undefined).map((s) => s.name);
+  const reference = await play(consumer, history.steps, `${history.name} in order`);
+  expect(reference, `${history.name}: in order`).toEqual(history.inOrder);
+
+  for (const [k, order] of orders.entries()) {
+    const sequence = order.map((s) => s.name);
+    const label = `${history.name}: ${sequence.join(' > ')}`;
+    const expected = overtaken(sequence) ? { effect: reference.effect, record: history.overtaken!.record } : reference;
+    expect(await play(consumer, order, label), label).toEqual(expected);
+    // The same order with one event delivered twice, late (a redelivery after a lost ack): each event of the history in turn.
+    const again = events[k % events.length]!;
+    expect(await play(consumer, order, `${label} > ${again} again`, again), `${label} > ${again} again`).toEqual(expected);
+  }
+}
+
+/** Counts of the events a run wrote to its outbox, by type (and by reason, for QuantityChanged). */
+function countEvents(envelopes: readonly EventEnvelope[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const e of envelopes) {
+    const key = e.type === 'QuantityChanged' ? `${e.type}:${(e.data as { reason: string }).reason}` : e.type;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The events, built for one reservation.
+
+interface Ref {
+  readonly reservationId: number;
+  readonly bookId: number;
+  readonly customerId: string;
+}
+
+const BOOK_NAME = 'The Dispossessed';
+const LIBRARY = { libraryId: 1, libraryName: 'Order Branch' };
+const NO_BRANCH = 'no library branch exists to serve the reservation';
+const T0 = Date.parse('2025-06-01T08:00:00.000Z');
+
+/** The fields every event of the saga carries, and nothing else (the schemas refuse other properties). */
+const refOf = (r: Ref) => ({ reservationId: r.reservationId, bookId: r.bookId, customerId: r.customerId });
+/** The event's time `second` seconds after T0: the read model's page and timeline depend on event times, not arrival. */
+const at = (second: number | undefined) => (second === undefined ? {} : { time: new Date(T0 + second * 1000) });
+const subject = (r: Ref) => String(r.reservationId);
+
+const build = {
+  ReservationRequested: (r: Ref, second?: number) =>
+    createEnvelope({
+      type: 'ReservationRequested',
+      source: sourceOf('reservation'),
+      subject: subject(r),
+      ...at(second),
+      data: { ...refOf(r), bookName: BOOK_NAME, preferredLibraryId: null, status: 'bookReserveReq' as const },
+    }),
+  ReservationCancelRequested: (r: Ref, second?: number) =>
+    createEnvelope({ type: 'ReservationCancelRequested', source: sourceOf('reservation'), subject: subject(r), ...at(second), data: { ...refOf(r), status: 'bookCancel' as const } }),
+  /** Refused by reservation: out of stock when book answered, `rejected` when it did not or no branch can serve it. */
+  ReservationRejected: (r: Ref, second?: number, status: 'bookOutOfStock' | 'rejected' = 'rejected') =>
+    createEnvelope({
+      type: 'ReservationRejected',
+      source: sourceOf('reservation'),
+      subject: subject(r),
+      ...at(second),
+      data: { ...refOf(r), bookName: status === 'bookOutOfStock' ? BOOK_NAME : null, status, reason: status === 'bookOutOfStock' ? 'no copy available' : 'refused by reservation' },
+    }),
+  ReservationAccepted: (r: Ref, second?: number) =>
+    createEnvelope({
+      type: 'ReservationAccepted',
+      source: sourceOf('assignment'),
+      subject: subject(r),
+      ...at(second),
+      data: { ...refOf(r), assignmentId: r.reservationId, ...LIBRARY, status: 'bookReserved' as const },
+    }),
+  ReservationCanceled: (r: Ref, second?: number) =>
+    createEnvelope({ type: 'ReservationCanceled', source: sourceOf('assignment'), subject: subject(r), ...at(second), data: { ...refOf(r), status: 'bookCanceled' as const } }),
+  ReservationAssignmentFailed: (r: Ref, second?: number) =>
+    createEnvelope({
+      type: 'ReservationAssignmentFailed',
+      source: sourceOf('assignment'),
+      subject: subject(r),
+      ...at(second),
+      data: { ...refOf(r), reason: NO_BRANCH, status: 'rejected' as const },
+    }),
+};
+
+/** A step delivering `type` (its time `second` seconds after T0, when given). */
+function deliver(type: keyof typeof build, second?: number): Step<Ref> {
+  return { name: type, event: (r) => build[type](r, second) };
+}
+
+let nextReservationId = 900_000;
+
+// ---------------------------------------------------------------------------------------------
+// book: releases the hold of a reservation on ReservationCancelRequested, ReservationCanceled and
+// ReservationRejected (at most once; a voided hold when the release comes first).
+//
+// Left out: a hold after the cancellation events (see HOLD_FIRST), and a rejection together with a
+// cancellation: a rejected reservation cannot be cancelled, and a cancelled one is not rejected
+// (reservation's rejectUnassignable leaves bookCancel alone), so no history has both.
+
+interface BookRun extends Ref {
+  /** What the hold call answered: 201, or the problem code of a refusal. */
+  holdAnswer?: number | string;
+}
+interface BookEffect {
+  quantity: number;
+  copies: number;
+  heldByPatron: number;
+  activeHold: boolean;
+}
+interface BookRecord {
+  hold: string | null;
+  holdAnswer: number | string | null;
+  events: Record<string, number>;
+}
+
+const STOCK = 2;
+const internal = { authorization: `Bearer ${await (await testAuth()).internalFor('reservation').token()}` };
+const staff = await asStaff();
+
+function bookUnderTest(book: () => BookService): ConsumerUnderTest<BookRun, BookEffect, BookRecord> {
+  return {
+    handle: (envelope, n) => book().internals.consumer.handle(envelope, n),
+    async begin() {
+      // A fresh book and patron each run: the stock, the patron's count and the book's events are this run's alone.
+      const res = await book().app.inject({ method: 'POST', url: '/books', payload: { bookName: `${BOOK_NAME} ${nextReservationId}`, quantity: STOCK }, headers: staff });
+      expect(res.statusCode).toBe(201);
+      const reservationId = nextReservationId++;
+      return { reservationId, bookId: res.json<{ bookId: number }>().bookId, customerId: `order-${reservationId}` };
+    },
+    async end(run) {
+      const db = book().internals.db;
+      const row = await db.selectFrom('books').select(['quantity', 'copies']).where('book_id', '=', run.bookId).executeTakeFirstOrThrow();
+      const hold = await db.selectFrom('holds').select('status').where('reservation_id', '=', run.reservationId).executeTakeFirst();
+      const held = await db.selectFrom('customer_copies').select('held').where('customer_id', '=', run.customerId).executeTakeFirst();
+      const outbox = await db.selectFrom('outbox').select('envelope').where('type', '=', 'QuantityChanged').execute();
+      return {
+        effect: { quantity: row.quantity, copies: row.copies, heldByPatron: held?.held ?? 0, activeHold: hold?.status === 'held' },
+        record: { hold: hold?.status ?? null, holdAnswer: run.holdAnswer ?? null, events: countEvents(outbox.map((o) => o.envelope).filter((e) => e.subject === String(run.bookId) && (e.data as { reason: string }).reason !== 'created')) },
+      };
+    },
+  };
+}
+
+/** Reservation's synchronous hold call (PUT /books/{bookId}/holds/{reservationId}). */
+function holdCall(book: () => BookService): Step<BookRun> {
+  return {
+    name: 'hold',
+    async call(run) {
+      const res = await book().app.inject({ method: 'PUT', url: `/books/${run.bookId}/holds/${run.reservationId}`, payload: { customerId: run.customerId }, headers: internal });
+      // Taken (201), or refused because a release came first (the hold is voided): nothing else.
+      run.holdAnswer = res.statusCode === 201 ? 201 : res.json<{ code: string }>().code;
+      expect([201, 'HOLD_RELEASED'], `hold answered ${res.statusCode} ${res.body}`).toContain(run.holdAnswer);
+    },
+  };
+}
+
+const HOLD_FIRST = 'the reservation becomes cancellable (bookReserveReq) only in the transaction that stores book\'s answer to the hold, so its cancellation events are written after the hold was taken';
+
+function bookHistories(book: () => BookService): History<BookRun, BookEffect, BookRecord>[] {
+  const hold = holdCall(book);
+  /** Every copy back in stock, none counted for the patron. */
+  const allBack: BookEffect = { quantity: STOCK, copies: STOCK, heldByPatron: 0, activeHold: false };
+  return [
+    {
+      name: 'held, then cancelled by the patron',
+      steps: [hold, deliver('ReservationCancelRequested'), deliver('ReservationCanceled')],
+      causal: [
+        { before: 'hold', after: 'ReservationCancelRequested', why: HOLD_FIRST },
+        { before: 'hold', after: 'ReservationCanceled', why: `${HOLD_FIRST} (assignment's confirmation comes after reservation's request)` },
+      ],
+      orders: 2,
+      inOrder: { effect: allBack, record: { hold: 'released', holdAnswer: 201, events: { 'QuantityChanged:held': 1, 'QuantityChanged:released': 1 } } },
+    },
+    {
+      // The hold's answer was lost (a timeout) and reservation gave up while the request was still
+      // queued at book; or the hold was answered and no branch could serve the reservation
+      // (ReservationAssignmentFailed, then reservation's ReservationRejected). Either order happens.
+      name: 'rejected after its hold was requested',
+      steps: [hold, deliver('ReservationRejected')],
+      orders: 2,
+      inOrder: { effect: allBack, record: { hold: 'released', holdAnswer: 201, events: { 'QuantityChanged:held': 1, 'QuantityChanged:released': 1 } } },
+      overtaken: {
+        first: 'ReservationRejected',
+        then: 'hold',
+        why: 'the rejection voids the hold before it is taken: the late hold is refused (HOLD_RELEASED), so no copy is taken and given back, and no QuantityChanged is written',
+        record: { hold: 'voided', holdAnswer: 'HOLD_RELEASED', events: {} },
+      },
+    },
+    {
+      // Book never received the hold (it was down): reservation rejected the reservation.
+      name: 'rejected without a hold',
+      steps: [deliver('ReservationRejected')],
+      orders: 1,
+      inOrder: { effect: allBack, record: { hold: 'voided', holdAnswer: null, events: {} } },
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// assignment: assigns a branch on ReservationRequested (or records that none exists), releases it
+// on ReservationCancelRequested (a tombstone when the cancel comes first). Nothing is left out:
+// both events come from reservation, in two transactions, and either can be delivered first.
+
+interface AssignmentEffect {
+  /** The reservation counts in a branch's load (status `assigned`). */
+  libraryHeld: boolean;
+  /** ReservationCanceled written: reservation waits for exactly one to end a cancellation. */
+  cancellationsAnnounced: number;
+}
+interface AssignmentRecord {
+  status: string | null;
+  events: Record<string, number>;
+}
+
+function assignmentUnderTest(assignment: () => AssignmentService): ConsumerUnderTest<Ref, AssignmentEffect, AssignmentRecord> {
+  return {
+    handle: (envelope, n) => assignment().internals.consumer.handle(envelope, n),
+    begin: async () => ({ reservationId: nextReservationId++, bookId: 1, customerId: 'alice' }),
+    async end(run) {
+      const db = assignment().internals.db;
+      const row = await db.selectFrom('assignments').select('status').where('reservation_id', '=', run.reservationId).executeTakeFirst();
+      const outbox = (await db.selectFrom('outbox').select('envelope').execute()).map((o) => o.envelope).filter((e) => e.subject === subject(run));
+      const events = countEvents(outbox);
+      return { effect: { libraryHeld: row?.status === 'assigned', cancellationsAnnounced: events.ReservationCanceled ?? 0 }, record: { status: row?.status ?? null, events } };
+    },
+  };
+}
+
+const CANCEL_OVERTAKES_REQUEST =
+  'the cancellation leaves a tombstone (voided) and the late request is not assigned: no ReservationAccepted (or ReservationAssignmentFailed) is written, and the reservation ends bookCanceled without a library';
+
+/** With one branch: `served`. With none at all (checked first, before the branch is created): `unserved`. */
+function assignmentHistories(): { served: History<Ref, AssignmentEffect, AssignmentRecord>[]; unserved: History<Ref, AssignmentEffect, AssignmentRecord>[] } {
+  return {
+    served: [
+      {
+        name: 'assigned',
+        steps: [deliver('ReservationRequested')],
+        orders: 1,
+        inOrder: { effect: { libraryHeld: true, cancellationsAnnounced: 0 }, record: { status: 'assigned', events: { ReservationAccepted: 1 } } },
+      },
+      {
+        // Both from reservation, in two transactions; the cancel can overtake the request (ADR 0005).
+        name: 'requested, then cancelled',
+        steps: [deliver('ReservationRequested'), deliver('ReservationCancelRequested')],
+        orders: 2,
+        inOrder: { effect: { libraryHeld: false, cancellationsAnnounced: 1 }, record: { status: 'released', events: { ReservationAccepted: 1, ReservationCanceled: 1 } } },
+        overtaken: { first: 'ReservationCancelRequested', then: 'ReservationRequested', why: CANCEL_OVERTAKES_REQUEST, record: { status: 'voided', events: { ReservationCanceled: 1 } } },
+      },
+    ],
+    unserved: [
+      {
+        name: 'no branch can serve it',
+        steps: [deliver('ReservationRequested')],
+        orders: 1,
+        inOrder: { effect: { libraryHeld: false, cancellationsAnnounced: 0 }, record: { status: 'failed', events: { ReservationAssignmentFailed: 1 } } },
+      },
+      {
+        name: 'no branch can serve it, and cancelled meanwhile',
+        steps: [deliver('ReservationRequested'), deliver('ReservationCancelRequested')],
+        orders: 2,
+        inOrder: { effect: { libraryHeld: false, cancellationsAnnounced: 1 }, record: { status: 'voided', events: { ReservationAssignmentFailed: 1, ReservationCanceled: 1 } } },
+        overtaken: { first: 'ReservationCancelRequested', then: 'ReservationRequested', why: CANCEL_OVERTAKES_REQUEST, record: { status: 'voided', events: { ReservationCanceled: 1 } } },
+      },
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// reservation: applies assignment's answers (ReservationAccepted, ReservationCanceled,
+// ReservationAssignmentFailed) to a reservation it placed, with status guards. Every answer comes
+// after the reservation was placed (it answers the reservation's own ReservationRequested).
+//
+// Left out: the orders named in `causal` below, and ReservationAccepted together with
+// ReservationAssignmentFailed (assignment keeps one row per reservation: it writes one or the other).
+
+interface ReservationEffect {
+  status: string;
+  libraryId: number | null;
+  libraryName: string | null;
+  rejectReason: string | null;
+}
+interface ReservationRecord {
+  events: Record<string, number>;
+}
+
+const PATRON = 'order-patron';
+/** Book answers every hold: the reservation is placed in bookReserveReq, as after a real hold. */
+const holdingBook: BookClient = { hold: async () => ({ kind: 'held', bookName: BOOK_NAME }) };
+
+function reservationUnderTest(reservation: () => ReservationService): ConsumerUnderTest<Ref, ReservationEffect, ReservationRecord> {
+  return {
+    handle: (envelope, n) => reservation().internals.consumer.handle(envelope, n),
+    async begin() {
+      const res = await reservation().app.inject({ method: 'POST', url: '/reservations', payload: { bookId: 7 }, headers: await as(PATRON) });
+      expect(res.statusCode, res.body).toBe(201);
+      return { reservationId: res.json<{ reservationId: number }>().reservationId, bookId: 7, customerId: PATRON };
+    },
+    async end(run) {
+      const db = reservation().internals.db;
+      const row = await db
+        .selectFrom('reservations')
+        .select(['status', 'library_id', 'library_name', 'reject_reason'])
+        .where('reservation_id', '=', run.reservationId)
+        .executeTakeFirstOrThrow();
+      const outbox = (await db.selectFrom('outbox').select('envelope').execute()).map((o) => o.envelope).filter((e) => e.subject === subject(run));
+      return { effect: { status: row.status, libraryId: row.library_id, libraryName: row.library_name, rejectReason: row.reject_reason }, record: { events: countEvents(outbox) } };
+    },
+  };
+}
+
+function cancelCall(reservation: () => ReservationService): Step<Ref> {
+  return {
+    name: 'cancel',
+    async call(run) {
+      const res = await reservation().app.inject({ method: 'PATCH', url: `/reservations/${run.reservationId}`, payload: { status: 'bookCancel' }, headers: await as(PATRON) });
+      expect(res.statusCode, res.body).toBe(202);
+    },
+  };
+}
+
+const CANCEL_BEFORE_CANCELED = 'assignment writes ReservationCanceled only on the ReservationCancelRequested that the patron\'s cancel writes';
+
+function reservationHistories(reservation: () => ReservationService): History<Ref, ReservationEffect, ReservationRecord>[] {
+  const cancel = cancelCall(reservation);
+  const canceledWithLibrary: ReservationEffect = { status: 'bookCanceled', ...LIBRARY, rejectReason: null };
+  const canceledWithout: ReservationEffect = { status: 'bookCanceled', libraryId: null, libraryName: null, rejectReason: null };
+  const cancelled = { ReservationRequested: 1, ReservationCancelRequested: 1 };
+  return [
+    {
+      name: 'assigned',
+      steps: [deliver('ReservationAccepted')],
+      orders: 1,
+      inOrder: { effect: { status: 'bookReserved', ...LIBRARY, rejectReason: null }, record: { events: { ReservationRequested: 1 } } },
+    },
+    {
+      // The patron cancels before or after the library's ReservationAccepted arrives.
+      name: 'assigned and cancelled',
+      steps: [deliver('ReservationAccepted'), cancel, deliver('ReservationCanceled')],
+      causal: [{ before: 'cancel', after: 'ReservationCanceled', why: CANCEL_BEFORE_CANCELED }],
+      orders: 3,
+      inOrder: { effect: canceledWithLibrary, record: { events: cancelled } },
+    },
+    {
+      // The cancel overtook the request at assignment (a tombstone): no ReservationAccepted ever comes.
+      name: 'cancelled before assignment saw the request',
+      steps: [cancel, deliver('ReservationCanceled')],
+      causal: [{ before: 'cancel', after: 'ReservationCanceled', why: CANCEL_BEFORE_CANCELED }],
+      orders: 1,
+      inOrder: { effect: canceledWithout, record: { events: cancelled } },
+    },
+    {
+      name: 'no branch can serve it',
+      steps: [deliver('ReservationAssignmentFailed')],
+      orders: 1,
+      inOrder: {
+        effect: { status: 'rejected', libraryId: null, libraryName: null, rejectReason: `no library can serve it: ${NO_BRANCH}` },
+        record: { events: { ReservationRequested: 1, ReservationRejected: 1 } },
+      },
+    },
+    {
+      name: 'no branch can serve it, and cancelled meanwhile',
+      steps: [cancel, deliver('ReservationAssignmentFailed'), deliver('ReservationCanceled')],
+      causal: [
+        { before: 'cancel', after: 'ReservationCanceled', why: CANCEL_BEFORE_CANCELED },
+        {
+          before: 'cancel',
+          after: 'ReservationAssignmentFailed',
+          why: 'a ReservationAssignmentFailed handled first rejects the reservation, which then cannot be cancelled: no ReservationCanceled exists (that is the history "no branch can serve it")',
+        },
+      ],
+      orders: 2,
+      inOrder: { effect: canceledWithout, record: { events: cancelled } },
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// customercenter: projects every lifecycle event onto the reservation's page by the merge rule
+// (the status only moves up the rank, known values stay, times widen). It reads events of two
+// producers, each possibly redelivered after the others, so every order can happen: nothing is
+// left out. No history has two terminal statuses (ReservationRejected and ReservationCanceled),
+// for the reason given for book; the rank rule keeps the first of two equal ranks.
+
+interface PageEffect {
+  page: Record<string, unknown>;
+  timeline: string[];
+}
+
+function customercenterUnderTest(customercenter: () => CustomerCenterService): ConsumerUnderTest<Ref, PageEffect, Record<string, never>> {
+  return {
+    handle: (envelope, n) => customercenter().internals.consumer.handle(envelope, n),
+    begin: async () => ({ reservationId: nextReservationId++, bookId: 5, customerId: 'alice' }),
+    async end(run) {
+      const detail = await customercenter().internals.store.get(run.reservationId);
+      if (!detail) throw new Error(`no page for reservation ${run.reservationId}`);
+      const { reservationId: _id, timeline, createdAt, updatedAt, ...page } = detail;
+      return {
+        effect: {
+          page: { ...page, createdAt: createdAt.toISOString(), updatedAt: updatedAt.toISOString() },
+          timeline: timeline.map((e) => `${e.occurredAt.toISOString()} ${e.eventType} ${e.status} ${e.service}`),
+        },
+        record: {},
+      };
+    },
+  };
+}
+
+const time = (second: number) => new Date(T0 + second * 1000).toISOString();
+
+function pageHistories(): History<Ref, PageEffect, Record<string, never>>[] {
+  const page = (status: string, last: number, library = true) => ({
+    bookId: 5,
+    bookName: BOOK_NAME,
+    customerId: 'alice',
+    status,
+    libraryId: library ? LIBRARY.libraryId : null,
+    libraryName: library ? LIBRARY.libraryName : null,
+    createdAt: time(0),
+    updatedAt: time(last),
+  });
+  return [
+    {
+      name: 'reserved',
+      steps: [deliver('ReservationRequested', 0), deliver('ReservationAccepted', 1)],
+      orders: 2,
+      inOrder: {
+        effect: { page: page('bookReserved', 1), timeline: [`${time(0)} ReservationRequested bookReserveReq reservation`, `${time(1)} ReservationAccepted bookReserved assignment`] },
+        record: {},
+      },
+    },
+    {
+      name: 'reserved, then cancelled',
+      steps: [deliver('ReservationRequested', 0), deliver('ReservationAccepted', 1), deliver('ReservationCancelRequested', 2), deliver('ReservationCanceled', 3)],
+      orders: 24,
+      inOrder: {
+        effect: {
+          page: page('bookCanceled', 3),
+          timeline: [
+            `${time(0)} ReservationRequested bookReserveReq reservation`,
+            `${time(1)} ReservationAccepted bookReserved assignment`,
+            `${time(2)} ReservationCancelRequested bookCancel reservation`,
+            `${time(3)} ReservationCanceled bookCanceled assignment`,
+          ],
+        },
+        record: {},
+      },
+    },
+    {
+      // A cancel that overtook the request at assignment, or one after no branch could serve it.
+      name: 'cancelled before a library was assigned',
+      steps: [deliver('ReservationRequested', 0), deliver('ReservationCancelRequested', 1), deliver('ReservationCanceled', 2)],
+      orders: 6,
+      inOrder: {
+        effect: {
+          page: page('bookCanceled', 2, false),
+          timeline: [
+            `${time(0)} ReservationRequested bookReserveReq reservation`,
+            `${time(1)} ReservationCancelRequested bookCancel reservation`,
+            `${time(2)} ReservationCanceled bookCanceled assignment`,
+          ],
+        },
+        record: {},
+      },
+    },
+    {
+      name: 'out of stock',
+      steps: [{ name: 'ReservationRejected', event: (r) => build.ReservationRejected(r, 0, 'bookOutOfStock') }],
+      orders: 1,
+      inOrder: { effect: { page: page('bookOutOfStock', 0, false), timeline: [`${time(0)} ReservationRejected bookOutOfStock reservation`] }, record: {} },
+    },
+    {
+      // Held, then no branch could serve it: reservation rejected it (ReservationAssignmentFailed is not a page event).
+      name: 'no branch can serve it',
+      steps: [deliver('ReservationRequested', 0), deliver('ReservationRejected', 1)],
+      orders: 2,
+      inOrder: {
+        effect: {
+          page: page('rejected', 1, false),
+          timeline: [`${time(0)} ReservationRequested bookReserveReq reservation`, `${time(1)} ReservationRejected rejected reservation`],
+        },
+        record: {},
+      },
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** The event types a set of histories delivers. */
+const typesOf = (histories: readonly History<never, unknown, unknown>[]) =>
+  [...new Set(histories.flatMap((h) => h.steps.filter((s) => s.event !== undefined).map((s) => s.name)))].sort();
+/** The event types a consumer has a handler for (its subjects are `bstore.<producer>.<type>`). */
+const handledBy = (consumer: { subjects: string[] }) => consumer.subjects.map((s) => s.slice(s.lastIndexOf('.') + 1)).sort();
+
+/** The services this file checks; a service that builds an EventConsumer must be one of them. */
+const COVERED = ['assignment', 'book', 'customercenter', 'reservation'];
+
+describe.each(databaseKinds())('event order on %s: every consumer ends the same whatever the order of delivery (a new consumer must be added here)', (_name, makeDatabase: MakeDatabase) => {
+  const cleanups: (() => Promise<void>)[] = [];
+  let bus: EmbeddedBus;
+  let book: BookService;
+  let assignment: AssignmentService;
+  let reservation: ReservationService;
+  let customercenter: CustomerCenterService;
+
+  beforeAll(async () => {
+    const logger = testLogger();
+    const auth = await testAuth();
+    bus = await memoryBus(logger);
+    const database = async (prefix: string) => {
+      const made = await makeDatabase(prefix);
+      cleanups.push(made.cleanup);
+      return made.config;
+    };
+    // Not started: no relay publishes, so each run's outbox rows stay where the end state reads them.
+    [book, assignment, reservation, customercenter] = await Promise.all([
+      database('order_book').then((config) => createBookService({ database: config, bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 })),
+      database('order_assignment').then((config) => createAssignmentService({ database: config, bus, logger, auth })),
+      database('order_reservation').then((config) =>
+        createReservationService({ database: config, bus, logger, auth }, { bookUrl: 'http://127.0.0.1:9', bookClient: holdingBook, maxActiveReservationsPerCustomer: 100_000 }),
+      ),
+      database('order_customercenter').then((config) => createCustomerCenterService({ database: config, bus, logger, auth })),
+    ]);
+  });
+
+  afterAll(async () => {
+    for (const service of [book, assignment, reservation, customercenter]) await service?.stop();
+    await bus?.close();
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  /** Dead letters parked by a service: none, since every delivery above was handled or a duplicate. */
+  const deadLetters = async (db: unknown) => (await (db as Kysely<MessagingTables>).selectFrom('dead_letters').select('event_id').execute()).length;
+
+  describe('book', () => {
+    const consumer = bookUnderTest(() => book);
+    it.each(bookHistories(() => book).map((h) => [h.name, h] as const))('%s', async (_title, history) => {
+      await checkEveryOrder(consumer, history);
+      expect(await deadLetters(book.internals.db)).toBe(0);
+    });
+  });
+
+  describe('assignment', () => {
+    const { served, unserved } = assignmentHistories();
+    const consumer = assignmentUnderTest(() => assignment);
+    // The service starts with no branch at all; these run first (a describe's tests run in order).
+    describe('with no branch at all', () => {
+      it.each(unserved.map((h) => [h.name, h] as const))('%s', async (_title, history) => {
+        expect(await assignment.internals.db.selectFrom('libraries').select('library_id').execute()).toEqual([]);
+        await checkEveryOrder(consumer, history);
+        expect(await deadLetters(assignment.internals.db)).toBe(0);
+      });
+    });
+    describe('with one branch', () => {
+      // One branch only, so the branch chosen never depends on the load earlier runs left.
+      beforeAll(async () => {
+        await assignment.internals.ensureLibraries.execute([{ name: LIBRARY.libraryName }]);
+      });
+      it.each(served.map((h) => [h.name, h] as const))('%s', async (_title, history) => {
+        await checkEveryOrder(consumer, history);
+        expect(await deadLetters(assignment.internals.db)).toBe(0);
+      });
+    });
+  });
+
+  describe('reservation', () => {
+    const consumer = reservationUnderTest(() => reservation);
+    it.each(reservationHistories(() => reservation).map((h) => [h.name, h] as const))('%s', async (_title, history) => {
+      await checkEveryOrder(consumer, history);
+      expect(await deadLetters(reservation.internals.db)).toBe(0);
+    });
+  });
+
+  describe('customercenter', () => {
+    const consumer = customercenterUnderTest(() => customercenter);
+    it.each(pageHistories().map((h) => [h.name, h] as const))('%s', async (_title, history) => {
+      await checkEveryOrder(consumer, history);
+      expect(await deadLetters(customercenter.internals.db!)).toBe(0);
+    });
+  });
+
+  it('coverage: the histories deliver every event type each consumer handles', () => {
+    const { served, unserved } = assignmentHistories();
+    expect(typesOf(bookHistories(() => book))).toEqual(handledBy(book.internals.consumer));
+    expect(typesOf([...served, ...unserved])).toEqual(handledBy(assignment.internals.consumer));
+    expect(typesOf(reservationHistories(() => reservation))).toEqual(handledBy(reservation.internals.consumer));
+    expect(typesOf(pageHistories())).toEqual(handledBy(customercenter.internals.consumer));
+  });
+});
+
+describe('event order coverage', () => {
+  it('every service that consumes events (builds an EventConsumer) is checked in this file', () => {
+    const services = fileURLToPath(new URL('../services/', import.meta.url));
+    const sources = (dir: string): string[] =>
+      readdirSync(dir).flatMap((entry) => {
+        const path = join(dir, entry);
+        return statSync(path).isDirectory() ? sources(path) : path.endsWith('.ts') ? [path] : [];
+      });
+    const consuming = readdirSync(services)
+      .filter((name) => statSync(join(services, name, 'src'), { throwIfNoEntry: false })?.isDirectory())
+      .filter((name) => sources(join(services, name, 'src')).some((file) => readFileSync(file, 'utf8').includes('new EventConsumer(')))
+      .sort();
+    expect(consuming).toEqual(COVERED);
+  });
+});
