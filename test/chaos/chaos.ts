@@ -18,10 +18,13 @@ import { startPrivateRedis, type PrivateRedis } from '../support/redis.ts';
 /**
  * A chaos run in the spirit of Jepsen: cluster mode with two replicas of reservation and of
  * assignment; many patrons reserve and cancel at once on a few hot books and many cold ones; a
- * fault schedule kills processes (they come back), restarts NATS, freezes book past the timeout and
- * re-publishes events so consumers see duplicates. Every answer a client got is recorded; then the
- * system is left to go quiet and invariants I1–I5 are checked over the whole history, treating a
- * call whose answer was lost as indeterminate.
+ * fault schedule kills processes (they come back), restarts NATS, freezes book past the timeout
+ * (and a reservation replica past the Idempotency-Key lock) and re-publishes events so consumers
+ * see duplicates. Patrons retry as the web app does: one Idempotency-Key per intent, the same key
+ * on a lost answer, a 5xx, a 429 or 409 IDEMPOTENCY_KEY_IN_USE, some only after the key's lock
+ * expired. Every answer a client got is recorded, and book's holds are sampled while the load runs;
+ * then the system is left to go quiet and invariants I1–I8 are checked over the whole history,
+ * treating a call whose answer was lost as indeterminate.
  */
 export interface ChaosOptions {
   /** How long the load (and the faults) run. */
@@ -56,7 +59,8 @@ export interface ChaosOptions {
   log?: (line: string) => void;
 }
 
-export type FaultKind = 'kill' | 'natsRestart' | 'freezeBook' | 'duplicates';
+/** `freezeReservation` comes with each `freezeBook`: one reservation replica stopped past the key lock. */
+export type FaultKind = 'kill' | 'natsRestart' | 'freezeBook' | 'freezeReservation' | 'duplicates';
 
 /** One service process of the run, and what its consumer handled (from its /metrics at the end). */
 export interface ReplicaReport {
@@ -87,7 +91,28 @@ export interface ChaosReport {
   replicas: ReplicaReport[];
   /** Events each consumer's inbox recorded as handled, by consumer (from the services' databases). */
   inboxRows: Record<string, number>;
+  /** Intents to reserve (one Idempotency-Key each) by their final answer; indeterminate: none during the load. */
   reserves: { acknowledged: number; refused: number; indeterminate: number };
+  /** The patrons' retries with one Idempotency-Key per intent. */
+  idempotency: {
+    /** How long a running request owns its key (BSTORE_IDEMPOTENCY_LOCK_MS). */
+    lockMs: number;
+    keys: number;
+    /** Attempts after an intent's first. */
+    retries: number;
+    /** 409 IDEMPOTENCY_KEY_IN_USE answers. */
+    inUse: number;
+    /** Keys retried after a lost attempt's lock had surely expired (the retry could take the key over). */
+    retriedAfterLock: number;
+    /** 201s that were no replay, to a key one of whose earlier answers was lost: the retry placed (a fresh claim or a takeover). */
+    placedAfterLost: number;
+    /** Replayed 201s to a key one of whose earlier answers was lost. */
+    replayedAfterLost: number;
+    /** The keys without a final answer, retried once more after the load: their answers by status. */
+    finalRetries: Record<string, number>;
+  };
+  /** Book's held copies per patron, sampled while the load ran and until the checks ended. */
+  holdsSampled: { samples: number; maxHeldByOnePatron: number; limit: number };
   cancels: { acknowledged: number; refused: number; indeterminate: number };
   statuses: Record<string, number>;
   serverErrors: number;
@@ -119,10 +144,48 @@ interface Replica {
   proc: ServiceProcess | undefined;
 }
 
-type CallResult = { kind: 'answer'; status: number; body: Record<string, unknown>; retryAfterS: number | null } | { kind: 'lost'; reason: string };
+type CallResult = { kind: 'answer'; status: number; body: Record<string, unknown>; retryAfterS: number | null; replayed: boolean } | { kind: 'lost'; reason: string };
+
+/** One patron's intent to reserve, under one Idempotency-Key, and every answer it got. */
+interface KeyHistory {
+  customerId: string;
+  bookId: number;
+  key: string;
+  /** Each attempt's answer, briefly: `201 #12`, `409 BOOK_OUT_OF_STOCK #13`, `lost`, `503 BOOK_SERVICE_UNAVAILABLE`. */
+  answers: string[];
+  /** The reservations the answers named (201s, and 409 BOOK_OUT_OF_STOCK problems): one at most. */
+  reservationIds: Set<number>;
+  /** A final answer came: not lost, no 5xx, 429 or 409 IDEMPOTENCY_KEY_IN_USE. */
+  settled: boolean;
+  /** An earlier attempt's answer was lost. */
+  lost: boolean;
+  /** When the lock a lost attempt may have claimed has surely expired (its end plus the lock). */
+  lockExpiredAt: number | null;
+  /** A retry was sent after that: it could take the key over. */
+  retriedAfterLock: boolean;
+}
+
+/** Attempts a patron makes with one key during the load (the web app retries until told; bounded here). */
+const MAX_ATTEMPTS = 6;
+/** Share of lost or 5xx answers retried only after the key's lock expired: a patron who comes back later. */
+const LATE_RETRY_SHARE = 0.3;
+/**
+ * Share of intents whose patron stops waiting for each answer after IMPATIENT_TIMEOUT_MS (a flaky
+ * network): the request may still run when its retry arrives.
+ */
+const IMPATIENT_SHARE = 0.25;
+const IMPATIENT_TIMEOUT_MS = 1000;
+/** The longest Retry-After a patron waits for during the load, so the run stays bounded. */
+const MAX_RETRY_AFTER_MS = 3000;
+/** The longest wait for a key's lock to expire (a retry, the freeze of a reservation replica), whatever the lock. */
+const MAX_LOCK_WAIT_MS = 10_000;
+/** How often book's holds are counted per patron while the load runs. */
+const HOLDS_SAMPLE_EVERY_MS = 500;
 
 /** Every kind of fault, in the order the schedule cycles through them (the victim is random). */
 const FAULT_CYCLE: readonly FaultKind[] = ['kill', 'natsRestart', 'freezeBook', 'duplicates'];
+/** How long book is stopped by a freezeBook: past the reservation's 1.5 s attempt at a hold. */
+const BOOK_FREEZE_MS = 3000;
 
 export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
   const options = {
@@ -158,6 +221,8 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
   let redis: PrivateRedis | undefined;
   const replicas: Replica[] = [];
   const pools: Kysely<unknown>[] = [];
+  // The holds sampler: stopped (and awaited) before the pools close, whatever happens.
+  const sampler = { stop: false, done: Promise.resolve() };
 
   const report: ChaosReport = {
     options: reported,
@@ -168,10 +233,12 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     replicas: [],
     inboxRows: {},
     reserves: { acknowledged: 0, refused: 0, indeterminate: 0 },
+    idempotency: { lockMs: 0, keys: 0, retries: 0, inUse: 0, retriedAfterLock: 0, placedAfterLost: 0, replayedAfterLost: 0, finalRetries: {} },
+    holdsSampled: { samples: 0, maxHeldByOnePatron: 0, limit: 0 },
     cancels: { acknowledged: 0, refused: 0, indeterminate: 0 },
     statuses: {},
     serverErrors: 0,
-    faults: { kill: 0, natsRestart: 0, freezeBook: 0, duplicates: 0 },
+    faults: { kill: 0, natsRestart: 0, freezeBook: 0, freezeReservation: 0, duplicates: 0 },
     violations: [],
     offendingIds: [],
     settledInMs: null,
@@ -200,8 +267,17 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       BSTORE_DEMO_DATA: 'true',
       // The demo identity in every process: the customers' tokens (../support/auth.ts) verify everywhere.
       BSTORE_DEMO_AUTH: 'true',
+      // A retry with the same Idempotency-Key may take over a key whose request has run this long:
+      // short, so takeovers happen within a short run (the product's default is a minute).
+      BSTORE_IDEMPOTENCY_LOCK_MS: '3000',
+      // The active limit, explicit so the checker knows it: no patron ever holds more copies (I8).
+      BSTORE_MAX_ACTIVE_RESERVATIONS: '5',
       ...options.env,
     };
+    const lockMs = Number(common.BSTORE_IDEMPOTENCY_LOCK_MS);
+    const activeLimit = Number(common.BSTORE_MAX_ACTIVE_RESERVATIONS);
+    report.idempotency.lockMs = lockMs;
+    report.holdsSampled.limit = activeLimit;
     const urlsOf = (name: ClusterServiceName) =>
       replicas
         .filter((r) => r.name === name)
@@ -237,19 +313,33 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     const gateway = replicas.find((r) => r.name === 'gateway');
     const reservationTarget = () => gateway ?? pick(ofService('reservation').filter((r) => r.proc !== undefined));
     // `caller`: a customer's bearer token (signed once per customer and cached) or the librarian's.
-    const call = async (replica: Replica, method: string, path: string, caller: { authorization: string }, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> => {
+    const call = async (
+      replica: Replica,
+      method: string,
+      path: string,
+      caller: { authorization: string },
+      body?: unknown,
+      headers: Record<string, string> = {},
+      timeoutMs = 15_000,
+    ): Promise<CallResult> => {
       try {
         const res = await fetch(`${urlOf(replica)}${path}`, {
           method,
           headers: { ...caller, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-          signal: AbortSignal.timeout(15_000),
+          signal: AbortSignal.timeout(timeoutMs),
         });
         const text = await res.text();
         report.statuses[String(res.status)] = (report.statuses[String(res.status)] ?? 0) + 1;
         if (res.status >= 500) report.serverErrors++;
         const retryAfter = Number(res.headers.get('retry-after'));
-        return { kind: 'answer', status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, retryAfterS: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null };
+        return {
+          kind: 'answer',
+          status: res.status,
+          body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+          retryAfterS: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null,
+          replayed: res.headers.get('idempotent-replayed') === 'true',
+        };
       } catch (err) {
         report.statuses.lost = (report.statuses.lost ?? 0) + 1;
         return { kind: 'lost', reason: err instanceof Error ? err.message : String(err) };
@@ -274,29 +364,79 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     const mine = new Map<string, number[]>();
     const customers = Array.from({ length: options.customers }, (_, i) => `chaos-${i}`);
 
+    const keys: KeyHistory[] = [];
+    // What the web app retries with the same key: no final answer was given.
+    const retryable = (res: CallResult) => res.kind === 'lost' || res.status >= 500 || res.status === 429 || (res.status === 409 && res.body.code === 'IDEMPOTENCY_KEY_IN_USE');
+    // One POST of the intent, with its key; records the answer, and the reservation it names.
+    const attemptReserve = async (h: KeyHistory, timeoutMs?: number): Promise<CallResult> => {
+      if (h.lockExpiredAt !== null && Date.now() >= h.lockExpiredAt && !h.retriedAfterLock) {
+        h.retriedAfterLock = true;
+        report.idempotency.retriedAfterLock++;
+      }
+      const res = await call(reservationTarget(), 'POST', '/reservations', await as(h.customerId), { bookId: h.bookId }, { 'idempotency-key': h.key }, timeoutMs);
+      if (res.kind === 'lost') {
+        h.answers.push('lost');
+        h.lost = true;
+        h.lockExpiredAt = Date.now() + lockMs;
+        return res;
+      }
+      const code = typeof res.body.code === 'string' ? res.body.code : undefined;
+      const id = res.status === 201 || (res.status === 409 && code === 'BOOK_OUT_OF_STOCK') ? Number(res.body.reservationId) : NaN;
+      const named = Number.isInteger(id) ? id : undefined;
+      h.answers.push([String(res.status), code, named !== undefined ? `#${named}` : undefined, res.replayed ? 'replayed' : undefined].filter(Boolean).join(' '));
+      if (named !== undefined) h.reservationIds.add(named);
+      if (code === 'IDEMPOTENCY_KEY_IN_USE') report.idempotency.inUse++;
+      if (res.status === 201 && h.lost) {
+        if (res.replayed) report.idempotency.replayedAfterLost++;
+        else report.idempotency.placedAfterLost++;
+      }
+      if (!retryable(res)) {
+        h.settled = true;
+        if (res.status === 201 && named !== undefined) {
+          acknowledged.add(named);
+          mine.set(h.customerId, [...(mine.get(h.customerId) ?? []), named]);
+        }
+      }
+      return res;
+    };
+    // How long a patron waits before the next attempt: Retry-After (bounded) or a short backoff; a
+    // share of lost answers and 5xx are retried only after the key's lock expired.
+    const retryDelay = (res: CallResult, attempt: number): number => {
+      if ((res.kind === 'lost' || res.status >= 500) && random() < LATE_RETRY_SHARE) return Math.min(lockMs + 250 + random() * 1000, MAX_LOCK_WAIT_MS);
+      if (res.kind === 'answer' && res.retryAfterS !== null) return Math.min(res.retryAfterS * 1000, MAX_RETRY_AFTER_MS);
+      return Math.min(100 * 2 ** attempt, 1600) * (0.5 + random());
+    };
+
     const reserve = async (customerId: string) => {
-      const bookId = random() < 0.6 ? pick(hot) : pick(books);
-      const key = randomUUID();
-      // A lost answer is retried once with the same key, on another replica if there is one.
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const res = await call(reservationTarget(), 'POST', '/reservations', await as(customerId), { bookId }, { 'idempotency-key': key });
-        if (res.kind === 'lost' || res.status === 500 || res.status === 502 || res.status === 504) {
-          await sleep(200);
-          continue;
+      const h: KeyHistory = {
+        customerId,
+        bookId: random() < 0.6 ? pick(hot) : pick(books),
+        key: randomUUID(),
+        answers: [],
+        reservationIds: new Set(),
+        settled: false,
+        lost: false,
+        lockExpiredAt: null,
+        retriedAfterLock: false,
+      };
+      keys.push(h);
+      report.idempotency.keys++;
+      const timeoutMs = random() < IMPATIENT_SHARE ? IMPATIENT_TIMEOUT_MS : undefined;
+      // Retried with the same key, on another replica if there is one; once the load is over the
+      // key is left to the retry after the load.
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (attempt > 0) report.idempotency.retries++;
+        const res = await attemptReserve(h, timeoutMs);
+        if (h.settled) {
+          if (res.kind === 'answer' && res.status === 201) report.reserves.acknowledged++;
+          else report.reserves.refused++;
+          // A polite client waits as told before its next request (bounded, so the run goes on).
+          if (res.kind === 'answer' && res.retryAfterS !== null) await sleep(Math.min(res.retryAfterS * 1000, 2000));
+          return;
         }
-        if (res.status === 409 && res.body.code === 'IDEMPOTENCY_KEY_IN_USE') {
-          await sleep(300);
-          continue;
-        }
-        // A polite client waits as told before its next request (bounded, so the run goes on).
-        if (res.retryAfterS !== null) await sleep(Math.min(res.retryAfterS * 1000, 2000));
-        if (res.status === 201) {
-          const id = Number(res.body.reservationId);
-          acknowledged.add(id);
-          mine.set(customerId, [...(mine.get(customerId) ?? []), id]);
-          report.reserves.acknowledged++;
-        } else report.reserves.refused++;
-        return;
+        if (attempt === MAX_ATTEMPTS - 1) break;
+        await sleep(retryDelay(res, attempt));
+        if (Date.now() >= until) break;
       }
       report.reserves.indeterminate++;
     };
@@ -329,7 +469,11 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
         const kind = FAULT_CYCLE[faultNumber++ % FAULT_CYCLE.length] as FaultKind;
         report.faults[kind]++;
         if (kind === 'kill') {
-          const victim = pick(replicas.filter((r) => r.proc !== undefined));
+          // Half the kills hit a reservation replica: its requests die holding their Idempotency-Keys,
+          // which the patrons' retries take over once the lock expires.
+          const live = replicas.filter((r) => r.proc !== undefined);
+          const liveReservations = live.filter((r) => r.name === 'reservation');
+          const victim = pick(liveReservations.length > 0 && random() < 0.5 ? liveReservations : live);
           log(`fault: kill -9 ${victim.name}#${victim.index}`);
           victim.proc?.signal('SIGKILL');
           await victim.proc?.exited;
@@ -341,10 +485,18 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
           await sleep(1500);
           await nats?.restart();
         } else if (kind === 'freezeBook') {
-          log('fault: SIGSTOP book past the timeout');
+          // With book, one reservation replica, past the Idempotency-Key lock: its requests still run
+          // when the patrons who gave up on them retry on the other replica and take their keys over.
+          const frozen = ofService('reservation').filter((r) => r.proc !== undefined);
+          const victim = frozen.length > 0 ? pick(frozen) : undefined;
+          log(`fault: SIGSTOP book past the timeout${victim ? `, and reservation#${victim.index} past the key lock` : ''}`);
           bookReplica.proc?.signal('SIGSTOP');
-          await sleep(3000);
+          victim?.proc?.signal('SIGSTOP');
+          if (victim) report.faults.freezeReservation++;
+          await sleep(BOOK_FREEZE_MS);
           bookReplica.proc?.signal('SIGCONT');
+          await sleep(victim ? Math.max(0, Math.min(lockMs + 1000, MAX_LOCK_WAIT_MS) - BOOK_FREEZE_MS) : 0);
+          victim?.proc?.signal('SIGCONT');
         } else {
           const n = await republishSome(nats as PrivateNats, random, 10);
           log(`fault: re-published ${n} events (duplicate deliveries)`);
@@ -352,10 +504,55 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       }
     };
 
+    // The databases, read while the load runs (book's holds) and once the system is quiet.
+    const connectDb = <DB>(service: string) => {
+      const pool = new pg.Pool({ connectionString: dbUrl(service), max: 2 });
+      pool.on('error', () => undefined); // dropped WITH (FORCE) at the end
+      const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+      pools.push(db as Kysely<unknown>);
+      return db;
+    };
+    const customercenter = replicas.find((r) => r.name === 'customercenter') as Replica;
+    const dbs = {
+      book: connectDb<BookTables>('book'),
+      reservation: connectDb<ReservationTables>('reservation'),
+      assignment: connectDb<AssignmentTables>('assignment'),
+      customercenter: () => readAllPages(urlOf(customercenter)),
+    };
+
+    // I8 at any time: no patron holds more copies than the active limit. Counted from book's holds
+    // every HOLDS_SAMPLE_EVERY_MS while the load runs and until the checks end (the recovery sweep
+    // and the retries after the load take holds too); bounded by a deadline besides.
+    const overLimit = new Map<string, { held: number; samples: number; firstAtMs: number }>();
+    const sampleHolds = async (deadline: number) => {
+      while (!sampler.stop && Date.now() < deadline) {
+        const rows = await dbs.book
+          .selectFrom('holds')
+          .select((eb) => ['customer_id', eb.fn.countAll<string>().as('held')])
+          .where('status', '=', 'held')
+          .groupBy('customer_id')
+          .execute()
+          .catch(() => undefined);
+        if (rows) {
+          report.holdsSampled.samples++;
+          for (const row of rows) {
+            const held = Number(row.held);
+            report.holdsSampled.maxHeldByOnePatron = Math.max(report.holdsSampled.maxHeldByOnePatron, held);
+            if (held <= activeLimit) continue;
+            const seen = overLimit.get(row.customer_id);
+            overLimit.set(row.customer_id, { held: Math.max(held, seen?.held ?? 0), samples: (seen?.samples ?? 0) + 1, firstAtMs: seen?.firstAtMs ?? Date.now() - started });
+          }
+        }
+        await sleep(HOLDS_SAMPLE_EVERY_MS);
+      }
+    };
+
     const cpuAtStart = new Map(replicas.map((r) => [r, processCpuMs(r.proc?.pid)]));
     const machineAtStart = machineCpu();
     const started = Date.now();
     const until = started + options.durationMs;
+    // The load, the retries after it (at most a minute) and the checks, then a margin.
+    sampler.done = sampleHolds(until + 60_000 + options.settleTimeoutMs + 60_000);
     const workers = Array.from({ length: options.workers }, async () => {
       while (Date.now() < until) {
         const customerId = pick(customers);
@@ -387,26 +584,28 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       }),
     );
     // Whatever the schedule left stopped runs again.
-    bookReplica.proc?.signal('SIGCONT');
+    for (const r of [bookReplica, ...ofService('reservation')]) r.proc?.signal('SIGCONT');
     await nats.restart();
-    log(`load done: ${report.operations} operations; waiting for the system to go quiet`);
+    log(`load done: ${report.operations} operations; retrying the keys without a final answer`);
 
-    // Quiescence, then the invariants over the whole history.
-    const connectDb = <DB>(service: string) => {
-      const pool = new pg.Pool({ connectionString: dbUrl(service), max: 2 });
-      pool.on('error', () => undefined); // dropped WITH (FORCE) at the end
-      const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-      pools.push(db as Kysely<unknown>);
-      return db;
-    };
-    const customercenter = replicas.find((r) => r.name === 'customercenter') as Replica;
-    const dbs = {
-      book: connectDb<BookTables>('book'),
-      reservation: connectDb<ReservationTables>('reservation'),
-      assignment: connectDb<AssignmentTables>('assignment'),
-      customercenter: () => readAllPages(urlOf(customercenter)),
-    };
-    const input = { acknowledged: [...acknowledged], canceled: [...canceled] };
+    // A patron whose intent got no final answer tries once more with the same key, once the lock
+    // of any request still running with it has expired; a few at a time.
+    const open = keys.filter((h) => !h.settled);
+    await sleep(Math.min(lockMs + 1000, MAX_LOCK_WAIT_MS));
+    const queue = [...open];
+    const retriesUntil = Date.now() + 60_000;
+    await Promise.all(
+      Array.from({ length: Math.min(8, queue.length) }, async () => {
+        for (let h = queue.shift(); h && Date.now() < retriesUntil; h = queue.shift()) {
+          const res = await attemptReserve(h);
+          const label = res.kind === 'lost' ? 'lost' : [String(res.status), typeof res.body.code === 'string' ? res.body.code : undefined].filter(Boolean).join(' ');
+          report.idempotency.finalRetries[label] = (report.idempotency.finalRetries[label] ?? 0) + 1;
+        }
+      }),
+    );
+    log(`retried ${open.length} keys once more; waiting for the system to go quiet`);
+
+    const input = { acknowledged: [...acknowledged], canceled: [...canceled], idempotencyKeys: true, maxHeldPerCustomer: activeLimit };
     const settleStart = Date.now();
     let violations: string[] = ['not checked yet'];
     while (Date.now() - settleStart < options.settleTimeoutMs) {
@@ -415,8 +614,26 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       await sleep(1000);
     }
     report.settledInMs = violations.length === 0 ? Date.now() - settleStart : null;
-    report.violations = violations;
-    report.offendingIds = [...new Set(violations.flatMap((v) => [...v.matchAll(/(?:reservation|page|hold of reservation|book) (\d+)/g)].map((m) => Number(m[1]))))];
+    sampler.stop = true;
+    await sampler.done;
+    // Over the history: every answer to one key named the same reservation (I7), and no sample of
+    // the holds had a patron over the limit (I8).
+    const history = [
+      ...keys
+        .filter((h) => h.reservationIds.size > 1)
+        .map(
+          (h) =>
+            `I7: Idempotency-Key ${h.key} of customer ${h.customerId} was answered with ${[...h.reservationIds].map((id) => `reservation ${id}`).join(' and ')} (answers in order: ${h.answers.join(', ')})`,
+        ),
+      ...[...overLimit].map(
+        ([customer, o]) =>
+          `I8: customer ${customer} held up to ${o.held} copies at once, more than the active limit ${activeLimit} (in ${o.samples} samples, first ${(o.firstAtMs / 1000).toFixed(1)} s after the load started)`,
+      ),
+      // Unchecked is not held: a sampler that never read the holds must not pass for one that found nothing.
+      ...(report.holdsSampled.samples === 0 ? ['I8: book\'s holds could not be sampled during the load'] : []),
+    ];
+    report.violations = [...history, ...violations];
+    report.offendingIds = [...new Set(report.violations.flatMap((v) => [...v.matchAll(/(?:reservation|page|hold of reservation|book) (\d+)/g)].map((m) => Number(m[1]))))];
 
     const completed = await dbs.reservation
       .selectFrom('reservations')
@@ -447,6 +664,8 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     }
     return report;
   } finally {
+    sampler.stop = true;
+    await sampler.done;
     for (const r of replicas) if (r.proc) await endProcess(r.proc, 8000);
     await Promise.all(pools.map((db) => db.destroy()));
     await Promise.all([nats?.stop(), redis?.stop()]);
@@ -511,8 +730,18 @@ export function formatReport(report: ChaosReport): string {
     `chaos run (${report.options.faults ? 'with faults' : 'no faults'}, ${report.options.durationMs / 1000} s, seed ${report.options.seed})`,
     row('operations', report.operations),
     row('reservations acknowledged (201)', report.reserves.acknowledged),
-    row('reservations refused (4xx, 503)', report.reserves.refused),
-    row('reservations indeterminate', report.reserves.indeterminate),
+    row('reservations refused (4xx)', report.reserves.refused),
+    row('reservations indeterminate', `${report.reserves.indeterminate} (no final answer during the load)`),
+    row('Idempotency-Keys (intents)', `${report.idempotency.keys}, retried ${report.idempotency.retries} times, ${report.idempotency.inUse} answers 409 IDEMPOTENCY_KEY_IN_USE`),
+    row('keys retried past their lock', `${report.idempotency.retriedAfterLock} (lock ${report.idempotency.lockMs} ms)`),
+    row('201s after a lost answer', `${report.idempotency.placedAfterLost} placed (claim or takeover), ${report.idempotency.replayedAfterLost} replayed`),
+    row(
+      'keys retried after the load',
+      Object.entries(report.idempotency.finalRetries)
+        .map(([k, v]) => `${k}:${v}`)
+        .join(' ') || 'none',
+    ),
+    row('most copies one patron held', `${report.holdsSampled.maxHeldByOnePatron} (limit ${report.holdsSampled.limit}, ${report.holdsSampled.samples} samples)`),
     row('cancels acknowledged (202)', report.cancels.acknowledged),
     row('cancels refused', report.cancels.refused),
     row('cancels indeterminate', report.cancels.indeterminate),

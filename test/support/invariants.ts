@@ -24,16 +24,25 @@ export interface InvariantInput {
   acknowledged?: readonly number[];
   /** Reservations whose cancel was answered 202: each must end bookCanceled. */
   canceled?: readonly number[];
+  /**
+   * I7: each patron's Idempotency-Key placed at most one reservation that is not `rejected` (read
+   * from `reservations.idempotency_key`; a rejected one held nothing, and a retry may place anew).
+   */
+  idempotencyKeys?: boolean;
+  /** I8: the active limit in force (BSTORE_MAX_ACTIVE_RESERVATIONS); no patron may hold more copies. */
+  maxHeldPerCustomer?: number;
 }
 
 /**
- * Checks invariants I1–I5 of the design (§8) over the four services' databases, once the system
- * is quiet. Returns the violations found, described in words; an empty list means all hold.
+ * Checks invariants I1–I5 of the design (§8) and I6 (book's count of copies per patron), and I7–I8
+ * when asked, over the four services' databases, once the system is quiet. Returns the violations
+ * found, described in words; an empty list means all hold.
  */
 export async function checkInvariants(dbs: SystemDatabases, input: InvariantInput = {}): Promise<string[]> {
   const violations: string[] = [];
   const books = await dbs.book.selectFrom('books').select(['book_id', 'quantity', 'copies']).execute();
-  const holds = await dbs.book.selectFrom('holds').select(['reservation_id', 'book_id', 'status']).execute();
+  const holds = await dbs.book.selectFrom('holds').select(['reservation_id', 'book_id', 'customer_id', 'status']).execute();
+  const customerCopies = await dbs.book.selectFrom('customer_copies').select(['customer_id', 'held']).execute();
   const reservations = await dbs.reservation
     .selectFrom('reservations')
     .select(['reservation_id', 'book_id', 'status', 'library_name'])
@@ -51,6 +60,22 @@ export async function checkInvariants(dbs: SystemDatabases, input: InvariantInpu
     const held = heldByBook.get(b.book_id) ?? 0;
     if (b.quantity < 0) violations.push(`I1: book ${b.book_id} has quantity ${b.quantity}`);
     if (b.quantity + held !== b.copies) violations.push(`I1: book ${b.book_id}: quantity ${b.quantity} + held ${held} != copies ${b.copies}`);
+  }
+
+  // I6 each patron's count of copies agrees with their holds (book refuses a hold past the limit by it).
+  const heldByCustomer = new Map<string, number>();
+  for (const h of holds) if (h.status === 'held') heldByCustomer.set(h.customer_id, (heldByCustomer.get(h.customer_id) ?? 0) + 1);
+  const counted = new Map(customerCopies.map((c) => [c.customer_id, Number(c.held)]));
+  for (const customer of new Set([...heldByCustomer.keys(), ...counted.keys()])) {
+    const held = heldByCustomer.get(customer) ?? 0;
+    const count = counted.get(customer) ?? 0;
+    if (count !== held) violations.push(`I6: customer ${customer}: customer_copies.held is ${count} but ${held} holds are held`);
+  }
+
+  // I8 no patron holds more copies than the active limit.
+  const limit = input.maxHeldPerCustomer;
+  if (limit !== undefined) {
+    for (const [customer, held] of heldByCustomer) if (held > limit) violations.push(`I8: customer ${customer} holds ${held} copies, more than the active limit ${limit}`);
   }
 
   // I2 agreement: active holds are exactly the reservations in bookReserveReq or bookReserved.
@@ -96,6 +121,29 @@ export async function checkInvariants(dbs: SystemDatabases, input: InvariantInpu
     const assigned = assignedIds.has(r.reservation_id);
     if (r.status === 'bookReserved' && !assigned) violations.push(`I5: reservation ${r.reservation_id} is bookReserved without an active assignment`);
     if (r.status !== 'bookReserved' && assigned) violations.push(`I5: reservation ${r.reservation_id} is ${r.status} but still has an active assignment`);
+  }
+
+  // I7 one reservation per Idempotency-Key: keys are per customer; a rejected reservation held nothing.
+  if (input.idempotencyKeys) {
+    const keyed = await dbs.reservation
+      .selectFrom('reservations')
+      .select(['reservation_id', 'customer_id', 'status', 'idempotency_key'])
+      .where('idempotency_key', 'is not', null)
+      .where('status', '!=', 'rejected')
+      .orderBy('reservation_id')
+      .execute();
+    const byKey = new Map<string, typeof keyed>();
+    for (const r of keyed) {
+      const group = JSON.stringify([r.customer_id, r.idempotency_key]);
+      byKey.set(group, [...(byKey.get(group) ?? []), r]);
+    }
+    for (const group of byKey.values()) {
+      const first = group[0];
+      if (!first || group.length < 2) continue;
+      violations.push(
+        `I7: Idempotency-Key ${first.idempotency_key} of customer ${first.customer_id} placed ${group.length} reservations that are not rejected: ${group.map((r) => `reservation ${r.reservation_id} (${r.status})`).join(', ')}`,
+      );
+    }
   }
   return violations;
 }
