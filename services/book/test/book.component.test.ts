@@ -219,6 +219,21 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
       expect(await quantityAt(bookId)).toBe(7);
     });
 
+    it('a count that drifted (an older book beside this one in a rolling upgrade) corrects itself: a refusal counts again, a release never goes below zero', async () => {
+      const bookId = await newLimitedBook(10);
+      const count = () => limited.internals.db.selectFrom('customer_copies').select('held').where('customer_id', '=', 'jade').executeTakeFirst();
+      // Too high: the patron holds nothing, yet the count says the limit.
+      await limited.internals.db.insertInto('customer_copies').values({ customer_id: 'jade', held: 2 }).execute();
+      expect((await holdAt(bookId, 5201, 'jade')).statusCode).toBe(201);
+      expect(await count()).toEqual({ held: 1 });
+      // Too low: a hold taken without being counted is released all the same.
+      await limited.internals.db.updateTable('customer_copies').set({ held: 0 }).where('customer_id', '=', 'jade').execute();
+      const canceled = event('ReservationCanceled', { reservationId: 5201, bookId, customerId: 'jade', status: 'bookCanceled' });
+      expect(await limited.internals.consumer.handle(canceled)).toBe('handled');
+      expect(await count()).toEqual({ held: 0 });
+      expect(await quantityAt(bookId)).toBe(10);
+    });
+
     it('holds at once by one patron never pass the limit', async () => {
       const bookId = await newLimitedBook(20);
       const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => holdAt(bookId, 5100 + i, 'ivan')));

@@ -150,8 +150,9 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     cancelReservation: new CancelReservation(tx, clock),
     browse: new BrowseReservations(new KyselyReservationRepository(database.db)),
     retryAfterSeconds: 2,
-    // The limit of active reservations depends on the moment: a refusal is not the key's final answer.
-    idempotency: idempotencyHooks(idempotencyStore, clock, { transientCodes: ['TOO_MANY_ACTIVE_RESERVATIONS'] }),
+    // Answers that depend on the moment (the limit of active reservations; a request whose
+    // reservation was withdrawn while it waited) are not the key's final answer.
+    idempotency: idempotencyHooks(idempotencyStore, clock, { transientCodes: ['TOO_MANY_ACTIVE_RESERVATIONS', 'IDEMPOTENCY_KEY_IN_USE'] }),
   });
   await app.register(deadLetterRoutes, { service: 'reservation', store: new KyselyDeadLetterStore(database.db), consumer });
 

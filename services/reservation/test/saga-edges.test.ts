@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { EventEnvelope } from '@bstore/contracts';
 import type { Clock, EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
-import { createReservationService, type BookClient, type HoldOutcome, type ReservationService } from '@bstore/reservation';
+import { createReservationService, type BookAvailability, type BookClient, type HoldOutcome, type ReservationService } from '@bstore/reservation';
 import { HttpBookClient } from '../src/adapters/clients/book.http-client.ts';
 import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
@@ -41,6 +41,9 @@ class SteppedBookClient implements BookClient {
   readonly #inner: BookClient;
   readonly #frozen = new Map<number, { reached: () => void; release: Promise<void> }>();
   readonly #afterAnswer = new Map<number, () => Promise<void>>();
+  readonly #beforeBook = new Map<number, { reached: () => void; release: Promise<void> }>();
+  /** While set, the client says book's circuit is open (ADR 0013). */
+  circuitOpen = false;
 
   constructor(inner: BookClient) {
     this.#inner = inner;
@@ -56,12 +59,32 @@ class SteppedBookClient implements BookClient {
     return { reached: reachedPromise, thaw };
   }
 
+  /** The next call for `reservationId` freezes before it reaches book (a replica paused after storing `pending`). */
+  freezeBeforeBook(reservationId: number): { reached: Promise<void>; thaw: () => void } {
+    let thaw!: () => void;
+    let reached!: () => void;
+    const reachedPromise = new Promise<void>((r) => (reached = r));
+    const release = new Promise<void>((r) => (thaw = r));
+    this.#beforeBook.set(reservationId, { reached, release });
+    return { reached: reachedPromise, thaw };
+  }
+
+  availability(): BookAvailability {
+    return this.circuitOpen ? { callable: false, retryAfterMs: 3000 } : { callable: true };
+  }
+
   /** Runs `hook` once, after book answered the next call for `reservationId` and before the answer is recorded. */
   afterBook(reservationId: number, hook: () => Promise<void>): void {
     this.#afterAnswer.set(reservationId, hook);
   }
 
   async hold(request: { bookId: number; reservationId: number; customerId: string }): Promise<HoldOutcome> {
+    const before = this.#beforeBook.get(request.reservationId);
+    if (before) {
+      this.#beforeBook.delete(request.reservationId);
+      before.reached();
+      await before.release;
+    }
     const outcome = await this.#inner.hold(request);
     const frozen = this.#frozen.get(request.reservationId);
     if (frozen) {
@@ -280,6 +303,58 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
         ['rejected', 'k-rej'],
         ['bookReserveReq', 'k-rej'],
       ]);
+    });
+
+    it('a retry while book’s circuit is open leaves the key’s pending reservation for the sweep instead of rejecting it and giving up its copy', async () => {
+      const bookId = await newBook(5);
+      const id = await nextReservationId();
+      stepped.afterBook(id, async () => {
+        throw new Error('connection reset after book answered');
+      });
+      expect((await post('open-1', bookId, 'k-open')).statusCode).toBe(500);
+      stepped.circuitOpen = true;
+      try {
+        const waiting = await post('open-1', bookId, 'k-open');
+        expect(waiting.statusCode).toBe(503);
+        expect(waiting.json()).toMatchObject({ code: 'BOOK_CIRCUIT_OPEN', reservationId: id, reservationStatus: 'pending' });
+        expect(waiting.headers['retry-after']).toBe('3');
+        expect((await reservationsOf('open-1')).map((r) => r.status)).toEqual(['pending']);
+        expect(await quantity(bookId)).toBe(4);
+      } finally {
+        stepped.circuitOpen = false;
+      }
+      const retried = await post('open-1', bookId, 'k-open');
+      expect(retried.statusCode).toBe(201);
+      expect(retried.json()).toMatchObject({ reservationId: id, status: 'bookReserveReq' });
+      expect(await quantity(bookId)).toBe(4);
+    });
+
+    it('a request whose reservation the sweep refused and forgot meanwhile answers "retry", not "no such book", and the key is not spent', async () => {
+      const bookId = await newBook(10);
+      const customer = 'swept-1';
+      for (let i = 0; i < LIMIT; i++) expect((await post(customer, bookId)).statusCode).toBe(201);
+      const [first] = await reservationsOf(customer);
+      // Cancelled, but book has not heard yet: it still counts the copy.
+      expect((await cancel(customer, first!.reservation_id)).statusCode).toBe(202);
+      const id = await nextReservationId();
+      const frozen = stepped.freezeBeforeBook(id);
+      const slow = post(customer, bookId, 'k-swept');
+      await frozen.reached;
+      // The sweep drives it first: book refuses (too many held), voids the hold, and the reservation is forgotten.
+      clock.offsetMs += 10_000;
+      await reservation.internals.recoverPending.execute();
+      expect((await reservationsOf(customer)).map((r) => r.reservation_id)).not.toContain(id);
+      frozen.thaw();
+      const answer = await slow;
+      expect(answer.statusCode).toBe(409);
+      expect(answer.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
+      expect(answer.headers['retry-after']).toBe('1');
+      expect(await keyRow(customer, 'k-swept')).toMatchObject({ state: 'running', claim_id: null });
+      // Once book has the cancellation, the same key places the reservation.
+      await deliverToBook();
+      const placed = await post(customer, bookId, 'k-swept');
+      expect(placed.statusCode).toBe(201);
+      expect(await heldCopies(customer)).toBe(LIMIT);
     });
 
     it('many requests with one released key at once: one takes it, the others are told it is in use, none is a 500', async () => {

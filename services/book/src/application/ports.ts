@@ -36,8 +36,11 @@ export interface HoldRepository {
  * and release, so that no patron ever holds more than the limit, whatever reservation believes.
  */
 export interface CustomerCopiesRepository {
-  /** Counts one more copy for the patron if they hold fewer than `limit`; false (and nothing changed) when they hold `limit` already. */
-  takeOne(customerId: string, limit: number): Promise<boolean>;
+  /**
+   * Counts one more copy for the patron if they hold fewer than `limit`; false when they hold
+   * `limit` already (counted again from their holds, other than `forReservationId`'s, before saying so).
+   */
+  takeOne(customerId: string, limit: number, forReservationId: number): Promise<boolean>;
   /** One copy of the patron's went back. */
   giveBackOne(customerId: string): Promise<void>;
   /** Copies the patron holds now. */

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { CustomerCopiesRepository } from '../../application/ports.ts';
 import type { BookTables } from './schema.ts';
 
@@ -9,7 +9,23 @@ export class KyselyCustomerCopiesRepository implements CustomerCopiesRepository 
     this.#db = db;
   }
 
-  async takeOne(customerId: string, limit: number): Promise<boolean> {
+  async takeOne(customerId: string, limit: number, forReservationId: number): Promise<boolean> {
+    if (await this.#tryTake(customerId, limit)) return true;
+    // Refused. Count again from the holds before saying no, so that a count that drifted (a book of
+    // an older version taking or releasing holds beside this one during a rolling upgrade) corrects
+    // itself instead of locking the patron out. The row is locked by the attempt above, so holds of
+    // this patron that commit later wait for it; this reservation's own hold row is not counted yet.
+    await this.#db
+      .updateTable('customer_copies')
+      .set({
+        held: sql<number>`(SELECT count(*) FROM holds WHERE holds.customer_id = ${customerId} AND holds.status = 'held' AND holds.reservation_id <> ${forReservationId})`,
+      })
+      .where('customer_id', '=', customerId)
+      .execute();
+    return this.#tryTake(customerId, limit);
+  }
+
+  async #tryTake(customerId: string, limit: number): Promise<boolean> {
     // One statement, like the stock's conditional decrement: the row's lock serializes one patron's
     // holds, and the WHERE refuses the one past the limit (no row returned).
     const row = await this.#db
@@ -29,7 +45,8 @@ export class KyselyCustomerCopiesRepository implements CustomerCopiesRepository 
   async giveBackOne(customerId: string): Promise<void> {
     await this.#db
       .updateTable('customer_copies')
-      .set((eb) => ({ held: eb('held', '-', 1) }))
+      // Never below zero, even if the count drifted (see takeOne): a release must not fail on it.
+      .set({ held: sql<number>`greatest(held - 1, 0)` })
       .where('customer_id', '=', customerId)
       .execute();
   }

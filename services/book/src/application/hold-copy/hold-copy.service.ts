@@ -62,7 +62,7 @@ export class HoldCopy {
         existing.assertReusableFor(cmd.bookId);
         return { reservationId: cmd.reservationId, bookId: book.bookId, bookName: book.bookName, quantity: book.quantity, created: false };
       }
-      if (!(await uow.customerCopies.takeOne(cmd.customerId, this.#limits.maxHeldPerCustomer))) {
+      if (!(await uow.customerCopies.takeOne(cmd.customerId, this.#limits.maxHeldPerCustomer, cmd.reservationId))) {
         await uow.holds.save(Hold.voided(cmd));
         return { kind: 'tooManyHeld', held: await uow.customerCopies.held(cmd.customerId) };
       }

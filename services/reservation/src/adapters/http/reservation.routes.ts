@@ -21,7 +21,6 @@ export const reservationErrorStatus: Record<string, number> = {
   RESERVATION_NOT_FOUND: 404,
   RESERVATION_NOT_CANCELLABLE: 409,
   TOO_MANY_ACTIVE_RESERVATIONS: 409,
-  IDEMPOTENCY_KEY_IN_USE: 409,
   INVALID_TRANSITION: 409,
 };
 
@@ -101,12 +100,31 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
             extensions: { service: 'book', reservationId: result.reservation.reservationId, reservationStatus: 'rejected' },
             headers: { 'retry-after': String(deps.retryAfterSeconds) },
           });
-        case 'bookCircuitOpen':
-          // Nothing was stored: book has been failing and calls to it are paused (ADR 0013).
+        case 'bookCircuitOpen': {
+          // Book has been failing and calls to it are paused (ADR 0013). Nothing was stored, or, for a
+          // retry whose key names a reservation still pending, that reservation is left as it is.
+          const retryAfter = String(Math.max(1, Math.ceil(result.retryAfterMs / 1000)));
+          if (result.pendingReservationId !== undefined) {
+            throw new HttpProblem(503, 'BOOK_CIRCUIT_OPEN', 'the book service is failing and calls to it are paused; your reservation waits for it, please retry later with the same key', {
+              extensions: { service: 'book', reservationId: result.pendingReservationId, reservationStatus: 'pending' },
+              headers: { 'retry-after': retryAfter },
+            });
+          }
           throw new HttpProblem(503, 'BOOK_CIRCUIT_OPEN', 'the book service is failing and calls to it are paused; nothing was reserved, please retry later', {
             extensions: { service: 'book' },
-            headers: { 'retry-after': String(Math.max(1, Math.ceil(result.retryAfterMs / 1000))) },
+            headers: { 'retry-after': retryAfter },
           });
+        }
+        case 'retry':
+          // Nothing is held for this request: its reservation was refused meanwhile, or its key was taken over.
+          throw new HttpProblem(
+            409,
+            'IDEMPOTENCY_KEY_IN_USE',
+            result.reason === 'keyTakenOver'
+              ? 'another request with this Idempotency-Key took it over; retry shortly'
+              : 'this request\'s reservation was withdrawn while it waited for book; retry shortly',
+            { headers: { 'retry-after': '1' } },
+          );
       }
     },
   );

@@ -1,6 +1,6 @@
 import { DomainError } from '@bstore/platform/kernel';
 import { Reservation } from '../../domain/reservation.ts';
-import type { Clock, IdempotencyClaim, ReservationTransactions } from '../ports.ts';
+import type { Clock, HoldOutcome, IdempotencyClaim, ReservationTransactions } from '../ports.ts';
 import { decided, type DriveResult, type RequestHold } from './request-hold.ts';
 
 export interface PlaceReservationCommand {
@@ -16,7 +16,25 @@ export interface PlacementLimits {
   maxActivePerCustomer: number;
 }
 
-export type PlacementResult = Exclude<DriveResult, { kind: 'gone' }> | { kind: 'bookCircuitOpen'; retryAfterMs: number };
+export type PlacementResult =
+  | Exclude<DriveResult, { kind: 'gone' }>
+  /** Book's circuit is open; `pendingReservationId`: the key's reservation waits `pending` for the sweep. */
+  | { kind: 'bookCircuitOpen'; retryAfterMs: number; pendingReservationId?: number }
+  /** Nothing is held for this request now (its reservation was refused and forgotten meanwhile, or its key taken over): retry. */
+  | { kind: 'retry'; reason: 'withdrawn' | 'keyTakenOver' };
+
+/** Thrown inside the placement's transaction to roll it back when the key was taken over. */
+class KeyTakenOver extends Error {}
+
+/**
+ * The answer for a drive whose reservation was deleted meanwhile: by a concurrent drive that book
+ * told "no such book" or "too many copies held" (book voided the hold, so nothing is held).
+ */
+function answerForGone(outcome: HoldOutcome): PlacementResult {
+  if (outcome.kind === 'bookNotFound') return { kind: 'bookNotFound' };
+  if (outcome.kind === 'tooManyHeld') return { kind: 'tooManyHeld', held: outcome.held, limit: outcome.limit };
+  return { kind: 'retry', reason: 'withdrawn' };
+}
 
 /**
  * A patron reserves a book. The reservation is stored `pending` first (its own transaction, which
@@ -51,7 +69,9 @@ export class PlaceReservation {
     // Book is known to be failing (its circuit is open): refuse before storing anything (ADR 0013).
     const book = this.#requestHold.availability();
     if (!book.callable) return { kind: 'bookCircuitOpen', retryAfterMs: book.retryAfterMs };
-    const pending = await this.#tx.run(async (uow) => {
+    let pending;
+    try {
+      pending = await this.#tx.run(async (uow) => {
       const active = await uow.reservations.countActiveAndLock(cmd.customerId);
       const limit = this.#limits.maxActivePerCustomer;
       if (active >= limit) {
@@ -66,15 +86,16 @@ export class PlaceReservation {
       const r = await uow.reservations.insert(
         Reservation.requestAttempted({ bookId: cmd.bookId, customerId: cmd.customerId, preferredLibraryId: cmd.preferredLibraryId ?? null, idempotencyKey: cmd.idempotency?.key ?? null }, this.#clock.now()),
       );
-      if (cmd.idempotency && !(await uow.idempotencyKeys.bind(cmd.idempotency, r.id))) {
-        // This request's key was taken over by a retry (its lock expired): that retry answers.
-        throw new DomainError('IDEMPOTENCY_KEY_IN_USE', 'another request with this Idempotency-Key took it over; retry shortly');
-      }
+      // This request's key was taken over by a retry (its lock expired): roll back, that retry answers.
+      if (cmd.idempotency && !(await uow.idempotencyKeys.bind(cmd.idempotency, r.id))) throw new KeyTakenOver();
       return r.props;
-    });
+      });
+    } catch (err) {
+      if (err instanceof KeyTakenOver) return { kind: 'retry', reason: 'keyTakenOver' };
+      throw err;
+    }
     const result = await this.#requestHold.drive(pending);
-    // Only this request created the row; a concurrent sweep could at most have decided it already.
-    return result.kind === 'gone' ? { kind: 'bookNotFound' } : result;
+    return result.kind === 'gone' ? answerForGone(result.outcome) : result;
   }
 
   /**
@@ -82,10 +103,14 @@ export class PlaceReservation {
    * is none to answer from (it was rejected, or refused and forgotten) and a new one may be placed.
    */
   async #resume(reservationId: number, customerId: string): Promise<PlacementResult | null> {
+    // While book's circuit is open a drive would reject the reservation and give up its copy; like
+    // the sweep, leave a pending one as it is and tell the client when to retry (ADR 0013).
+    const book = this.#requestHold.availability();
     const claimed = await this.#tx.run(async (uow) => {
       const r = await uow.reservations.findForUpdate(reservationId);
       if (!r || !r.isOwnedBy(customerId) || r.status === 'rejected') return null;
       if (r.status !== 'pending') return { step: 'answer' as const, result: decided(r.props) };
+      if (!book.callable) return { step: 'wait' as const, retryAfterMs: book.retryAfterMs, reservationId: r.id };
       // Still pending: its request died or its answer was lost. Drive the hold again (book's hold is
       // idempotent by reservation), counted like an attempt of the recovery sweep.
       r.countAttempt(this.#clock.now());
@@ -94,8 +119,9 @@ export class PlaceReservation {
     });
     if (!claimed) return null;
     if (claimed.step === 'answer') return claimed.result.kind === 'gone' ? null : claimed.result;
+    if (claimed.step === 'wait') return { kind: 'bookCircuitOpen', retryAfterMs: claimed.retryAfterMs, pendingReservationId: claimed.reservationId };
     const result = await this.#requestHold.drive(claimed.pending);
     // Rejected now (book unavailable): answered as such; the retry after it places a new one.
-    return result.kind === 'gone' ? null : result;
+    return result.kind === 'gone' ? answerForGone(result.outcome) : result;
   }
 }

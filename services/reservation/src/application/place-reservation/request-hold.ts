@@ -1,6 +1,6 @@
 import type { ReservationProps } from '../../domain/reservation.ts';
 import { saveWithEvents } from '../events.ts';
-import type { BookAvailability, BookClient, Clock, ReservationTransactions } from '../ports.ts';
+import type { BookAvailability, BookClient, Clock, HoldOutcome, ReservationTransactions } from '../ports.ts';
 
 export type DriveResult =
   | { kind: 'reserved'; reservation: ReservationProps }
@@ -9,7 +9,8 @@ export type DriveResult =
   /** The patron holds the most copies allowed, counting copies not yet back (book's count, ADR 0021). */
   | { kind: 'tooManyHeld'; held: number | null; limit: number | null }
   | { kind: 'unavailable'; reservation: ReservationProps }
-  | { kind: 'gone' };
+  /** The reservation was deleted meanwhile (by the sweep or another request): what book answered this drive. */
+  | { kind: 'gone'; outcome: HoldOutcome };
 
 /** The answer for a reservation somebody else (the request or the sweep) already moved on. */
 export function decided(reservation: ReservationProps): DriveResult {
@@ -53,7 +54,7 @@ export class RequestHold {
     });
     return this.#tx.run(async (uow): Promise<DriveResult> => {
       const r = await uow.reservations.findForUpdate(reservation.reservationId);
-      if (!r) return { kind: 'gone' };
+      if (!r) return { kind: 'gone', outcome };
       if (r.status !== 'pending') return decided(r.props);
       const now = this.#clock.now();
       switch (outcome.kind) {
