@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { createEnvelope, sourceOf, subjectOf, type EventEnvelope } from '@bstore/contracts';
 import type { DeadLetterJson } from '@bstore/platform';
 import type { EmbeddedSystem } from '@bstore/launcher';
@@ -28,7 +29,7 @@ interface Aggregate {
 }
 
 beforeAll(async () => {
-  // No demo data: assignment starts without a library, which the fix-and-replay test needs.
+  // No demo data: the fix-and-replay test creates the one library it expects.
   system = await startTestSystem({ seedDemoData: false });
   staff = client(system.urls.gateway, 'librarian', 'staff');
   alice = client(system.urls.gateway, 'alice');
@@ -127,9 +128,10 @@ describe('dead letters through the gateway', () => {
     }
   });
 
-  it('fix and replay: a request parked for want of a library completes once one exists, exactly once', async () => {
+  it('fix and replay: a request parked by a database fault completes once the fault is fixed, exactly once', async () => {
     const book = await staff.createBook('Replayed Book', 2);
     expect(book.status).toBe(201);
+    expect((await staff.call('POST', '/libraries', { name: 'Replay Branch' })).status).toBe(201);
     // Assignment is not consuming: the request waits on the bus, and is parked as by its last delivery.
     await system.assignment.stopConsumers();
     const reserved = await alice.reserve(book.body.bookId);
@@ -139,20 +141,23 @@ describe('dead letters through the gateway', () => {
       const rows = await system.reservation.internals.db.selectFrom('outbox').select('envelope').where('type', '=', 'ReservationRequested').execute();
       return rows.map((r) => r.envelope as EventEnvelope<'ReservationRequested', { reservationId: number }>).find((e) => e.data.reservationId === reservationId);
     });
+    // A fault an operator can meet and fix: a constraint that makes assignment's insert fail for this reservation.
+    const assignmentDb = system.assignment.internals.db;
+    await sql`ALTER TABLE assignments ADD CONSTRAINT assignments_blocked_for_replay CHECK (reservation_id <> ${sql.lit(reservationId)})`.execute(assignmentDb);
     expect(await system.assignment.internals.consumer.handle(event, 20, subjectOf('ReservationRequested'))).toBe('dead-lettered');
 
     const letter = (await list('?pending=true&service=assignment')).items.find((l) => l.eventId === event.id)!;
-    expect(letter.error).toMatch(/no library/i);
+    expect(letter.error).toMatch(/assignments_blocked_for_replay/);
 
     // Not fixed yet: it fails again, 409 with the new error; the letter stays, once.
     const early = await staff.call<{ code: string; error: string }>('POST', `/admin/dead-letters/${letter.id}/replay`);
     expect(early.status).toBe(409);
     expect(early.body.code).toBe('REPLAY_FAILED');
-    expect(early.body.error).toMatch(/no library/i);
+    expect(early.body.error).toMatch(/assignments_blocked_for_replay/);
     expect((await list('?service=assignment')).items.filter((l) => l.eventId === event.id)).toHaveLength(1);
 
-    // Fixed: a library. The replay handles it and the saga completes.
-    expect((await staff.call('POST', '/libraries', { name: 'Replay Branch' })).status).toBe(201);
+    // Fixed: the constraint is gone. The replay handles it and the saga completes.
+    await sql`ALTER TABLE assignments DROP CONSTRAINT assignments_blocked_for_replay`.execute(assignmentDb);
     const replay = await staff.call<{ outcome: string; deadLetter: DeadLetterJson }>('POST', `/admin/dead-letters/${letter.id}/replay`);
     expect(replay.status).toBe(200);
     expect(replay.body.outcome).toBe('handled');
