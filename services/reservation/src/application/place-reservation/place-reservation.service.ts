@@ -1,5 +1,5 @@
 import { DomainError } from '@bstore/platform/kernel';
-import { Reservation } from '../../domain/reservation.ts';
+import { Reservation, type ReservationProps } from '../../domain/reservation.ts';
 import type { Clock, HoldOutcome, IdempotencyClaim, ReservationTransactions } from '../ports.ts';
 import { decided, type DriveResult, type RequestHold } from './request-hold.ts';
 
@@ -69,9 +69,22 @@ export class PlaceReservation {
     // Book is known to be failing (its circuit is open): refuse before storing anything (ADR 0013).
     const book = this.#requestHold.availability();
     if (!book.callable) return { kind: 'bookCircuitOpen', retryAfterMs: book.retryAfterMs };
-    let pending;
-    try {
-      pending = await this.#tx.run(async (uow) => {
+    const pending = await this.#storePending(cmd).catch((err: unknown) => {
+      if (err instanceof KeyTakenOver) return null;
+      throw err;
+    });
+    if (!pending) return { kind: 'retry', reason: 'keyTakenOver' };
+    const result = await this.#requestHold.drive(pending);
+    return result.kind === 'gone' ? answerForGone(result.outcome) : result;
+  }
+
+  /**
+   * Stores the reservation `pending`, under the patron's limit of active reservations, and names it
+   * on the request's key in the same transaction. Throws KeyTakenOver (rolling back) when a retry
+   * took the key over meanwhile.
+   */
+  #storePending(cmd: PlaceReservationCommand): Promise<ReservationProps> {
+    return this.#tx.run(async (uow) => {
       const active = await uow.reservations.countActiveAndLock(cmd.customerId);
       const limit = this.#limits.maxActivePerCustomer;
       if (active >= limit) {
@@ -81,21 +94,18 @@ export class PlaceReservation {
           { limit, active },
         );
       }
-      // Stored with its first attempt at the hold already counted (the call below): one INSERT,
-      // not an INSERT and an UPDATE of the same row.
+      // Stored with its first attempt at the hold already counted (the call that follows): one
+      // INSERT, not an INSERT and an UPDATE of the same row.
       const r = await uow.reservations.insert(
-        Reservation.requestAttempted({ bookId: cmd.bookId, customerId: cmd.customerId, preferredLibraryId: cmd.preferredLibraryId ?? null, idempotencyKey: cmd.idempotency?.key ?? null }, this.#clock.now()),
+        Reservation.requestAttempted(
+          { bookId: cmd.bookId, customerId: cmd.customerId, preferredLibraryId: cmd.preferredLibraryId ?? null, idempotencyKey: cmd.idempotency?.key ?? null },
+          this.#clock.now(),
+        ),
       );
       // This request's key was taken over by a retry (its lock expired): roll back, that retry answers.
       if (cmd.idempotency && !(await uow.idempotencyKeys.bind(cmd.idempotency, r.id))) throw new KeyTakenOver();
       return r.props;
-      });
-    } catch (err) {
-      if (err instanceof KeyTakenOver) return { kind: 'retry', reason: 'keyTakenOver' };
-      throw err;
-    }
-    const result = await this.#requestHold.drive(pending);
-    return result.kind === 'gone' ? answerForGone(result.outcome) : result;
+    });
   }
 
   /**
