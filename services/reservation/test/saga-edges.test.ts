@@ -357,6 +357,34 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
       expect(await heldCopies(customer)).toBe(LIMIT);
     });
 
+    it('a key taken over after this request claimed it but before it stored its reservation: the request rolls back and answers 409 retry, storing nothing', async () => {
+      const bookId = await newBook(5);
+      const db = reservation.internals.db;
+      // The takeover, at the exact step: a retry's claim lands on the key just as this request inserts its pending row.
+      await sql`CREATE FUNCTION edge_take_key_over() RETURNS trigger AS $$
+        BEGIN
+          UPDATE idempotency_keys SET claim_id = 'the-retry' WHERE customer_id = NEW.customer_id AND idempotency_key = 'k-taken';
+          RETURN NEW;
+        END $$ LANGUAGE plpgsql`.execute(db);
+      await sql`CREATE TRIGGER edge_take_key_over BEFORE INSERT ON reservations FOR EACH ROW EXECUTE FUNCTION edge_take_key_over()`.execute(db);
+      try {
+        const answer = await post('taken-1', bookId, 'k-taken');
+        expect(answer.statusCode).toBe(409);
+        expect(answer.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
+        expect(answer.headers['retry-after']).toBe('1');
+      } finally {
+        await sql`DROP TRIGGER edge_take_key_over ON reservations`.execute(db);
+        await sql`DROP FUNCTION edge_take_key_over()`.execute(db);
+      }
+      // Nothing stored, nothing held, and the key is free for the retry, which places the one reservation.
+      expect(await reservationsOf('taken-1')).toEqual([]);
+      expect(await quantity(bookId)).toBe(5);
+      expect(await keyRow('taken-1', 'k-taken')).toMatchObject({ state: 'running', claim_id: null, reservation_id: null });
+      const retried = await post('taken-1', bookId, 'k-taken');
+      expect(retried.statusCode).toBe(201);
+      expect(await reservationsOf('taken-1')).toHaveLength(1);
+    });
+
     it('many requests with one released key at once: one takes it, the others are told it is in use, none is a 500', async () => {
       const bookId = await newBook(5);
       const id = await nextReservationId();
