@@ -37,11 +37,35 @@ class MovableClock implements Clock {
  * next call reaches book (which commits the hold) and then does not return until the test lets it,
  * as a replica frozen or killed just after book answered; or runs a hook after book's answer.
  */
+/** A point a call stops at until the test lets it go. */
+interface Gate {
+  reached: () => void;
+  release: Promise<void>;
+}
+
+/** A gate, with what the test waits on (the call got there) and what it calls (let it go). */
+function newGate(): { gate: Gate; reached: Promise<void>; thaw: () => void } {
+  let thaw!: () => void;
+  let reached!: () => void;
+  const reachedPromise = new Promise<void>((r) => (reached = r));
+  const release = new Promise<void>((r) => (thaw = r));
+  return { gate: { reached, release }, reached: reachedPromise, thaw };
+}
+
+/** Stops at the gate set for this reservation, once. */
+async function pass(gates: Map<number, Gate>, reservationId: number): Promise<void> {
+  const gate = gates.get(reservationId);
+  if (!gate) return;
+  gates.delete(reservationId);
+  gate.reached();
+  await gate.release;
+}
+
 class SteppedBookClient implements BookClient {
   readonly #inner: BookClient;
-  readonly #frozen = new Map<number, { reached: () => void; release: Promise<void> }>();
+  readonly #afterBook = new Map<number, Gate>();
   readonly #afterAnswer = new Map<number, () => Promise<void>>();
-  readonly #beforeBook = new Map<number, { reached: () => void; release: Promise<void> }>();
+  readonly #beforeBook = new Map<number, Gate>();
   /** While set, the client says book's circuit is open (ADR 0013). */
   circuitOpen = false;
 
@@ -51,22 +75,16 @@ class SteppedBookClient implements BookClient {
 
   /** The next call for `reservationId` freezes after book answered; returns when it got there and how to let it go. */
   freezeAfterBook(reservationId: number): { reached: Promise<void>; thaw: () => void } {
-    let thaw!: () => void;
-    let reached!: () => void;
-    const reachedPromise = new Promise<void>((r) => (reached = r));
-    const release = new Promise<void>((r) => (thaw = r));
-    this.#frozen.set(reservationId, { reached, release });
-    return { reached: reachedPromise, thaw };
+    const { gate, reached, thaw } = newGate();
+    this.#afterBook.set(reservationId, gate);
+    return { reached, thaw };
   }
 
   /** The next call for `reservationId` freezes before it reaches book (a replica paused after storing `pending`). */
   freezeBeforeBook(reservationId: number): { reached: Promise<void>; thaw: () => void } {
-    let thaw!: () => void;
-    let reached!: () => void;
-    const reachedPromise = new Promise<void>((r) => (reached = r));
-    const release = new Promise<void>((r) => (thaw = r));
-    this.#beforeBook.set(reservationId, { reached, release });
-    return { reached: reachedPromise, thaw };
+    const { gate, reached, thaw } = newGate();
+    this.#beforeBook.set(reservationId, gate);
+    return { reached, thaw };
   }
 
   availability(): BookAvailability {
@@ -79,19 +97,9 @@ class SteppedBookClient implements BookClient {
   }
 
   async hold(request: { bookId: number; reservationId: number; customerId: string }): Promise<HoldOutcome> {
-    const before = this.#beforeBook.get(request.reservationId);
-    if (before) {
-      this.#beforeBook.delete(request.reservationId);
-      before.reached();
-      await before.release;
-    }
+    await pass(this.#beforeBook, request.reservationId);
     const outcome = await this.#inner.hold(request);
-    const frozen = this.#frozen.get(request.reservationId);
-    if (frozen) {
-      this.#frozen.delete(request.reservationId);
-      frozen.reached();
-      await frozen.release;
-    }
+    await pass(this.#afterBook, request.reservationId);
     const hook = this.#afterAnswer.get(request.reservationId);
     if (hook) {
       this.#afterAnswer.delete(request.reservationId);
