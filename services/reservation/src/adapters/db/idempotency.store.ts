@@ -85,7 +85,8 @@ export class KyselyIdempotencyStore implements IdempotencyStore {
       // Pruned between the two statements: claim it afresh, unless a concurrent request just did.
       if (!row) return insert(trx);
       const takeOver = async (reservationId: number | null): Promise<IdempotencyBegin> => {
-        const claim = { ...fresh(), reservation_id: reservationId, expires_at: reservationId === null ? fresh().expires_at : row.expires_at };
+        // A retry keeps the key's expiry and the reservation it names; an expired key starts afresh.
+        const claim = reservationId === null ? fresh() : { ...fresh(), reservation_id: reservationId, expires_at: row.expires_at };
         await trx
           .updateTable('idempotency_keys')
           .set(claim)
