@@ -45,6 +45,8 @@ export const ReservationCancelRequested = Type.Object(
   { additionalProperties: false },
 );
 
+const Instant = Type.String({ format: 'date-time', maxLength: 40 });
+
 export const ReservationAccepted = Type.Object(
   {
     reservationId: Id,
@@ -54,6 +56,12 @@ export const ReservationAccepted = Type.Object(
     libraryId: Id,
     libraryName: Type.String({ maxLength: 200 }),
     status: Type.Literal('bookReserved'),
+    /**
+     * Until when the copy waits on the branch's hold shelf: the assignment's time plus the pickup
+     * period. Optional only for events of versions before it existed (consumers then count from the
+     * event's time).
+     */
+    pickupBy: Type.Optional(Instant),
   },
   { additionalProperties: false },
 );
@@ -79,6 +87,68 @@ export const ReservationAssignmentFailed = Type.Object(
   { additionalProperties: false },
 );
 
+export const ReservationWaitlisted = Type.Object(
+  {
+    reservationId: Id,
+    bookId: Id,
+    bookName: Type.String({ maxLength: 300 }),
+    customerId: CustomerId,
+    /** The reservation's place in its book's line, in book's order: smaller joined earlier. */
+    queueTicket: Id,
+    status: Type.Literal('bookWaiting'),
+  },
+  { additionalProperties: false },
+);
+
+export const CopyGranted = Type.Object(
+  {
+    reservationId: Id,
+    bookId: Id,
+    bookName: Type.String({ maxLength: 300 }),
+    customerId: CustomerId,
+    queueTicket: Id,
+    /** What freed the copy. */
+    cause: Type.Union([Type.Literal('released'), Type.Literal('returned'), Type.Literal('copiesAdded')]),
+    status: Type.Literal('bookReserveReq'),
+  },
+  { additionalProperties: false },
+);
+
+export const ReservationCheckedOut = Type.Object(
+  {
+    reservationId: Id,
+    bookId: Id,
+    customerId: CustomerId,
+    libraryId: Type.Union([Id, Type.Null()]),
+    dueAt: Instant,
+    status: Type.Literal('bookLoaned'),
+  },
+  { additionalProperties: false },
+);
+
+export const ReservationReturned = Type.Object(
+  {
+    reservationId: Id,
+    bookId: Id,
+    customerId: CustomerId,
+    libraryId: Type.Union([Id, Type.Null()]),
+    status: Type.Literal('bookReturned'),
+  },
+  { additionalProperties: false },
+);
+
+export const ReservationExpired = Type.Object(
+  {
+    reservationId: Id,
+    bookId: Id,
+    customerId: CustomerId,
+    libraryId: Type.Union([Id, Type.Null()]),
+    pickupBy: Instant,
+    status: Type.Literal('bookExpired'),
+  },
+  { additionalProperties: false },
+);
+
 export const QuantityChanged = Type.Object(
   {
     bookId: Id,
@@ -90,6 +160,7 @@ export const QuantityChanged = Type.Object(
       Type.Literal('released'),
       Type.Literal('copiesAdded'),
       Type.Literal('copiesWithdrawn'),
+      Type.Literal('returned'),
     ]),
   },
   { additionalProperties: false },
@@ -105,6 +176,31 @@ export const EVENT_CATALOG = {
     producer: 'assignment',
     schema: ReservationAssignmentFailed,
     summary: 'No library branch can serve the reservation: reservation rejects it, which makes book release its copy.',
+  },
+  ReservationWaitlisted: {
+    producer: 'reservation',
+    schema: ReservationWaitlisted,
+    summary: 'No copy was available and the patron joined the book\'s waiting line (bookWaiting); book keeps the line.',
+  },
+  CopyGranted: {
+    producer: 'book',
+    schema: CopyGranted,
+    summary: 'A copy that became free went to the oldest waiting reservation of its book, in the transaction that freed it: reservation continues it as a new hold (bookReserveReq).',
+  },
+  ReservationCheckedOut: {
+    producer: 'reservation',
+    schema: ReservationCheckedOut,
+    summary: 'Staff checked the held copy out to the patron (bookLoaned, due at dueAt): book counts it on loan.',
+  },
+  ReservationReturned: {
+    producer: 'reservation',
+    schema: ReservationReturned,
+    summary: 'Staff checked the copy in (bookReturned): book gives it to the next waiting reservation or back to stock.',
+  },
+  ReservationExpired: {
+    producer: 'reservation',
+    schema: ReservationExpired,
+    summary: 'The copy was not picked up by pickupBy (bookExpired): book gives it to the next waiting reservation or back to stock.',
   },
   QuantityChanged: { producer: 'book', schema: QuantityChanged, summary: 'A book\'s available quantity changed.' },
 } as const satisfies Record<string, { producer: ServiceName; schema: TSchema; summary: string }>;

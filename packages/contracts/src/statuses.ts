@@ -1,48 +1,63 @@
 import { Type } from 'typebox';
 
 /**
- * Reservation statuses. The five `book*` names are the seed's and part of the public API;
- * `pending` and `rejected` are bstore's own (see docs/adr/0003-reservation-lifecycle.md).
+ * Reservation statuses. The five `book*` names of the seed are part of the public API; `pending`
+ * and `rejected` are bstore's own (docs/adr/0003-reservation-lifecycle.md); `bookWaiting`,
+ * `bookLoaned`, `bookReturned` and `bookExpired` carry a reservation through the library's whole
+ * life of a hold, in the seed's style (docs/adr/0022-waiting-list-and-deadlines.md).
  */
 export const RESERVATION_STATUSES = [
   'pending',
+  'bookWaiting',
   'bookReserveReq',
   'bookOutOfStock',
   'rejected',
   'bookReserved',
   'bookCancel',
   'bookCanceled',
+  'bookLoaned',
+  'bookReturned',
+  'bookExpired',
 ] as const;
 
 export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
 
-/** Statuses in which a reservation holds a copy of its book (invariant I2). */
+/** Statuses in which a reservation holds a copy of its book, awaiting pickup or a library (invariant I2). */
 export const ACTIVE_STATUSES: readonly ReservationStatus[] = ['bookReserveReq', 'bookReserved'];
 
 /** Statuses nothing moves a reservation out of. */
-export const TERMINAL_STATUSES: readonly ReservationStatus[] = ['bookOutOfStock', 'rejected', 'bookCanceled'];
+export const TERMINAL_STATUSES: readonly ReservationStatus[] = ['bookOutOfStock', 'rejected', 'bookCanceled', 'bookReturned', 'bookExpired'];
 
 /**
  * Progress order of the lifecycle. A read model that applies events arriving out of order keeps
- * the status with the higher rank, so it never moves backwards.
+ * the status with the higher rank, so it never moves backwards. Statuses of equal rank exclude
+ * each other in one reservation's life (a reservation is either cancelled or loaned, and ends once).
  */
 export const STATUS_RANK: Readonly<Record<ReservationStatus, number>> = {
   pending: 0,
-  bookReserveReq: 1,
-  bookReserved: 2,
-  bookCancel: 3,
-  bookCanceled: 4,
-  bookOutOfStock: 4,
-  rejected: 4,
+  bookWaiting: 1,
+  bookReserveReq: 2,
+  bookReserved: 3,
+  bookCancel: 4,
+  bookLoaned: 4,
+  bookCanceled: 5,
+  bookOutOfStock: 5,
+  rejected: 5,
+  bookReturned: 5,
+  bookExpired: 5,
 };
 
 /** The status as a schema, for routes and events. */
 export const ReservationStatusSchema = Type.Union([
   Type.Literal('pending'),
+  Type.Literal('bookWaiting'),
   Type.Literal('bookReserveReq'),
   Type.Literal('bookOutOfStock'),
   Type.Literal('rejected'),
   Type.Literal('bookReserved'),
   Type.Literal('bookCancel'),
   Type.Literal('bookCanceled'),
+  Type.Literal('bookLoaned'),
+  Type.Literal('bookReturned'),
+  Type.Literal('bookExpired'),
 ]);

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EmbeddedBus, ServiceTracing, demoServiceAuth, type DatabaseConfig, type Logger, type ServiceAuth, type TracingSettings } from '@bstore/platform';
-import { createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
+import { createAssignmentService, seedLibraries, type AssignmentConfig, type AssignmentService } from '@bstore/assignment';
 import { createBookService, DEMO_BOOKS, type BookService } from '@bstore/book';
 import { createCustomerCenterService, type CustomerCenterService } from '@bstore/customercenter';
 import { createGatewayService, type GatewayConfig, type GatewayService } from '@bstore/gateway';
@@ -31,6 +31,8 @@ export interface EmbeddedOptions {
   pausedConsumers?: readonly ServiceName[];
   /** Overrides for the reservation service (sweep timing, book timeout). */
   reservation?: Partial<Omit<ReservationConfig, 'bookUrl'>>;
+  /** Overrides for the assignment service (the pickup period, BSTORE_PICKUP_PERIOD). */
+  assignment?: AssignmentConfig;
   /** The gateway's rate limits and CORS origins (defaults: 600 a minute per caller, 1200 per IP, no CORS). */
   gateway?: Pick<GatewayConfig, 'rateLimit' | 'corsOrigins' | 'loginAttemptsPerMinute'>;
   /**
@@ -99,7 +101,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     book.app.addReadinessCheck('bus', busReady);
     await book.start(listen('book'));
 
-    const assignment = await createAssignmentService(deps('assignment'));
+    // The pickup period is one setting: assignment stamps it on ReservationAccepted, reservation falls back on it.
+    const assignment = await createAssignmentService(deps('assignment'), { pickupPeriodMs: options.assignment?.pickupPeriodMs ?? options.reservation?.pickupPeriodMs });
     started.push(assignment);
     assignment.app.addReadinessCheck('bus', busReady);
     await assignment.start(listen('assignment'));

@@ -6,7 +6,7 @@ import { readTracingConfig } from './tracing-config.ts';
 import { warnAboutIdentity } from './service-process.ts';
 import { DEFAULT_PORTS, startEmbedded, type ServiceName } from './embedded-system.ts';
 import { intSetting, listSetting } from './env.ts';
-import { readGatewayProtections, readWebRoot } from './service-config.ts';
+import { readGatewayProtections, readLendingSettings, readWebRoot } from './service-config.ts';
 
 /**
  * `npm start`: the whole system on this machine, no database or broker to install.
@@ -31,6 +31,7 @@ const pausedConsumers = listSetting(env, 'BSTORE_PAUSED_CONSUMERS', names);
 const sweepIntervalMs = intSetting(env, 'BSTORE_SWEEP_INTERVAL_MS', 5000, { min: 100, max: 3_600_000 });
 const staleAfterMs = intSetting(env, 'BSTORE_PENDING_STALE_AFTER_MS', 10_000, { min: 0, max: 86_400_000 });
 const maxActiveReservationsPerCustomer = intSetting(env, 'BSTORE_MAX_ACTIVE_RESERVATIONS', 5, { min: 1, max: 10_000 });
+const lending = readLendingSettings(env);
 const gateway = readGatewayProtections(env);
 const webRoot = readWebRoot(env);
 const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
@@ -65,8 +66,10 @@ const system = await startEmbedded({
     sweepIntervalMs,
     staleAfterMs,
     maxActiveReservationsPerCustomer,
+    ...lending,
     ...(env.BSTORE_IDEMPOTENCY_LOCK_MS ? { idempotencyLockMs: intSetting(env, 'BSTORE_IDEMPOTENCY_LOCK_MS', 60_000, { min: 1000, max: 86_400_000 }) } : {}),
   },
+  assignment: { pickupPeriodMs: lending.pickupPeriodMs },
   gateway: { ...gateway, loginAttemptsPerMinute: intSetting(env, 'BSTORE_LOGIN_ATTEMPTS_PER_MINUTE', 10, { min: 0, max: 1_000_000 }) },
   auth,
   tracing,

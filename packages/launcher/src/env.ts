@@ -1,3 +1,5 @@
+import { parse as parseDuration } from 'tinyduration';
+
 /**
  * Readers of settings from the environment. Each either returns a valid value or throws a
  * `ConfigError` naming the variable, so a process with a bad setting stops at once with a message
@@ -16,6 +18,28 @@ export function intSetting(env: NodeJS.ProcessEnv, name: string, fallback: numbe
     throw new ConfigError(`${name} must be a whole number from ${range.min} to ${range.max}, not ${JSON.stringify(raw)}`);
   }
   return value;
+}
+
+const MS = { weeks: 7 * 86_400_000, days: 86_400_000, hours: 3_600_000, minutes: 60_000, seconds: 1000 } as const;
+
+/**
+ * Reads an ISO 8601 duration (`P7D`, `P14D`, `PT30S`, `P1DT12H`, `P2W`) as milliseconds. Years and
+ * months are refused: their length depends on the calendar, and a deadline must not.
+ */
+export function durationSetting(env: NodeJS.ProcessEnv, name: string, fallback: string, range: { minMs: number; maxMs: number }): number {
+  const raw = env[name]?.trim();
+  const text = raw === undefined || raw === '' ? fallback : raw;
+  const explain = `${name} must be an ISO 8601 duration such as P7D, PT12H or PT30S (weeks, days, hours, minutes, seconds), from ${range.minMs / 1000} s to ${range.maxMs / 86_400_000} days, not ${JSON.stringify(text)}`;
+  let parsed: ReturnType<typeof parseDuration>;
+  try {
+    parsed = parseDuration(text.toUpperCase());
+  } catch {
+    throw new ConfigError(explain);
+  }
+  if (parsed.negative || parsed.years || parsed.months) throw new ConfigError(explain);
+  const ms = Math.round(Object.entries(MS).reduce((sum, [unit, factor]) => sum + (parsed[unit as keyof typeof MS] ?? 0) * factor, 0));
+  if (!Number.isFinite(ms) || ms < range.minMs || ms > range.maxMs) throw new ConfigError(explain);
+  return ms;
 }
 
 /** Reads a comma-separated list whose every item must be one of `allowed`. */

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { DatabaseConfig, TracingSettings } from '@bstore/platform';
 import { DEFAULT_PORTS, DEFAULT_WEB_ROOT, type ServiceName } from './embedded-system.ts';
-import { ConfigError, boolSetting, choiceSetting, intSetting, nameSetting, urlListSetting, urlSetting } from './env.ts';
+import { ConfigError, boolSetting, choiceSetting, durationSetting, intSetting, nameSetting, urlListSetting, urlSetting } from './env.ts';
 import { readAuthConfig, type AuthConfig } from './auth-config.ts';
 import { readTracingConfig } from './tracing-config.ts';
 
@@ -32,7 +32,8 @@ export interface ServiceProcessConfig {
     bookCircuitThreshold: number;
     bookCircuitHalfOpenAfterMs: number;
     bookMaxConcurrentCalls: number;
-  };
+  } & LendingSettings;
+  assignment: Pick<LendingSettings, 'pickupPeriodMs'>;
   book: {
     /** Copies one patron may hold at once: BSTORE_MAX_ACTIVE_RESERVATIONS, the same number as reservation's limit (ADR 0021). */
     maxHeldCopiesPerCustomer: number;
@@ -71,6 +72,25 @@ export interface GatewayProtectionSettings {
  * BSTORE_RATE_LIMIT_IP_PER_MINUTE (per client address; default 1200), 0 turning one off, and
  * BSTORE_CORS_ORIGINS (comma-separated exact origins such as `https://app.example.org`; default none).
  */
+/** The library's deadlines (ADR 0022), read the same way by every launcher. */
+export interface LendingSettings {
+  /** BSTORE_PICKUP_PERIOD: how long a copy waits for pickup once a library is assigned (ISO 8601, default P7D). */
+  pickupPeriodMs: number;
+  /** BSTORE_LOAN_PERIOD: how long a loan lasts from check-out (ISO 8601, default P14D). */
+  loanPeriodMs: number;
+  /** BSTORE_DEADLINE_SWEEP_INTERVAL_MS: how often copies not picked up are expired (default 60000). */
+  deadlineSweepIntervalMs: number;
+}
+
+export function readLendingSettings(env: NodeJS.ProcessEnv): LendingSettings {
+  const range = { minMs: 1000, maxMs: 366 * 86_400_000 };
+  return {
+    pickupPeriodMs: durationSetting(env, 'BSTORE_PICKUP_PERIOD', 'P7D', range),
+    loanPeriodMs: durationSetting(env, 'BSTORE_LOAN_PERIOD', 'P14D', range),
+    deadlineSweepIntervalMs: intSetting(env, 'BSTORE_DEADLINE_SWEEP_INTERVAL_MS', 60_000, { min: 100, max: 86_400_000 }),
+  };
+}
+
 export function readGatewayProtections(env: NodeJS.ProcessEnv): GatewayProtectionSettings {
   const corsOrigins = (env.BSTORE_CORS_ORIGINS ?? '')
     .split(',')
@@ -147,6 +167,7 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
   const webRoot = readWebRoot(env);
   const readModel = choiceSetting(env, 'BSTORE_READ_MODEL', ['redis', 'postgres'], 'redis');
   const database = readDatabaseConfig(env, name);
+  const lending = readLendingSettings(env);
 
   return {
     service: name,
@@ -183,7 +204,9 @@ export function readServiceConfig(env: NodeJS.ProcessEnv, service: string): Serv
       bookCircuitThreshold: intSetting(env, 'BOOK_CIRCUIT_THRESHOLD', 5, { min: 1, max: 1000 }),
       bookCircuitHalfOpenAfterMs: intSetting(env, 'BOOK_CIRCUIT_HALF_OPEN_AFTER_MS', 5000, { min: 100, max: 600_000 }),
       bookMaxConcurrentCalls: intSetting(env, 'BOOK_MAX_CONCURRENT_CALLS', 32, { min: 1, max: 10_000 }),
+      ...lending,
     },
+    assignment: { pickupPeriodMs: lending.pickupPeriodMs },
     book: {
       maxHeldCopiesPerCustomer: intSetting(env, 'BSTORE_MAX_ACTIVE_RESERVATIONS', 5, { min: 1, max: 10_000 }),
     },

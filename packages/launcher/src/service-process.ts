@@ -33,7 +33,7 @@ async function buildService(config: ServiceProcessConfig, bus: MessageBus | unde
       return book;
     }
     case 'assignment': {
-      const assignment = await createAssignmentService(sqlDeps());
+      const assignment = await createAssignmentService(sqlDeps(), config.assignment);
       if (config.demoData) await seedLibraries(assignment);
       return assignment;
     }

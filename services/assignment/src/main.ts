@@ -36,7 +36,15 @@ export interface AssignmentInternals {
 
 export type AssignmentService = ServiceRuntime<AssignmentInternals>;
 
-export async function createAssignmentService(deps: ServiceDeps): Promise<AssignmentService> {
+export interface AssignmentConfig {
+  /**
+   * How long an assigned copy waits on the branch's hold shelf for pickup: ReservationAccepted
+   * carries `pickupBy` = the assignment's time + this (BSTORE_PICKUP_PERIOD; default 7 days, ADR 0022).
+   */
+  pickupPeriodMs?: number;
+}
+
+export async function createAssignmentService(deps: ServiceDeps, config: AssignmentConfig = {}): Promise<AssignmentService> {
   const logger = deps.logger.child({ service: 'assignment' });
   const tracing = tracingOf(deps, 'assignment');
   const database = await openServiceDatabase<AssignmentTables>(deps.database, assignmentMigrations, logger);
@@ -49,7 +57,7 @@ export async function createAssignmentService(deps: ServiceDeps): Promise<Assign
     inbox: new KyselyInbox(database.db, { afterOutboxCommit: () => relay.kick() }),
     bus: deps.bus,
     logger,
-    handlers: assignmentEventHandlers(new AssignLibrary(), new ReleaseAssignment()),
+    handlers: assignmentEventHandlers(new AssignLibrary({ pickupPeriodMs: config.pickupPeriodMs ?? 7 * 86_400_000 }), new ReleaseAssignment()),
   });
 
   const app = createHttpApp({

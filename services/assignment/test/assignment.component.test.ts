@@ -92,7 +92,9 @@ describe.each(DATABASES)('assignment on %s', (_name, makeDatabase) => {
 
   describe('assigning a library to a requested reservation', () => {
     it('assigns a library and puts ReservationAccepted with that library in the outbox', async () => {
+      const before = Date.now();
       expect(await assignment.internals.consumer.handle(requested(5001, null, 42))).toBe('handled');
+      const after = Date.now();
       const rows = await assignmentsOf(assignment, 5001);
       expect(rows).toHaveLength(1);
       const row = rows[0]!;
@@ -111,7 +113,12 @@ describe.each(DATABASES)('assignment on %s', (_name, makeDatabase) => {
         libraryId: row.library_id,
         libraryName: row.library_name,
         status: 'bookReserved',
+        pickupBy: expect.any(String),
       });
+      // The copy waits on the branch's hold shelf for the pickup period (default 7 days) from the assignment.
+      const pickupBy = Date.parse(accepted[0]!.data.pickupBy!);
+      expect(pickupBy).toBeGreaterThanOrEqual(before + 7 * 86_400_000);
+      expect(pickupBy).toBeLessThanOrEqual(after + 7 * 86_400_000);
     });
 
     it('the same event delivered twice is a duplicate: one assignment, one ReservationAccepted', async () => {
@@ -505,7 +512,7 @@ describe.each(DATABASES)('assignment on %s', (_name, makeDatabase) => {
         expect(libraries.get(row.library_id!)).toBe(row.library_name);
         const accepted = await outboxOf(busy, 'ReservationAccepted', id);
         expect(accepted.map((e) => e.data)).toEqual([
-          { reservationId: id, bookId: 100 + id, customerId: 'alice', assignmentId: row.assignment_id, libraryId: row.library_id, libraryName: row.library_name, status: 'bookReserved' },
+          { reservationId: id, bookId: 100 + id, customerId: 'alice', assignmentId: row.assignment_id, libraryId: row.library_id, libraryName: row.library_name, status: 'bookReserved', pickupBy: expect.any(String) },
         ]);
       }
       // Which branch each got may skew under concurrency (documented); how many are active may not.

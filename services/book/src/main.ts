@@ -17,7 +17,9 @@ import { BrowseCatalogue } from './application/browse-catalogue/browse-catalogue
 import { CreateBook } from './application/create-book/create-book.service.ts';
 import { HoldCopy } from './application/hold-copy/hold-copy.service.ts';
 import { SeedCatalogue } from './application/create-book/seed-catalogue.service.ts';
+import { LendCopy } from './application/lend-copy/lend-copy.service.ts';
 import { ReleaseHold } from './application/release-hold/release-hold.service.ts';
+import { TakeBackCopy } from './application/take-back-copy/take-back-copy.service.ts';
 import { KyselyBookRepository } from './adapters/db/book.repository.ts';
 import { bookMigrations } from './adapters/db/migrations.ts';
 import type { BookTables } from './adapters/db/schema.ts';
@@ -55,7 +57,7 @@ export async function createBookService(deps: ServiceDeps, config: BookConfig = 
     inbox: new KyselyInbox(database.db, { afterOutboxCommit: () => relay.kick() }),
     bus: deps.bus,
     logger,
-    handlers: bookEventHandlers(new ReleaseHold()),
+    handlers: bookEventHandlers({ releaseHold: new ReleaseHold(), lendCopy: new LendCopy(), takeBackCopy: new TakeBackCopy() }),
   });
 
   const app = createHttpApp({

@@ -41,7 +41,7 @@ async function heldBy(customerId: string): Promise<number> {
     .selectFrom('holds')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('customer_id', '=', customerId)
-    .where('status', '=', 'held')
+    .where('status', 'in', ['held', 'waiting'])
     .executeTakeFirstOrThrow();
   expect(counted?.held ?? 0).toBe(Number(row.n));
   return Number(row.n);

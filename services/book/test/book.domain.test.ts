@@ -3,7 +3,7 @@ import { DomainError } from '@bstore/platform/kernel';
 import { Book } from '../src/domain/book.ts';
 import { Hold, type HoldStatus } from '../src/domain/hold.ts';
 
-const hold = (status: HoldStatus, bookId = 1) => Hold.restore({ reservationId: 7, bookId, customerId: 'alice', status });
+const hold = (status: HoldStatus, bookId = 1) => Hold.restore({ reservationId: 7, bookId, customerId: 'alice', status, queueTicket: status === 'waiting' ? 3 : null });
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -19,16 +19,32 @@ describe('Hold transitions', () => {
     const placed = Hold.place({ reservationId: 7, bookId: 1, customerId: 'alice' });
     expect(placed.status).toBe('held');
     const released = placed.release();
-    expect(released?.status).toBe('released');
-    expect(released?.release()).toBeNull();
+    expect(released).toMatchObject({ effect: 'copyFreed' });
+    expect(released.hold.status).toBe('released');
+    expect(released.hold.release().effect).toBe('nothing');
   });
 
-  it.each<[HoldStatus, HoldStatus | null]>([
-    ['held', 'released'],
-    ['released', null],
-    ['voided', null],
-  ])('release from %s gives %s', (from, to) => {
-    expect(hold(from).release()?.status ?? null).toBe(to);
+  it.each<[HoldStatus, HoldStatus, string]>([
+    ['held', 'released', 'copyFreed'],
+    ['waiting', 'released', 'leftLine'],
+    ['loaned', 'loaned', 'nothing'],
+    ['released', 'released', 'nothing'],
+    ['voided', 'voided', 'nothing'],
+  ])('release from %s gives %s (%s)', (from, to, effect) => {
+    const { hold: after, effect: actual } = hold(from).release();
+    expect([after.status, actual]).toEqual([to, effect]);
+  });
+
+  it('waits in line with a ticket, is lent only when held, and given back only when lent', () => {
+    const waiting = Hold.place({ reservationId: 7, bookId: 1, customerId: 'alice' }).wait(12);
+    expect(waiting.props).toMatchObject({ status: 'waiting', queueTicket: 12 });
+    expect(waiting.lend()).toBeNull();
+    const lent = hold('held').lend();
+    expect(lent?.status).toBe('loaned');
+    expect(lent?.lend()).toBeNull();
+    expect(hold('held').giveBack()).toBeNull();
+    expect(lent?.giveBack()?.status).toBe('released');
+    expect(lent?.giveBack()?.giveBack()).toBeNull();
   });
 
   it('a voided hold (release before hold) is never reused', () => {
@@ -39,6 +55,8 @@ describe('Hold transitions', () => {
   it.each<[HoldStatus, number, string | undefined]>([
     ['held', 1, undefined],
     ['held', 2, 'HOLD_CONFLICT'],
+    ['waiting', 1, undefined],
+    ['loaned', 1, undefined],
     ['released', 1, 'HOLD_RELEASED'],
     ['voided', 1, 'HOLD_RELEASED'],
   ])('a retried hold request finds a %s hold of book 1 and asks for book %i: %s', (status, bookId, code) => {

@@ -18,6 +18,8 @@ import {
 import { ApplyAssignmentOutcome } from './application/apply-assignment/apply-assignment.service.ts';
 import { BrowseReservations } from './application/browse-reservations/browse-reservations.service.ts';
 import { CancelReservation } from './application/cancel-reservation/cancel-reservation.service.ts';
+import { ExpireUncollected } from './application/expire-uncollected/expire-uncollected.service.ts';
+import { LendAtDesk } from './application/lend-at-desk/lend-at-desk.service.ts';
 import { PlaceReservation } from './application/place-reservation/place-reservation.service.ts';
 import { RequestHold } from './application/place-reservation/request-hold.ts';
 import type { BookClient } from './application/ports.ts';
@@ -65,12 +67,23 @@ export interface ReservationConfig {
    * default max(60 s, 10 x bookTimeoutMs), longer than any placement. Shorter only in tests.
    */
   idempotencyLockMs?: number;
+  /**
+   * How long a copy waits for pickup (BSTORE_PICKUP_PERIOD, default 7 days): used only for a
+   * ReservationAccepted without its own pickupBy (assignment sets it, ADR 0022).
+   */
+  pickupPeriodMs?: number;
+  /** How long a loan lasts from check-out (BSTORE_LOAN_PERIOD, default 14 days). */
+  loanPeriodMs?: number;
+  /** How often the deadline sweep expires copies not picked up (BSTORE_DEADLINE_SWEEP_INTERVAL_MS, default 60 s). */
+  deadlineSweepIntervalMs?: number;
 }
 
 export interface ReservationInternals {
   db: Kysely<ReservationTables>;
   consumer: EventConsumer<Transaction<ReservationTables>>;
   recoverPending: RecoverPendingReservations;
+  /** The deadline sweep, also run once at start (tests run it after moving their clock). */
+  expireUncollected: ExpireUncollected;
 }
 
 export type ReservationService = ServiceRuntime<ReservationInternals>;
@@ -84,6 +97,8 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
   const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger, tracer: tracing.tracer });
   const tx = new KyselyTransactionRunner(database.db, reservationUnitOfWork, () => relay.kick());
 
+  const periods = { pickupMs: config.pickupPeriodMs ?? 7 * 86_400_000, loanMs: config.loanPeriodMs ?? 14 * 86_400_000 };
+  const expireUncollected = new ExpireUncollected(tx, clock, logger);
   const bookTimeoutMs = config.bookTimeoutMs ?? 1500;
   const book =
     config.bookClient ??
@@ -122,7 +137,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     inbox: new KyselyInbox(database.db, { afterOutboxCommit: () => relay.kick() }),
     bus: deps.bus,
     logger,
-    handlers: reservationEventHandlers(new ApplyAssignmentOutcome(clock)),
+    handlers: reservationEventHandlers(new ApplyAssignmentOutcome(clock, periods)),
   });
 
   // Longer than a placement can take (book's timeout, its retries and the pending write), so only
@@ -148,11 +163,13 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
   await app.register(reservationRoutes, {
     placeReservation: new PlaceReservation(tx, requestHold, clock, { maxActivePerCustomer: config.maxActiveReservationsPerCustomer ?? 5 }),
     cancelReservation: new CancelReservation(tx, clock),
+    lendAtDesk: new LendAtDesk(tx, clock, periods),
     browse: new BrowseReservations(new KyselyReservationRepository(database.db)),
     retryAfterSeconds: 2,
     // Answers that depend on the moment (the limit of active reservations; a request whose
     // reservation was withdrawn while it waited) are not the key's final answer.
-    idempotency: idempotencyHooks(idempotencyStore, clock, { transientCodes: ['TOO_MANY_ACTIVE_RESERVATIONS', 'IDEMPOTENCY_KEY_IN_USE'] }),
+    // ACTIVE_RESERVATION_EXISTS too: once the other reservation of the book ends, a retry may place one.
+    idempotency: idempotencyHooks(idempotencyStore, clock, { transientCodes: ['TOO_MANY_ACTIVE_RESERVATIONS', 'IDEMPOTENCY_KEY_IN_USE', 'ACTIVE_RESERVATION_EXISTS'] }),
   });
   await app.register(deadLetterRoutes, { service: 'reservation', store: new KyselyDeadLetterStore(database.db), consumer });
 
@@ -160,6 +177,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     while ((await idempotencyStore.prune(clock.now(), 500)) === 500);
   }, logger);
   const sweep = new PeriodicTask('recover-pending', config.sweepIntervalMs ?? 5000, () => recoverPending.execute(), logger);
+  const deadlines = new PeriodicTask('expire-uncollected', config.deadlineSweepIntervalMs ?? 60_000, () => expireUncollected.execute(), logger);
 
   return new ServiceRuntime({
     name: 'reservation',
@@ -169,7 +187,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     database,
     relay,
     consumers: [consumer],
-    tasks: [sweep, pruneKeys],
-    internals: { db: database.db, consumer, recoverPending },
+    tasks: [sweep, deadlines, pruneKeys],
+    internals: { db: database.db, consumer, recoverPending, expireUncollected },
   });
 }

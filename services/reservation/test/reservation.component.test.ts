@@ -464,9 +464,15 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     });
 
     it('an acceptance and a cancellation of the same reservation at once both apply: bookCancel, with the library recorded', async () => {
-      const bookId = await newBook(6);
-      const ids = await Promise.all(Array.from({ length: 6 }, async () => (await reserve(reservation, bookId)).json<{ reservationId: number }>().reservationId));
-      const results = await Promise.all(ids.map((id, i) => Promise.all([reservation.internals.consumer.handle(accepted(id, bookId, i + 1)), cancel(id)])));
+      // Six books: one patron has one active reservation per book.
+      const placed = await Promise.all(
+        Array.from({ length: 6 }, async () => {
+          const bookId = await newBook(1);
+          return { bookId, id: (await reserve(reservation, bookId)).json<{ reservationId: number }>().reservationId };
+        }),
+      );
+      const ids = placed.map((p) => p.id);
+      const results = await Promise.all(placed.map(({ id, bookId }, i) => Promise.all([reservation.internals.consumer.handle(accepted(id, bookId, i + 1)), cancel(id)])));
       for (const [handled, cancelled] of results) {
         expect(handled).toBe('handled');
         expect(cancelled.statusCode).toBe(202);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '@bstore/platform';
 import { reservationMigrations } from '@bstore/reservation';
 import type { ReservationTables } from '../src/adapters/db/schema.ts';
-import { ACTIVE_STATUSES } from '../src/domain/reservation.ts';
+import { ACTIVE_STATUSES, ONE_PER_BOOK_STATUSES } from '../src/domain/reservation.ts';
 import { freshDatabase } from '../../../test/support/postgres.ts';
 
 /**
@@ -54,5 +54,23 @@ describe('the active-reservations index', () => {
     const count = await db.executeQuery<{ n: string }>(query);
     // patron-0's 5,000 reservations are the n divisible by 20; the 100 divisible by 1,000 are active.
     expect(Number(count.rows[0]?.n)).toBe(100);
+  });
+
+  it("serves the one-per-book check and the deadline sweep from partial indexes", async () => {
+    const explain = async (query: { sql: string; parameters: readonly unknown[] }) => {
+      const plan = await db.executeQuery<{ 'QUERY PLAN': string }>({ ...query, sql: `EXPLAIN ${query.sql}` } as never);
+      return (plan.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n');
+    };
+    const perBook = db
+      .selectFrom('reservations')
+      .select(['reservation_id', 'status'])
+      .where('customer_id', '=', 'patron-0')
+      .where('book_id', '=', 1)
+      .where('status', 'in', ONE_PER_BOOK_STATUSES)
+      .compile();
+    // One active reservation per book: found among the patron's few active rows.
+    expect(await explain(perBook)).toContain('reservations_active_by_customer');
+    const due = db.selectFrom('reservations').select('reservation_id').where('status', '=', 'bookReserved').where('pickup_by', '<=', new Date()).orderBy('pickup_by').limit(100).compile();
+    expect(await explain(due)).toContain('reservations_pickup_deadline');
   });
 });

@@ -23,6 +23,8 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
   let reservation: ReservationService;
   const cleanups: (() => Promise<void>)[] = [];
   let bookId: number;
+  /** More titles, for tests in which one patron holds several reservations (one active reservation per book). */
+  const shelf: number[] = [];
 
   beforeAll(async () => {
     const database = async (prefix: string) => {
@@ -36,6 +38,10 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
     reservation = await createReservationService({ database: await database('requests'), bus, logger, auth }, { bookUrl: book.url, maxActiveReservationsPerCustomer: 3 });
     const created = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Plenty', quantity: 500 }, headers: staff });
     bookId = created.json<{ bookId: number }>().bookId;
+    for (let i = 0; i < 10; i++) {
+      const more = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: `Shelf ${i}`, quantity: 50 }, headers: staff });
+      shelf.push(more.json<{ bookId: number }>().bookId);
+    }
   });
 
   afterAll(async () => {
@@ -164,7 +170,8 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
       const db = reservation.internals.db;
       expect((await post('idem-8', { bookId }, { 'idempotency-key': 'k-8' })).statusCode).toBe(201);
       await db.updateTable('idempotency_keys').set({ expires_at: new Date(Date.now() - 1) }).where('customer_id', '=', 'idem-8').execute();
-      const later = await post('idem-8', { bookId }, { 'idempotency-key': 'k-8' });
+      // Another book: the first reservation is still active, and a patron has one active reservation per book.
+      const later = await post('idem-8', { bookId: shelf[0] }, { 'idempotency-key': 'k-8' });
       expect(later.statusCode).toBe(201);
       expect(later.headers['idempotent-replayed']).toBeUndefined();
       expect(await countOf('idem-8')).toBe(2);
@@ -198,12 +205,12 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
     it('refuses the next reservation past the limit with 409 and a clear reason, storing nothing; a cancel frees a place', async () => {
       const ids: number[] = [];
       for (let i = 0; i < 3; i++) {
-        const res = await post('hoarder', { bookId });
+        const res = await post('hoarder', { bookId: shelf[i] });
         expect(res.statusCode).toBe(201);
         ids.push(res.json<{ reservationId: number }>().reservationId);
       }
       const before = await quantity();
-      const refused = await post('hoarder', { bookId });
+      const refused = await post('hoarder', { bookId: shelf[3] });
       expect(refused.statusCode).toBe(409);
       expect(refused.headers['content-type']).toMatch(/application\/problem\+json/);
       expect(refused.json()).toMatchObject({ code: 'TOO_MANY_ACTIVE_RESERVATIONS', limit: 3, active: 3 });
@@ -213,15 +220,30 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
 
       const cancel = await reservation.app.inject({ method: 'PATCH', url: `/reservations/${ids[0]}`, payload: { status: 'bookCancel' }, headers: await as('hoarder') });
       expect(cancel.statusCode).toBe(202);
-      expect((await post('hoarder', { bookId })).statusCode).toBe(201);
+      expect((await post('hoarder', { bookId: shelf[3] })).statusCode).toBe(201);
     });
 
     it('holds under concurrent requests by one patron: never more than the limit', async () => {
-      const answers = await Promise.all(Array.from({ length: 10 }, () => post('racer', { bookId })));
+      const answers = await Promise.all(shelf.map((b) => post('racer', { bookId: b })));
       const statuses = answers.map((a) => a.statusCode).sort();
       expect(statuses.filter((s) => s === 201)).toHaveLength(3);
       expect(statuses.filter((s) => s === 409)).toHaveLength(7);
       expect(await countOf('racer')).toBe(3);
+    });
+
+    it('one active reservation per patron per book: a second is 409 ACTIVE_RESERVATION_EXISTS naming the first, also when both arrive at once', async () => {
+      const first = await post('twice', { bookId: shelf[5] });
+      expect(first.statusCode).toBe(201);
+      const second = await post('twice', { bookId: shelf[5] });
+      expect(second.statusCode).toBe(409);
+      expect(second.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(second.json()).toMatchObject({ code: 'ACTIVE_RESERVATION_EXISTS', reservationId: first.json<{ reservationId: number }>().reservationId });
+      expect(await countOf('twice')).toBe(1);
+      const racing = await Promise.all(Array.from({ length: 5 }, () => post('twins', { bookId: shelf[6] })));
+      expect(racing.map((r) => r.statusCode).sort()).toEqual([201, 409, 409, 409, 409]);
+      expect(await countOf('twins')).toBe(1);
+      // Another patron, or another book, is not concerned.
+      expect((await post('twice', { bookId: shelf[6] })).statusCode).toBe(201);
     });
 
     it('out-of-stock and rejected reservations do not count', async () => {

@@ -224,8 +224,8 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
 
     it('the transaction recording book’s answer fails (500): the key keeps its reservation, and an immediate retry answers it, even at the limit of active reservations', async () => {
       const bookId = await newBook(5);
-      // Two active reservations already: the failed one is the third, the limit.
-      for (const key of ['k-a', 'k-b']) expect((await post('fail-1', bookId, key)).statusCode).toBe(201);
+      // Two active reservations already (of other books: one active reservation per book): the failed one is the third, the limit.
+      for (const key of ['k-a', 'k-b']) expect((await post('fail-1', await newBook(1), key)).statusCode).toBe(201);
       const id = await nextReservationId();
       // Right after book committed the hold, recording its answer becomes impossible (as a dropped connection would make it).
       stepped.afterBook(id, async () => {
@@ -234,7 +234,7 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
       const failed = await post('fail-1', bookId, 'k-fail');
       expect(failed.statusCode).toBe(500);
       expect(failed.headers['content-type']).toContain('application/problem+json');
-      expect(await quantity(bookId)).toBe(2);
+      expect(await quantity(bookId)).toBe(4);
       expect(await keyRow('fail-1', 'k-fail')).toMatchObject({ state: 'running', reservation_id: id, claim_id: null });
       await sql`ALTER TABLE reservations DROP CONSTRAINT edge_block_record`.execute(reservation.internals.db);
 
@@ -243,7 +243,7 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
       expect(retried.statusCode).toBe(201);
       expect(retried.json()).toMatchObject({ reservationId: id, status: 'bookReserveReq' });
       expect((await reservationsOf('fail-1')).map((r) => r.status)).toEqual(['bookReserveReq', 'bookReserveReq', 'bookReserveReq']);
-      expect(await quantity(bookId)).toBe(2);
+      expect(await quantity(bookId)).toBe(4);
       expect(await heldCopies('fail-1')).toBe(3);
       expect((await post('fail-1', bookId, 'k-fail')).json()).toEqual(retried.json());
     });
@@ -273,7 +273,7 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
     it('a refusal of the moment (the limit) is not the key’s final answer: the same key succeeds once a place is free', async () => {
       const bookId = await newBook(10);
       const ids: number[] = [];
-      for (let i = 0; i < LIMIT; i++) ids.push((await post('moment-1', bookId)).json<{ reservationId: number }>().reservationId);
+      for (let i = 0; i < LIMIT; i++) ids.push((await post('moment-1', await newBook(1))).json<{ reservationId: number }>().reservationId);
       const refused = await post('moment-1', bookId, 'k-moment');
       expect(refused.statusCode).toBe(409);
       expect(refused.json()).toMatchObject({ code: 'TOO_MANY_ACTIVE_RESERVATIONS' });
@@ -340,7 +340,7 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
     it('a request whose reservation the sweep refused and forgot meanwhile answers "retry", not "no such book", and the key is not spent', async () => {
       const bookId = await newBook(10);
       const customer = 'swept-1';
-      for (let i = 0; i < LIMIT; i++) expect((await post(customer, bookId)).statusCode).toBe(201);
+      for (let i = 0; i < LIMIT; i++) expect((await post(customer, await newBook(1))).statusCode).toBe(201);
       const [first] = await reservationsOf(customer);
       // Cancelled, but book has not heard yet: it still counts the copy.
       expect((await cancel(customer, first!.reservation_id)).statusCode).toBe(202);
@@ -415,21 +415,22 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
 
   describe('copies come back without assignment (ADR 0021)', () => {
     it('with assignment down, a patron who cancels and reserves again never holds more copies than the limit, and every cancelled copy is back', async () => {
-      const bookId = await newBook(20);
+      // One title per place (one active reservation per book), reserved again each round after its cancel.
+      const titles = await Promise.all(Array.from({ length: LIMIT + 1 }, () => newBook(5)));
       const customer = 'hoarder-1';
       let maxHeld = 0;
       const placed: number[] = [];
       for (let round = 0; round < 4; round++) {
         // Up to the limit (a refusal is fine: book may still count a copy on its way back).
         for (let i = 0; i < LIMIT; i++) {
-          const res = await post(customer, bookId);
+          const res = await post(customer, titles[i]!);
           if (res.statusCode === 201) placed.push(res.json<{ reservationId: number }>().reservationId);
           else expect(res.json()).toMatchObject({ code: 'TOO_MANY_ACTIVE_RESERVATIONS' });
           maxHeld = Math.max(maxHeld, await heldCopies(customer));
         }
         // Cancel all of them. Book has not seen the cancellations yet: the copies are still held.
         for (const id of placed.splice(0)) expect((await cancel(customer, id)).statusCode).toBe(202);
-        const refused = await post(customer, bookId);
+        const refused = await post(customer, titles[LIMIT]!);
         expect(refused.statusCode).toBe(409);
         expect(refused.json()).toMatchObject({ code: 'TOO_MANY_ACTIVE_RESERVATIONS', limit: LIMIT, active: LIMIT });
         expect(refused.headers['retry-after']).toBe('1');
@@ -439,7 +440,7 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
         expect(await heldCopies(customer)).toBe(0);
       }
       expect(maxHeld).toBe(LIMIT);
-      expect(await quantity(bookId)).toBe(20);
+      for (const title of titles) expect(await quantity(title)).toBe(5);
       // The reservations wait for assignment's confirmation in bookCancel; their copies are already back.
       const statuses = new Set((await reservationsOf(customer)).map((r) => r.status));
       expect([...statuses]).toEqual(['bookCancel']);
@@ -447,7 +448,7 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
 
     it('a reservation refused by book for too many held copies leaves nothing behind', async () => {
       const bookId = await newBook(10);
-      for (let i = 0; i < LIMIT; i++) expect((await post('held-1', bookId)).statusCode).toBe(201);
+      for (let i = 0; i < LIMIT; i++) expect((await post('held-1', await newBook(1))).statusCode).toBe(201);
       const [first] = await reservationsOf('held-1');
       expect((await cancel('held-1', first!.reservation_id)).statusCode).toBe(202);
       const refused = await post('held-1', bookId, 'k-held');

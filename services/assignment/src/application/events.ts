@@ -2,7 +2,7 @@ import { createEnvelope, sourceOf, type IntegrationEvent } from '@bstore/contrac
 import type { AssignmentProps, ReservationRef } from '../domain/assignment.ts';
 import type { LibraryProps } from '../domain/library.ts';
 
-export function reservationAccepted(assignment: AssignmentProps, library: LibraryProps): IntegrationEvent<'ReservationAccepted'> {
+export function reservationAccepted(assignment: AssignmentProps, library: LibraryProps, pickupBy: Date): IntegrationEvent<'ReservationAccepted'> {
   return createEnvelope({
     type: 'ReservationAccepted',
     source: sourceOf('assignment'),
@@ -15,6 +15,7 @@ export function reservationAccepted(assignment: AssignmentProps, library: Librar
       libraryId: library.libraryId,
       libraryName: library.name,
       status: 'bookReserved',
+      pickupBy: pickupBy.toISOString(),
     },
   });
 }

@@ -18,7 +18,7 @@ export interface BookRepository {
   save(book: Book): Promise<void>;
   /** One atomic conditional decrement: takes a copy only if one is available. */
   takeCopy(bookId: number): Promise<TakeCopyResult>;
-  /** Puts one held copy back: quantity + 1. */
+  /** Puts one copy back into stock: quantity + 1 (and locks the book's row). */
   returnCopy(bookId: number): Promise<BookProps>;
   list(query: { q?: string; limit: number; offset: number }): Promise<{ items: BookProps[]; total: number }>;
 }
@@ -29,11 +29,23 @@ export interface HoldRepository {
   find(reservationId: number): Promise<Hold | null>;
   findForUpdate(reservationId: number): Promise<Hold | null>;
   save(hold: Hold): Promise<void>;
+  /** A new place in line: larger than every ticket given before. */
+  nextQueueTicket(): Promise<number>;
+  /** The oldest waiting hold of the book (smallest ticket), if any. Read without a lock. */
+  oldestWaiting(bookId: number): Promise<Hold | null>;
+  /**
+   * Turns a waiting hold into a held one, only if it is still waiting (one conditional statement,
+   * which waits for a concurrent release of it); the granted hold, or null when it left the line.
+   */
+  grant(reservationId: number): Promise<Hold | null>;
+  /** 1 + the holds of the book waiting with a smaller ticket. */
+  queuePosition(bookId: number, queueTicket: number): Promise<number>;
 }
 
 /**
- * How many copies each patron holds (holds in status `held`), kept in the transaction of every hold
- * and release, so that no patron ever holds more than the limit, whatever reservation believes.
+ * How many copies each patron holds or waits for (holds in status `held` or `waiting`), kept in the
+ * transaction of every hold, release and check-out, so that no patron ever holds more than the
+ * limit, whatever reservation believes.
  */
 export interface CustomerCopiesRepository {
   /**
@@ -41,7 +53,7 @@ export interface CustomerCopiesRepository {
    * `limit` already (counted again from their holds, other than `forReservationId`'s, before saying so).
    */
   takeOne(customerId: string, limit: number, forReservationId: number): Promise<boolean>;
-  /** One copy of the patron's went back. */
+  /** One copy of the patron's went back, or was checked out (loans do not count), or they left a line. */
   giveBackOne(customerId: string): Promise<void>;
   /** Copies the patron holds now. */
   held(customerId: string): Promise<number>;

@@ -7,7 +7,7 @@ export interface BookProps {
   readonly isbn: string | null;
   /** Copies available to reserve now. */
   readonly quantity: number;
-  /** Copies the library owns: available plus held. */
+  /** Copies the library owns: available, plus held for reservations, plus on loan. */
   readonly copies: number;
 }
 
@@ -20,7 +20,8 @@ export interface NewBook {
 
 /**
  * A title in the catalogue and its stock. Invariant: 0 <= quantity <= copies, and
- * copies - quantity is the number of copies held for reservations.
+ * copies - quantity is the number of copies held for reservations or on loan (holds `held` and
+ * `loaned`). While a reservation waits in the book's line, quantity is 0 (ADR 0022).
  */
 export class Book {
   readonly props: BookProps;
@@ -43,8 +44,8 @@ export class Book {
   }
 
   /**
-   * Adds copies (delta > 0) or withdraws available ones (delta < 0). A held copy cannot be
-   * withdrawn: it belongs to a reservation until that ends.
+   * Adds copies (delta > 0) or withdraws available ones (delta < 0). A held or lent copy cannot be
+   * withdrawn: it belongs to a reservation until that ends or the copy is returned.
    */
   adjustCopies(delta: number): Book {
     if (!Number.isInteger(delta) || delta === 0) throw new DomainError('INVALID_DELTA', 'delta must be a non-zero whole number');

@@ -1,20 +1,29 @@
 import { DomainError } from '@bstore/platform/kernel';
 
 /**
- * `held`: a copy is taken for the reservation. `released`: the copy went back to stock (once).
- * `voided`: the release arrived before any hold was taken (the reservation gave up waiting); a
- * late hold request for it must not take a copy.
+ * `held`: a copy is taken for the reservation (on its way to, or waiting on, a hold shelf).
+ * `waiting`: no copy was free; the reservation waits in its book's line (FIFO by `queueTicket`)
+ * until a copy that becomes free is granted to it (it is then `held`).
+ * `loaned`: the held copy was checked out to the patron.
+ * `released`: the copy went back (to stock or to the next in line), or the reservation left the
+ * line; once. `voided`: the release arrived before any hold was taken (the reservation gave up
+ * waiting); a late hold request for it must not take a copy.
  */
-export type HoldStatus = 'held' | 'released' | 'voided';
+export type HoldStatus = 'held' | 'waiting' | 'loaned' | 'released' | 'voided';
 
 export interface HoldProps {
   readonly reservationId: number;
   readonly bookId: number;
   readonly customerId: string;
   readonly status: HoldStatus;
+  /** The place in the book's line, in the order reservations joined it; null if it never waited. */
+  readonly queueTicket: number | null;
 }
 
-/** The copy of a book taken for one reservation. One per reservation, released at most once. */
+/** What a release did: gave a copy back, left the line, or nothing (already released, voided, or on loan). */
+export type ReleaseEffect = 'copyFreed' | 'leftLine' | 'nothing';
+
+/** The copy of a book taken for one reservation (or its place in line). One per reservation. */
 export class Hold {
   readonly props: HoldProps;
 
@@ -23,11 +32,11 @@ export class Hold {
   }
 
   static place(input: { reservationId: number; bookId: number; customerId: string }): Hold {
-    return new Hold({ ...input, status: 'held' });
+    return new Hold({ ...input, status: 'held', queueTicket: null });
   }
 
   static voided(input: { reservationId: number; bookId: number; customerId: string }): Hold {
-    return new Hold({ ...input, status: 'voided' });
+    return new Hold({ ...input, status: 'voided', queueTicket: null });
   }
 
   static restore(props: HoldProps): Hold {
@@ -38,23 +47,46 @@ export class Hold {
     return this.props.status;
   }
 
-  /** The hold another request for the same reservation finds: the same book, still held. */
+  /**
+   * The hold another request for the same reservation finds: the same book, and still held,
+   * waiting or lent (a retry of a request whose answer was lost answers what the first did).
+   */
   assertReusableFor(bookId: number): void {
     if (this.props.bookId !== bookId) {
       throw new DomainError('HOLD_CONFLICT', `reservation ${this.props.reservationId} holds book ${this.props.bookId}, not ${bookId}`, {
         reservationId: this.props.reservationId,
       });
     }
-    if (this.props.status !== 'held') {
+    if (this.props.status === 'released' || this.props.status === 'voided') {
       throw new DomainError('HOLD_RELEASED', `the hold of reservation ${this.props.reservationId} was already released`, {
         reservationId: this.props.reservationId,
       });
     }
   }
 
-  /** Returns the released hold, or null when there is nothing to give back (already released or voided). */
-  release(): Hold | null {
-    if (this.props.status !== 'held') return null;
-    return new Hold({ ...this.props, status: 'released' });
+  /** Joins the book's line with the ticket given: no copy was free. */
+  wait(queueTicket: number): Hold {
+    if (this.props.status !== 'held') throw new Error(`hold ${this.props.reservationId} cannot wait from ${this.props.status}`);
+    return new Hold({ ...this.props, status: 'waiting', queueTicket });
+  }
+
+  /**
+   * The reservation ended before its copy was lent (cancelled, rejected, not picked up): the hold
+   * is released, and the effect says whether a copy became free or only a place in line.
+   */
+  release(): { hold: Hold; effect: ReleaseEffect } {
+    if (this.props.status === 'held') return { hold: new Hold({ ...this.props, status: 'released' }), effect: 'copyFreed' };
+    if (this.props.status === 'waiting') return { hold: new Hold({ ...this.props, status: 'released' }), effect: 'leftLine' };
+    return { hold: this, effect: 'nothing' };
+  }
+
+  /** The held copy was checked out to the patron; null when it is not held (a duplicate, or ended). */
+  lend(): Hold | null {
+    return this.props.status === 'held' ? new Hold({ ...this.props, status: 'loaned' }) : null;
+  }
+
+  /** The lent copy came back; null when it is not on loan (a duplicate). */
+  giveBack(): Hold | null {
+    return this.props.status === 'loaned' ? new Hold({ ...this.props, status: 'released' }) : null;
   }
 }

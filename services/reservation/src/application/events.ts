@@ -39,7 +39,58 @@ export function toIntegrationEvent(reservation: Reservation, event: ReservationE
         type: 'ReservationCancelRequested',
         data: { reservationId: r.reservationId, bookId: r.bookId, customerId: r.customerId, status: 'bookCancel' },
       });
+    case 'ReservationWaitlisted':
+      return createEnvelope({
+        ...base,
+        type: 'ReservationWaitlisted',
+        data: {
+          reservationId: r.reservationId,
+          bookId: r.bookId,
+          bookName: r.bookName ?? '',
+          customerId: r.customerId,
+          queueTicket: required(r.queueTicket, 'queueTicket'),
+          status: 'bookWaiting',
+        },
+      });
+    case 'ReservationCheckedOut':
+      return createEnvelope({
+        ...base,
+        type: 'ReservationCheckedOut',
+        data: {
+          reservationId: r.reservationId,
+          bookId: r.bookId,
+          customerId: r.customerId,
+          libraryId: r.libraryId,
+          dueAt: required(r.dueAt, 'dueAt').toISOString(),
+          status: 'bookLoaned',
+        },
+      });
+    case 'ReservationReturned':
+      return createEnvelope({
+        ...base,
+        type: 'ReservationReturned',
+        data: { reservationId: r.reservationId, bookId: r.bookId, customerId: r.customerId, libraryId: r.libraryId, status: 'bookReturned' },
+      });
+    case 'ReservationExpired':
+      return createEnvelope({
+        ...base,
+        type: 'ReservationExpired',
+        data: {
+          reservationId: r.reservationId,
+          bookId: r.bookId,
+          customerId: r.customerId,
+          libraryId: r.libraryId,
+          pickupBy: required(r.pickupBy, 'pickupBy').toISOString(),
+          status: 'bookExpired',
+        },
+      });
   }
+}
+
+/** A field the transition that recorded the event has set. */
+function required<T>(value: T | null, name: string): T {
+  if (value === null) throw new Error(`the event needs ${name}, which is not set`);
+  return value;
 }
 
 /** Saves the aggregate and writes its recorded events to the outbox, in the caller's transaction. */

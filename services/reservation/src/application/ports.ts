@@ -14,9 +14,16 @@ export interface ReservationRepository {
    * concurrent requests.
    */
   countActiveAndLock(customerId: string): Promise<number>;
+  /**
+   * The patron's reservation of the book that stops another (ONE_PER_BOOK_STATUSES), if any. Call
+   * after countActiveAndLock, whose lock makes the check and the insert one step.
+   */
+  findOpenForBook(customerId: string, bookId: number): Promise<{ reservationId: number; status: ReservationStatus } | null>;
+  /** Reservations awaiting pickup whose deadline is `now` or earlier, earliest first. */
+  findUncollected(now: Date, limit: number): Promise<number[]>;
   /** Reservations left `pending` since before `before`, oldest first. */
   findStalePending(before: Date, limit: number): Promise<number[]>;
-  list(query: { customerId?: string; status?: ReservationStatus; limit: number; offset: number }): Promise<{ items: ReservationProps[]; total: number }>;
+  list(query: { customerId?: string; status?: ReservationStatus; libraryId?: number; limit: number; offset: number }): Promise<{ items: ReservationProps[]; total: number }>;
 }
 
 /**
@@ -51,6 +58,8 @@ export type ReservationTransactions = TransactionRunner<ReservationUnitOfWork>;
 /** Book's answer to a hold request. Expected refusals are outcomes, not exceptions. */
 export type HoldOutcome =
   | { kind: 'held'; bookName: string }
+  /** No copy was free and the request asked to wait: the reservation is in the book's line (ADR 0022). */
+  | { kind: 'waiting'; bookName: string; queueTicket: number; queuePosition: number }
   | { kind: 'outOfStock'; bookName: string | null }
   | { kind: 'bookNotFound' }
   /** The hold was released before this request got to it (the reservation was given up). */
@@ -70,7 +79,7 @@ export type HoldOutcome =
  * const outcome = await book.hold({ bookId: 3, reservationId: 42, customerId: 'alice' });
  */
 export interface BookClient {
-  hold(request: { bookId: number; reservationId: number; customerId: string }): Promise<HoldOutcome>;
+  hold(request: { bookId: number; reservationId: number; customerId: string; waitlist?: boolean }): Promise<HoldOutcome>;
   /**
    * Whether a call would go to book now, asked before anything is stored. A client with a circuit
    * breaker says no while the circuit is open (ADR 0013); a client without one may leave this out.

@@ -11,7 +11,8 @@ export interface AssignLibraryCommand {
 }
 
 /**
- * Gives a requested reservation a library branch and announces it (ReservationAccepted), once per
+ * Gives a requested reservation a library branch and announces it (ReservationAccepted, with the
+ * pickup deadline of the branch's hold shelf: now + the pickup period, ADR 0022), once per
  * reservation: when the reservation already has a row — assigned, released, failed, or a tombstone
  * left by a cancellation that overtook the request — nothing happens. The unique reservation_id
  * makes a concurrent second attempt a no-op too.
@@ -23,6 +24,13 @@ export interface AssignLibraryCommand {
  * Runs inside the event consumer's transaction, beside the inbox record.
  */
 export class AssignLibrary {
+  readonly #pickupPeriodMs: number;
+
+  /** `pickupPeriodMs`: how long the copy waits on the branch's hold shelf (ReservationAccepted's pickupBy). */
+  constructor(options: { pickupPeriodMs: number }) {
+    this.#pickupPeriodMs = options.pickupPeriodMs;
+  }
+
   async execute(cmd: AssignLibraryCommand, uow: AssignmentUnitOfWork): Promise<'assigned' | 'failed' | 'already-recorded'> {
     // No lookup first: the insert below finds an existing assignment itself (ON CONFLICT DO
     // NOTHING), so the common case, a first request, costs one round trip less; a repeat only
@@ -39,7 +47,8 @@ export class AssignLibrary {
     const library = chooseLibrary(loads, cmd.preferredLibraryId);
     const inserted = await uow.assignments.insertIfAbsent(Assignment.assign(cmd, library));
     if (!inserted) return 'already-recorded';
-    await uow.outbox.add(reservationAccepted(inserted, library));
+    // Announced once (the insert above is once per reservation), so the deadline never moves.
+    await uow.outbox.add(reservationAccepted(inserted, library, new Date(Date.now() + this.#pickupPeriodMs)));
     return 'assigned';
   }
 }

@@ -18,7 +18,7 @@ export class KyselyCustomerCopiesRepository implements CustomerCopiesRepository 
     await this.#db
       .updateTable('customer_copies')
       .set({
-        held: sql<number>`(SELECT count(*) FROM holds WHERE holds.customer_id = ${customerId} AND holds.status = 'held' AND holds.reservation_id <> ${forReservationId})`,
+        held: sql<number>`(SELECT count(*) FROM holds WHERE holds.customer_id = ${customerId} AND holds.status IN ('held', 'waiting') AND holds.reservation_id <> ${forReservationId})`,
       })
       .where('customer_id', '=', customerId)
       .execute();

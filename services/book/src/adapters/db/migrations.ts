@@ -44,4 +44,18 @@ export const bookMigrations: Migrations = {
         SELECT customer_id, count(*) FROM holds WHERE status = 'held' GROUP BY customer_id`.execute(db);
     },
   },
+  '0003_waiting_line_and_loans': {
+    async up(db: Kysely<unknown>) {
+      // The whole life of a hold (ADR 0022): a reservation may wait in its book's line for a copy
+      // (`waiting`, FIFO by queue_ticket), and a held copy may be checked out (`loaned`).
+      await sql`ALTER TABLE holds DROP CONSTRAINT IF EXISTS holds_status_check`.execute(db);
+      await sql`ALTER TABLE holds ADD CONSTRAINT holds_status_check CHECK (status IN ('held', 'waiting', 'loaned', 'released', 'voided'))`.execute(db);
+      await sql`ALTER TABLE holds ADD COLUMN queue_ticket bigint`.execute(db);
+      await sql`CREATE SEQUENCE hold_queue_tickets`.execute(db);
+      // A waiting hold has its place in line; nothing else has one it could be served by.
+      await sql`ALTER TABLE holds ADD CONSTRAINT holds_waiting_has_ticket CHECK (status <> 'waiting' OR queue_ticket IS NOT NULL)`.execute(db);
+      // The line of each book, oldest first: what every freed copy looks at.
+      await sql`CREATE INDEX holds_waiting_line ON holds (book_id, queue_ticket) WHERE status = 'waiting'`.execute(db);
+    },
+  },
 };

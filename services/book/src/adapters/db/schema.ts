@@ -18,10 +18,12 @@ export interface BookTables extends MessagingTables {
     book_id: number;
     customer_id: string;
     status: HoldStatus;
+    /** The place in the book's line (bigint from the sequence hold_queue_tickets); null if it never waited. */
+    queue_ticket: string | number | null;
     created_at: Generated<Date>;
     updated_at: Generated<Date>;
   };
-  /** Copies held for each patron now: the count of their `held` holds, kept with every hold and release. */
+  /** Copies held or waited for by each patron now: the count of their `held` and `waiting` holds, kept with every hold, release and check-out. */
   customer_copies: {
     customer_id: string;
     held: number;

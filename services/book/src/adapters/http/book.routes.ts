@@ -35,7 +35,7 @@ const BookSchema = Type.Object({
   author: Type.Union([Type.String(), Type.Null()]),
   isbn: Type.Union([Type.String(), Type.Null()]),
   quantity: Type.Integer({ description: 'copies available to reserve now' }),
-  copies: Type.Integer({ description: 'copies owned: available plus held' }),
+  copies: Type.Integer({ description: 'copies owned: available, plus held for reservations, plus on loan' }),
 });
 
 const BookPage = Type.Object({
@@ -50,7 +50,10 @@ const HoldSchema = Type.Object({
   bookId: Type.Integer(),
   bookName: Type.String(),
   quantity: Type.Integer(),
-  status: Type.Literal('held'),
+  status: Type.Union([Type.Literal('held'), Type.Literal('waiting')]),
+  /** While waiting: the place in line (1 = next) and the ticket that orders the line. */
+  queuePosition: Type.Union([Type.Integer(), Type.Null()]),
+  queueTicket: Type.Union([Type.Integer(), Type.Null()]),
 });
 
 const toJson = (b: BookProps) => b;
@@ -135,19 +138,22 @@ export async function bookRoutes(app: HttpApp, deps: BookRouteDeps): Promise<voi
         // Internal (reservation's synchronous call), never published by the gateway: kept out of the API documents.
         hide: true,
         params: Type.Object({ bookId: Id, reservationId: Id }, { additionalProperties: false }),
-        body: Type.Object({ customerId: CustomerId }, { additionalProperties: false }),
+        // waitlist: with no copy available, join the book's waiting line (answer `waiting`) instead of 409.
+        body: Type.Object({ customerId: CustomerId, waitlist: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
         // 401: no service token (a user's is never one); 409: out of stock, the patron holds the most copies allowed, or the hold released or held for another.
         response: { 200: HoldSchema, 201: HoldSchema, 400: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, ...COMMON_PROBLEMS, ...BODY_PROBLEMS },
       },
     },
     async (request, reply) => {
-      const held = await deps.holdCopy.execute({ ...request.params, customerId: request.body.customerId });
+      const held = await deps.holdCopy.execute({ ...request.params, customerId: request.body.customerId, waitlist: request.body.waitlist === true });
       return reply.status(held.created ? 201 : 200).send({
         reservationId: held.reservationId,
         bookId: held.bookId,
         bookName: held.bookName,
         quantity: held.quantity,
-        status: 'held' as const,
+        status: held.status,
+        queuePosition: held.queuePosition,
+        queueTicket: held.queueTicket,
       });
     },
   );

@@ -1,6 +1,6 @@
 import { Hold } from '../../domain/hold.ts';
-import { quantityChanged } from '../events.ts';
 import type { BookUnitOfWork } from '../ports.ts';
+import { freeCopy } from '../waiting-line.ts';
 
 export interface ReleaseHoldCommand {
   reservationId: number;
@@ -8,20 +8,25 @@ export interface ReleaseHoldCommand {
   customerId: string;
 }
 
+export type ReleaseResult = 'released' | 'left-line' | 'voided' | 'nothing-to-release';
+
 /**
- * Gives a reservation's copy back to stock, at most once: on ReservationCancelRequested (the
- * patron cancelled: the copy comes back without waiting for assignment, ADR 0021), on
- * ReservationCanceled (assignment's confirmation; kept so that a cancellation still releases the
- * copy if its request was handled by a version of book that ignored it), and on ReservationRejected
- * (the reservation failed after the copy may have been taken, for instance when the hold's answer
- * was lost to a timeout, or no library could serve it). The patron's count of held copies goes
- * down with it. When no hold exists yet, a
- * voided hold is recorded so that a hold request still in flight takes no copy.
+ * Ends a reservation's claim on a copy, at most once: on ReservationCancelRequested (the patron
+ * cancelled: the copy comes back without waiting for assignment, ADR 0021), on ReservationCanceled
+ * (assignment's confirmation; kept so that a cancellation still releases the copy if its request was
+ * handled by a version of book that ignored it), on ReservationRejected (the reservation failed
+ * after the copy may have been taken, for instance when the hold's answer was lost to a timeout, or
+ * no library could serve it) and on ReservationExpired (not picked up by its deadline).
+ *
+ * A held copy becomes free: it goes to the oldest waiting reservation of the book, or back to
+ * stock (ADR 0022). A waiting reservation leaves the line. Either way the patron's count goes down.
+ * A copy on loan is not released here (only its return frees it). When no hold exists yet, a voided
+ * hold is recorded so that a hold request still in flight takes no copy.
  *
  * Runs inside the event consumer's transaction, beside the inbox record.
  */
 export class ReleaseHold {
-  async execute(cmd: ReleaseHoldCommand, uow: BookUnitOfWork): Promise<'released' | 'voided' | 'nothing-to-release'> {
+  async execute(cmd: ReleaseHoldCommand, uow: BookUnitOfWork): Promise<ReleaseResult> {
     let hold = await uow.holds.findForUpdate(cmd.reservationId);
     if (!hold) {
       if (await uow.holds.insertIfAbsent(Hold.voided(cmd))) return 'voided';
@@ -31,12 +36,12 @@ export class ReleaseHold {
     }
     // A hold of another book is another reservation's (ids reused after a data loss): not ours to release.
     if (hold.props.bookId !== cmd.bookId) return 'nothing-to-release';
-    const released = hold.release();
-    if (!released) return 'nothing-to-release';
+    const { hold: released, effect } = hold.release();
+    if (effect === 'nothing') return 'nothing-to-release';
     await uow.holds.save(released);
     await uow.customerCopies.giveBackOne(hold.props.customerId);
-    const book = await uow.books.returnCopy(released.props.bookId);
-    await uow.outbox.add(quantityChanged(book, 'released'));
+    if (effect === 'leftLine') return 'left-line';
+    await freeCopy(uow, released.props.bookId, 'released');
     return 'released';
   }
 }

@@ -4,6 +4,7 @@ import type { CircuitStateName } from './book-call.policy.ts';
 /** How one call to book ended: a business answer, or why there was none. */
 export type BookCallOutcome =
   | 'held'
+  | 'waiting'
   | 'out_of_stock'
   | 'book_not_found'
   | 'hold_released'

@@ -46,6 +46,7 @@ const TRANSIENT_STATUSES = new Set([502, 503, 504]);
 
 const OUTCOME_OF_ANSWER: Record<HoldOutcome['kind'], BookCallOutcome> = {
   held: 'held',
+  waiting: 'waiting',
   outOfStock: 'out_of_stock',
   bookNotFound: 'book_not_found',
   holdReleased: 'hold_released',
@@ -135,7 +136,7 @@ export class HttpBookClient implements BookClient {
     return { callable: false, retryAfterMs: wait };
   }
 
-  async hold(request: { bookId: number; reservationId: number; customerId: string }): Promise<HoldOutcome> {
+  async hold(request: { bookId: number; reservationId: number; customerId: string; waitlist?: boolean }): Promise<HoldOutcome> {
     tagReservation(request.reservationId);
     const started = performance.now();
     const result = await this.#policy.execute((signal) => this.#attempt(request, signal));
@@ -149,7 +150,7 @@ export class HttpBookClient implements BookClient {
   }
 
   /** One request. Throws a BookCallFailure when book gave no usable answer; returns every answer it understands. */
-  async #attempt(request: { bookId: number; reservationId: number; customerId: string }, signal: AbortSignal): Promise<HoldOutcome> {
+  async #attempt(request: { bookId: number; reservationId: number; customerId: string; waitlist?: boolean }, signal: AbortSignal): Promise<HoldOutcome> {
     const url = `${this.#baseUrl}/books/${request.bookId}/holds/${request.reservationId}`;
     const timeoutMs = this.#policy.options.attemptTimeoutMs;
     let response: Response;
@@ -162,7 +163,7 @@ export class HttpBookClient implements BookClient {
         const answer = await fetch(url, {
           method: 'PUT',
           headers: withTraceHeaders({ 'content-type': 'application/json', accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }),
-          body: JSON.stringify({ customerId: request.customerId }),
+          body: JSON.stringify(request.waitlist ? { customerId: request.customerId, waitlist: true } : { customerId: request.customerId }),
           signal,
         });
         span.setAttribute('http.response.status_code', answer.status);
@@ -172,9 +173,14 @@ export class HttpBookClient implements BookClient {
       throw connectionFailure(err, signal, timeoutMs);
     }
     if (response.status >= 500) throw new BookCallFailure('failed', `book answered ${response.status}`, TRANSIENT_STATUSES.has(response.status));
-    const body = parseJson(text) as { bookName?: unknown; code?: unknown } | null;
+    const body = parseJson(text) as { bookName?: unknown; code?: unknown; status?: unknown; queueTicket?: unknown; queuePosition?: unknown } | null;
     const bookName = typeof body?.bookName === 'string' ? body.bookName : null;
-    if ((response.status === 200 || response.status === 201) && bookName !== null) return { kind: 'held', bookName };
+    if ((response.status === 200 || response.status === 201) && bookName !== null) {
+      if (body?.status === 'waiting' && typeof body.queueTicket === 'number' && typeof body.queuePosition === 'number') {
+        return { kind: 'waiting', bookName, queueTicket: body.queueTicket, queuePosition: body.queuePosition };
+      }
+      return { kind: 'held', bookName };
+    }
     if (response.status === 409 && body?.code === 'BOOK_OUT_OF_STOCK') return { kind: 'outOfStock', bookName };
     if (response.status === 409 && body?.code === 'HOLD_RELEASED') return { kind: 'holdReleased' };
     if (response.status === 404 && body?.code === 'BOOK_NOT_FOUND') return { kind: 'bookNotFound' };

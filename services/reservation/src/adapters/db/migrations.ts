@@ -65,4 +65,29 @@ export const reservationMigrations: Migrations = {
       await sql`ALTER TABLE reservations ADD COLUMN idempotency_key text`.execute(db);
     },
   },
+  '0005_waiting_line_and_deadlines': {
+    async up(db: Kysely<unknown>) {
+      // The whole life of a reservation (ADR 0022): the waiting line, the pickup deadline, loans.
+      await sql`ALTER TABLE reservations DROP CONSTRAINT IF EXISTS reservations_status_check`.execute(db);
+      await sql`ALTER TABLE reservations ADD CONSTRAINT reservations_status_check CHECK (status IN ('pending', 'bookWaiting', 'bookReserveReq', 'bookOutOfStock', 'rejected', 'bookReserved', 'bookCancel', 'bookCanceled', 'bookLoaned', 'bookReturned', 'bookExpired'))`.execute(
+        db,
+      );
+      await sql`ALTER TABLE reservations
+        ADD COLUMN waitlist boolean NOT NULL DEFAULT false,
+        ADD COLUMN queue_ticket bigint,
+        ADD COLUMN pickup_by timestamptz,
+        ADD COLUMN due_at timestamptz`.execute(db);
+      // The active list now includes waiting reservations (ACTIVE_STATUSES).
+      await sql`DROP INDEX IF EXISTS reservations_active_by_customer`.execute(db);
+      await sql`CREATE INDEX reservations_active_by_customer ON reservations (customer_id) WHERE status IN ('pending', 'bookWaiting', 'bookReserveReq', 'bookReserved')`.execute(db);
+      // One active reservation per patron per book needs no index of its own: a patron has at most
+      // the limit of active rows, found through reservations_active_by_customer.
+      // The deadline sweep reads only the copies waiting for pickup, by deadline.
+      await sql`CREATE INDEX reservations_pickup_deadline ON reservations (pickup_by) WHERE status = 'bookReserved'`.execute(db);
+      // Places in line, per book.
+      await sql`CREATE INDEX reservations_waiting_line ON reservations (book_id, queue_ticket) WHERE status = 'bookWaiting'`.execute(db);
+      // The librarian's desk: a library's reservations by status.
+      await db.schema.createIndex('reservations_by_library').on('reservations').columns(['library_id', 'status', 'reservation_id']).execute();
+    },
+  },
 };

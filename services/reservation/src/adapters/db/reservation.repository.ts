@@ -1,9 +1,17 @@
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
-import { ACTIVE_STATUSES, Reservation, type NewReservation, type ReservationProps, type ReservationStatus } from '../../domain/reservation.ts';
+import { sql, type Kysely, type RawBuilder, type Selectable, type Transaction } from 'kysely';
+import { ACTIVE_STATUSES, ONE_PER_BOOK_STATUSES, Reservation, type NewReservation, type ReservationProps, type ReservationStatus } from '../../domain/reservation.ts';
 import type { ReservationRepository } from '../../application/ports.ts';
 import type { ReservationTables } from './schema.ts';
 
-type Row = Selectable<ReservationTables['reservations']>;
+type Row = Selectable<ReservationTables['reservations']> & { queue_position?: string | number | null };
+
+/**
+ * The place in line of a waiting reservation, computed as it is read: 1 + the reservations of the
+ * same book waiting with a smaller ticket (index reservations_waiting_line).
+ */
+const queuePosition: RawBuilder<string | number | null> = sql<string | number | null>`CASE WHEN r.status = 'bookWaiting' THEN (
+    SELECT count(*) FROM reservations w WHERE w.book_id = r.book_id AND w.status = 'bookWaiting' AND w.queue_ticket <= r.queue_ticket
+  ) END`;
 
 function toProps(row: Row): ReservationProps {
   return {
@@ -18,6 +26,11 @@ function toProps(row: Row): ReservationProps {
     rejectReason: row.reject_reason,
     attempts: row.attempts,
     idempotencyKey: row.idempotency_key,
+    waitlist: row.waitlist,
+    queueTicket: row.queue_ticket === null ? null : Number(row.queue_ticket),
+    queuePosition: row.queue_position === null || row.queue_position === undefined ? null : Number(row.queue_position),
+    pickupBy: row.pickup_by === null ? null : new Date(row.pickup_by),
+    dueAt: row.due_at === null ? null : new Date(row.due_at),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -35,6 +48,10 @@ function toRow(p: NewReservation) {
     reject_reason: p.rejectReason,
     attempts: p.attempts,
     idempotency_key: p.idempotencyKey,
+    waitlist: p.waitlist,
+    queue_ticket: p.queueTicket,
+    pickup_by: p.pickupBy,
+    due_at: p.dueAt,
     created_at: p.createdAt,
     updated_at: p.updatedAt,
   };
@@ -53,7 +70,12 @@ export class KyselyReservationRepository implements ReservationRepository {
   }
 
   async find(reservationId: number): Promise<Reservation | null> {
-    const row = await this.#db.selectFrom('reservations').selectAll().where('reservation_id', '=', reservationId).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom('reservations as r')
+      .selectAll('r')
+      .select(queuePosition.as('queue_position'))
+      .where('r.reservation_id', '=', reservationId)
+      .executeTakeFirst();
     return row ? Reservation.restore(toProps(row)) : null;
   }
 
@@ -83,6 +105,31 @@ export class KyselyReservationRepository implements ReservationRepository {
     return Number(row.n);
   }
 
+  async findOpenForBook(customerId: string, bookId: number): Promise<{ reservationId: number; status: ReservationStatus } | null> {
+    const row = await this.#db
+      .selectFrom('reservations')
+      .select(['reservation_id', 'status'])
+      .where('customer_id', '=', customerId)
+      .where('book_id', '=', bookId)
+      .where('status', 'in', ONE_PER_BOOK_STATUSES)
+      .orderBy('reservation_id')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? { reservationId: row.reservation_id, status: row.status } : null;
+  }
+
+  async findUncollected(now: Date, limit: number): Promise<number[]> {
+    const rows = await this.#db
+      .selectFrom('reservations')
+      .select('reservation_id')
+      .where('status', '=', 'bookReserved')
+      .where('pickup_by', '<=', now)
+      .orderBy('pickup_by')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.reservation_id);
+  }
+
   async findStalePending(before: Date, limit: number): Promise<number[]> {
     const rows = await this.#db
       .selectFrom('reservations')
@@ -95,12 +142,13 @@ export class KyselyReservationRepository implements ReservationRepository {
     return rows.map((r) => r.reservation_id);
   }
 
-  async list(query: { customerId?: string; status?: ReservationStatus; limit: number; offset: number }) {
-    let base = this.#db.selectFrom('reservations');
-    if (query.customerId) base = base.where('customer_id', '=', query.customerId);
-    if (query.status) base = base.where('status', '=', query.status);
+  async list(query: { customerId?: string; status?: ReservationStatus; libraryId?: number; limit: number; offset: number }) {
+    let base = this.#db.selectFrom('reservations as r');
+    if (query.customerId) base = base.where('r.customer_id', '=', query.customerId);
+    if (query.status) base = base.where('r.status', '=', query.status);
+    if (query.libraryId !== undefined) base = base.where('r.library_id', '=', query.libraryId);
     const [rows, count] = await Promise.all([
-      base.selectAll().orderBy('reservation_id', 'desc').limit(query.limit).offset(query.offset).execute(),
+      base.selectAll('r').select(queuePosition.as('queue_position')).orderBy('r.reservation_id', 'desc').limit(query.limit).offset(query.offset).execute(),
       base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
     return { items: rows.map(toProps), total: Number(count.n) };

@@ -15,6 +15,11 @@ export interface ReservationTables extends MessagingTables {
     reject_reason: string | null;
     attempts: number;
     idempotency_key: string | null;
+    waitlist: Generated<boolean>;
+    /** bigint: book's ticket in the book's waiting line. */
+    queue_ticket: string | number | null;
+    pickup_by: Date | null;
+    due_at: Date | null;
     created_at: Date;
     updated_at: Date;
   };

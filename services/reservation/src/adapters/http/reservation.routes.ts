@@ -3,6 +3,7 @@ import { BODY_PROBLEMS, COMMON_PROBLEMS, HttpProblem, ProblemSchema, requestCont
 import { ReservationStatusSchema } from '@bstore/contracts';
 import type { BrowseReservations } from '../../application/browse-reservations/browse-reservations.service.ts';
 import type { CancelReservation } from '../../application/cancel-reservation/cancel-reservation.service.ts';
+import type { LendAtDesk } from '../../application/lend-at-desk/lend-at-desk.service.ts';
 import type { PlaceReservation } from '../../application/place-reservation/place-reservation.service.ts';
 import type { ReservationProps } from '../../domain/reservation.ts';
 import type { idempotencyHooks } from './idempotency.ts';
@@ -10,6 +11,7 @@ import type { idempotencyHooks } from './idempotency.ts';
 export interface ReservationRouteDeps {
   placeReservation: PlaceReservation;
   cancelReservation: CancelReservation;
+  lendAtDesk: LendAtDesk;
   browse: BrowseReservations;
   /** Seconds a client should wait before retrying when book is unavailable. */
   retryAfterSeconds: number;
@@ -21,7 +23,11 @@ export const reservationErrorStatus: Record<string, number> = {
   RESERVATION_NOT_FOUND: 404,
   RESERVATION_NOT_CANCELLABLE: 409,
   TOO_MANY_ACTIVE_RESERVATIONS: 409,
+  ACTIVE_RESERVATION_EXISTS: 409,
+  RESERVATION_NOT_AWAITING_PICKUP: 409,
+  RESERVATION_NOT_ON_LOAN: 409,
   INVALID_TRANSITION: 409,
+  STAFF_ONLY: 403,
 };
 
 const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
@@ -37,6 +43,9 @@ const ReservationSchema = Type.Object({
   preferredLibraryId: Type.Union([Type.Integer(), Type.Null()]),
   libraryId: Type.Union([Type.Integer(), Type.Null()]),
   libraryName: Type.Union([Type.String(), Type.Null()]),
+  pickupBy: Type.Union([Type.String({ format: 'date-time', description: 'bookReserved: the copy waits for pickup until then' }), Type.Null()]),
+  dueAt: Type.Union([Type.String({ format: 'date-time', description: 'bookLoaned: the loan is due then (overdue after)' }), Type.Null()]),
+  queuePosition: Type.Union([Type.Integer({ minimum: 1, description: "bookWaiting: the place in the book's line, 1 = next" }), Type.Null()]),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
 });
@@ -51,6 +60,9 @@ function toJson(r: ReservationProps) {
     preferredLibraryId: r.preferredLibraryId,
     libraryId: r.libraryId,
     libraryName: r.libraryName,
+    pickupBy: r.pickupBy?.toISOString() ?? null,
+    dueAt: r.dueAt?.toISOString() ?? null,
+    queuePosition: r.status === 'bookWaiting' ? r.queuePosition : null,
     createdAt: r.createdAt.toISOString(),
     updatedAt: r.updatedAt.toISOString(),
   };
@@ -64,8 +76,15 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
     '/reservations',
     {
       schema: {
-        body: Type.Object({ bookId: Id, preferredLibraryId: Type.Optional(Type.Union([Id, Type.Null()])) }, { additionalProperties: false }),
-        // 403: a staff token (patrons reserve); 409: out of stock, too many active, or the Idempotency-Key in use;
+        body: Type.Object(
+          {
+            bookId: Id,
+            preferredLibraryId: Type.Optional(Type.Union([Id, Type.Null()])),
+            waitlist: Type.Optional(Type.Boolean({ description: "with no copy available, join the book's waiting line (201 bookWaiting) instead of 409 bookOutOfStock" })),
+          },
+          { additionalProperties: false },
+        ),
+        // 403: a staff token (patrons reserve); 409: out of stock, too many active, one of this book already active, or the Idempotency-Key in use;
         // 422: the Idempotency-Key reused with another body; 503: book unavailable or its circuit open.
         response: { 201: ReservationSchema, 403: ProblemSchema, 422: ProblemSchema, ...errors, ...BODY_PROBLEMS },
       },
@@ -138,6 +157,7 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
           {
             status: Type.Optional(Status),
             customerId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$', maxLength: 64 })),
+            libraryId: Type.Optional(Id),
             limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
             offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
           },
@@ -151,8 +171,11 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
       },
     },
     async (request) => {
-      const { status, customerId, limit, offset } = request.query;
-      const page = await deps.browse.list({ limit, offset, ...(status ? { status } : {}), ...(customerId ? { customerId } : {}) }, requestContext(request));
+      const { status, customerId, libraryId, limit, offset } = request.query;
+      const page = await deps.browse.list(
+        { limit, offset, ...(status ? { status } : {}), ...(customerId ? { customerId } : {}), ...(libraryId !== undefined ? { libraryId } : {}) },
+        requestContext(request),
+      );
       return { items: page.items.map(toJson), total: page.total, limit, offset };
     },
   );
@@ -169,16 +192,43 @@ export async function reservationRoutes(app: HttpApp, deps: ReservationRouteDeps
       onRequest: requireIdentity,
       schema: {
         params: ReservationParams,
-        body: Type.Object({ status: Type.String({ maxLength: 40 }) }, { additionalProperties: false }),
-        response: { 202: Type.Object({ reservationId: Type.Integer(), status: Type.Literal('bookCancel') }), ...errors, ...BODY_PROBLEMS },
+        body: Type.Object(
+          {
+            status: Type.String({
+              maxLength: 40,
+              description: 'bookCancel (the patron or staff cancel; 202), bookLoaned (staff check the copy out; 200), bookReturned (staff check it in; 200)',
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        // 403: a patron asking for a staff action; 409: the reservation's state does not allow the change.
+        response: {
+          200: ReservationSchema,
+          202: Type.Object({ reservationId: Type.Integer(), status: Type.Literal('bookCancel') }),
+          403: ProblemSchema,
+          ...errors,
+          ...BODY_PROBLEMS,
+        },
       },
     },
     async (request, reply) => {
-      if (request.body.status !== 'bookCancel') {
-        throw new HttpProblem(400, 'STATUS_CHANGE_NOT_ALLOWED', `only {"status":"bookCancel"} is accepted; a reservation's status changes through its lifecycle, not by request`);
+      const cmd = { reservationId: request.params.reservationId, requester: requestContext(request) };
+      switch (request.body.status) {
+        case 'bookCancel': {
+          const r = await deps.cancelReservation.execute(cmd);
+          return reply.status(202).send({ reservationId: r.reservationId, status: 'bookCancel' as const });
+        }
+        case 'bookLoaned':
+          return reply.status(200).send(toJson(await deps.lendAtDesk.checkOut(cmd)));
+        case 'bookReturned':
+          return reply.status(200).send(toJson(await deps.lendAtDesk.checkIn(cmd)));
+        default:
+          throw new HttpProblem(
+            400,
+            'STATUS_CHANGE_NOT_ALLOWED',
+            `only {"status":"bookCancel"}, and for staff {"status":"bookLoaned"} (check-out) and {"status":"bookReturned"} (check-in), are accepted; other statuses change through the lifecycle, not by request`,
+          );
       }
-      const r = await deps.cancelReservation.execute({ reservationId: request.params.reservationId, requester: requestContext(request) });
-      return reply.status(202).send({ reservationId: r.reservationId, status: 'bookCancel' as const });
     },
   );
 }

@@ -19,7 +19,7 @@ export class BrowseReservations {
   }
 
   list(
-    query: { status?: ReservationStatus; customerId?: string; limit: number; offset: number },
+    query: { status?: ReservationStatus; customerId?: string; libraryId?: number; limit: number; offset: number },
     requester: Requester,
   ): Promise<{ items: ReservationProps[]; total: number }> {
     const customerId = requester.role === 'staff' ? query.customerId : requester.customerId;

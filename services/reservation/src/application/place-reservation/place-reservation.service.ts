@@ -7,6 +7,8 @@ export interface PlaceReservationCommand {
   bookId: number;
   customerId: string;
   preferredLibraryId?: number | null;
+  /** Join the book's waiting line when no copy is available (ADR 0022). */
+  waitlist?: boolean;
   /** The request's claim on its Idempotency-Key, when it sent one. */
   idempotency?: IdempotencyClaim;
 }
@@ -94,11 +96,26 @@ export class PlaceReservation {
           { limit, active },
         );
       }
+      // One active reservation per patron per book (under the same lock as the count).
+      const open = await uow.reservations.findOpenForBook(cmd.customerId, cmd.bookId);
+      if (open) {
+        throw new DomainError(
+          'ACTIVE_RESERVATION_EXISTS',
+          `you already have reservation ${open.reservationId} of book ${cmd.bookId} (${open.status}); one active reservation per book`,
+          { reservationId: open.reservationId, bookId: cmd.bookId, reservationStatus: open.status },
+        );
+      }
       // Stored with its first attempt at the hold already counted (the call that follows): one
       // INSERT, not an INSERT and an UPDATE of the same row.
       const r = await uow.reservations.insert(
         Reservation.requestAttempted(
-          { bookId: cmd.bookId, customerId: cmd.customerId, preferredLibraryId: cmd.preferredLibraryId ?? null, idempotencyKey: cmd.idempotency?.key ?? null },
+          {
+            bookId: cmd.bookId,
+            customerId: cmd.customerId,
+            preferredLibraryId: cmd.preferredLibraryId ?? null,
+            idempotencyKey: cmd.idempotency?.key ?? null,
+            waitlist: cmd.waitlist === true,
+          },
           this.#clock.now(),
         ),
       );

@@ -51,6 +51,7 @@ export class RequestHold {
       bookId: reservation.bookId,
       reservationId: reservation.reservationId,
       customerId: reservation.customerId,
+      ...(reservation.waitlist ? { waitlist: true } : {}),
     });
     return this.#tx.run(async (uow): Promise<DriveResult> => {
       const r = await uow.reservations.findForUpdate(reservation.reservationId);
@@ -62,6 +63,11 @@ export class RequestHold {
           r.markHeld(outcome.bookName, now);
           await saveWithEvents(uow, r);
           return { kind: 'reserved', reservation: r.props };
+        case 'waiting':
+          // In the book's line; the answer carries the place book gave it.
+          r.markWaiting(outcome.bookName, outcome.queueTicket, now);
+          await saveWithEvents(uow, r);
+          return { kind: 'reserved', reservation: { ...r.props, queuePosition: outcome.queuePosition } };
         case 'outOfStock':
           r.markOutOfStock(now, outcome.bookName);
           await saveWithEvents(uow, r);
