@@ -178,7 +178,7 @@ describe('the web app, as its users use it', () => {
     noProblems(tab);
   });
 
-  it('a book with no copy: Reserve shows the out-of-stock message', async () => {
+  it('a book with no copy: the button offers the waiting list instead, and the patron can leave it again', async () => {
     const title = `Empty Shelf ${run}`;
     await newBook(title, 0);
     const tab = await openApp();
@@ -188,19 +188,58 @@ describe('the web app, as its users use it', () => {
     const card = bookCard(page, title);
     await visible(card);
     await untilText(card, 'No copy available');
-    await card.getByRole('button', { name: 'Reserve' }).click();
+    // No out-of-stock reservation to record: the waiting list is offered.
+    expect(await card.getByRole('button', { name: 'Reserve', exact: true }).count()).toBe(0);
+    await card.getByRole('button', { name: 'Join the waiting list' }).click();
 
-    await untilText(messages(page), new RegExp(`No copy is available: “${title}” is out of stock\\. The reservation \\d+ is recorded as out of stock\\.`));
+    await untilText(messages(page), new RegExp(`You joined the waiting list for “${title}” \\(reservation \\d+\\): you are number 1 in line\\.`));
     // The live region is role=status, polite: a screen reader announces it.
     expect(await messages(page).getAttribute('aria-live')).toBe('polite');
-    // The button is usable again.
-    await visible(card.getByRole('button', { name: 'Reserve' }));
-    expect(await card.getByRole('button', { name: 'Reserve' }).isEnabled()).toBe(true);
+    await untilText(card, /You already have reservation \d+ for this book: On the waiting list \(bookWaiting\)\./);
 
-    // The refused reservation is recorded as out of stock.
     await page.getByRole('link', { name: 'My reservations' }).click();
-    await untilText(reservationCard(page, title), 'Out of stock (bookOutOfStock)');
-    expect(await reservationCard(page, title).getByRole('button', { name: 'Cancel reservation' }).count()).toBe(0);
+    const mine = reservationCard(page, title);
+    await untilText(mine, 'On the waiting list (bookWaiting)');
+    await untilText(mine, 'You are number 1 in line.');
+    await mine.getByRole('button', { name: 'Cancel reservation' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Cancel this reservation?' });
+    await visible(dialog);
+    await untilText(dialog, 'you leave the waiting line');
+    await dialog.getByRole('button', { name: 'Yes, cancel it' }).click();
+    await untilText(mine, 'Cancelled (bookCanceled)');
+    expect(await mine.getByRole('button', { name: 'Cancel reservation' }).count()).toBe(0);
+
+    // Out of the line, the catalogue offers it again.
+    await page.getByRole('link', { name: 'Catalogue' }).click();
+    await search(page, title);
+    await visible(bookCard(page, title).getByRole('button', { name: 'Join the waiting list' }));
+    noProblems(tab);
+  });
+
+  it('the last copy gone meanwhile: Reserve shows the out-of-stock message', async () => {
+    const title = `Last Copy ${run}`;
+    await newBook(title, 1);
+    const tab = await openApp();
+    const { page } = tab;
+    await signIn(page, 'alice');
+    await search(page, title);
+    const card = bookCard(page, title);
+    await untilText(card, 'Available: 1 of 1');
+    // Another patron took the copy between the catalogue's refresh and the click (the API's answer, staged).
+    await page.route('**/reservations', (route) =>
+      route.request().method() === 'POST'
+        ? route.fulfill({
+            status: 409,
+            contentType: 'application/problem+json',
+            body: JSON.stringify({ title: 'Conflict', status: 409, code: 'BOOK_OUT_OF_STOCK', detail: 'no copy', reservationId: 4242, reservationStatus: 'bookOutOfStock' }),
+          })
+        : route.fallback(),
+    );
+    await card.getByRole('button', { name: 'Reserve', exact: true }).click();
+    await untilText(messages(page), `No copy is available: “${title}” is out of stock. The reservation 4242 is recorded as out of stock.`);
+    await page.unroute('**/reservations');
+    // The button is usable again.
+    expect(await card.getByRole('button', { name: 'Reserve', exact: true }).isEnabled()).toBe(true);
     noProblems(tab, [RESERVE_409]);
   });
 

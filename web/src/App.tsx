@@ -12,6 +12,7 @@ import { NotFound } from './pages/NotFound.tsx';
 import { SignIn } from './pages/SignIn.tsx';
 import { Assignments } from './pages/staff/Assignments.tsx';
 import { DeadLetters } from './pages/staff/DeadLetters.tsx';
+import { Desk } from './pages/staff/Desk.tsx';
 import { Libraries } from './pages/staff/Libraries.tsx';
 import { ReservationDetail } from './pages/staff/ReservationDetail.tsx';
 import { StaffBooks } from './pages/staff/StaffBooks.tsx';
@@ -194,6 +195,8 @@ function Page({ session, route }: { session: Session; route: string }): ReactNod
         return <Assignments />;
       case '/staff/reservations':
         return <StaffReservations />;
+      case '/staff/desk':
+        return <Desk />;
       case '/staff/dead-letters':
         return <DeadLetters />;
       default:

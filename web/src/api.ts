@@ -3,11 +3,40 @@
  * problem+json (RFC 9457) and becomes an `ApiError` with its status, code, detail and Retry-After.
  */
 
-export const RESERVATION_STATUSES = ['pending', 'bookReserveReq', 'bookOutOfStock', 'rejected', 'bookReserved', 'bookCancel', 'bookCanceled'] as const;
+export const RESERVATION_STATUSES = [
+  'pending',
+  'bookWaiting',
+  'bookReserveReq',
+  'bookOutOfStock',
+  'rejected',
+  'bookReserved',
+  'bookCancel',
+  'bookCanceled',
+  'bookLoaned',
+  'bookReturned',
+  'bookExpired',
+] as const;
 export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
 
-/** Statuses a patron may cancel (a copy is held). */
-export const CANCELLABLE_STATUSES: readonly ReservationStatus[] = ['bookReserveReq', 'bookReserved'];
+/** Statuses a patron may cancel: a copy is held for them, or they wait in the book's line. */
+export const CANCELLABLE_STATUSES: readonly ReservationStatus[] = ['bookWaiting', 'bookReserveReq', 'bookReserved'];
+
+/** Statuses of an active reservation: a patron has at most one of these per book. */
+export const ACTIVE_STATUSES: readonly ReservationStatus[] = ['pending', 'bookWaiting', 'bookReserveReq', 'bookReserved', 'bookCancel'];
+
+/** Statuses that end a reservation's life (nothing moves it on). */
+export const ENDED_STATUSES: readonly ReservationStatus[] = ['bookOutOfStock', 'rejected', 'bookCanceled', 'bookReturned', 'bookExpired'];
+
+/**
+ * What a reservation's life adds to it: until when a held copy waits at the library (bookReserved),
+ * when a loan is due (bookLoaned), the place in the book's waiting line (bookWaiting; 1 = next).
+ * Optional: an answer of a service older than these fields has none.
+ */
+export interface ReservationDeadlines {
+  pickupBy?: string | null;
+  dueAt?: string | null;
+  queuePosition?: number | null;
+}
 
 export interface Page<T> {
   items: T[];
@@ -45,7 +74,7 @@ export interface Assignment {
   createdAt: string;
 }
 
-export interface Reservation {
+export interface Reservation extends ReservationDeadlines {
   reservationId: number;
   bookId: number;
   bookName: string | null;
@@ -69,7 +98,7 @@ export interface TimelineEntry {
   traceId: string | null;
 }
 
-export interface ReservationPage {
+export interface ReservationPage extends ReservationDeadlines {
   reservationId: number;
   bookId: number;
   bookName: string | null;
@@ -299,12 +328,31 @@ export class ApiClient {
   }
 
   // --- reservation
-  reserve(body: { bookId: number; preferredLibraryId?: number }, idempotencyKey: string): Promise<Reservation> {
+  /** With `waitlist: true`, a book with no copy answers 201 bookWaiting (a place in its line) instead of 409 BOOK_OUT_OF_STOCK. */
+  reserve(body: { bookId: number; preferredLibraryId?: number; waitlist?: true }, idempotencyKey: string): Promise<Reservation> {
     return this.request('/reservations', { method: 'POST', body, idempotencyKey });
   }
 
   cancel(reservationId: number): Promise<{ reservationId: number; status: 'bookCancel' }> {
     return this.request(`/reservations/${reservationId}`, { method: 'PATCH', body: { status: 'bookCancel' } });
+  }
+
+  /** Staff: the patron picks the held copy up at the desk (bookReserved → bookLoaned, due at dueAt). */
+  checkOut(reservationId: number): Promise<Reservation> {
+    return this.request(`/reservations/${reservationId}`, { method: 'PATCH', body: { status: 'bookLoaned' } });
+  }
+
+  /** Staff: the copy comes back to the desk (bookLoaned → bookReturned). */
+  checkIn(reservationId: number): Promise<Reservation> {
+    return this.request(`/reservations/${reservationId}`, { method: 'PATCH', body: { status: 'bookReturned' } });
+  }
+
+  /** The reservations themselves (the reservation service, newest first); staff see everyone's. */
+  reservations(
+    query: { status?: ReservationStatus; customerId?: string; libraryId?: number; limit?: number; offset?: number },
+    signal?: AbortSignal,
+  ): Promise<Page<Reservation>> {
+    return this.request('/reservations', { query, ...(signal ? { signal } : {}) });
   }
 
   // --- customercenter (the read model)

@@ -42,9 +42,12 @@ describe('Hold transitions', () => {
     const lent = hold('held').lend();
     expect(lent?.status).toBe('loaned');
     expect(lent?.lend()).toBeNull();
-    expect(hold('held').giveBack()).toBeNull();
-    expect(lent?.giveBack()?.status).toBe('released');
-    expect(lent?.giveBack()?.giveBack()).toBeNull();
+    // A return that overtook its check-out frees the held copy too.
+    expect(hold('held').giveBack()).toMatchObject({ wasHeld: true });
+    expect(lent?.giveBack()).toMatchObject({ wasHeld: false });
+    expect(lent?.giveBack()?.hold.status).toBe('released');
+    expect(lent?.giveBack()?.hold.giveBack()).toBeNull();
+    expect(hold('waiting').giveBack()).toBeNull();
   });
 
   it('a voided hold (release before hold) is never reused', () => {

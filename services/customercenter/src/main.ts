@@ -110,13 +110,14 @@ export async function createCustomerCenterService(deps: CustomerCenterDeps, conf
       logger,
       handlers: customercenterEventHandlers(new ProjectReservationEvent()),
       // Called only for an event newly projected, once it is stored: the live stream shows the
-      // change, and a saga stage the event completes is timed (never twice for a duplicate).
+      // change (and the new places in line of the book's other waiting pages, when the page joined
+      // or left the line), and a saga stage the event completes is timed (never twice for a duplicate).
       afterCommit: async (event) => {
         if (!isPageEvent(event)) return;
         // One read of the page and its timeline serves both (a second read cost a Redis round trip).
         let announced: ReservationPageDetail | null = null;
         try {
-          announced = await watch.announce(event.data.reservationId);
+          announced = await watch.announce(event.data.reservationId, event.id);
         } finally {
           await stages.projected(event, announced?.timeline);
         }

@@ -36,9 +36,9 @@ export interface RebuildResult {
 }
 
 /**
- * Empties the read model under the prefix (pages, timelines, indexes; dead letters stay) and
- * projects every page event the stream holds into it, through the same projection the consumer
- * runs. Safe while customercenter replicas keep consuming: the merge is commutative and
+ * Empties the read model under the prefix (pages, timelines, indexes, waiting lines; dead letters
+ * stay) and projects every page event the stream holds into it (the waiting line's, the loan's
+ * and the expiry's too: `PAGE_EVENT_TYPES`), through the same projection the consumer runs. Safe while customercenter replicas keep consuming: the merge is commutative and
  * idempotent, and every event stored before the replay began is replayed, so a change a replica
  * applied just before the keys were deleted comes back. Readers see a partial view meanwhile.
  */

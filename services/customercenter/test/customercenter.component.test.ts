@@ -99,6 +99,9 @@ interface PageJson {
   status: string;
   libraryId: number | null;
   libraryName: string | null;
+  pickupBy: string | null;
+  dueAt: string | null;
+  queuePosition: number | null;
   createdAt: string;
   updatedAt: string;
   timeline: TimelineJson[];
@@ -141,6 +144,86 @@ function lifecycle(customerId = 'alice', start = 0, reservationId = nextReservat
       subject,
       time: time(3),
       data: { ...base, status: 'bookCanceled' as const },
+    }),
+  };
+}
+
+let nextBookId = 100;
+let nextTicket = 1;
+const day = 86_400;
+
+/**
+ * The events a reservation in a book's waiting line may go through (ADR 0022), `start` seconds
+ * after t0: it joins the line with a ticket, is granted a copy, accepted with a pickup deadline,
+ * checked out, returned; or cancelled while it waits; or it expires after acceptance.
+ */
+function waitingLife(customerId: string, start: number, options: { bookId: number; queueTicket?: number; reservationId?: number }) {
+  const { bookId, queueTicket = nextTicket++, reservationId = nextReservationId++ } = options;
+  const time = (s: number) => new Date(t0 + (start + s) * 1000);
+  const subject = String(reservationId);
+  const base = { reservationId, bookId, customerId };
+  const pickupBy = time(10 + 7 * day).toISOString();
+  const dueAt = time(100 + 21 * day).toISOString();
+  return {
+    reservationId,
+    queueTicket,
+    pickupBy,
+    dueAt,
+    waitlisted: createEnvelope({
+      type: 'ReservationWaitlisted',
+      source: sourceOf('reservation'),
+      subject,
+      time: time(0),
+      data: { ...base, bookName: 'Kindred', queueTicket, status: 'bookWaiting' as const },
+    }),
+    granted: createEnvelope({
+      type: 'CopyGranted',
+      source: sourceOf('book'),
+      subject,
+      time: time(10),
+      data: { ...base, bookName: 'Kindred', queueTicket, cause: 'returned' as const, status: 'bookReserveReq' as const },
+    }),
+    accepted: createEnvelope({
+      type: 'ReservationAccepted',
+      source: sourceOf('assignment'),
+      subject,
+      time: time(11),
+      data: { ...base, assignmentId: 9, libraryId: 2, libraryName: 'Riverside', status: 'bookReserved' as const, pickupBy },
+    }),
+    checkedOut: createEnvelope({
+      type: 'ReservationCheckedOut',
+      source: sourceOf('reservation'),
+      subject,
+      time: time(100),
+      data: { ...base, libraryId: 2, dueAt, status: 'bookLoaned' as const },
+    }),
+    returned: createEnvelope({
+      type: 'ReservationReturned',
+      source: sourceOf('reservation'),
+      subject,
+      time: time(200),
+      data: { ...base, libraryId: 2, status: 'bookReturned' as const },
+    }),
+    cancelRequested: createEnvelope({
+      type: 'ReservationCancelRequested',
+      source: sourceOf('reservation'),
+      subject,
+      time: time(5),
+      data: { ...base, status: 'bookCancel' as const },
+    }),
+    canceled: createEnvelope({
+      type: 'ReservationCanceled',
+      source: sourceOf('assignment'),
+      subject,
+      time: time(6),
+      data: { ...base, status: 'bookCanceled' as const },
+    }),
+    expired: createEnvelope({
+      type: 'ReservationExpired',
+      source: sourceOf('reservation'),
+      subject,
+      time: time(11 + 7 * day + 1),
+      data: { ...base, libraryId: 2, pickupBy, status: 'bookExpired' as const },
     }),
   };
 }
@@ -337,6 +420,106 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
     });
   });
 
+  describe('the waiting line, the loan and the pickup deadline', () => {
+    it('waiting -> granted -> accepted -> checked out -> returned: every event in the timeline, the deadlines on the page, no ticket', async () => {
+      const w = waitingLife('alice', 3000, { bookId: nextBookId++ });
+      await handleAll([w.waitlisted]);
+      expect(await getPage(w.reservationId)).toMatchObject({ status: 'bookWaiting', bookName: 'Kindred', queuePosition: 1, pickupBy: null, dueAt: null });
+      await handleAll([w.granted]);
+      expect(await getPage(w.reservationId)).toMatchObject({ status: 'bookReserveReq', queuePosition: null });
+      await handleAll([w.accepted]);
+      expect(await getPage(w.reservationId)).toMatchObject({ status: 'bookReserved', libraryName: 'Riverside', pickupBy: w.pickupBy, dueAt: null });
+      await handleAll([w.checkedOut]);
+      expect(await getPage(w.reservationId)).toMatchObject({ status: 'bookLoaned', pickupBy: w.pickupBy, dueAt: w.dueAt });
+      await handleAll([w.returned]);
+      const page = await getPage(w.reservationId);
+      expect(page).toMatchObject({
+        status: 'bookReturned',
+        bookName: 'Kindred',
+        libraryId: 2,
+        libraryName: 'Riverside',
+        pickupBy: w.pickupBy,
+        dueAt: w.dueAt,
+        queuePosition: null,
+        createdAt: w.waitlisted.time,
+        updatedAt: w.returned.time,
+      });
+      expect(page).not.toHaveProperty('queueTicket');
+      expect(page.timeline).toEqual([
+        { eventId: w.waitlisted.id, eventType: 'ReservationWaitlisted', status: 'bookWaiting', service: 'reservation', occurredAt: w.waitlisted.time, traceId: null },
+        { eventId: w.granted.id, eventType: 'CopyGranted', status: 'bookReserveReq', service: 'book', occurredAt: w.granted.time, traceId: null },
+        { eventId: w.accepted.id, eventType: 'ReservationAccepted', status: 'bookReserved', service: 'assignment', occurredAt: w.accepted.time, traceId: null },
+        { eventId: w.checkedOut.id, eventType: 'ReservationCheckedOut', status: 'bookLoaned', service: 'reservation', occurredAt: w.checkedOut.time, traceId: null },
+        { eventId: w.returned.id, eventType: 'ReservationReturned', status: 'bookReturned', service: 'reservation', occurredAt: w.returned.time, traceId: null },
+      ]);
+    });
+
+    it('the same history delivered backwards, and twice, gives the same page', async () => {
+      const bookId = nextBookId++;
+      const inOrder = waitingLife('carol', 3100, { bookId, queueTicket: 1 });
+      const reversed = waitingLife('carol', 3100, { bookId, queueTicket: 2 });
+      await handleAll([inOrder.waitlisted, inOrder.granted, inOrder.accepted, inOrder.checkedOut, inOrder.returned]);
+      await handleAll([reversed.returned, reversed.checkedOut, reversed.accepted, reversed.granted, reversed.waitlisted]);
+      for (const e of [reversed.granted, reversed.waitlisted, reversed.checkedOut]) expect(await handle(e)).toBe('duplicate');
+      const expected = await getPage(inOrder.reservationId, await as('carol'));
+      expect(withoutIds(await getPage(reversed.reservationId, await as('carol')))).toEqual(withoutIds(expected));
+      expect(expected).toMatchObject({ status: 'bookReturned', dueAt: inOrder.dueAt, pickupBy: inOrder.pickupBy, queuePosition: null });
+    });
+
+    it('waiting -> cancelled, and accepted -> expired', async () => {
+      const bookId = nextBookId++;
+      const cancelled = waitingLife('alice', 3200, { bookId });
+      await handleAll([cancelled.waitlisted, cancelled.cancelRequested, cancelled.canceled]);
+      const page = await getPage(cancelled.reservationId);
+      expect(page).toMatchObject({ status: 'bookCanceled', bookName: 'Kindred', queuePosition: null, pickupBy: null, dueAt: null });
+      expect(page.timeline.map((e) => e.eventType)).toEqual(['ReservationWaitlisted', 'ReservationCancelRequested', 'ReservationCanceled']);
+
+      const lapsed = waitingLife('alice', 3300, { bookId });
+      // The expiry first: it knows the deadline that passed already.
+      await handleAll([lapsed.expired]);
+      expect(await getPage(lapsed.reservationId)).toMatchObject({ status: 'bookExpired', pickupBy: lapsed.pickupBy, libraryName: null });
+      await handleAll([lapsed.accepted]);
+      const expiredPage = await getPage(lapsed.reservationId);
+      expect(expiredPage).toMatchObject({ status: 'bookExpired', pickupBy: lapsed.pickupBy, libraryName: 'Riverside', queuePosition: null });
+      expect(expiredPage.timeline.map((e) => [e.eventType, e.status])).toEqual([
+        ['ReservationAccepted', 'bookReserved'],
+        ['ReservationExpired', 'bookExpired'],
+      ]);
+    });
+
+    it('places in line: three waiting are 1, 2, 3; the first granted makes the others 1, 2; another book keeps its own line', async () => {
+      const bookId = nextBookId++;
+      const otherBookId = nextBookId++;
+      const [first, second, third] = [0, 1, 2].map((i) => waitingLife('alice', 3400 + i, { bookId, queueTicket: 10 + i }));
+      const other = waitingLife('alice', 3403, { bookId: otherBookId, queueTicket: 1 });
+      await handleAll([third!.waitlisted, first!.waitlisted, other.waitlisted, second!.waitlisted]);
+      const positions = async () => Promise.all([first!, second!, third!, other].map(async (w) => (await getPage(w.reservationId)).queuePosition));
+      expect(await positions()).toEqual([1, 2, 3, 1]);
+
+      const listed = await service.app.inject({ method: 'GET', url: '/reservationPages?status=bookWaiting&limit=100', headers: await as('alice') });
+      expect(listed.statusCode).toBe(200);
+      const items = listed.json<{ items: PageJson[] }>().items;
+      expect(items.every((p) => p.status === 'bookWaiting')).toBe(true);
+      expect(Object.fromEntries(items.filter((p) => p.bookId === bookId).map((p) => [p.reservationId, p.queuePosition]))).toEqual({
+        [first!.reservationId]: 1,
+        [second!.reservationId]: 2,
+        [third!.reservationId]: 3,
+      });
+
+      await handleAll([first!.granted]);
+      expect(await positions()).toEqual([null, 1, 2, 1]);
+      expect(await handle(first!.granted)).toBe('duplicate');
+      expect(await handle(first!.waitlisted)).toBe('duplicate');
+      expect(await positions()).toEqual([null, 1, 2, 1]);
+    });
+
+    it.each(['bookWaiting', 'bookLoaned', 'bookReturned', 'bookExpired'])('the status filter takes %s', async (status) => {
+      const res = await service.app.inject({ method: 'GET', url: `/reservationPages?status=${status}&limit=100`, headers: asStaff });
+      expect(res.statusCode).toBe(200);
+      expect(res.json<{ items: PageJson[] }>().items.every((p) => p.status === status)).toBe(true);
+    });
+  });
+
   describe('HTTP', () => {
     let alicePage: number;
     let bobPage: number;
@@ -485,6 +668,49 @@ describe.each(readModels)('customercenter with its read model on %s', (_name, re
         expect(dataOf(await stream.next(pageMessage(dave.reservationId)))).toMatchObject({ customerId: 'dave' });
       } finally {
         stream.close();
+      }
+    });
+
+    it('a patron watching a waiting card sees its place move when a reservation ahead leaves the line or joins ahead of it', async () => {
+      const bookId = nextBookId++;
+      const ahead = waitingLife('wes', 4000, { bookId, queueTicket: 10 });
+      const mine = waitingLife('wanda', 4001, { bookId, queueTicket: 20 });
+      const behind = waitingLife('walt', 4002, { bookId, queueTicket: 30 });
+      const elsewhere = waitingLife('wanda', 4003, { bookId: nextBookId++, queueTicket: 1 });
+      await handleAll([ahead.waitlisted, mine.waitlisted, behind.waitlisted, elsewhere.waitlisted]);
+      const wanda = await openStream(`${service.url}/reservationPages/stream`, await as('wanda'));
+      const staff = await openStream(`${service.url}/reservationPages/stream`, asStaff);
+      try {
+        // The page ahead of Wanda's is granted a copy: Wanda's moves up to 1, Walt's to 2.
+        await handleAll([ahead.granted]);
+        expect(dataOf(await wanda.next(pageMessage(mine.reservationId)))).toMatchObject({ status: 'bookWaiting', queuePosition: 1 });
+        const seenByStaff = new Map<number, PageJson>();
+        while (seenByStaff.size < 3) {
+          const page = dataOf(await staff.next(pageMessage()));
+          seenByStaff.set(page.reservationId, page);
+        }
+        expect([...seenByStaff.keys()].sort()).toEqual([ahead.reservationId, mine.reservationId, behind.reservationId].sort());
+        expect(seenByStaff.get(ahead.reservationId)).toMatchObject({ status: 'bookReserveReq', queuePosition: null });
+        expect(seenByStaff.get(behind.reservationId)).toMatchObject({ customerId: 'walt', queuePosition: 2 });
+
+        // A reservation joins ahead of Wanda's (its event arrived late): Wanda's moves back to 2.
+        const late = waitingLife('wes', 4004, { bookId, queueTicket: 15 });
+        await handleAll([late.waitlisted]);
+        expect(dataOf(await wanda.next(pageMessage(mine.reservationId)))).toMatchObject({ queuePosition: 2 });
+
+        // One joining behind moves nobody ahead of it and a duplicate announces nothing, so the next
+        // page Wanda receives is her own, cancelled: out of the line, which moves Walt's pages up.
+        const last = waitingLife('walt', 4005, { bookId, queueTicket: 40 });
+        await handleAll([last.waitlisted]);
+        expect(await handle(ahead.granted)).toBe('duplicate');
+        await handleAll([mine.cancelRequested]);
+        expect(dataOf(await wanda.next(pageMessage()))).toMatchObject({ reservationId: mine.reservationId, status: 'bookCancel', queuePosition: null });
+        expect((await getPage(behind.reservationId, await as('walt'))).queuePosition).toBe(2);
+        expect((await getPage(last.reservationId, await as('walt'))).queuePosition).toBe(3);
+        expect((await getPage(elsewhere.reservationId, await as('wanda'))).queuePosition).toBe(1);
+      } finally {
+        wanda.close();
+        staff.close();
       }
     });
 

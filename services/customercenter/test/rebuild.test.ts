@@ -38,7 +38,7 @@ afterAll(async () => {
 const t0 = Date.parse('2025-07-01T12:00:00.000Z');
 
 function event(type: EventType, reservationId: number, second: number, data: Record<string, unknown>, customerId = 'alice'): EventEnvelope {
-  const producer = type === 'ReservationAccepted' || type === 'ReservationCanceled' ? 'assignment' : 'reservation';
+  const producer = type === 'ReservationAccepted' || type === 'ReservationCanceled' ? 'assignment' : type === 'CopyGranted' ? 'book' : 'reservation';
   return createEnvelope({
     type,
     source: sourceOf(producer),
@@ -65,6 +65,17 @@ function history(): { pageEvents: EventEnvelope[]; others: EventEnvelope[] } {
   const [requested5, accepted5, cancelRequested5] = lifecycle(5);
   const [requested6] = lifecycle(6, 'bob');
   const rejected3 = event('ReservationRejected', 3, 0, { bookName: 'Almond', status: 'bookOutOfStock', reason: 'no copy available' });
+  // The waiting line of book 7 (ADR 0022): 10 joined first and was granted a copy, then loaned it;
+  // 11 still waits (first in line now); 12 was accepted and expired.
+  const pickupBy = new Date(t0 + 7 * 86_400_000).toISOString();
+  const waitlisted10 = event('ReservationWaitlisted', 10, 0, { bookName: 'Pachinko', queueTicket: 1, status: 'bookWaiting' });
+  const granted10 = event('CopyGranted', 10, 1, { bookName: 'Pachinko', queueTicket: 1, cause: 'returned', status: 'bookReserveReq' });
+  const accepted10 = event('ReservationAccepted', 10, 2, { assignmentId: 10, libraryId: 3, libraryName: 'Harbour', status: 'bookReserved', pickupBy });
+  const checkedOut10 = event('ReservationCheckedOut', 10, 3, { libraryId: 3, dueAt: new Date(t0 + 21 * 86_400_000).toISOString(), status: 'bookLoaned' });
+  const waitlisted11 = event('ReservationWaitlisted', 11, 0, { bookName: 'Pachinko', queueTicket: 2, status: 'bookWaiting' }, 'bob');
+  const accepted12 = event('ReservationAccepted', 12, 0, { assignmentId: 12, libraryId: 3, libraryName: 'Harbour', status: 'bookReserved', pickupBy });
+  const expired12 = event('ReservationExpired', 12, 1, { libraryId: 3, pickupBy, status: 'bookExpired' });
+  const returned13 = event('ReservationReturned', 13, 0, { libraryId: null, status: 'bookReturned' });
   return {
     pageEvents: [
       requested1!,
@@ -82,6 +93,15 @@ function history(): { pageEvents: EventEnvelope[]; others: EventEnvelope[] } {
       cancelRequested5!,
       accepted5!,
       requested6!,
+      // Out of order, as a replay may hold them: the grant before the join.
+      granted10,
+      waitlisted11,
+      waitlisted10,
+      accepted10,
+      checkedOut10,
+      expired12,
+      accepted12,
+      returned13,
     ],
     others: [
       createEnvelope({ type: 'QuantityChanged', source: sourceOf('book'), subject: '7', data: { bookId: 7, quantity: 0, copies: 1, reason: 'held' } }),
@@ -160,6 +180,10 @@ describe('rebuilding the Redis read model from the stream', () => {
 
   it('the projected view is the one the events describe', () => {
     expect(projected.map((p) => [p.reservationId, p.status])).toEqual([
+      [13, 'bookReturned'],
+      [12, 'bookExpired'],
+      [11, 'bookWaiting'],
+      [10, 'bookLoaned'],
       [6, 'bookReserveReq'],
       [5, 'bookCancel'],
       [4, 'bookCanceled'],
@@ -168,6 +192,10 @@ describe('rebuilding the Redis read model from the stream', () => {
       [1, 'bookCanceled'],
     ]);
     expect(projected.find((p) => p.reservationId === 5)).toMatchObject({ bookName: 'Pachinko', libraryName: 'Harbour' });
+    expect(projected.find((p) => p.reservationId === 10)).toMatchObject({ queueTicket: 1, queuePosition: null, pickupBy: new Date(t0 + 7 * 86_400_000), dueAt: new Date(t0 + 21 * 86_400_000) });
+    expect(projected.find((p) => p.reservationId === 11)).toMatchObject({ queueTicket: 2, queuePosition: 1 });
+    expect(projected.find((p) => p.reservationId === 12)).toMatchObject({ pickupBy: new Date(t0 + 7 * 86_400_000), queuePosition: null });
+    expect(projectedRaw[`${keyPrefix}waiting:7`]).toEqual(['0000000000000011', '2']);
   });
 
   it('after everything was deleted, rebuildReadModel brings back the same view, key for key', async () => {
@@ -189,6 +217,9 @@ describe('rebuilding the Redis read model from the stream', () => {
       bookName: null,
       libraryId: null,
       libraryName: null,
+      pickupBy: null,
+      dueAt: null,
+      queueTicket: null,
       eventId: 'stray',
       eventType: 'ReservationRequested',
       source: 'bstore/reservation',

@@ -126,6 +126,10 @@ describe('RedisPageUpdates', () => {
     status: 'bookReserved',
     libraryId: 2,
     libraryName: null,
+    pickupBy: new Date('2025-05-08T10:00:01.000Z'),
+    dueAt: null,
+    queueTicket: 12,
+    queuePosition: null,
     createdAt: new Date('2025-05-01T10:00:00.000Z'),
     updatedAt: new Date('2025-05-01T10:00:01.000Z'),
     timeline: [
@@ -168,6 +172,30 @@ describe('RedisPageUpdates', () => {
     await connection().publish(channel, JSON.stringify(older));
     await eventually('the older page', async () => (received.length === 1 ? true : undefined));
     expect(received[0]?.timeline).toEqual(sent.timeline.map((entry) => ({ ...entry, traceId: null })));
+  });
+
+  it('a page from a replica that knows no deadlines or places in line yet arrives with null ones', async () => {
+    const channel = freshKeys().pagesChannel;
+    const a = await replica(channel);
+    const received: ReservationPageDetail[] = [];
+    a.subscribe((p) => received.push(p));
+    const { pickupBy: _p, dueAt: _d, queueTicket: _q, queuePosition: _qp, ...older } = page(6);
+    await connection().publish(channel, JSON.stringify(older));
+    await eventually('the older page', async () => (received.length === 1 ? true : undefined));
+    expect(received[0]).toEqual({ ...page(6), pickupBy: null, dueAt: null, queueTicket: null, queuePosition: null });
+  });
+
+  it('carries the deadlines as dates and the place in line', async () => {
+    const channel = freshKeys().pagesChannel;
+    const a = await replica(channel);
+    const received: ReservationPageDetail[] = [];
+    a.subscribe((p) => received.push(p));
+    const sent = { ...page(8), status: 'bookLoaned' as const, dueAt: new Date('2025-05-22T10:00:00.000Z') };
+    const waiting = { ...page(9), status: 'bookWaiting' as const, pickupBy: null, queuePosition: 3 };
+    a.publish(sent);
+    a.publish(waiting);
+    await eventually('both pages', async () => (received.length === 2 ? true : undefined));
+    expect(received).toEqual([sent, waiting]);
   });
 
   it('a listener that throws does not stop the others, and an ended subscription receives nothing', async () => {

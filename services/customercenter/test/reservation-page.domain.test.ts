@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { RESERVATION_STATUSES, STATUS_RANK, type ReservationStatus } from '@bstore/contracts';
+import { RESERVATION_STATUSES, STATUS_RANK, createEnvelope, parseEvent, sourceOf, type EventType, type ReservationStatus } from '@bstore/contracts';
+import { changeOf, isPageEvent, type PageEvent } from '../src/application/events.ts';
 import {
+  PAGE_EVENT_TYPES,
   advanceStatus,
   applyChange,
   compareTimelineEntries,
   mergePages,
+  movedThroughWaiting,
   pageOf,
+  queuePositionOf,
   serviceOf,
   timelineEntryOf,
   type PageChange,
@@ -16,7 +20,18 @@ import { canSee } from '../src/domain/viewer.ts';
 const t0 = Date.parse('2025-01-01T10:00:00.000Z');
 const at = (seconds: number) => new Date(t0 + seconds * 1000);
 
-const base = { reservationId: 7, bookId: 3, customerId: 'alice', bookName: null, libraryId: null, libraryName: null, traceId: null };
+const base = {
+  reservationId: 7,
+  bookId: 3,
+  customerId: 'alice',
+  bookName: null,
+  libraryId: null,
+  libraryName: null,
+  pickupBy: null,
+  dueAt: null,
+  queueTicket: null,
+  traceId: null,
+};
 
 const requested: PageChange = {
   ...base,
@@ -80,6 +95,9 @@ describe('applyChange: each event on an empty page', () => {
       status: 'bookReserveReq',
       libraryId: null,
       libraryName: null,
+      pickupBy: null,
+      dueAt: null,
+      queueTicket: null,
       createdAt: at(0),
       updatedAt: at(0),
     });
@@ -172,6 +190,209 @@ describe('applyChange: out of order', () => {
   });
 });
 
+// The waiting line and the loan (ADR 0022): another reservation of the same patron and book.
+const line = { ...base, reservationId: 8 };
+const days = (n: number) => n * 86_400;
+const waitlisted: PageChange = {
+  ...line,
+  bookName: 'Dune',
+  queueTicket: 42,
+  status: 'bookWaiting',
+  eventId: '0101',
+  eventType: 'ReservationWaitlisted',
+  source: 'bstore/reservation',
+  occurredAt: at(0),
+};
+const granted: PageChange = {
+  ...line,
+  bookName: 'Dune',
+  queueTicket: 42,
+  status: 'bookReserveReq',
+  eventId: '0102',
+  eventType: 'CopyGranted',
+  source: 'bstore/book',
+  occurredAt: at(days(2)),
+};
+const acceptedFromLine: PageChange = {
+  ...line,
+  libraryId: 2,
+  libraryName: 'Central',
+  pickupBy: at(days(2) + days(7)),
+  status: 'bookReserved',
+  eventId: '0103',
+  eventType: 'ReservationAccepted',
+  source: 'bstore/assignment',
+  occurredAt: at(days(2) + 1),
+};
+const checkedOut: PageChange = {
+  ...line,
+  dueAt: at(days(4) + days(21)),
+  status: 'bookLoaned',
+  eventId: '0104',
+  eventType: 'ReservationCheckedOut',
+  source: 'bstore/reservation',
+  occurredAt: at(days(4)),
+};
+const returned: PageChange = { ...line, status: 'bookReturned', eventId: '0105', eventType: 'ReservationReturned', source: 'bstore/reservation', occurredAt: at(days(20)) };
+const cancelWaiting: PageChange = { ...line, status: 'bookCancel', eventId: '0106', eventType: 'ReservationCancelRequested', source: 'bstore/reservation', occurredAt: at(60) };
+const canceledWaiting: PageChange = { ...line, status: 'bookCanceled', eventId: '0107', eventType: 'ReservationCanceled', source: 'bstore/assignment', occurredAt: at(61) };
+const expired: PageChange = {
+  ...line,
+  pickupBy: at(days(2) + days(7)),
+  status: 'bookExpired',
+  eventId: '0108',
+  eventType: 'ReservationExpired',
+  source: 'bstore/reservation',
+  occurredAt: at(days(9) + 5),
+};
+
+describe('applyChange: the waiting line, the loan and the pickup deadline', () => {
+  it.each<[string, PageChange, Partial<ReservationPage>]>([
+    ['ReservationWaitlisted: bookWaiting, with the book name and the ticket', waitlisted, { status: 'bookWaiting', bookName: 'Dune', queueTicket: 42 }],
+    ['CopyGranted: bookReserveReq, with the book name and the ticket', granted, { status: 'bookReserveReq', bookName: 'Dune', queueTicket: 42 }],
+    ['ReservationAccepted: bookReserved, with the library and the pickup deadline', acceptedFromLine, { status: 'bookReserved', libraryId: 2, pickupBy: at(days(9)) }],
+    ['ReservationCheckedOut: bookLoaned, with the due date', checkedOut, { status: 'bookLoaned', dueAt: at(days(25)), pickupBy: null }],
+    ['ReservationReturned: bookReturned', returned, { status: 'bookReturned', dueAt: null }],
+    ['ReservationExpired: bookExpired, with the deadline that passed', expired, { status: 'bookExpired', pickupBy: at(days(9)) }],
+  ])('%s, on an empty page', (_name, change, expected) => {
+    expect(applyChange(null, change)).toEqual({ ...pageOf(change), ...expected });
+  });
+
+  const loanHistory = [waitlisted, granted, acceptedFromLine, checkedOut, returned];
+
+  it('waiting -> granted -> accepted -> checked out -> returned ends bookReturned, keeping every field it learned', () => {
+    const { traceId: _t, ...pageBase } = line;
+    expect(applyAll(loanHistory)).toEqual({
+      ...pageBase,
+      bookName: 'Dune',
+      libraryId: 2,
+      libraryName: 'Central',
+      pickupBy: at(days(9)),
+      dueAt: at(days(25)),
+      queueTicket: 42,
+      status: 'bookReturned',
+      createdAt: at(0),
+      updatedAt: at(days(20)),
+    });
+  });
+
+  it('every order of those five events gives the same page, and a repeat changes nothing', () => {
+    const expected = applyAll(loanHistory);
+    const orders = permutations(loanHistory);
+    expect(orders).toHaveLength(120);
+    for (const order of orders) expect(applyAll(order), order.map((c) => c.eventType).join(' > ')).toEqual(expected);
+    expect(applyAll([...loanHistory, granted, waitlisted, checkedOut])).toEqual(expected);
+  });
+
+  it('each step on the way shows the status it reached', () => {
+    const statuses = loanHistory.map((_, i) => applyAll(loanHistory.slice(0, i + 1))?.status);
+    expect(statuses).toEqual(['bookWaiting', 'bookReserveReq', 'bookReserved', 'bookLoaned', 'bookReturned']);
+  });
+
+  it('waiting -> cancelled ends bookCanceled, in every order, with the book and its ticket', () => {
+    const history = [waitlisted, cancelWaiting, canceledWaiting];
+    const expected = applyAll(history);
+    expect(expected).toMatchObject({ status: 'bookCanceled', bookName: 'Dune', queueTicket: 42, pickupBy: null, dueAt: null, createdAt: at(0), updatedAt: at(61) });
+    for (const order of permutations(history)) expect(applyAll(order)).toEqual(expected);
+  });
+
+  it('accepted -> expired ends bookExpired in either order, with the library and the pickup deadline', () => {
+    const expected = applyAll([acceptedFromLine, expired]);
+    expect(expected).toMatchObject({ status: 'bookExpired', libraryName: 'Central', pickupBy: at(days(9)), dueAt: null });
+    expect(applyAll([expired, acceptedFromLine])).toEqual(expected);
+  });
+
+  it('the deadline of ReservationExpired fills in one that an older ReservationAccepted did not carry', () => {
+    expect(applyAll([{ ...acceptedFromLine, pickupBy: null }, expired])?.pickupBy).toEqual(at(days(9)));
+  });
+
+  it('a late ReservationWaitlisted never moves a granted page back into the line', () => {
+    expect(applyAll([granted, waitlisted])).toMatchObject({ status: 'bookReserveReq', queueTicket: 42 });
+  });
+
+  it('a cancel request never replaces bookLoaned, nor bookLoaned a cancel request (equal rank: the known one stays)', () => {
+    expect(applyAll([checkedOut, cancelWaiting])?.status).toBe('bookLoaned');
+    expect(applyAll([cancelWaiting, checkedOut])?.status).toBe('bookCancel');
+  });
+});
+
+describe('queuePositionOf', () => {
+  const waiting = (reservationId: number, queueTicket: number, bookId = 3): ReservationPage =>
+    applyChange(null, { ...waitlisted, reservationId, bookId, queueTicket, eventId: `w-${reservationId}` });
+  const first = waiting(21, 5);
+  const second = waiting(22, 9);
+  const third = waiting(23, 17);
+  const otherBook = waiting(24, 1, 4);
+
+  it('counts the waiting pages of the same book with a smaller ticket: 1, 2, 3; another book has its own line', () => {
+    const pages = [third, otherBook, first, second];
+    expect([first, second, third, otherBook].map((p) => queuePositionOf(p, pages))).toEqual([1, 2, 3, 1]);
+  });
+
+  it('the first granted leaves the line: the others become 1 and 2, the other book is unaffected', () => {
+    const grantedFirst = applyChange(first, { ...granted, reservationId: 21, queueTicket: 5 });
+    const pages = [grantedFirst, second, third, otherBook];
+    expect([grantedFirst, second, third, otherBook].map((p) => queuePositionOf(p, pages))).toEqual([null, 1, 2, 1]);
+  });
+
+  it('is null for a page in any status but bookWaiting', () => {
+    const pages = RESERVATION_STATUSES.filter((s) => s !== 'bookWaiting').map((status) => ({ ...first, status }));
+    for (const page of pages) expect(queuePositionOf(page, [...pages, second])).toBeNull();
+  });
+});
+
+describe('movedThroughWaiting', () => {
+  const entries = (...changes: PageChange[]) => changes.map(timelineEntryOf);
+
+  it('is true for the event that brought the page into the line, or took it out', () => {
+    expect(movedThroughWaiting(entries(waitlisted), waitlisted.eventId)).toBe(true);
+    expect(movedThroughWaiting(entries(waitlisted, granted), granted.eventId)).toBe(true);
+    expect(movedThroughWaiting(entries(waitlisted, cancelWaiting), cancelWaiting.eventId)).toBe(true);
+  });
+
+  it('is false for an event that did not change whether the page waits, whatever the arrival order', () => {
+    // Granted arrived first: the late Waitlisted did not put the page in line.
+    expect(movedThroughWaiting(entries(granted, waitlisted), waitlisted.eventId)).toBe(false);
+    expect(movedThroughWaiting(entries(waitlisted, granted, acceptedFromLine), acceptedFromLine.eventId)).toBe(false);
+    expect(movedThroughWaiting(entries(requested), requested.eventId)).toBe(false);
+    expect(movedThroughWaiting(entries(waitlisted), 'not-in-the-timeline')).toBe(false);
+  });
+});
+
+describe('changeOf: what each new event tells', () => {
+  const data = { reservationId: 8, bookId: 3, customerId: 'alice' };
+  const event = <T extends EventType>(type: T, source: Parameters<typeof sourceOf>[0], payload: Record<string, unknown>): PageEvent => {
+    const parsed = parseEvent(createEnvelope({ type, source: sourceOf(source), subject: '8', time: at(0), data: { ...data, ...payload } }));
+    if (!isPageEvent(parsed)) throw new Error(`${type} is not a page event`);
+    return parsed;
+  };
+
+  it('reads every page event type it consumes', () => {
+    expect(PAGE_EVENT_TYPES).toEqual(
+      expect.arrayContaining(['ReservationWaitlisted', 'CopyGranted', 'ReservationCheckedOut', 'ReservationReturned', 'ReservationExpired']),
+    );
+  });
+
+  it.each<[EventType, Parameters<typeof sourceOf>[0], Record<string, unknown>, Partial<PageChange>]>([
+    ['ReservationWaitlisted', 'reservation', { bookName: 'Dune', queueTicket: 42, status: 'bookWaiting' }, { status: 'bookWaiting', bookName: 'Dune', queueTicket: 42 }],
+    ['CopyGranted', 'book', { bookName: 'Dune', queueTicket: 42, cause: 'returned', status: 'bookReserveReq' }, { status: 'bookReserveReq', bookName: 'Dune', queueTicket: 42 }],
+    [
+      'ReservationAccepted',
+      'assignment',
+      { assignmentId: 1, libraryId: 2, libraryName: 'Central', status: 'bookReserved', pickupBy: '2025-01-08T10:00:00.000Z' },
+      { status: 'bookReserved', libraryId: 2, libraryName: 'Central', pickupBy: new Date('2025-01-08T10:00:00.000Z') },
+    ],
+    ['ReservationAccepted', 'assignment', { assignmentId: 1, libraryId: 2, libraryName: 'Central', status: 'bookReserved' }, { libraryId: 2, libraryName: 'Central', pickupBy: null }],
+    ['ReservationCheckedOut', 'reservation', { libraryId: 2, dueAt: '2025-01-29T10:00:00.000Z', status: 'bookLoaned' }, { status: 'bookLoaned', dueAt: new Date('2025-01-29T10:00:00.000Z'), libraryId: null }],
+    ['ReservationReturned', 'reservation', { libraryId: null, status: 'bookReturned' }, { status: 'bookReturned' }],
+    ['ReservationExpired', 'reservation', { libraryId: 2, pickupBy: '2025-01-08T10:00:00.000Z', status: 'bookExpired' }, { status: 'bookExpired', pickupBy: new Date('2025-01-08T10:00:00.000Z') }],
+  ])('%s', (type, source, payload, expected) => {
+    const e = event(type, source, payload);
+    const nulls = { bookName: null, libraryId: null, libraryName: null, pickupBy: null, dueAt: null, queueTicket: null };
+    expect(changeOf(e)).toEqual({ ...data, ...nulls, ...expected, status: payload.status, eventId: e.id, eventType: type, source: sourceOf(source), occurredAt: at(0), traceId: null });
+  });
+});
+
 describe('advanceStatus', () => {
   it('never moves a status backwards, for every pair of statuses', () => {
     for (const current of RESERVATION_STATUSES) {
@@ -200,6 +421,21 @@ describe('mergePages', () => {
     for (const a of changes) {
       for (const b of changes) {
         expect(mergePages(pageOf(a), pageOf(b))).toEqual(mergePages(pageOf(b), pageOf(a)));
+      }
+    }
+  });
+
+  it('is commutative on the events of one waiting, loaned and returned life, and of an expired one', () => {
+    // Not mixed: statuses of equal rank exclude each other in one life (a loan or a cancel, one end).
+    for (const changes of [
+      [waitlisted, granted, acceptedFromLine, checkedOut, returned],
+      [waitlisted, cancelWaiting, canceledWaiting],
+      [granted, acceptedFromLine, expired],
+    ]) {
+      for (const a of changes) {
+        for (const b of changes) {
+          expect(mergePages(pageOf(a), pageOf(b))).toEqual(mergePages(pageOf(b), pageOf(a)));
+        }
       }
     }
   });

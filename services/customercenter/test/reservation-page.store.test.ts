@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { openServiceDatabase, type DatabaseConfig } from '@bstore/platform';
+import { sql } from 'kysely';
+import { migrateToLatest, openServiceDatabase, type DatabaseConfig } from '@bstore/platform';
 import { customercenterMigrations } from '../src/adapters/db/migrations.ts';
 import { pageOf } from '../src/domain/reservation-page.ts';
 import { KyselyReservationPageStore } from '../src/adapters/db/reservation-page.store.ts';
@@ -11,7 +12,7 @@ import { RedisReservationPageStore } from '../src/adapters/redis/reservation-pag
 import { testLogger } from '../../../test/support/harness.ts';
 import { freshDatabase } from '../../../test/support/postgres.ts';
 import { startPrivateRedis, type PrivateRedis } from '../../../test/support/redis.ts';
-import { describeReservationPageStoreContract, lifecycle, type StoreUnderTest, type StoreWriter } from './reservation-page.store.contract.ts';
+import { describeReservationPageStoreContract, lifecycle, waitingLife, type StoreUnderTest, type StoreWriter } from './reservation-page.store.contract.ts';
 
 let redis: PrivateRedis;
 
@@ -141,6 +142,61 @@ describe('KyselyReservationPageStore', () => {
   });
 });
 
+describe('KyselyReservationPageStore migration 0003', () => {
+  it.each([['PGlite'], ['PostgreSQL']])(
+    'on %s: pages from before it read no deadlines and no ticket, and both tables take the new statuses, and only known ones',
+    async (kind) => {
+      const database = kind === 'PostgreSQL' ? await freshDatabase('customercenter_migration3') : null;
+      const config: DatabaseConfig = database ? { kind: 'postgres', url: database.url, poolSize: 2 } : { kind: 'pglite' };
+      const [requested] = lifecycle(30);
+      try {
+        const { '0003_waiting_line_and_deadlines': _latest, ...before } = customercenterMigrations;
+        // PGlite in memory lives as long as its database: one database, migrated twice.
+        const old = await openServiceDatabase<CustomerCenterTables>(config, before, testLogger());
+        const page = pageOf(requested!);
+        await old.db
+          .insertInto('reservation_pages')
+          .values({
+            reservation_id: page.reservationId,
+            book_id: page.bookId,
+            book_name: page.bookName,
+            customer_id: page.customerId,
+            status: page.status,
+            library_id: page.libraryId,
+            library_name: page.libraryName,
+            created_at: page.createdAt,
+            updated_at: page.updatedAt,
+          })
+          .execute();
+        await expect(new KyselyReservationPageStore(old.db).applyChange(waitingLife(31, { bookId: 5, queueTicket: 1 }).waitlisted)).rejects.toThrow();
+        let current = old;
+        if (database) {
+          await old.close();
+          current = await openServiceDatabase<CustomerCenterTables>(config, customercenterMigrations, testLogger());
+        } else {
+          await migrateToLatest(old.db as never, customercenterMigrations);
+        }
+        try {
+          const store = new KyselyReservationPageStore(current.db);
+          expect(await store.get(30)).toMatchObject({ status: 'bookReserveReq', pickupBy: null, dueAt: null, queueTicket: null, queuePosition: null });
+          const life = waitingLife(31, { bookId: 5, queueTicket: 1 });
+          for (const change of [life.waitlisted, life.granted, life.accepted, life.checkedOut, life.returned]) await store.applyChange(change);
+          expect((await store.timeline(31)).map((e) => e.status)).toEqual(['bookWaiting', 'bookReserveReq', 'bookReserved', 'bookLoaned', 'bookReturned']);
+          await store.applyChange(waitingLife(32, { bookId: 5, queueTicket: 2 }).expired);
+          expect((await store.get(32))?.status).toBe('bookExpired');
+          await expect(store.applyChange({ ...life.returned, reservationId: 33, status: 'bookLost' as never })).rejects.toThrow(/check/i);
+          const index = await sql<{ indexdef: string }>`SELECT indexdef FROM pg_indexes WHERE indexname = 'reservation_pages_waiting_line'`.execute(current.db);
+          expect(index.rows[0]?.indexdef).toMatch(/\(book_id, queue_ticket\) WHERE \(status = 'bookWaiting'::text\)/);
+        } finally {
+          await current.close();
+        }
+      } finally {
+        await database?.drop();
+      }
+    },
+  );
+});
+
 describe('RedisReservationPageStore', () => {
   let sut: Awaited<ReturnType<typeof openRedisStore>>;
   let store: RedisReservationPageStore;
@@ -201,6 +257,40 @@ describe('RedisReservationPageStore', () => {
     }
   });
 
+  it("keeps a waiting page in its book's line, scored by its ticket, exactly while it waits; and the deadlines as epoch ms", async () => {
+    const layout = await openRedisStore('bstore:cc-line:');
+    try {
+      const life = waitingLife(18, { bookId: 6, queueTicket: 41, customerId: 'keys' });
+      await layout.store.applyChange(life.waitlisted);
+      expect(await client.zrange('bstore:cc-line:waiting:6', '0', '-1', 'WITHSCORES')).toEqual(['0000000000000018', '41']);
+      expect(await client.hget('bstore:cc-line:page:18', 'queueTicket')).toBe('41');
+      await layout.store.applyChange(life.waitlisted);
+      expect(await client.zcard('bstore:cc-line:waiting:6')).toBe(1);
+      await layout.store.applyChange(life.granted);
+      expect(await client.exists('bstore:cc-line:waiting:6')).toBe(0);
+      // A late repeat of the event that put it in line does not put it back.
+      await layout.store.applyChange(life.waitlisted);
+      expect(await client.exists('bstore:cc-line:waiting:6')).toBe(0);
+      for (const change of [life.accepted, life.checkedOut]) await layout.store.applyChange(change);
+      expect(await client.hgetall('bstore:cc-line:page:18')).toMatchObject({
+        status: 'bookLoaned',
+        pickupBy: String(life.accepted.pickupBy!.getTime()),
+        dueAt: String(life.checkedOut.dueAt!.getTime()),
+        queueTicket: '41',
+      });
+      expect((await client.keys('bstore:cc-line:*')).sort()).toEqual([
+        'bstore:cc-line:index:all',
+        'bstore:cc-line:index:customer:keys',
+        'bstore:cc-line:index:status:bookLoaned',
+        'bstore:cc-line:index:status:bookLoaned:customer:keys',
+        'bstore:cc-line:page:18',
+        'bstore:cc-line:timeline:18',
+      ]);
+    } finally {
+      await layout.close();
+    }
+  });
+
   it('reads an entry stored before trace ids with a null one', async () => {
     const [requested, accepted] = lifecycle(17);
     await store.applyChange(accepted!);
@@ -220,12 +310,14 @@ describe('RedisReservationPageStore', () => {
     expect(await store.get(12)).toBeNull();
   });
 
-  it('clear() deletes the pages, timelines and indexes under its prefix only', async () => {
+  it('clear() deletes the pages, timelines, indexes and waiting lines under its prefix only', async () => {
     const neighbour = await openRedisStore('bstore:cc-test-neighbour:');
     try {
       await neighbour.store.applyChange(lifecycle(13)[0]!);
       await client.set('bstore:cc-test:deadletters:next-id', '7');
       await store.applyChange(lifecycle(14)[0]!);
+      await store.applyChange(waitingLife(19, { bookId: 8, queueTicket: 1 }).waitlisted);
+      expect(await client.exists('bstore:cc-test:waiting:8')).toBe(1);
       const before = await client.keys('bstore:cc-test:*');
       expect(await store.clear()).toBe(before.length - 1);
       expect(await client.keys('bstore:cc-test:*')).toEqual(['bstore:cc-test:deadletters:next-id']);

@@ -10,6 +10,7 @@ const PATRON_LINKS = [
 const STAFF_LINKS = [
   { route: '/staff/books', key: 'nav.books' },
   { route: '/staff/libraries', key: 'nav.libraries' },
+  { route: '/staff/desk', key: 'nav.desk' },
   { route: '/staff/reservations', key: 'nav.reservations' },
   { route: '/staff/assignments', key: 'nav.assignments' },
   { route: '/staff/dead-letters', key: 'nav.deadLetters' },

@@ -39,7 +39,16 @@ export function describeError(t: TFunction, error: unknown, language: string, co
       return `${t('errors.notEnoughCopies')} ${t('errors.withDetail', { detail: error.detail, code: error.code })}`;
     case 'RESERVATION_NOT_CANCELLABLE':
       return t('errors.notCancellable');
+    case 'ACTIVE_RESERVATION_EXISTS': {
+      const id = error.numberOf('reservationId');
+      return id !== undefined ? t('errors.activeExists', { id }) : t('errors.activeExistsShort');
+    }
+    case 'RESERVATION_NOT_AWAITING_PICKUP':
+      return t('errors.notAwaitingPickup');
+    case 'RESERVATION_NOT_ON_LOAN':
+      return t('errors.notOnLoan');
     case 'FORBIDDEN':
+    case 'STAFF_ONLY':
       return t('errors.forbidden');
     case 'IDEMPOTENCY_KEY_IN_USE':
       return t('errors.idempotencyInUse');

@@ -58,6 +58,16 @@ export function useDebounced<T>(value: T, delayMs: number): T {
   return debounced;
 }
 
+/** The current time in milliseconds, renewed every `intervalMs` (for "overdue" and "today" to follow the clock). */
+export function useNow(intervalMs = 30_000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), intervalMs);
+    return () => clearInterval(id);
+  }, [intervalMs]);
+  return now;
+}
+
 /** The query of the location's hash (`#/staff/assignments?reservationId=3`). */
 export function hashQuery(): URLSearchParams {
   const hash = window.location.hash;

@@ -3,12 +3,16 @@ import type { ReservationPage, ReservationStatus } from '../api.ts';
 /** Progress order of the lifecycle: a status never moves back to a lower rank. */
 export const STATUS_RANK: Readonly<Record<ReservationStatus, number>> = {
   pending: 0,
-  bookReserveReq: 1,
-  bookReserved: 2,
-  bookCancel: 3,
-  bookCanceled: 4,
-  bookOutOfStock: 4,
-  rejected: 4,
+  bookWaiting: 1,
+  bookReserveReq: 2,
+  bookReserved: 3,
+  bookCancel: 4,
+  bookLoaned: 4,
+  bookCanceled: 5,
+  bookOutOfStock: 5,
+  rejected: 5,
+  bookReturned: 5,
+  bookExpired: 5,
 };
 
 /** The fresher of two versions of a page (the stream and a reload can cross). */
@@ -16,4 +20,19 @@ export function fresher(current: ReservationPage, incoming: ReservationPage): Re
   if (incoming.updatedAt > current.updatedAt) return incoming;
   if (incoming.updatedAt < current.updatedAt) return current;
   return STATUS_RANK[incoming.status] >= STATUS_RANK[current.status] ? incoming : current;
+}
+
+/** A loan past its due date (an unparsable or missing date is never overdue). */
+export function isOverdue(dueAt: string | null | undefined, now: number): boolean {
+  if (!dueAt) return false;
+  const due = Date.parse(dueAt);
+  return !Number.isNaN(due) && due < now;
+}
+
+/** Whether an instant falls on the reader's calendar day of `now` (in their time zone). */
+export function isSameDay(iso: string, now: number): boolean {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return false;
+  const today = new Date(now);
+  return date.getFullYear() === today.getFullYear() && date.getMonth() === today.getMonth() && date.getDate() === today.getDate();
 }

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { CANCELLABLE_STATUSES, type Page, type ReservationPage } from '../api.ts';
+import { CANCELLABLE_STATUSES, ENDED_STATUSES, type Page, type ReservationPage } from '../api.ts';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { StatusLabel } from '../components/StatusLabel.tsx';
@@ -8,8 +8,8 @@ import { Timeline } from '../components/Timeline.tsx';
 import { useApp, usePageEvents } from '../context.ts';
 import { describeError } from '../lib/errors.ts';
 import { formatDateTime } from '../lib/format.ts';
-import { useVisibleInterval } from '../lib/hooks.ts';
-import { fresher, STATUS_RANK } from '../lib/status.ts';
+import { useNow, useVisibleInterval } from '../lib/hooks.ts';
+import { fresher, isOverdue, STATUS_RANK } from '../lib/status.ts';
 
 const PAGE_SIZE = 20;
 
@@ -24,6 +24,8 @@ export function MyReservations() {
   const lastConfirmed = useRef<number | null>(null);
   const [cancelling, setCancelling] = useState<ReadonlySet<number>>(new Set());
   const seq = useRef(0);
+  // "Overdue" follows the clock, not only the next change of the reservation.
+  const now = useNow(5_000);
 
   const reload = useCallback(async () => {
     const mine = ++seq.current;
@@ -98,7 +100,7 @@ export function MyReservations() {
       {page !== null && page.items.length > 0 && (
         <ul className="reservation-list">
           {page.items.map((r) => (
-            <ReservationCard key={r.reservationId} reservation={r} busy={cancelling.has(r.reservationId)} onCancel={() => setConfirming(r)} />
+            <ReservationCard key={r.reservationId} reservation={r} now={now} busy={cancelling.has(r.reservationId)} onCancel={() => setConfirming(r)} />
           ))}
         </ul>
       )}
@@ -106,7 +108,14 @@ export function MyReservations() {
       <ConfirmDialog
         open={confirming !== null}
         title={t('my.confirmTitle')}
-        body={confirming ? t('my.confirmBody', { id: confirming.reservationId, book: confirming.bookName ?? `#${confirming.bookId}` }) : ''}
+        body={
+          confirming
+            ? t(confirming.status === 'bookWaiting' ? 'my.confirmBodyWaiting' : 'my.confirmBody', {
+                id: confirming.reservationId,
+                book: confirming.bookName ?? `#${confirming.bookId}`,
+              })
+            : ''
+        }
         confirmLabel={t('my.confirmYes')}
         cancelLabel={t('common.cancel')}
         onConfirm={() => {
@@ -121,12 +130,50 @@ export function MyReservations() {
   );
 }
 
-function ReservationCard({ reservation: r, busy, onCancel }: { reservation: ReservationPage; busy: boolean; onCancel: () => void }) {
+/** Where the reservation stands in its life, in a sentence: its place in line, its pickup, its loan, its end. */
+function LifeNote({ reservation: r, now }: { reservation: ReservationPage; now: number }) {
+  const { t, i18n } = useTranslation();
+  const date = (iso: string) => formatDateTime(iso, i18n.language);
+  switch (r.status) {
+    case 'bookWaiting':
+      return (
+        <p className="life life-waiting">
+          {typeof r.queuePosition === 'number' ? t('my.placeInLine', { position: r.queuePosition }) : t('my.inLine')}
+        </p>
+      );
+    case 'bookReserved': {
+      const library = r.libraryName ?? (r.libraryId !== null ? `#${r.libraryId}` : t('my.noLibrary'));
+      return (
+        <p className="life life-pickup">
+          {r.pickupBy ? t('my.readyForPickup', { library, date: date(r.pickupBy) }) : t('my.readyForPickupNoDate', { library })}
+        </p>
+      );
+    }
+    case 'bookLoaned':
+      if (!r.dueAt) return null;
+      return isOverdue(r.dueAt, now) ? (
+        <p className="life life-overdue">
+          <strong className="badge badge-overdue">{t('my.overdue')}</strong> {t('my.overdueSince', { date: date(r.dueAt) })}
+        </p>
+      ) : (
+        <p className="life life-loan">{t('my.due', { date: date(r.dueAt) })}</p>
+      );
+    case 'bookReturned':
+      return <p className="life life-ended">{t('my.returnedOn', { date: date(r.updatedAt) })}</p>;
+    case 'bookExpired':
+      return <p className="life life-ended">{t('my.expiredOn', { date: date(r.pickupBy ?? r.updatedAt) })}</p>;
+    default:
+      return null;
+  }
+}
+
+function ReservationCard({ reservation: r, now, busy, onCancel }: { reservation: ReservationPage; now: number; busy: boolean; onCancel: () => void }) {
   const { t, i18n } = useTranslation();
   const titleId = `reservation-${r.reservationId}`;
   const cancellable = CANCELLABLE_STATUSES.includes(r.status);
+  const ended = ENDED_STATUSES.includes(r.status);
   return (
-    <li className="card reservation" aria-labelledby={titleId}>
+    <li className={`card reservation${ended ? ' reservation-ended' : ''}`} aria-labelledby={titleId}>
       <h2 id={`reservation-${r.reservationId}`} className="h3" tabIndex={-1}>
         {r.bookName ?? `#${r.bookId}`}
       </h2>
@@ -157,7 +204,30 @@ function ReservationCard({ reservation: r, busy, onCancel }: { reservation: Rese
             <time dateTime={r.updatedAt}>{formatDateTime(r.updatedAt, i18n.language)}</time>
           </dd>
         </div>
+        {r.status === 'bookReserved' && r.pickupBy && (
+          <div>
+            <dt>{t('my.pickupBy')}</dt>
+            <dd>
+              <time dateTime={r.pickupBy}>{formatDateTime(r.pickupBy, i18n.language)}</time>
+            </dd>
+          </div>
+        )}
+        {r.status === 'bookLoaned' && r.dueAt && (
+          <div>
+            <dt>{t('my.dueAt')}</dt>
+            <dd>
+              <time dateTime={r.dueAt}>{formatDateTime(r.dueAt, i18n.language)}</time>
+            </dd>
+          </div>
+        )}
+        {r.status === 'bookWaiting' && typeof r.queuePosition === 'number' && (
+          <div>
+            <dt>{t('my.queuePosition')}</dt>
+            <dd>{r.queuePosition}</dd>
+          </div>
+        )}
       </dl>
+      <LifeNote reservation={r} now={now} />
       {cancellable && (
         <button type="button" className="button-danger" onClick={onCancel} disabled={busy} aria-busy={busy} aria-describedby={titleId}>
           {busy ? t('my.cancelling') : t('my.cancel')}

@@ -85,8 +85,14 @@ export class Hold {
     return this.props.status === 'held' ? new Hold({ ...this.props, status: 'loaned' }) : null;
   }
 
-  /** The lent copy came back; null when it is not on loan (a duplicate). */
-  giveBack(): Hold | null {
-    return this.props.status === 'loaned' ? new Hold({ ...this.props, status: 'released' }) : null;
+  /**
+   * The lent copy came back. A return may overtake its check-out (events are not delivered in the
+   * order they were written, ADR 0005): a copy still `held` comes back too, and the late check-out
+   * then finds it released. Null when it is neither (a duplicate). `wasHeld` says whether the
+   * patron's count still had it.
+   */
+  giveBack(): { hold: Hold; wasHeld: boolean } | null {
+    if (this.props.status !== 'loaned' && this.props.status !== 'held') return null;
+    return { hold: new Hold({ ...this.props, status: 'released' }), wasHeld: this.props.status === 'held' };
   }
 }

@@ -19,6 +19,9 @@ export function changeOf(event: PageEvent): PageChange {
     bookName: null,
     libraryId: null,
     libraryName: null,
+    pickupBy: null,
+    dueAt: null,
+    queueTicket: null,
     eventId: event.id,
     eventType: event.type,
     source: event.source,
@@ -30,9 +33,24 @@ export function changeOf(event: PageEvent): PageChange {
     case 'ReservationRejected':
       return { ...common, bookName: event.data.bookName };
     case 'ReservationAccepted':
-      return { ...common, libraryId: event.data.libraryId, libraryName: event.data.libraryName };
+      return {
+        ...common,
+        libraryId: event.data.libraryId,
+        libraryName: event.data.libraryName,
+        // Absent from events of versions before it: unknown, so null.
+        pickupBy: event.data.pickupBy === undefined ? null : new Date(event.data.pickupBy),
+      };
+    case 'ReservationWaitlisted':
+    case 'CopyGranted':
+      return { ...common, bookName: event.data.bookName, queueTicket: event.data.queueTicket };
+    case 'ReservationCheckedOut':
+      return { ...common, dueAt: new Date(event.data.dueAt) };
+    case 'ReservationExpired':
+      // The deadline that passed: the same one ReservationAccepted set.
+      return { ...common, pickupBy: new Date(event.data.pickupBy) };
     case 'ReservationCancelRequested':
     case 'ReservationCanceled':
+    case 'ReservationReturned':
       return common;
   }
 }

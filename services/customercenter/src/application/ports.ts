@@ -1,9 +1,19 @@
 import type { ReservationStatus } from '@bstore/contracts';
 import type { PageChange, ReservationPage, TimelineEntry } from '../domain/reservation-page.ts';
 
-/** A page with its history, oldest entry first: what the routes and the live stream show. */
+/** A page with its history, oldest entry first, and its place in line: what the routes and the live stream show. */
 export interface ReservationPageDetail extends ReservationPage {
+  /** Computed when read, by the rule of `queuePositionOf`: 1 = next in its book's line; null unless bookWaiting. */
+  readonly queuePosition: number | null;
   readonly timeline: readonly TimelineEntry[];
+}
+
+/** Which part of a book's waiting line to read. */
+export interface WaitingLineQuery {
+  bookId: number;
+  /** Only the pages behind this ticket (a larger queueTicket); all when absent. */
+  afterTicket?: number;
+  limit: number;
 }
 
 export interface PageQuery {
@@ -34,6 +44,8 @@ export interface ReservationPageStore {
   list(query: PageQuery): Promise<{ items: ReservationPageDetail[]; total: number }>;
   /** Oldest first: by occurredAt, then eventId. */
   timeline(reservationId: number): Promise<TimelineEntry[]>;
+  /** The book's `bookWaiting` pages in line order (queueTicket ascending), at most `limit`. */
+  waitingLine(query: WaitingLineQuery): Promise<ReservationPageDetail[]>;
 }
 
 /**

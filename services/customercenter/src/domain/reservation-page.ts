@@ -7,13 +7,20 @@ export const PAGE_EVENT_TYPES = [
   'ReservationAccepted',
   'ReservationCancelRequested',
   'ReservationCanceled',
+  'ReservationWaitlisted',
+  'CopyGranted',
+  'ReservationCheckedOut',
+  'ReservationReturned',
+  'ReservationExpired',
 ] as const;
 
 export type PageEventType = (typeof PAGE_EVENT_TYPES)[number];
 
 /**
  * What one lifecycle event says about its reservation. Fields an event does not carry are null
- * (only ReservationRequested knows the book's name, only ReservationAccepted the library).
+ * (ReservationRequested, ReservationRejected, ReservationWaitlisted and CopyGranted know the book's
+ * name, only ReservationAccepted the library, ReservationAccepted and ReservationExpired the pickup
+ * deadline, ReservationCheckedOut the due date, ReservationWaitlisted and CopyGranted the ticket).
  */
 export interface PageChange {
   readonly reservationId: number;
@@ -23,6 +30,12 @@ export interface PageChange {
   readonly bookName: string | null;
   readonly libraryId: number | null;
   readonly libraryName: string | null;
+  /** Until when the held copy waits for pickup. */
+  readonly pickupBy: Date | null;
+  /** When the loan is due back. */
+  readonly dueAt: Date | null;
+  /** The reservation's ticket in its book's waiting line (smaller joined earlier). */
+  readonly queueTicket: number | null;
   readonly eventId: string;
   readonly eventType: PageEventType;
   /** The envelope's CloudEvents `source`, e.g. `bstore/assignment`. */
@@ -41,6 +54,15 @@ export interface ReservationPage {
   readonly status: ReservationStatus;
   readonly libraryId: number | null;
   readonly libraryName: string | null;
+  /** Until when the held copy waits on the branch's hold shelf (ReservationAccepted, or ReservationExpired), null if unknown. */
+  readonly pickupBy: Date | null;
+  /** When the loaned copy is due back (ReservationCheckedOut), null if not loaned. */
+  readonly dueAt: Date | null;
+  /**
+   * The reservation's ticket in its book's waiting line (ReservationWaitlisted, CopyGranted):
+   * internal, it orders the line; the API shows the place in line (`queuePositionOf`) instead.
+   */
+  readonly queueTicket: number | null;
   /** Time of the earliest event seen, so that the page does not depend on arrival order. */
   readonly createdAt: Date;
   /** Time of the latest event seen. */
@@ -84,6 +106,9 @@ export function pageOf(change: PageChange): ReservationPage {
     status: change.status,
     libraryId: change.libraryId,
     libraryName: change.libraryName,
+    pickupBy: change.pickupBy,
+    dueAt: change.dueAt,
+    queueTicket: change.queueTicket,
     createdAt: change.occurredAt,
     updatedAt: change.occurredAt,
   };
@@ -104,6 +129,9 @@ export function mergePages(known: ReservationPage, incoming: ReservationPage): R
     status: advanceStatus(known.status, incoming.status),
     libraryId: known.libraryId ?? incoming.libraryId,
     libraryName: known.libraryName ?? incoming.libraryName,
+    pickupBy: known.pickupBy ?? incoming.pickupBy,
+    dueAt: known.dueAt ?? incoming.dueAt,
+    queueTicket: known.queueTicket ?? incoming.queueTicket,
     createdAt: incoming.createdAt < known.createdAt ? incoming.createdAt : known.createdAt,
     updatedAt: incoming.updatedAt > known.updatedAt ? incoming.updatedAt : known.updatedAt,
   };
@@ -140,4 +168,32 @@ export function compareTimelineEntries(a: TimelineEntry, b: TimelineEntry): numb
   const byTime = a.occurredAt.getTime() - b.occurredAt.getTime();
   if (byTime !== 0) return byTime;
   return a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0;
+}
+
+/**
+ * A page's place in its book's waiting line: for a `bookWaiting` page, 1 + the number of
+ * `bookWaiting` pages of the same book with a smaller queue ticket (1 = next to get a copy); null
+ * for a page in any other status. The stores compute it at read time by this rule (`pages`: at
+ * least every waiting page of the book).
+ */
+export function queuePositionOf(page: ReservationPage, pages: readonly ReservationPage[]): number | null {
+  if (page.status !== 'bookWaiting' || page.queueTicket === null) return null;
+  const ticket = page.queueTicket;
+  return 1 + pages.filter((p) => p.bookId === page.bookId && p.status === 'bookWaiting' && p.queueTicket !== null && p.queueTicket < ticket).length;
+}
+
+/**
+ * Whether the event `eventId` moved its page into or out of `bookWaiting`, judged from the page's
+ * timeline read after the event was stored: the status its other entries make (what the page was
+ * without it) against the status with it. Then the other waiting pages of the book changed place
+ * in line. The page's status is the fold of its entries' statuses by `advanceStatus`, whatever
+ * their order, so this needs no record of the status before.
+ */
+export function movedThroughWaiting(timeline: readonly TimelineEntry[], eventId: string): boolean {
+  const own = timeline.find((entry) => entry.eventId === eventId);
+  if (!own) return false;
+  let before: ReservationStatus | null = null;
+  for (const entry of timeline) if (entry.eventId !== eventId) before = before === null ? entry.status : advanceStatus(before, entry.status);
+  const after = before === null ? own.status : advanceStatus(before, own.status);
+  return (before === 'bookWaiting') !== (after === 'bookWaiting');
 }

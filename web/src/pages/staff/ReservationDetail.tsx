@@ -1,12 +1,16 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import type { ReservationPage } from '../../api.ts';
+import type { Reservation, ReservationPage } from '../../api.ts';
 import { StatusLabel } from '../../components/StatusLabel.tsx';
 import { Timeline } from '../../components/Timeline.tsx';
 import { useApp, usePageEvents } from '../../context.ts';
 import { describeError } from '../../lib/errors.ts';
 import { formatDateTime } from '../../lib/format.ts';
-import { fresher } from '../../lib/status.ts';
+import { useNow } from '../../lib/hooks.ts';
+import { fresher, isOverdue, STATUS_RANK } from '../../lib/status.ts';
+import type { DeskAction } from './Desk.tsx';
+
+type Outcome = { kind: 'success'; action: DeskAction; reservation: Reservation } | { kind: 'error'; action: DeskAction; error: unknown };
 
 /** One reservation and its timeline: each event, when, which service emitted it, the status it set. */
 export function ReservationDetail({ reservationId }: { reservationId: number }) {
@@ -14,6 +18,11 @@ export function ReservationDetail({ reservationId }: { reservationId: number }) 
   const { api, streamEpoch } = useApp();
   const [page, setPage] = useState<ReservationPage | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const busyRef = useRef(false);
+  const [outcome, setOutcome] = useState<Outcome | null>(null);
+  const resultRef = useRef<HTMLParagraphElement>(null);
+  const now = useNow(5_000);
 
   const reload = useCallback(async () => {
     try {
@@ -31,6 +40,41 @@ export function ReservationDetail({ reservationId }: { reservationId: number }) 
   usePageEvents((incoming) => {
     if (incoming.reservationId === reservationId) setPage((current) => (current ? fresher(current, incoming) : incoming));
   });
+
+  const act = async (action: DeskAction) => {
+    if (busyRef.current) return;
+    busyRef.current = true;
+    setBusy(true);
+    try {
+      const answer = action === 'checkOut' ? await api.checkOut(reservationId) : await api.checkIn(reservationId);
+      setOutcome({ kind: 'success', action, reservation: answer });
+      // The reservation changed now; its page (and timeline) follows on the stream. Its time stays the
+      // page's, so the stream's newer version replaces this one.
+      setPage((current) =>
+        current && STATUS_RANK[answer.status] > STATUS_RANK[current.status]
+          ? { ...current, status: answer.status, dueAt: answer.dueAt ?? current.dueAt ?? null, pickupBy: answer.pickupBy ?? current.pickupBy ?? null }
+          : current,
+      );
+    } catch (err) {
+      setOutcome({ kind: 'error', action, error: err });
+      void reload();
+    } finally {
+      busyRef.current = false;
+      setBusy(false);
+    }
+    requestAnimationFrame(() => resultRef.current?.focus());
+  };
+
+  const outcomeText = (() => {
+    if (!outcome) return '';
+    if (outcome.kind === 'error') return t('desk.failed', { reason: describeError(t, outcome.error, i18n.language) });
+    if (outcome.action === 'checkIn') return t('desk.checkedIn');
+    const r = outcome.reservation;
+    return r.dueAt
+      ? t('desk.checkedOut', { customer: r.customerId, date: formatDateTime(r.dueAt, i18n.language) })
+      : t('desk.checkedOutNoDate', { customer: r.customerId });
+  })();
+  const deskAction: DeskAction | null = page?.status === 'bookReserved' ? 'checkOut' : page?.status === 'bookLoaned' ? 'checkIn' : null;
 
   return (
     <>
@@ -68,6 +112,34 @@ export function ReservationDetail({ reservationId }: { reservationId: number }) 
                   <a href={`#/staff/assignments?reservationId=${page.reservationId}`}>({t('nav.assignments')})</a>
                 </dd>
               </div>
+              {page.pickupBy && (page.status === 'bookReserved' || page.status === 'bookExpired') && (
+                <div>
+                  <dt>{t('reservationDetail.pickupBy')}</dt>
+                  <dd>
+                    <time dateTime={page.pickupBy}>{formatDateTime(page.pickupBy, i18n.language)}</time>
+                  </dd>
+                </div>
+              )}
+              {page.dueAt && (page.status === 'bookLoaned' || page.status === 'bookReturned') && (
+                <div>
+                  <dt>{t('reservationDetail.dueAt')}</dt>
+                  <dd>
+                    <time dateTime={page.dueAt}>{formatDateTime(page.dueAt, i18n.language)}</time>
+                    {page.status === 'bookLoaned' && isOverdue(page.dueAt, now) && (
+                      <>
+                        {' '}
+                        <strong className="badge badge-overdue">{t('desk.overdue')}</strong>
+                      </>
+                    )}
+                  </dd>
+                </div>
+              )}
+              {page.status === 'bookWaiting' && typeof page.queuePosition === 'number' && (
+                <div>
+                  <dt>{t('reservationDetail.queuePosition')}</dt>
+                  <dd>{page.queuePosition}</dd>
+                </div>
+              )}
               <div>
                 <dt>{t('reservationDetail.created')}</dt>
                 <dd>
@@ -82,6 +154,22 @@ export function ReservationDetail({ reservationId }: { reservationId: number }) 
               </div>
             </dl>
           </section>
+          {(deskAction !== null || outcome !== null) && (
+            <section className="card" aria-labelledby="reservation-desk">
+              <h2 id="reservation-desk">{t('reservationDetail.deskTitle')}</h2>
+              {deskAction !== null && <p>{deskAction === 'checkOut' ? t('reservationDetail.deskReserved') : t('reservationDetail.deskLoaned')}</p>}
+              {deskAction !== null && (
+                <button type="button" className="button-primary" onClick={() => void act(deskAction)} disabled={busy} aria-busy={busy}>
+                  {deskAction === 'checkOut' ? (busy ? t('desk.checkingOut') : t('desk.checkOut')) : busy ? t('desk.checkingIn') : t('desk.checkIn')}
+                </button>
+              )}
+              {outcome !== null && (
+                <p ref={resultRef} tabIndex={-1} className={`desk-result ${outcome.kind === 'success' ? 'desk-result-success' : 'desk-result-error'}`}>
+                  {outcomeText}
+                </p>
+              )}
+            </section>
+          )}
           <section>
             <h2>{t('timeline.title')}</h2>
             <Timeline entries={page.timeline} caption={t('my.showTimeline', { id: page.reservationId })} showTrace />

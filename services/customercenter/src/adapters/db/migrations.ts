@@ -42,4 +42,25 @@ export const customercenterMigrations: Migrations = {
       await db.schema.alterTable('reservation_timeline').addColumn('trace_id', 'text').execute();
     },
   },
+  '0003_waiting_line_and_deadlines': {
+    async up(db: Kysely<unknown>) {
+      // The lifecycle grew (ADR 0022): four statuses more, spelled out as in 0001. The checks 0001
+      // declared on the columns have PostgreSQL's default names, <table>_<column>_check.
+      const statuses = sql`('pending', 'bookWaiting', 'bookReserveReq', 'bookOutOfStock', 'rejected', 'bookReserved', 'bookCancel', 'bookCanceled', 'bookLoaned', 'bookReturned', 'bookExpired')`;
+      for (const table of ['reservation_pages', 'reservation_timeline']) {
+        const check = sql.id(`${table}_status_check`);
+        await sql`ALTER TABLE ${sql.table(table)} DROP CONSTRAINT ${check}, ADD CONSTRAINT ${check} CHECK (status IN ${statuses})`.execute(db);
+      }
+      // Nullable: a page knows them only once the events that carry them arrived.
+      await db.schema
+        .alterTable('reservation_pages')
+        .addColumn('pickup_by', 'timestamptz')
+        .addColumn('due_at', 'timestamptz')
+        // bigint like book's tickets; every waiting page has one (it is only set by the events that carry it).
+        .addColumn('queue_ticket', 'bigint')
+        .execute();
+      // The place in line is counted when read: the waiting pages of a book ahead of a ticket.
+      await sql`CREATE INDEX reservation_pages_waiting_line ON reservation_pages (book_id, queue_ticket) WHERE status = 'bookWaiting'`.execute(db);
+    },
+  },
 };

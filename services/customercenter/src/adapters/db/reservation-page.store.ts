@@ -1,7 +1,7 @@
-import { sql, type Expression, type Kysely, type RawBuilder, type Selectable, type Transaction } from 'kysely';
+import { sql, type Expression, type Kysely, type RawBuilder, type Selectable, type SelectQueryBuilder, type Transaction } from 'kysely';
 import { STATUS_RANK } from '@bstore/contracts';
 import { pageOf, serviceOf, type PageChange, type ReservationPage, type TimelineEntry } from '../../domain/reservation-page.ts';
-import type { PageQuery, ReservationPageDetail, ReservationPageStore } from '../../application/ports.ts';
+import type { PageQuery, ReservationPageDetail, ReservationPageStore, WaitingLineQuery } from '../../application/ports.ts';
 import type { CustomerCenterTables } from './schema.ts';
 
 type PageRow = Selectable<CustomerCenterTables['reservation_pages']>;
@@ -15,6 +15,9 @@ const pageColumns = [
   'status',
   'library_id',
   'library_name',
+  'pickup_by',
+  'due_at',
+  'queue_ticket',
   'created_at',
   'updated_at',
 ] as const;
@@ -30,6 +33,10 @@ function toPage(row: PageRow): ReservationPage {
     status: row.status,
     libraryId: row.library_id,
     libraryName: row.library_name,
+    pickupBy: row.pickup_by === null ? null : new Date(row.pickup_by),
+    dueAt: row.due_at === null ? null : new Date(row.due_at),
+    // int8: a number from pg (the platform's parser), a number or a bigint from PGlite.
+    queueTicket: row.queue_ticket === null ? null : Number(row.queue_ticket),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -51,6 +58,17 @@ function rankOf(status: Expression<string>): RawBuilder<number> {
   const whens = Object.entries(STATUS_RANK).map(([name, rank]) => sql`WHEN ${sql.lit(name)} THEN ${sql.lit(rank)}`);
   return sql<number>`(CASE ${status} ${sql.join(whens, sql` `)} ELSE -1 END)`;
 }
+
+/**
+ * The place in line of the page row `reservation_pages` (see `queuePositionOf`): a count over the
+ * partial index `reservation_pages_waiting_line` (migration 0003), null unless it is waiting.
+ */
+const queuePosition = sql<number | null>`(CASE WHEN reservation_pages.status = 'bookWaiting' AND reservation_pages.queue_ticket IS NOT NULL THEN (1 + (
+  SELECT count(*) FROM reservation_pages AS ahead
+  WHERE ahead.book_id = reservation_pages.book_id AND ahead.status = 'bookWaiting' AND ahead.queue_ticket < reservation_pages.queue_ticket
+))::integer END)`.as('queue_position');
+
+type PageSelection = PageRow & { queue_position: number | null };
 
 /**
  * ReservationPageStore on PostgreSQL/PGlite. The merge of `mergePages` is one
@@ -76,6 +94,9 @@ export class KyselyReservationPageStore implements ReservationPageStore {
         status: incoming.status,
         library_id: incoming.libraryId,
         library_name: incoming.libraryName,
+        pickup_by: incoming.pickupBy,
+        due_at: incoming.dueAt,
+        queue_ticket: incoming.queueTicket,
         created_at: incoming.createdAt,
         updated_at: incoming.updatedAt,
       })
@@ -86,6 +107,9 @@ export class KyselyReservationPageStore implements ReservationPageStore {
             THEN excluded.status ELSE reservation_pages.status END`,
           library_id: eb.fn.coalesce('reservation_pages.library_id', 'excluded.library_id'),
           library_name: eb.fn.coalesce('reservation_pages.library_name', 'excluded.library_name'),
+          pickup_by: eb.fn.coalesce('reservation_pages.pickup_by', 'excluded.pickup_by'),
+          due_at: eb.fn.coalesce('reservation_pages.due_at', 'excluded.due_at'),
+          queue_ticket: eb.fn.coalesce('reservation_pages.queue_ticket', 'excluded.queue_ticket'),
           created_at: sql`least(reservation_pages.created_at, excluded.created_at)`,
           updated_at: sql`greatest(reservation_pages.updated_at, excluded.updated_at)`,
         })),
@@ -110,28 +134,41 @@ export class KyselyReservationPageStore implements ReservationPageStore {
   }
 
   async get(reservationId: number): Promise<ReservationPageDetail | null> {
-    const row = await this.#db.selectFrom('reservation_pages').select(pageColumns).where('reservation_id', '=', reservationId).executeTakeFirst();
-    if (!row) return null;
-    return { ...toPage(row), timeline: await this.timeline(reservationId) };
+    const [detail] = await this.#details(this.#pages().where('reservation_id', '=', reservationId));
+    return detail ?? null;
   }
 
   async list(query: PageQuery): Promise<{ items: ReservationPageDetail[]; total: number }> {
     let base = this.#db.selectFrom('reservation_pages');
     if (query.customerId !== undefined) base = base.where('customer_id', '=', query.customerId);
     if (query.status !== undefined) base = base.where('status', '=', query.status);
-    const [rows, count] = await Promise.all([
-      base.select(pageColumns).orderBy('updated_at', 'desc').orderBy('reservation_id', 'desc').limit(query.limit).offset(query.offset).execute(),
+    const [items, count] = await Promise.all([
+      this.#details(base.select([...pageColumns, queuePosition]).orderBy('updated_at', 'desc').orderBy('reservation_id', 'desc').limit(query.limit).offset(query.offset)),
       base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
     ]);
-    const timelines = await this.#timelines(rows.map((r) => r.reservation_id));
-    return {
-      items: rows.map((row) => ({ ...toPage(row), timeline: timelines.get(row.reservation_id) ?? [] })),
-      total: Number(count.n),
-    };
+    return { items, total: Number(count.n) };
+  }
+
+  async waitingLine(query: WaitingLineQuery): Promise<ReservationPageDetail[]> {
+    let line = this.#pages().where('book_id', '=', query.bookId).where('status', '=', 'bookWaiting');
+    if (query.afterTicket !== undefined) line = line.where('queue_ticket', '>', query.afterTicket);
+    return this.#details(line.orderBy('queue_ticket').orderBy('reservation_id').limit(query.limit));
   }
 
   async timeline(reservationId: number): Promise<TimelineEntry[]> {
     return (await this.#timelines([reservationId])).get(reservationId) ?? [];
+  }
+
+  /** Pages with their place in line. */
+  #pages() {
+    return this.#db.selectFrom('reservation_pages').select([...pageColumns, queuePosition]);
+  }
+
+  /** The pages a query selects, in its order, each with its timeline (read in one more query). */
+  async #details(query: SelectQueryBuilder<CustomerCenterTables, 'reservation_pages', PageSelection>): Promise<ReservationPageDetail[]> {
+    const rows = await query.execute();
+    const timelines = await this.#timelines(rows.map((r) => r.reservation_id));
+    return rows.map((row) => ({ ...toPage(row), queuePosition: row.queue_position, timeline: timelines.get(row.reservation_id) ?? [] }));
   }
 
   /** The timelines of several pages in one query, each oldest first. */

@@ -12,6 +12,11 @@ export interface CustomerCenterTables extends MessagingTables {
     status: ReservationStatus;
     library_id: number | null;
     library_name: string | null;
+    /** Migration 0003, as are due_at and queue_ticket; null until an event carries it. */
+    pickup_by: Date | null;
+    due_at: Date | null;
+    /** bigint: read as a number (pg's int8 parser; PGlite's for safe integers), see the store. */
+    queue_ticket: number | null;
     // Event times, not row times: the page must not depend on when events arrived.
     created_at: Date;
     updated_at: Date;

@@ -45,6 +45,13 @@ const ReservationPageSchema = Type.Object({
   status: Status,
   libraryId: Type.Union([Type.Integer(), Type.Null()]),
   libraryName: Type.Union([Type.String(), Type.Null()]),
+  pickupBy: Type.Union([Time, Type.Null()], {
+    description: 'until when the held copy waits for pickup at the library (from ReservationAccepted, or the ReservationExpired that names it); null until known',
+  }),
+  dueAt: Type.Union([Time, Type.Null()], { description: 'when the loaned copy is due back (from ReservationCheckedOut); null unless it was loaned' }),
+  queuePosition: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+    description: "place in the book's waiting line while bookWaiting (1 = next to get a copy); null in any other status",
+  }),
   createdAt: Time,
   updatedAt: Time,
   timeline: Type.Array(TimelineEntrySchema, { description: 'oldest first' }),
@@ -67,6 +74,10 @@ export function pageJson(page: ReservationPageDetail) {
     status: page.status,
     libraryId: page.libraryId,
     libraryName: page.libraryName,
+    pickupBy: page.pickupBy?.toISOString() ?? null,
+    dueAt: page.dueAt?.toISOString() ?? null,
+    // The queue ticket is internal: the place in line is what a patron reads.
+    queuePosition: page.queuePosition,
     createdAt: page.createdAt.toISOString(),
     updatedAt: page.updatedAt.toISOString(),
     timeline: page.timeline.map((e) => ({
@@ -85,7 +96,8 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /**
  * Customer center's HTTP adapter: the read model, for the page's owner or staff. Every page
- * carries its timeline, in the list too. GET /reservationPages/stream is Server-Sent Events.
+ * carries its timeline, its deadlines and its place in line, in the list too.
+ * GET /reservationPages/stream is Server-Sent Events.
  */
 export async function customercenterRoutes(app: HttpApp, deps: CustomerCenterRouteDeps): Promise<void> {
   const heartbeatMs = deps.heartbeatMs ?? 15_000;
@@ -133,7 +145,10 @@ export async function customercenterRoutes(app: HttpApp, deps: CustomerCenterRou
       schema: {
         querystring: Type.Object({}, { additionalProperties: false }),
         response: {
-          200: Type.String({ description: 'text/event-stream: `event: reservationPage` messages whose data is a page' }),
+          200: Type.String({
+            description:
+              "text/event-stream: `event: reservationPage` messages whose data is a page, sent when the page changes and when its place in its book's waiting line (`queuePosition`) moves",
+          }),
           ...guarded,
         },
       },

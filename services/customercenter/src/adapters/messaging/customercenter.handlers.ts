@@ -1,5 +1,6 @@
 import type { ContextEventHandlers } from '@bstore/platform';
 import type { PageEvent } from '../../application/events.ts';
+import type { PageEventType } from '../../domain/reservation-page.ts';
 import type { ReservationPageStore } from '../../application/ports.ts';
 import type { ProjectReservationEvent } from '../../application/project-reservation-event/project-reservation-event.service.ts';
 
@@ -11,11 +12,17 @@ export function customercenterEventHandlers(project: ProjectReservationEvent): C
   const handle = async (event: PageEvent, store: ReservationPageStore): Promise<void> => {
     await project.execute(event, store);
   };
+  // `satisfies`: a page event type without a handler fails to compile.
   return {
     ReservationRequested: handle,
     ReservationRejected: handle,
     ReservationAccepted: handle,
     ReservationCancelRequested: handle,
     ReservationCanceled: handle,
-  };
+    ReservationWaitlisted: handle,
+    CopyGranted: handle,
+    ReservationCheckedOut: handle,
+    ReservationReturned: handle,
+    ReservationExpired: handle,
+  } satisfies Record<PageEventType, unknown>;
 }

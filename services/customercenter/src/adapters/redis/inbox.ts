@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { IntegrationEvent } from '@bstore/contracts';
 import type { DeadLetter as StoredDeadLetter, DeadLetterInput, DeadLetterQuery, DeadLetterStore, Inbox } from '@bstore/platform';
 import type { PageChange, ReservationPage, TimelineEntry } from '../../domain/reservation-page.ts';
-import type { PageQuery, ReservationPageDetail, ReservationPageStore } from '../../application/ports.ts';
+import type { PageQuery, ReservationPageDetail, ReservationPageStore, WaitingLineQuery } from '../../application/ports.ts';
 import { execAll, type RedisReservationPageStore } from './reservation-page.store.ts';
 
 /** A parked event, as `listDeadLetters` lists it (the operator's routes use the store methods, which add `replayedAt`). */
@@ -197,5 +197,9 @@ class FirstTimeStore implements ReservationPageStore {
 
   timeline(reservationId: number): Promise<TimelineEntry[]> {
     return this.#store.timeline(reservationId);
+  }
+
+  waitingLine(query: WaitingLineQuery): Promise<ReservationPageDetail[]> {
+    return this.#store.waitingLine(query);
   }
 }

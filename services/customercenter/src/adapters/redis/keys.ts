@@ -14,6 +14,7 @@ export const DEFAULT_REDIS_KEY_PREFIX = 'bstore:customercenter:';
  * | `index:customer:<customerId>` | sorted set | one customer's pages |
  * | `index:status:<status>` | sorted set | the pages in a status |
  * | `index:status:<status>:customer:<customerId>` | sorted set | one customer's pages in a status |
+ * | `waiting:<bookId>` | sorted set | the book's `bookWaiting` pages, scored by queueTicket: its waiting line |
  * | `deadletter:<id>`, `deadletters`, `deadletters:next-id` | hash, sorted set, counter | parked events |
  * | `pages` | pub/sub channel | page changes, for the live stream of every replica |
  *
@@ -21,7 +22,8 @@ export const DEFAULT_REDIS_KEY_PREFIX = 'bstore:customercenter:';
  * `updatedAt`: Redis orders equal scores by member bytes, so a reverse range is "updatedAt
  * descending, then reservationId descending" with no second lookup. The status comes before the
  * customer in the combined index, and statuses have no colon, so no customer id can make one
- * index's key collide with another's.
+ * index's key collide with another's. A waiting line has the same members, scored by the page's
+ * queue ticket instead: a page's place in line is 1 + `ZCOUNT` of the tickets below its own.
  */
 export class ReadModelKeys {
   readonly prefix: string;
@@ -53,10 +55,20 @@ export class ReadModelKeys {
     return `${this.indexPrefix}all`;
   }
 
-  /** SCAN patterns of the read model's own keys: pages, timelines, indexes (not the dead letters). */
+  /** Every waiting line's key starts with this; the merge script appends the book id. */
+  get waitingLinePrefix(): string {
+    return `${this.prefix}waiting:`;
+  }
+
+  /** The waiting line of a book: its `bookWaiting` pages scored by queue ticket. */
+  waitingLine(bookId: number): string {
+    return `${this.waitingLinePrefix}${bookId}`;
+  }
+
+  /** SCAN patterns of the read model's own keys: pages, timelines, indexes, waiting lines (not the dead letters). */
   get viewPatterns(): string[] {
     const prefix = escapeGlob(this.prefix);
-    return [`${prefix}page:*`, `${prefix}timeline:*`, `${prefix}index:*`];
+    return [`${prefix}page:*`, `${prefix}timeline:*`, `${prefix}index:*`, `${prefix}waiting:*`];
   }
 
   deadLetter(id: number): string {

@@ -86,12 +86,21 @@ export class RedisPageUpdates implements PageUpdates {
   }
 }
 
-/** A page as `JSON.stringify` sends it: times become ISO strings; `traceId` may be missing (below). */
-type PageMessage = Omit<ReservationPageDetail, 'createdAt' | 'updatedAt' | 'timeline'> & {
+/**
+ * A page as `JSON.stringify` sends it: times become ISO strings; `traceId`, `pickupBy`, `dueAt`,
+ * `queueTicket` and `queuePosition` may be missing (below).
+ */
+type PageMessage = Omit<ReservationPageDetail, 'createdAt' | 'updatedAt' | 'pickupBy' | 'dueAt' | 'queueTicket' | 'queuePosition' | 'timeline'> & {
   createdAt: string;
   updatedAt: string;
+  pickupBy?: string | null;
+  dueAt?: string | null;
+  queueTicket?: number | null;
+  queuePosition?: number | null;
   timeline: (Omit<TimelineEntry, 'occurredAt' | 'traceId'> & { occurredAt: string; traceId?: string | null })[];
 };
+
+const dateOrNull = (iso: string | null | undefined): Date | null => (iso === null || iso === undefined ? null : new Date(iso));
 
 /** The page a message carries, with its times as Dates again. */
 function pageFromJson(message: string): ReservationPageDetail {
@@ -101,6 +110,11 @@ function pageFromJson(message: string): ReservationPageDetail {
     ...raw,
     createdAt: new Date(raw.createdAt),
     updatedAt: new Date(raw.updatedAt),
+    // A replica still on an older shape sends pages without the lifecycle's fields: unknown, so null.
+    pickupBy: dateOrNull(raw.pickupBy),
+    dueAt: dateOrNull(raw.dueAt),
+    queueTicket: raw.queueTicket ?? null,
+    queuePosition: raw.queuePosition ?? null,
     // A replica still on the older shape sends entries without traceId: unknown, so null.
     timeline: raw.timeline.map((entry) => ({ ...entry, occurredAt: new Date(entry.occurredAt), traceId: entry.traceId ?? null })),
   };

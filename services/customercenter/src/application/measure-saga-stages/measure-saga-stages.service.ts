@@ -26,7 +26,10 @@ export function stageDuration(stage: SagaStage, timeline: readonly TimelineEntry
 /**
  * Times the saga's stages from the read model: `reserve` (ReservationRequested to
  * ReservationAccepted) and `cancel` (ReservationCancelRequested to ReservationCanceled), by the
- * events' own times. `projected` is called once per event newly projected, after its change
+ * events' own times. The rest of the lifecycle (the waiting line: ReservationWaitlisted,
+ * CopyGranted; the loan: ReservationCheckedOut, ReservationReturned; ReservationExpired) opens and
+ * ends no stage: those steps wait for people (a copy coming back, a patron at the desk) for hours
+ * or days, they are not the saga's latency, and a stage is observed only for its own two events. `projected` is called once per event newly projected, after its change
  * committed (the consumer's after-commit hook, never for a duplicate): a stage is observed when
  * the second of its two events arrives, whichever order they came in, so once per reservation.
  * (Two replicas projecting a stage's two events at the same instant could both see the pair; the
