@@ -157,6 +157,9 @@ const BOOK_NAME = 'The Dispossessed';
 const LIBRARY = { libraryId: 1, libraryName: 'Order Branch' };
 const NO_BRANCH = 'no library branch exists to serve the reservation';
 const T0 = Date.parse('2025-06-01T08:00:00.000Z');
+/** The deadlines the events carry (assignment's pickupBy, reservation's dueAt): fixed, so every run ends the same. */
+const PICKUP_BY = '2025-06-08T08:00:00.000Z';
+const DUE_AT = '2025-06-22T08:00:00.000Z';
 
 /** The fields every event of the saga carries, and nothing else (the schemas refuse other properties). */
 const refOf = (r: Ref) => ({ reservationId: r.reservationId, bookId: r.bookId, customerId: r.customerId });
@@ -190,10 +193,44 @@ const build = {
       source: sourceOf('assignment'),
       subject: subject(r),
       ...at(second),
-      data: { ...refOf(r), assignmentId: r.reservationId, ...LIBRARY, status: 'bookReserved' as const },
+      data: { ...refOf(r), assignmentId: r.reservationId, ...LIBRARY, status: 'bookReserved' as const, pickupBy: PICKUP_BY },
     }),
   ReservationCanceled: (r: Ref, second?: number) =>
     createEnvelope({ type: 'ReservationCanceled', source: sourceOf('assignment'), subject: subject(r), ...at(second), data: { ...refOf(r), status: 'bookCanceled' as const } }),
+  ReservationWaitlisted: (r: Ref, second?: number) =>
+    createEnvelope({
+      type: 'ReservationWaitlisted',
+      source: sourceOf('reservation'),
+      subject: subject(r),
+      ...at(second),
+      data: { ...refOf(r), bookName: BOOK_NAME, queueTicket: r.reservationId, status: 'bookWaiting' as const },
+    }),
+  CopyGranted: (r: Ref, second?: number) =>
+    createEnvelope({
+      type: 'CopyGranted',
+      source: sourceOf('book'),
+      subject: subject(r),
+      ...at(second),
+      data: { ...refOf(r), bookName: BOOK_NAME, queueTicket: r.reservationId, cause: 'returned' as const, status: 'bookReserveReq' as const },
+    }),
+  ReservationCheckedOut: (r: Ref, second?: number) =>
+    createEnvelope({
+      type: 'ReservationCheckedOut',
+      source: sourceOf('reservation'),
+      subject: subject(r),
+      ...at(second),
+      data: { ...refOf(r), libraryId: LIBRARY.libraryId, dueAt: DUE_AT, status: 'bookLoaned' as const },
+    }),
+  ReservationReturned: (r: Ref, second?: number) =>
+    createEnvelope({ type: 'ReservationReturned', source: sourceOf('reservation'), subject: subject(r), ...at(second), data: { ...refOf(r), libraryId: LIBRARY.libraryId, status: 'bookReturned' as const } }),
+  ReservationExpired: (r: Ref, second?: number) =>
+    createEnvelope({
+      type: 'ReservationExpired',
+      source: sourceOf('reservation'),
+      subject: subject(r),
+      ...at(second),
+      data: { ...refOf(r), libraryId: LIBRARY.libraryId, pickupBy: PICKUP_BY, status: 'bookExpired' as const },
+    }),
   ReservationAssignmentFailed: (r: Ref, second?: number) =>
     createEnvelope({
       type: 'ReservationAssignmentFailed',
@@ -276,6 +313,20 @@ function holdCall(book: () => BookService): Step<BookRun> {
   };
 }
 
+/** The same call asking to wait, on a book whose copies were all withdrawn first: the reservation joins the line. */
+function waitCall(book: () => BookService): Step<BookRun> {
+  return {
+    name: 'wait',
+    async call(run) {
+      const withdrawn = await book().app.inject({ method: 'POST', url: `/books/${run.bookId}/copies`, payload: { delta: -STOCK }, headers: staff });
+      expect(withdrawn.statusCode, withdrawn.body).toBe(200);
+      const res = await book().app.inject({ method: 'PUT', url: `/books/${run.bookId}/holds/${run.reservationId}`, payload: { customerId: run.customerId, waitlist: true }, headers: internal });
+      run.holdAnswer = res.statusCode === 201 ? res.json<{ status: string }>().status : res.json<{ code: string }>().code;
+      expect(run.holdAnswer, `wait answered ${res.statusCode} ${res.body}`).toBe('waiting');
+    },
+  };
+}
+
 const HOLD_FIRST = 'the reservation becomes cancellable (bookReserveReq) only in the transaction that stores book\'s answer to the hold, so its cancellation events are written after the hold was taken';
 
 function bookHistories(book: () => BookService): History<BookRun, BookEffect, BookRecord>[] {
@@ -306,6 +357,40 @@ function bookHistories(book: () => BookService): History<BookRun, BookEffect, Bo
         then: 'hold',
         why: 'the rejection voids the hold before it is taken: the late hold is refused (HOLD_RELEASED), so no copy is taken and given back, and no QuantityChanged is written',
         record: { hold: 'voided', holdAnswer: 'HOLD_RELEASED', events: {} },
+      },
+    },
+    {
+      // Check-out and check-in are two transactions of reservation, published by any relay: the
+      // return can overtake the check-out, and frees the copy all the same (the late check-out finds
+      // it released).
+      name: 'held, checked out, returned',
+      steps: [hold, deliver('ReservationCheckedOut'), deliver('ReservationReturned')],
+      causal: [
+        { before: 'hold', after: 'ReservationCheckedOut', why: 'a reservation is checked out only once it is bookReserved, after book answered its hold' },
+        { before: 'hold', after: 'ReservationReturned', why: 'a reservation is returned only after it was checked out, after book answered its hold' },
+      ],
+      orders: 2,
+      inOrder: { effect: allBack, record: { hold: 'released', holdAnswer: 201, events: { 'QuantityChanged:held': 1, 'QuantityChanged:returned': 1 } } },
+    },
+    {
+      name: 'held, not picked up by its deadline',
+      steps: [hold, deliver('ReservationExpired')],
+      causal: [{ before: 'hold', after: 'ReservationExpired', why: 'a reservation expires only once it is bookReserved, after book answered its hold' }],
+      orders: 1,
+      inOrder: { effect: allBack, record: { hold: 'released', holdAnswer: 201, events: { 'QuantityChanged:held': 1, 'QuantityChanged:released': 1 } } },
+    },
+    {
+      // No copy: the reservation waited in line, and the patron cancelled before any copy came back.
+      name: 'waited in line, then cancelled',
+      steps: [waitCall(book), deliver('ReservationCancelRequested'), deliver('ReservationCanceled')],
+      causal: [
+        { before: 'wait', after: 'ReservationCancelRequested', why: 'the reservation becomes cancellable (bookWaiting) only in the transaction that stores book\'s answer' },
+        { before: 'wait', after: 'ReservationCanceled', why: 'assignment confirms only the cancel that reservation requested after book answered' },
+      ],
+      orders: 2,
+      inOrder: {
+        effect: { quantity: 0, copies: 0, heldByPatron: 0, activeHold: false },
+        record: { hold: 'released', holdAnswer: 'waiting', events: { 'QuantityChanged:copiesWithdrawn': 1 } },
       },
     },
     {
@@ -398,6 +483,7 @@ function assignmentHistories(): { served: History<Ref, AssignmentEffect, Assignm
 
 interface ReservationEffect {
   status: string;
+  pickupBy: string | null;
   libraryId: number | null;
   libraryName: string | null;
   rejectReason: string | null;
@@ -407,26 +493,37 @@ interface ReservationRecord {
 }
 
 const PATRON = 'order-patron';
-/** Book answers every hold: the reservation is placed in bookReserveReq, as after a real hold. */
-const holdingBook: BookClient = { hold: async () => ({ kind: 'held', bookName: BOOK_NAME }) };
+/** Book answers every hold: the reservation is placed in bookReserveReq, as after a real hold; one asking to wait is put in line. */
+const holdingBook: BookClient = {
+  hold: async (request) =>
+    request.waitlist ? { kind: 'waiting', bookName: BOOK_NAME, queueTicket: request.reservationId, queuePosition: 1 } : { kind: 'held', bookName: BOOK_NAME },
+};
 
-function reservationUnderTest(reservation: () => ReservationService): ConsumerUnderTest<Ref, ReservationEffect, ReservationRecord> {
+/** `waiting`: each run's reservation is placed with waitlist on a book with no copy (it starts bookWaiting). */
+function reservationUnderTest(reservation: () => ReservationService, waiting = false): ConsumerUnderTest<Ref, ReservationEffect, ReservationRecord> {
+  const bookId = waiting ? 8 : 7;
   return {
     handle: (envelope, n) => reservation().internals.consumer.handle(envelope, n),
     async begin() {
-      const res = await reservation().app.inject({ method: 'POST', url: '/reservations', payload: { bookId: 7 }, headers: await as(PATRON) });
+      // A patron per run: one patron has one active reservation per book, and a run may leave its own active.
+      const customerId = `${PATRON}-${nextReservationId++}`;
+      const res = await reservation().app.inject({ method: 'POST', url: '/reservations', payload: { bookId, ...(waiting ? { waitlist: true } : {}) }, headers: await as(customerId) });
       expect(res.statusCode, res.body).toBe(201);
-      return { reservationId: res.json<{ reservationId: number }>().reservationId, bookId: 7, customerId: PATRON };
+      expect(res.json<{ status: string }>().status).toBe(waiting ? 'bookWaiting' : 'bookReserveReq');
+      return { reservationId: res.json<{ reservationId: number }>().reservationId, bookId, customerId };
     },
     async end(run) {
       const db = reservation().internals.db;
       const row = await db
         .selectFrom('reservations')
-        .select(['status', 'library_id', 'library_name', 'reject_reason'])
+        .select(['status', 'pickup_by', 'library_id', 'library_name', 'reject_reason'])
         .where('reservation_id', '=', run.reservationId)
         .executeTakeFirstOrThrow();
       const outbox = (await db.selectFrom('outbox').select('envelope').execute()).map((o) => o.envelope).filter((e) => e.subject === subject(run));
-      return { effect: { status: row.status, libraryId: row.library_id, libraryName: row.library_name, rejectReason: row.reject_reason }, record: { events: countEvents(outbox) } };
+      return {
+        effect: { status: row.status, pickupBy: row.pickup_by ? new Date(row.pickup_by).toISOString() : null, libraryId: row.library_id, libraryName: row.library_name, rejectReason: row.reject_reason },
+        record: { events: countEvents(outbox) },
+      };
     },
   };
 }
@@ -435,7 +532,7 @@ function cancelCall(reservation: () => ReservationService): Step<Ref> {
   return {
     name: 'cancel',
     async call(run) {
-      const res = await reservation().app.inject({ method: 'PATCH', url: `/reservations/${run.reservationId}`, payload: { status: 'bookCancel' }, headers: await as(PATRON) });
+      const res = await reservation().app.inject({ method: 'PATCH', url: `/reservations/${run.reservationId}`, payload: { status: 'bookCancel' }, headers: await as(run.customerId) });
       expect(res.statusCode, res.body).toBe(202);
     },
   };
@@ -445,15 +542,15 @@ const CANCEL_BEFORE_CANCELED = 'assignment writes ReservationCanceled only on th
 
 function reservationHistories(reservation: () => ReservationService): History<Ref, ReservationEffect, ReservationRecord>[] {
   const cancel = cancelCall(reservation);
-  const canceledWithLibrary: ReservationEffect = { status: 'bookCanceled', ...LIBRARY, rejectReason: null };
-  const canceledWithout: ReservationEffect = { status: 'bookCanceled', libraryId: null, libraryName: null, rejectReason: null };
+  const canceledWithLibrary: ReservationEffect = { status: 'bookCanceled', pickupBy: PICKUP_BY, ...LIBRARY, rejectReason: null };
+  const canceledWithout: ReservationEffect = { status: 'bookCanceled', pickupBy: null, libraryId: null, libraryName: null, rejectReason: null };
   const cancelled = { ReservationRequested: 1, ReservationCancelRequested: 1 };
   return [
     {
       name: 'assigned',
       steps: [deliver('ReservationAccepted')],
       orders: 1,
-      inOrder: { effect: { status: 'bookReserved', ...LIBRARY, rejectReason: null }, record: { events: { ReservationRequested: 1 } } },
+      inOrder: { effect: { status: 'bookReserved', pickupBy: PICKUP_BY, ...LIBRARY, rejectReason: null }, record: { events: { ReservationRequested: 1 } } },
     },
     {
       // The patron cancels before or after the library's ReservationAccepted arrives.
@@ -476,7 +573,7 @@ function reservationHistories(reservation: () => ReservationService): History<Re
       steps: [deliver('ReservationAssignmentFailed')],
       orders: 1,
       inOrder: {
-        effect: { status: 'rejected', libraryId: null, libraryName: null, rejectReason: `no library can serve it: ${NO_BRANCH}` },
+        effect: { status: 'rejected', pickupBy: null, libraryId: null, libraryName: null, rejectReason: `no library can serve it: ${NO_BRANCH}` },
         record: { events: { ReservationRequested: 1, ReservationRejected: 1 } },
       },
     },
@@ -493,6 +590,44 @@ function reservationHistories(reservation: () => ReservationService): History<Re
       ],
       orders: 2,
       inOrder: { effect: canceledWithout, record: { events: cancelled } },
+    },
+  ];
+}
+
+const GRANT_BEFORE_ACCEPT = 'assignment assigns a branch only on the ReservationRequested that reservation writes when it handles the grant';
+
+/** A reservation that waits in its book's line (placed with waitlist on a book with no copy). */
+function waitingReservationHistories(reservation: () => ReservationService): History<Ref, ReservationEffect, ReservationRecord>[] {
+  const cancel = cancelCall(reservation);
+  return [
+    {
+      name: 'waited, was granted a copy, then assigned',
+      steps: [deliver('CopyGranted'), deliver('ReservationAccepted')],
+      causal: [{ before: 'CopyGranted', after: 'ReservationAccepted', why: GRANT_BEFORE_ACCEPT }],
+      orders: 1,
+      inOrder: {
+        effect: { status: 'bookReserved', pickupBy: PICKUP_BY, ...LIBRARY, rejectReason: null },
+        record: { events: { ReservationWaitlisted: 1, ReservationRequested: 1 } },
+      },
+    },
+    {
+      // Book granted a copy while the patron was cancelling: either the grant came first (the
+      // reservation went on, then was cancelled) or the cancel did (the grant is ignored, and book
+      // passes the copy on when the cancel reaches it). Both end bookCanceled.
+      name: 'waited, cancelled while a copy was granted',
+      steps: [deliver('CopyGranted'), cancel, deliver('ReservationCanceled')],
+      causal: [{ before: 'cancel', after: 'ReservationCanceled', why: CANCEL_BEFORE_CANCELED }],
+      orders: 3,
+      inOrder: {
+        effect: { status: 'bookCanceled', pickupBy: null, libraryId: null, libraryName: null, rejectReason: null },
+        record: { events: { ReservationWaitlisted: 1, ReservationRequested: 1, ReservationCancelRequested: 1 } },
+      },
+      overtaken: {
+        first: 'cancel',
+        then: 'CopyGranted',
+        why: 'a grant to a reservation already cancelled is ignored: no ReservationRequested is written (book gives the copy to the next in line when the cancel reaches it)',
+        record: { events: { ReservationWaitlisted: 1, ReservationCancelRequested: 1 } },
+      },
     },
   ];
 }
@@ -517,9 +652,11 @@ function customercenterUnderTest(customercenter: () => CustomerCenterService): C
       const detail = await customercenter().internals.store.get(run.reservationId);
       if (!detail) throw new Error(`no page for reservation ${run.reservationId}`);
       const { reservationId: _id, timeline, createdAt, updatedAt, ...page } = detail;
+      // The ticket is the run's reservation id (see `build`): named by a rule, the same in every run.
+      const queueTicket = page.queueTicket === null ? null : page.queueTicket === run.reservationId ? "the run's ticket" : page.queueTicket;
       return {
         effect: {
-          page: { ...page, createdAt: createdAt.toISOString(), updatedAt: updatedAt.toISOString() },
+          page: { ...page, queueTicket, createdAt: createdAt.toISOString(), updatedAt: updatedAt.toISOString() },
           timeline: timeline.map((e) => `${e.occurredAt.toISOString()} ${e.eventType} ${e.status} ${e.service}`),
         },
         record: {},
@@ -531,16 +668,22 @@ function customercenterUnderTest(customercenter: () => CustomerCenterService): C
 const time = (second: number) => new Date(T0 + second * 1000).toISOString();
 
 function pageHistories(): History<Ref, PageEffect, Record<string, never>>[] {
-  const page = (status: string, last: number, library = true) => ({
+  const page = (status: string, last: number, library = true, more: { pickupBy?: Date; dueAt?: Date; queueTicket?: number } = {}) => ({
     bookId: 5,
     bookName: BOOK_NAME,
     customerId: 'alice',
     status,
     libraryId: library ? LIBRARY.libraryId : null,
     libraryName: library ? LIBRARY.libraryName : null,
+    pickupBy: more.pickupBy ?? (library ? new Date(PICKUP_BY) : null),
+    dueAt: more.dueAt ?? null,
+    queueTicket: more.queueTicket ?? null,
+    queuePosition: null,
     createdAt: time(0),
     updatedAt: time(last),
   });
+  /** The run's own reservation id is its ticket (see `build`): known only in the run, so checked by a rule instead. */
+  const ticketed = (status: string, last: number, library: boolean) => ({ ...page(status, last, library), queueTicket: 'the run\'s ticket' });
   return [
     {
       name: 'reserved',
@@ -581,6 +724,59 @@ function pageHistories(): History<Ref, PageEffect, Record<string, never>>[] {
             `${time(1)} ReservationCancelRequested bookCancel reservation`,
             `${time(2)} ReservationCanceled bookCanceled assignment`,
           ],
+        },
+        record: {},
+      },
+    },
+    {
+      name: 'waited in line, then granted a copy',
+      steps: [deliver('ReservationWaitlisted', 0), deliver('CopyGranted', 1), deliver('ReservationRequested', 2)],
+      orders: 6,
+      inOrder: {
+        effect: {
+          page: ticketed('bookReserveReq', 2, false),
+          timeline: [`${time(0)} ReservationWaitlisted bookWaiting reservation`, `${time(1)} CopyGranted bookReserveReq book`, `${time(2)} ReservationRequested bookReserveReq reservation`],
+        },
+        record: {},
+      },
+    },
+    {
+      name: 'waited in line, then cancelled',
+      steps: [deliver('ReservationWaitlisted', 0), deliver('ReservationCancelRequested', 1), deliver('ReservationCanceled', 2)],
+      orders: 6,
+      inOrder: {
+        effect: {
+          page: ticketed('bookCanceled', 2, false),
+          timeline: [`${time(0)} ReservationWaitlisted bookWaiting reservation`, `${time(1)} ReservationCancelRequested bookCancel reservation`, `${time(2)} ReservationCanceled bookCanceled assignment`],
+        },
+        record: {},
+      },
+    },
+    {
+      name: 'picked up and returned',
+      steps: [deliver('ReservationRequested', 0), deliver('ReservationAccepted', 1), deliver('ReservationCheckedOut', 2), deliver('ReservationReturned', 3)],
+      orders: 24,
+      inOrder: {
+        effect: {
+          page: page('bookReturned', 3, true, { dueAt: new Date(DUE_AT) }),
+          timeline: [
+            `${time(0)} ReservationRequested bookReserveReq reservation`,
+            `${time(1)} ReservationAccepted bookReserved assignment`,
+            `${time(2)} ReservationCheckedOut bookLoaned reservation`,
+            `${time(3)} ReservationReturned bookReturned reservation`,
+          ],
+        },
+        record: {},
+      },
+    },
+    {
+      name: 'not picked up by its deadline',
+      steps: [deliver('ReservationRequested', 0), deliver('ReservationAccepted', 1), deliver('ReservationExpired', 2)],
+      orders: 6,
+      inOrder: {
+        effect: {
+          page: page('bookExpired', 2),
+          timeline: [`${time(0)} ReservationRequested bookReserveReq reservation`, `${time(1)} ReservationAccepted bookReserved assignment`, `${time(2)} ReservationExpired bookExpired reservation`],
         },
         record: {},
       },
@@ -694,6 +890,14 @@ describe.each(databaseKinds())('event order on %s: every consumer ends the same 
     });
   });
 
+  describe('reservation that waited in line', () => {
+    const consumer = reservationUnderTest(() => reservation, true);
+    it.each(waitingReservationHistories(() => reservation).map((h) => [h.name, h] as const))('%s', async (_title, history) => {
+      await checkEveryOrder(consumer, history);
+      expect(await deadLetters(reservation.internals.db)).toBe(0);
+    });
+  });
+
   describe('customercenter', () => {
     const consumer = customercenterUnderTest(() => customercenter);
     it.each(pageHistories().map((h) => [h.name, h] as const))('%s', async (_title, history) => {
@@ -706,7 +910,7 @@ describe.each(databaseKinds())('event order on %s: every consumer ends the same 
     const { served, unserved } = assignmentHistories();
     expect(typesOf(bookHistories(() => book))).toEqual(handledBy(book.internals.consumer));
     expect(typesOf([...served, ...unserved])).toEqual(handledBy(assignment.internals.consumer));
-    expect(typesOf(reservationHistories(() => reservation))).toEqual(handledBy(reservation.internals.consumer));
+    expect(typesOf([...reservationHistories(() => reservation), ...waitingReservationHistories(() => reservation)])).toEqual(handledBy(reservation.internals.consumer));
     expect(typesOf(pageHistories())).toEqual(handledBy(customercenter.internals.consumer));
   });
 });

@@ -161,7 +161,7 @@ describe('Reservation events', () => {
   it('an acceptance after a cancel records the library but keeps the cancel', () => {
     const r = inStatus('bookCancel');
     r.accept({ libraryId: 3, libraryName: 'Mapo', pickupBy }, now);
-    expect(r.props).toMatchObject({ status: 'bookCancel', libraryId: 3, libraryName: 'Mapo' });
+    expect(r.props).toMatchObject({ status: 'bookCancel', libraryId: 3, libraryName: 'Mapo', pickupBy });
   });
 
   it('a refused cancel says why, with the current status', () => {

@@ -250,9 +250,10 @@ export class Reservation {
       this.#change({ status: 'bookReserved', libraryId: library.libraryId, libraryName: library.libraryName, pickupBy: library.pickupBy }, now);
       return;
     }
-    if (this.#props.libraryId === library.libraryId) return;
-    // Late (after a cancel) or repeated: the library is recorded, the status stays.
-    this.#change({ libraryId: library.libraryId, libraryName: library.libraryName }, now);
+    if (this.#props.libraryId === library.libraryId && this.#props.pickupBy !== null) return;
+    // Late (after a cancel) or repeated: the library and its deadline are recorded (as the read model
+    // records them, whatever the order), the status stays.
+    this.#change({ libraryId: library.libraryId, libraryName: library.libraryName, pickupBy: this.#props.pickupBy ?? library.pickupBy }, now);
   }
 
   /**
