@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { readDatabaseConfig, readServiceConfig } from '../src/service-config.ts';
+import { readDatabaseConfig, readLendingSettings, readServiceConfig } from '../src/service-config.ts';
+import { durationSetting } from '../src/env.ts';
 
 /** The settings a deployment (compose.yaml, deploy/k8s) gives a service process. */
 const demo = { BSTORE_DEMO_AUTH: 'true' };
@@ -41,5 +42,45 @@ describe('a service process configuration for deployments', () => {
     expect(readDatabaseConfig({}, 'gateway')).toBeUndefined();
     expect(readDatabaseConfig({}, 'customercenter')).toBeUndefined();
     expect(readDatabaseConfig({ BSTORE_READ_MODEL: 'postgres' }, 'customercenter')).toMatchObject({ url: 'postgres://postgres@127.0.0.1:5432/bstore_customercenter' });
+  });
+});
+
+describe("the library's deadlines (ADR 0022)", () => {
+  const DAY = 86_400_000;
+
+  it('default to a 7-day pickup, a 14-day loan and a sweep every minute, for reservation and assignment alike', () => {
+    expect(readLendingSettings({})).toEqual({ pickupPeriodMs: 7 * DAY, loanPeriodMs: 14 * DAY, deadlineSweepIntervalMs: 60_000 });
+    const reservation = readServiceConfig({ ...demo, BSTORE_PICKUP_PERIOD: 'PT30S', BSTORE_LOAN_PERIOD: 'P2W', BSTORE_DEADLINE_SWEEP_INTERVAL_MS: '500' }, 'reservation');
+    expect(reservation.reservation).toMatchObject({ pickupPeriodMs: 30_000, loanPeriodMs: 14 * DAY, deadlineSweepIntervalMs: 500 });
+    expect(readServiceConfig({ ...demo, BSTORE_PICKUP_PERIOD: 'PT30S' }, 'assignment').assignment).toEqual({ pickupPeriodMs: 30_000 });
+  });
+
+  it.each([
+    ['P7D', 7 * DAY],
+    ['PT30S', 30_000],
+    ['pt1m', 60_000],
+    ['P1DT12H', 1.5 * DAY],
+    ['PT1.5S', 1500],
+    ['P1W', 7 * DAY],
+    ['PT0.5M', 30_000],
+  ])('reads the ISO 8601 duration %s', (text, ms) => {
+    expect(durationSetting({ D: text }, 'D', 'P7D', { minMs: 1000, maxMs: 366 * DAY })).toBe(ms);
+  });
+
+  it.each([
+    ['P1M', 'months depend on the calendar'],
+    ['P1Y', 'years depend on the calendar'],
+    ['-P1D', 'negative'],
+    ['PT0S', 'below the minimum of 1 s'],
+    ['P400D', 'above 366 days'],
+    ['7d', 'not ISO 8601'],
+    ['P', 'empty'],
+    ['604800000', 'a number of milliseconds'],
+  ])('refuses %s (%s), naming the variable', (text) => {
+    expect(() => readLendingSettings({ BSTORE_LOAN_PERIOD: text })).toThrow(/BSTORE_LOAN_PERIOD must be an ISO 8601 duration such as P7D/);
+  });
+
+  it('refuses a sweep interval that is not a whole number of milliseconds', () => {
+    expect(() => readLendingSettings({ BSTORE_DEADLINE_SWEEP_INTERVAL_MS: '1m' })).toThrow(/BSTORE_DEADLINE_SWEEP_INTERVAL_MS must be a whole number/);
   });
 });
