@@ -130,7 +130,7 @@ const MATRIX: Row[] = [
 const CASES = MATRIX.flatMap((r) => CALLERS.map((caller) => ({ ...r, caller, status: r.expect[caller] })));
 
 async function reservationOf(id: number) {
-  const r = await gw<{ status: string; customerId: string }>('staff', 'GET', `/reservations/${id}`);
+  const r = await gw<{ status: string; customerId: string; bookId: number }>('staff', 'GET', `/reservations/${id}`);
   expect(r.status).toBe(200);
   return r.body;
 }
@@ -147,8 +147,11 @@ async function reservationTotal(): Promise<number> {
   return r.body.total;
 }
 
+/** A reservation of a title of its own (a patron has one active reservation per book). */
 async function reserveAs(customer: 'alice' | 'bob'): Promise<number> {
-  const r = await gw<{ reservationId: number }>(customer, 'POST', '/reservations', { bookId: fx.book });
+  const title = await gw<{ bookId: number }>('staff', 'POST', '/books', { bookName: `Authorization Title ${Math.random()}`, quantity: 1 });
+  expect(title.status).toBe(201);
+  const r = await gw<{ reservationId: number }>(customer, 'POST', '/reservations', { bookId: title.body.bookId });
   expect(r.status, JSON.stringify(r.body)).toBe(201);
   return r.body.reservationId;
 }
@@ -271,6 +274,16 @@ describe('ownership through the gateway', () => {
     await eventually(`reservation ${id} canceled`, async () => ((await reservationOf(id)).status === 'bookCanceled' ? true : undefined));
   });
 
+  it('only staff check a copy out or in (BFLA): the owner gets 403 STAFF_ONLY and nothing changes; another patron cannot even tell it exists', async () => {
+    const id = fx.aliceReservation;
+    const before = await reservationOf(id);
+    for (const status of ['bookLoaned', 'bookReturned']) {
+      expectProblem(await gw('alice', 'PATCH', `/reservations/${id}`, { status }), 403, 'STAFF_ONLY');
+      expect([403, 404]).toContain((await gw('bob', 'PATCH', `/reservations/${id}`, { status })).status);
+    }
+    expect(await reservationOf(id)).toEqual(before);
+  });
+
   it('staff cannot reserve: 403 and nothing is created', async () => {
     const total = await reservationTotal();
     const before = await bookOf(fx.book);
@@ -281,7 +294,7 @@ describe('ownership through the gateway', () => {
 });
 
 describe('nothing sets a status or a quantity directly', () => {
-  it.each(['bookReserved', 'bookCanceled', 'rejected', 'pending'])('PATCH {status: %s} -> 400 STATUS_CHANGE_NOT_ALLOWED and unchanged, for the owner and for staff', async (status) => {
+  it.each(['bookReserved', 'bookCanceled', 'rejected', 'pending', 'bookWaiting', 'bookExpired', 'bookReserveReq'])('PATCH {status: %s} -> 400 STATUS_CHANGE_NOT_ALLOWED and unchanged, for the owner and for staff', async (status) => {
     const id = fx.aliceReservation;
     const before = await reservationOf(id);
     for (const caller of ['alice', 'staff'] as const) {
@@ -319,14 +332,15 @@ describe('nothing sets a status or a quantity directly', () => {
   it('the gateway does not publish the internal hold route, whatever the token', async () => {
     const auth = await demoServiceAuth();
     const internal = { authorization: `Bearer ${await auth.internalFor('reservation').token()}` };
-    const path = `/books/${fx.book}/holds/${fx.aliceReservation}`;
-    const before = await bookOf(fx.book);
+    const { bookId } = await reservationOf(fx.aliceReservation);
+    const path = `/books/${bookId}/holds/${fx.aliceReservation}`;
+    const before = await bookOf(bookId);
     for (const headers of [{}, await as('alice'), await asStaff()]) {
       expectProblem(await call(system.urls.gateway, 'PUT', path, headers, { customerId: 'alice' }), 404, 'ROUTE_NOT_FOUND');
     }
     // A service token is no user token: the gateway refuses it before routing.
     expectInvalidToken(await call(system.urls.gateway, 'PUT', path, internal, { customerId: 'alice' }));
-    expect(await bookOf(fx.book)).toEqual(before);
+    expect(await bookOf(bookId)).toEqual(before);
   });
 });
 
@@ -367,8 +381,9 @@ describe('each service verifies on its own (called directly, bypassing the gatew
   });
 
   it('book\'s hold route takes a service token only: a user token (even staff\'s) is 401', async () => {
-    const path = `/books/${fx.book}/holds/${fx.aliceReservation}`;
-    const before = await bookOf(fx.book);
+    const { bookId } = await reservationOf(fx.aliceReservation);
+    const path = `/books/${bookId}/holds/${fx.aliceReservation}`;
+    const before = await bookOf(bookId);
     for (const caller of ['anonymous', 'alice', 'staff'] as const) {
       const res = await direct('book', caller, 'PUT', path, { customerId: 'alice' });
       expect(res.status, `as ${caller}`).toBe(401);
@@ -378,7 +393,7 @@ describe('each service verifies on its own (called directly, bypassing the gatew
     const auth = await demoServiceAuth();
     const ok = await direct('book', { authorization: `Bearer ${await auth.internalFor('reservation').token()}` }, 'PUT', path, { customerId: 'alice' });
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
-    expect(await bookOf(fx.book)).toEqual(before);
+    expect(await bookOf(bookId)).toEqual(before);
   });
 
   it('a service token is no user token: refused on a public route', async () => {
