@@ -447,6 +447,22 @@ function assignmentHistories(): { served: History<Ref, AssignmentEffect, Assignm
         inOrder: { effect: { libraryHeld: true, cancellationsAnnounced: 0 }, record: { status: 'assigned', events: { ReservationAccepted: 1 } } },
       },
       {
+        // The copy left the hold shelf: the branch's load goes down. Reservation checks out or
+        // expires only after assignment's ReservationAccepted, which answered the request.
+        name: 'assigned, then checked out',
+        steps: [deliver('ReservationRequested'), deliver('ReservationCheckedOut')],
+        causal: [{ before: 'ReservationRequested', after: 'ReservationCheckedOut', why: 'a reservation is checked out only once bookReserved, after the ReservationAccepted that answers its request' }],
+        orders: 1,
+        inOrder: { effect: { libraryHeld: false, cancellationsAnnounced: 0 }, record: { status: 'closed', events: { ReservationAccepted: 1 } } },
+      },
+      {
+        name: 'assigned, not picked up',
+        steps: [deliver('ReservationRequested'), deliver('ReservationExpired')],
+        causal: [{ before: 'ReservationRequested', after: 'ReservationExpired', why: 'a reservation expires only once bookReserved, after the ReservationAccepted that answers its request' }],
+        orders: 1,
+        inOrder: { effect: { libraryHeld: false, cancellationsAnnounced: 0 }, record: { status: 'closed', events: { ReservationAccepted: 1 } } },
+      },
+      {
         // Both from reservation, in two transactions; the cancel can overtake the request (ADR 0005).
         name: 'requested, then cancelled',
         steps: [deliver('ReservationRequested'), deliver('ReservationCancelRequested')],

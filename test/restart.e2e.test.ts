@@ -30,28 +30,28 @@ async function ports(): Promise<Record<string, number>> {
 describe('restart in the middle of sagas (real processes, embedded mode)', () => {
   it('a killed system, started again, completes every saga and the invariants hold', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'bstore-restart-'));
-    // One patron makes every reservation here; the limit on active reservations has tests of its own.
     const env = { BSTORE_DATA_DIR: dataDir, BSTORE_SWEEP_INTERVAL_MS: '500', BSTORE_PENDING_STALE_AFTER_MS: '1500', BSTORE_MAX_ACTIVE_RESERVATIONS: '1000' };
 
     // Run 1: assignment consumes nothing, so sagas stop half-way: requested, and cancelling.
     const first = await startLauncher({ ...env, BSTORE_PAUSED_CONSUMERS: 'assignment' }, await ports());
     running.push(first);
     const staff = client(first.gateway, 'librarian', 'staff');
-    const alice = client(first.gateway, 'alice');
+    // A patron per reservation: one patron has one active reservation per book.
+    const patron = (i: number) => client(first.gateway, `restart-${i}`);
     const { body: created } = await staff.createBook('Restart Book', 30);
     const acknowledged: number[] = [];
     const canceled: number[] = [];
     for (let i = 0; i < 8; i++) {
-      const res = await alice.reserve(created.bookId);
+      const res = await patron(i).reserve(created.bookId);
       expect(res.status).toBe(201);
       acknowledged.push(res.body.reservationId);
     }
-    for (const id of acknowledged.slice(0, 3)) {
-      expect((await alice.cancel(id)).status).toBe(202);
+    for (const [i, id] of acknowledged.slice(0, 3).entries()) {
+      expect((await patron(i).cancel(id)).status).toBe(202);
       canceled.push(id);
     }
     // More requests in flight when the process is killed: whatever they were told, nothing may leak.
-    const inFlight = Array.from({ length: 6 }, () => alice.reserve(created.bookId).catch(() => null));
+    const inFlight = Array.from({ length: 6 }, (_, i) => patron(100 + i).reserve(created.bookId).catch(() => null));
     await new Promise((r) => setTimeout(r, 40));
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');

@@ -147,13 +147,14 @@ describe.each(BACKENDS)('on %s', (_name, backend) => {
       const ids: number[] = [];
       try {
         for (let i = 0; i < 5; i++) {
-          const res = await alice.reserve(created.bookId);
+          // A patron each: one patron has one active reservation per book.
+          const res = await client(system.urls.gateway, `isolated-${i}`).reserve(created.bookId);
           expect(res.status).toBe(201);
           expect(res.body.status).toBe('bookReserveReq');
           ids.push(res.body.reservationId);
         }
         await new Promise((r) => setTimeout(r, 700));
-        for (const id of ids) expect((await alice.reservation(id)).body.status).toBe('bookReserveReq');
+        for (const id of ids) expect((await librarian.reservation(id)).body.status).toBe('bookReserveReq');
         // The read model shows them already, as requested.
         await pageBecomes(ids[0] as number, 'bookReserveReq');
       } finally {
@@ -197,7 +198,8 @@ describe.each(BACKENDS)('on %s', (_name, backend) => {
     it('a retry with the same Idempotency-Key through the gateway gets the first answer, not a second reservation', async () => {
       const { body: created } = await librarian.createBook('Idempotent Retry Book', 3);
       const patron = client(system.urls.gateway, 'retrying-patron');
-      const first = await patron.reserve(created.bookId);
+      // Another patron's copy first (one patron has one active reservation per book).
+      const first = await client(system.urls.gateway, 'first-patron').reserve(created.bookId);
       expect(first.status).toBe(201);
       const keyed = await patron.call<{ reservationId: number }>('POST', '/reservations', { bookId: created.bookId }, { 'idempotency-key': 'retry-1' });
       const retried = await patron.call<{ reservationId: number }>('POST', '/reservations', { bookId: created.bookId }, { 'idempotency-key': 'retry-1' });

@@ -70,7 +70,7 @@ export interface Assignment {
   customerId: string;
   libraryId: number | null;
   libraryName: string | null;
-  status: 'assigned' | 'released' | 'voided';
+  status: 'assigned' | 'released' | 'voided' | 'failed' | 'closed';
   createdAt: string;
 }
 

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
  * Reservation statuses. The five `book*` names of the seed are part of the public API; `pending`
  * and `rejected` are bstore's own (docs/adr/0003-reservation-lifecycle.md); `bookWaiting`,
  * `bookLoaned`, `bookReturned` and `bookExpired` carry a reservation through the library's whole
- * life of a hold, in the seed's style (docs/adr/0022-waiting-list-and-deadlines.md).
+ * life of a hold, in the seed's style (docs/adr/0022-waiting-line-and-deadlines.md).
  */
 export const RESERVATION_STATUSES = [
   'pending',

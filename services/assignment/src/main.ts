@@ -13,6 +13,7 @@ import {
   tracingOf,
 } from '@bstore/platform';
 import { AssignLibrary } from './application/assign-library/assign-library.service.ts';
+import { CloseAssignment } from './application/close-assignment/close-assignment.service.ts';
 import { BrowseAssignments } from './application/browse-assignments/browse-assignments.service.ts';
 import { BrowseLibraries } from './application/browse-libraries/browse-libraries.service.ts';
 import { CreateLibrary } from './application/create-library/create-library.service.ts';
@@ -57,7 +58,7 @@ export async function createAssignmentService(deps: ServiceDeps, config: Assignm
     inbox: new KyselyInbox(database.db, { afterOutboxCommit: () => relay.kick() }),
     bus: deps.bus,
     logger,
-    handlers: assignmentEventHandlers(new AssignLibrary({ pickupPeriodMs: config.pickupPeriodMs ?? 7 * 86_400_000 }), new ReleaseAssignment()),
+    handlers: assignmentEventHandlers(new AssignLibrary({ pickupPeriodMs: config.pickupPeriodMs ?? 7 * 86_400_000 }), new ReleaseAssignment(), new CloseAssignment()),
   });
 
   const app = createHttpApp({

@@ -121,6 +121,34 @@ describe.each(DATABASES)('assignment on %s', (_name, makeDatabase) => {
       expect(pickupBy).toBeLessThanOrEqual(after + 7 * 86_400_000);
     });
 
+    it("a copy checked out or not picked up closes its assignment: the branch's load goes down, once", async () => {
+      const shelf = (id: number, type: 'ReservationCheckedOut' | 'ReservationExpired') =>
+        createEnvelope({
+          type,
+          source: sourceOf('reservation'),
+          subject: String(id),
+          data:
+            type === 'ReservationCheckedOut'
+              ? { reservationId: id, bookId: 1, customerId: 'alice', libraryId: null, dueAt: new Date().toISOString(), status: 'bookLoaned' as const }
+              : { reservationId: id, bookId: 1, customerId: 'alice', libraryId: null, pickupBy: new Date().toISOString(), status: 'bookExpired' as const },
+        } as Parameters<typeof createEnvelope>[0]);
+      const load = async () => (await listLibraries()).reduce((sum, l) => sum + (l.activeAssignments ?? 0), 0);
+      const before = await load();
+      for (const [id, type] of [[5701, 'ReservationCheckedOut'], [5702, 'ReservationExpired']] as const) {
+        expect(await assignment.internals.consumer.handle(requested(id))).toBe('handled');
+        expect(await load()).toBe(before + 1);
+        const event = shelf(id, type);
+        expect(await assignment.internals.consumer.handle(event)).toBe('handled');
+        expect(await assignment.internals.consumer.handle(event, 2)).toBe('duplicate');
+        // A redriven copy of the event (another id) changes nothing either.
+        expect(await assignment.internals.consumer.handle(shelf(id, type))).toBe('handled');
+        expect(await assignmentsOf(assignment, id)).toEqual([expect.objectContaining({ status: 'closed' })]);
+        expect(await load()).toBe(before);
+        // Nothing is announced for it: the saga needs no answer.
+        expect(await outboxOf(assignment, 'ReservationCanceled', id)).toEqual([]);
+      }
+    });
+
     it('the same event delivered twice is a duplicate: one assignment, one ReservationAccepted', async () => {
       const event = requested(5101);
       expect(await assignment.internals.consumer.handle(event)).toBe('handled');

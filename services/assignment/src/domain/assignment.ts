@@ -7,8 +7,10 @@ import type { LibraryProps } from './library.ts';
  * reservation must not be assigned.
  * `failed`: no library branch could serve the reservation (none exists); the reservation is
  * rejected. A cancellation that overtook that rejection still completes (the row becomes `voided`).
+ * `closed`: the copy left the branch's hold shelf — checked out to the patron, or not picked up by
+ * its deadline (ADR 0022) — so it no longer counts in the branch's load.
  */
-export type AssignmentStatus = 'assigned' | 'released' | 'voided' | 'failed';
+export type AssignmentStatus = 'assigned' | 'released' | 'voided' | 'failed' | 'closed';
 
 export interface AssignmentProps {
   readonly assignmentId: number;
@@ -68,6 +70,11 @@ export class Assignment {
    * voided). A failed assignment is voided: it held no library, but the cancellation must still be
    * announced, or the reservation would wait for it in `bookCancel` for ever.
    */
+  /** The hold shelf is free again (picked up or expired); null unless it was assigned (a duplicate). */
+  close(): Assignment | null {
+    return this.props.status === 'assigned' ? new Assignment({ ...this.props, status: 'closed' }) : null;
+  }
+
   release(): Assignment | null {
     if (this.props.status === 'assigned') return new Assignment({ ...this.props, status: 'released' });
     if (this.props.status === 'failed') return new Assignment({ ...this.props, status: 'voided' });

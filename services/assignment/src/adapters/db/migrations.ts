@@ -41,4 +41,12 @@ export const assignmentMigrations: Migrations = {
         ADD CONSTRAINT assignments_library_unless_voided CHECK (status IN ('voided', 'failed') OR (library_id IS NOT NULL AND library_name IS NOT NULL))`.execute(db);
     },
   },
+  '0003_closed_assignments': {
+    async up(db: Kysely<unknown>) {
+      // `closed`: the copy left the hold shelf, checked out or expired (ADR 0022); it keeps its library.
+      await sql`ALTER TABLE assignments
+        DROP CONSTRAINT assignments_status_check,
+        ADD CONSTRAINT assignments_status_check CHECK (status IN ('assigned', 'released', 'voided', 'failed', 'closed'))`.execute(db);
+    },
+  },
 };

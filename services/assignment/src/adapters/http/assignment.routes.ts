@@ -41,7 +41,7 @@ const AssignmentSchema = Type.Object({
   customerId: Type.String(),
   libraryId: Type.Union([Type.Integer(), Type.Null()]),
   libraryName: Type.Union([Type.String(), Type.Null()]),
-  status: Type.Union([Type.Literal('assigned'), Type.Literal('released'), Type.Literal('voided'), Type.Literal('failed')]),
+  status: Type.Union([Type.Literal('assigned'), Type.Literal('released'), Type.Literal('voided'), Type.Literal('failed'), Type.Literal('closed')]),
   createdAt: Type.String({ format: 'date-time' }),
 });
 
