@@ -234,7 +234,7 @@ describe.each(databaseKinds(20))('the life of a reservation on %s', (_name, make
     expect((await reserve('nia', books[0]!, true)).json()).toMatchObject({ code: 'TOO_MANY_ACTIVE_RESERVATIONS' });
   });
 
-  it('a duplicated CopyGranted moves a waiting reservation once; one for a cancelled reservation is ignored', async () => {
+  it('a duplicated CopyGranted moves a waiting reservation once; one for a reservation cancelled meanwhile is ignored', async () => {
     const bookId = await newBook(0);
     const id = idOf(await reserve('ola', bookId, true));
     const granted = createEnvelope({
@@ -248,6 +248,18 @@ describe.each(databaseKinds(20))('the life of a reservation on %s', (_name, make
     const redriven = { ...granted, id: createEnvelope({ type: 'CopyGranted', source: 'x', subject: 'x', data: granted.data }).id };
     expect(await reservation.internals.consumer.handle(redriven)).toBe('handled');
     expect((await outboxTypes(id)).filter((t) => t === 'ReservationRequested')).toHaveLength(1);
+    // A grant to a reservation cancelled meanwhile is ignored: book passes the copy on when the cancel reaches it.
+    const other = idOf(await reserve('ole', bookId, true));
+    expect((await patch(other, 'bookCancel', await as('ole'))).statusCode).toBe(202);
+    const late = createEnvelope({
+      type: 'CopyGranted',
+      source: sourceOf('book'),
+      subject: String(other),
+      data: { reservationId: other, bookId, bookName: 'Life', customerId: 'ole', queueTicket: 2, cause: 'returned' as const, status: 'bookReserveReq' as const },
+    });
+    expect(await reservation.internals.consumer.handle(late)).toBe('handled');
+    expect(['bookCancel', 'bookCanceled']).toContain((await get(other)).status);
+    expect(await outboxTypes(other)).toEqual(['ReservationWaitlisted', 'ReservationCancelRequested']);
   });
 
   it('staff list a library’s desk: reservations by library and status, with their deadlines', async () => {

@@ -136,6 +136,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     // Reservations a previous run left pending are driven on at once, not after the first interval;
     // a failure here is the sweep's to retry, not a reason to refuse to start.
     await reservation.internals.recoverPending.execute().catch((err: unknown) => own.error({ err }, 'start-up recovery sweep failed'));
+    // Copies whose pickup deadline passed while the service was down expire now, not an interval later.
+    await reservation.internals.expireUncollected.execute().catch((err: unknown) => own.error({ err }, 'start-up deadline sweep failed'));
 
     return {
       book,

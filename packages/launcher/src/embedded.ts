@@ -15,7 +15,9 @@ import { readGatewayProtections, readLendingSettings, readWebRoot } from './serv
  * BSTORE_SWEEP_INTERVAL_MS and BSTORE_PENDING_STALE_AFTER_MS (the recovery sweep), and
  * BSTORE_PAUSED_CONSUMERS (a fault drill: e.g. `assignment` starts with its consumer stopped),
  * and the gateway's BSTORE_RATE_LIMIT_PER_MINUTE, BSTORE_RATE_LIMIT_IP_PER_MINUTE and BSTORE_CORS_ORIGINS,
- * and BSTORE_WEB_ROOT (the built web app served at /; default web/dist, `npm run build:web`; empty: none).
+ * and BSTORE_WEB_ROOT (the built web app served at /; default web/dist, `npm run build:web`; empty: none),
+ * and the library's deadlines BSTORE_PICKUP_PERIOD (default P7D), BSTORE_LOAN_PERIOD (default P14D)
+ * and BSTORE_DEADLINE_SWEEP_INTERVAL_MS (default 60000) (ADR 0022).
  * Identity: the demo users (alice, bob, librarian) unless BSTORE_AUTH_* configures real identity
  * (docs/security.md); BSTORE_DEMO_AUTH=false without it refuses to start.
  * Tracing: off unless the OTEL_* variables ask for it (tracing-config.ts, docs/operations.md).
@@ -31,10 +33,17 @@ const pausedConsumers = listSetting(env, 'BSTORE_PAUSED_CONSUMERS', names);
 const sweepIntervalMs = intSetting(env, 'BSTORE_SWEEP_INTERVAL_MS', 5000, { min: 100, max: 3_600_000 });
 const staleAfterMs = intSetting(env, 'BSTORE_PENDING_STALE_AFTER_MS', 10_000, { min: 0, max: 86_400_000 });
 const maxActiveReservationsPerCustomer = intSetting(env, 'BSTORE_MAX_ACTIVE_RESERVATIONS', 5, { min: 1, max: 10_000 });
-const lending = readLendingSettings(env);
 const gateway = readGatewayProtections(env);
 const webRoot = readWebRoot(env);
 const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
+const lending = (() => {
+  try {
+    return readLendingSettings(env);
+  } catch (err) {
+    logger.fatal({ err }, 'bad deadline configuration');
+    process.exit(2);
+  }
+})();
 const authConfig = (() => {
   try {
     return readAuthConfig(env, 'embedded', true);

@@ -67,11 +67,6 @@ export interface GatewayProtectionSettings {
   corsOrigins: string[];
 }
 
-/**
- * BSTORE_RATE_LIMIT_PER_MINUTE (per caller: bearer token, else X-Customer-Id; default 600),
- * BSTORE_RATE_LIMIT_IP_PER_MINUTE (per client address; default 1200), 0 turning one off, and
- * BSTORE_CORS_ORIGINS (comma-separated exact origins such as `https://app.example.org`; default none).
- */
 /** The library's deadlines (ADR 0022), read the same way by every launcher. */
 export interface LendingSettings {
   /** BSTORE_PICKUP_PERIOD: how long a copy waits for pickup once a library is assigned (ISO 8601, default P7D). */
@@ -91,6 +86,11 @@ export function readLendingSettings(env: NodeJS.ProcessEnv): LendingSettings {
   };
 }
 
+/**
+ * BSTORE_RATE_LIMIT_PER_MINUTE (per caller: bearer token, else X-Customer-Id; default 600),
+ * BSTORE_RATE_LIMIT_IP_PER_MINUTE (per client address; default 1200), 0 turning one off, and
+ * BSTORE_CORS_ORIGINS (comma-separated exact origins such as `https://app.example.org`; default none).
+ */
 export function readGatewayProtections(env: NodeJS.ProcessEnv): GatewayProtectionSettings {
   const corsOrigins = (env.BSTORE_CORS_ORIGINS ?? '')
     .split(',')

@@ -145,6 +145,8 @@ export async function runService(config: ServiceProcessConfig, rootLogger: Logge
     // Reservations a previous run left pending are driven on now, not after the first interval.
     const reservation = runtime as Awaited<ReturnType<typeof createReservationService>>;
     await reservation.internals.recoverPending.execute().catch((err: unknown) => own.error({ err }, 'start-up recovery sweep failed'));
+    // Copies whose pickup deadline passed while the service was down expire now, not an interval later.
+    await reservation.internals.expireUncollected.execute().catch((err: unknown) => own.error({ err }, 'start-up deadline sweep failed'));
   }
 
   let stopping: Promise<void> | undefined;

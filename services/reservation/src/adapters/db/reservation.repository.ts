@@ -80,7 +80,15 @@ export class KyselyReservationRepository implements ReservationRepository {
   }
 
   async findForUpdate(reservationId: number): Promise<Reservation | null> {
-    const row = await this.#db.selectFrom('reservations').selectAll().where('reservation_id', '=', reservationId).forUpdate().executeTakeFirst();
+    // With its place in line, so that an answer made from the locked row (a retry, a drive another
+    // request finished) shows it too.
+    const row = await this.#db
+      .selectFrom('reservations as r')
+      .selectAll('r')
+      .select(queuePosition.as('queue_position'))
+      .where('r.reservation_id', '=', reservationId)
+      .forUpdate()
+      .executeTakeFirst();
     return row ? Reservation.restore(toProps(row)) : null;
   }
 
