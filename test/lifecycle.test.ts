@@ -175,6 +175,19 @@ describe.each(databaseKinds(20))('the life of a reservation on %s', (_name, make
     }
   });
 
+  it('a copy awaiting pickup from before deadlines existed gets one (its last change + the pickup period) and expires', async () => {
+    const bookId = await newBook(1);
+    const id = idOf(await reserve('old', bookId));
+    await reaches(id, 'bookReserved');
+    // As a version before the deadlines left it: no pickupBy, accepted two pickup periods ago.
+    await reservation.internals.db.updateTable('reservations').set({ pickup_by: null, updated_at: new Date(Date.now() - 2 * PICKUP_MS) }).where('reservation_id', '=', id).execute();
+    expect(await reservation.internals.expireUncollected.execute()).toBeGreaterThanOrEqual(1);
+    const expired = await get(id);
+    expect(expired.status).toBe('bookExpired');
+    expect(Date.parse(expired.pickupBy!)).toBeLessThan(Date.now());
+    await eventually('the copy back in stock', async () => ((await stock(bookId)).quantity === 1 ? true : undefined));
+  });
+
   it('check-out and expiry at the same moment: exactly one wins', async () => {
     for (let round = 0; round < 3; round++) {
       const bookId = await newBook(1);

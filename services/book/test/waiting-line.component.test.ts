@@ -243,4 +243,26 @@ describe.each(databaseKinds(20))('book waiting line on %s', (_name, makeDatabase
     const waitingTickets = rows.filter((r) => r.status === 'waiting').map((r) => Number(r.queue_ticket));
     if (grantedTickets.length > 0 && waitingTickets.length > 0) expect(Math.min(...waitingTickets)).toBeGreaterThan(Math.max(...grantedTickets));
   });
+
+  it("one patron's held and waiting holds released while the copy is granted, and the patron holding again at once: no deadlock, no failed request", async () => {
+    for (let round = 0; round < 20; round++) {
+      const bookId = await createBook(1);
+      const patron = `knot${round}`;
+      const held = ++nextReservation;
+      await hold(bookId, held, patron);
+      // The patron's waiting hold is first in line: the copy their cancel frees is granted to it.
+      const waiting = await waitFor(bookId, patron);
+      const other = await waitFor(bookId, `other${round}`);
+      const results = await Promise.all([
+        deliver('ReservationCancelRequested', { ...ids(held, bookId, patron), status: 'bookCancel' }),
+        deliver('ReservationCancelRequested', { ...ids(waiting.reservationId, bookId, patron), status: 'bookCancel' }),
+        hold(bookId, ++nextReservation, patron).then((r) => r.statusCode),
+      ]);
+      // Every event handled at its first delivery, and the hold answered (a place in line, or the copy).
+      expect(results.slice(0, 2)).toEqual(['handled', 'handled']);
+      expect([201]).toContain(results[2]);
+      expect(await statusOf(other.reservationId)).toBe('held');
+      await assertConserved(bookId);
+    }
+  });
 });

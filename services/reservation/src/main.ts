@@ -98,7 +98,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
   const tx = new KyselyTransactionRunner(database.db, reservationUnitOfWork, () => relay.kick());
 
   const periods = { pickupMs: config.pickupPeriodMs ?? 7 * 86_400_000, loanMs: config.loanPeriodMs ?? 14 * 86_400_000 };
-  const expireUncollected = new ExpireUncollected(tx, clock, logger);
+  const expireUncollected = new ExpireUncollected(tx, clock, logger, { pickupMs: periods.pickupMs });
   const bookTimeoutMs = config.bookTimeoutMs ?? 1500;
   const book =
     config.bookClient ??

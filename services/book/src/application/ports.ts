@@ -57,6 +57,11 @@ export interface CustomerCopiesRepository {
   giveBackOne(customerId: string): Promise<void>;
   /** Copies the patron holds now. */
   held(customerId: string): Promise<number>;
+  /**
+   * Locks the patron's row until the transaction ends (nothing when they have none). Taken before a
+   * waiting hold's row, so that every path locks the patron before their hold (ADR 0022).
+   */
+  lock(customerId: string): Promise<void>;
 }
 
 /** The repositories and outbox of one transaction. */

@@ -19,6 +19,11 @@ export interface ReservationRepository {
    * after countActiveAndLock, whose lock makes the check and the insert one step.
    */
   findOpenForBook(customerId: string, bookId: number): Promise<{ reservationId: number; status: ReservationStatus } | null>;
+  /**
+   * Gives a pickup deadline (the last change + `pickupMs`) to reservations awaiting pickup without
+   * one: those a version before deadlines existed accepted. Returns how many.
+   */
+  assignMissingDeadlines(pickupMs: number): Promise<number>;
   /** Reservations awaiting pickup whose deadline is `now` or earlier, earliest first. */
   findUncollected(now: Date, limit: number): Promise<number[]>;
   /** Reservations left `pending` since before `before`, oldest first. */

@@ -51,6 +51,10 @@ export class KyselyCustomerCopiesRepository implements CustomerCopiesRepository 
       .execute();
   }
 
+  async lock(customerId: string): Promise<void> {
+    await this.#db.selectFrom('customer_copies').select('customer_id').where('customer_id', '=', customerId).forUpdate().execute();
+  }
+
   async held(customerId: string): Promise<number> {
     const row = await this.#db.selectFrom('customer_copies').select('held').where('customer_id', '=', customerId).executeTakeFirst();
     return row?.held ?? 0;

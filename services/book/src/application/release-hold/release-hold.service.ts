@@ -27,6 +27,13 @@ export type ReleaseResult = 'released' | 'left-line' | 'voided' | 'nothing-to-re
  */
 export class ReleaseHold {
   async execute(cmd: ReleaseHoldCommand, uow: BookUnitOfWork): Promise<ReleaseResult> {
+    // A waiting hold: lock its patron first. A grant locks the book and then the waiting hold, and a
+    // new hold of the same patron locks the patron and then the book; taking the waiting hold before
+    // the patron would close that circle (a deadlock). A held hold keeps the order of a new hold
+    // (hold, patron, book), and a hold not yet there must not lock the patron first (an insert of
+    // it in flight holds its key and waits for the patron).
+    const seen = await uow.holds.find(cmd.reservationId);
+    if (seen?.status === 'waiting') await uow.customerCopies.lock(seen.props.customerId);
     let hold = await uow.holds.findForUpdate(cmd.reservationId);
     if (!hold) {
       if (await uow.holds.insertIfAbsent(Hold.voided(cmd))) return 'voided';

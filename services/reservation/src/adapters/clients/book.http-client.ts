@@ -176,8 +176,12 @@ export class HttpBookClient implements BookClient {
     const body = parseJson(text) as { bookName?: unknown; code?: unknown; status?: unknown; queueTicket?: unknown; queuePosition?: unknown } | null;
     const bookName = typeof body?.bookName === 'string' ? body.bookName : null;
     if ((response.status === 200 || response.status === 201) && bookName !== null) {
-      if (body?.status === 'waiting' && typeof body.queueTicket === 'number' && typeof body.queuePosition === 'number') {
-        return { kind: 'waiting', bookName, queueTicket: body.queueTicket, queuePosition: body.queuePosition };
+      if (body?.status === 'waiting') {
+        // In line without its place is no answer we can record (taking it for a copy would skip the line).
+        if (typeof body.queueTicket === 'number' && typeof body.queuePosition === 'number') {
+          return { kind: 'waiting', bookName, queueTicket: body.queueTicket, queuePosition: body.queuePosition };
+        }
+        return { kind: 'unavailable', reason: 'book answered waiting without a place in line' };
       }
       return { kind: 'held', bookName };
     }

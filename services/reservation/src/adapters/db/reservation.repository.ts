@@ -126,6 +126,16 @@ export class KyselyReservationRepository implements ReservationRepository {
     return row ? { reservationId: row.reservation_id, status: row.status } : null;
   }
 
+  async assignMissingDeadlines(pickupMs: number): Promise<number> {
+    const result = await this.#db
+      .updateTable('reservations')
+      .set({ pickup_by: sql<Date>`updated_at + make_interval(secs => ${pickupMs / 1000})` })
+      .where('status', '=', 'bookReserved')
+      .where('pickup_by', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
   async findUncollected(now: Date, limit: number): Promise<number[]> {
     const rows = await this.#db
       .selectFrom('reservations')

@@ -14,16 +14,22 @@ export class ExpireUncollected {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #batchSize: number;
+  readonly #pickupMs: number;
 
-  constructor(tx: ReservationTransactions, clock: Clock, logger: Logger, batchSize = 100) {
+  constructor(tx: ReservationTransactions, clock: Clock, logger: Logger, options: { pickupMs: number; batchSize?: number }) {
     this.#tx = tx;
     this.#clock = clock;
     this.#logger = logger;
-    this.#batchSize = batchSize;
+    this.#pickupMs = options.pickupMs;
+    this.#batchSize = options.batchSize ?? 100;
   }
 
   /** Expires what is due now, a batch at a time; returns how many expired. */
   async execute(): Promise<number> {
+    // Copies on the hold shelf from before deadlines existed (or accepted by such a version during a
+    // rolling upgrade) get one, counted from their last change, so that none waits for ever.
+    const dated = await this.#tx.run((uow) => uow.reservations.assignMissingDeadlines(this.#pickupMs));
+    if (dated > 0) this.#logger.info({ reservations: dated }, 'pickup deadlines given to reservations awaiting pickup without one');
     let expired = 0;
     for (;;) {
       const now = this.#clock.now();
