@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { formatReport, runChaos } from './chaos/chaos.ts';
+import { formatReport, runChaos, type ChaosReport } from './chaos/chaos.ts';
 
-/**
- * The chaos run of `npm run test:chaos`, short, as part of `npm test`: cluster mode with two
- * replicas of reservation and of assignment under concurrent reservations and cancellations, with
- * processes killed, NATS restarted, book frozen past its timeout (and a reservation replica past
- * the Idempotency-Key lock) and events delivered twice; patrons retry with one Idempotency-Key per
- * intent (some after the key's lock expired) and book's holds are sampled; then I1–I8 over the
- * whole history. And the same load without faults: no 5xx at all.
- */
+/** Every new path of the hold's life was taken: a line joined, a copy granted, lent, returned, expired. */
+function expectWholeLife(report: ChaosReport, table: string): void {
+  const { waitlisted, checkOuts, checkIns, recorded } = report.lifecycle;
+  const seen = { waitlisted, checkedOutAcknowledged: checkOuts.acknowledged, checkedInAcknowledged: checkIns.acknowledged, ...recorded };
+  // Reservations still waiting or on loan at the end may be none.
+  const untaken = Object.entries(seen).filter(([path, n]) => n === 0 && path !== 'stillWaiting' && path !== 'onLoan');
+  expect(untaken.map(([path]) => path), table).toEqual([]);
+}
+
 describe('chaos (short run; `npm run test:chaos -- --duration 300` for a long one)', () => {
   it('with faults injected, every invariant holds over the whole history', async () => {
     const report = await runChaos({ durationMs: 30_000, faults: true, faultEveryMs: 1500 });
@@ -21,6 +22,9 @@ describe('chaos (short run; `npm run test:chaos -- --duration 300` for a long on
     expect([report.statuses['401'] ?? 0, report.statuses['403'] ?? 0], table).toEqual([0, 0]);
     // The holds were read while the load ran, so I8 held at every sample, not only at the end.
     expect(report.holdsSampled.samples, table).toBeGreaterThan(10);
+    expect(report.holdsSampled.bookSnapshots, table).toBeGreaterThan(10);
+    expectWholeLife(report, table);
+    expect(report.unexpected, table).toMatchObject({ count: 0 });
     expect(report.violations, table).toEqual([]);
   }, 400_000);
 
@@ -30,6 +34,8 @@ describe('chaos (short run; `npm run test:chaos -- --duration 300` for a long on
     expect(report.reserves.acknowledged, table).toBeGreaterThan(10);
     expect(report.serverErrors, table).toBe(0);
     expect([report.statuses['401'] ?? 0, report.statuses['403'] ?? 0], table).toEqual([0, 0]);
+    expectWholeLife(report, table);
+    expect(report.unexpected, table).toMatchObject({ count: 0 });
     expect(report.violations, table).toEqual([]);
   }, 300_000);
 });

@@ -9,7 +9,7 @@ import type { ReservationTables } from '@bstore/reservation';
 import { as, asStaff } from '../support/auth.ts';
 import { endProcess, readAllPages, startServiceProcess, type ClusterServiceName, type ServiceProcess } from '../support/cluster.ts';
 import { busyPercent, machineCpu, processCpuMs } from '../support/cpu.ts';
-import { checkInvariants } from '../support/invariants.ts';
+import { bookSnapshotViolations, checkInvariants } from '../support/invariants.ts';
 import { startPrivateNats, type PrivateNats } from '../support/nats.ts';
 import { ensurePostgres, POSTGRES_URL } from '../support/postgres.ts';
 import { freePort } from '../support/process.ts';
@@ -22,8 +22,12 @@ import { startPrivateRedis, type PrivateRedis } from '../support/redis.ts';
  * (and a reservation replica past the Idempotency-Key lock) and re-publishes events so consumers
  * see duplicates. Patrons retry as the web app does: one Idempotency-Key per intent, the same key
  * on a lost answer, a 5xx, a 429 or 409 IDEMPOTENCY_KEY_IN_USE, some only after the key's lock
- * expired. Every answer a client got is recorded, and book's holds are sampled while the load runs;
- * then the system is left to go quiet and invariants I1–I8 are checked over the whole history,
+ * expired. The load takes the whole life of a hold (issue 18, `lifecycle`): patrons join the
+ * waiting line of scarce titles and leave some lines, a librarian checks copies out and in, and
+ * with a pickup period of seconds what is not picked up expires (the copy passes to the next in
+ * line). Every answer a client got is recorded and classified (an answer no client should get is
+ * counted as unexpected), and book is sampled while the load runs (I1, I8, I9, I10 on snapshots);
+ * then the system is left to go quiet and invariants I1–I11 are checked over the whole history,
  * treating a call whose answer was lost as indeterminate.
  */
 export interface ChaosOptions {
@@ -51,6 +55,18 @@ export interface ChaosOptions {
   /** Copies of each hot and each cold book (15 and 2 by default). */
   hotQuantity?: number;
   coldQuantity?: number;
+  /**
+   * The whole life of a hold (issue 18), on by default: a few scarce titles (`scarceBooks` of
+   * `scarceQuantity` copies) where lines form; patrons who join the waiting line (`waitlist: true`)
+   * and cancel some waiting reservations; a librarian who checks out some reservations awaiting
+   * pickup and checks in some loans; and a short pickup period (`pickupPeriod`, the sweep every
+   * 500 ms) so that the rest expire. Off: the load of before (reserve and cancel only).
+   */
+  lifecycle?: boolean;
+  scarceBooks?: number;
+  scarceQuantity?: number;
+  /** BSTORE_PICKUP_PERIOD with `lifecycle` (ISO 8601, PT3S by default). */
+  pickupPeriod?: string;
   /** Extra environment for every service process. */
   env?: Record<string, string>;
   /** How long to wait for the system to go quiet after the load. */
@@ -111,9 +127,16 @@ export interface ChaosReport {
     /** The keys without a final answer, retried once more after the load: their answers by status. */
     finalRetries: Record<string, number>;
   };
-  /** Book's held copies per patron, sampled while the load ran and until the checks ended. */
-  holdsSampled: { samples: number; maxHeldByOnePatron: number; limit: number };
+  /** Book's held and waiting copies per patron (I8), and snapshots of book (I1, I9, I10), sampled while the load ran and until the checks ended. */
+  holdsSampled: { samples: number; maxHeldByOnePatron: number; limit: number; bookSnapshots: number };
   cancels: { acknowledged: number; refused: number; indeterminate: number };
+  /** The life of a hold (with `lifecycle`): what the clients did and were told, and what the databases say once quiet. */
+  lifecycle: LifecycleReport;
+  /**
+   * Answers no client should get, whatever the faults (see `isExpected`): by operation, status and
+   * code, with the first few in full. Not retried away: each attempt's answer counts.
+   */
+  unexpected: { count: number; byKind: Record<string, number>; examples: string[] };
   statuses: Record<string, number>;
   serverErrors: number;
   faults: Record<FaultKind, number>;
@@ -121,6 +144,38 @@ export interface ChaosReport {
   /** The ids the violations name. */
   offendingIds: number[];
   settledInMs: number | null;
+}
+
+/** The librarian's calls of one kind (check-outs or check-ins). */
+export interface DeskReport {
+  /** Answered 200. */
+  acknowledged: number;
+  /** Answered 409 (the reservation had moved on: expired, already lent or returned), by code and the status the answer named. */
+  refused: Record<string, number>;
+  /** No final answer (lost, or 5xx on every attempt). */
+  indeterminate: number;
+}
+
+export interface LifecycleReport {
+  /** 201s that said bookWaiting: the patron was put in the book's line. */
+  waitlisted: number;
+  /** Intents with `waitlist: true` (some sent after a 409 BOOK_OUT_OF_STOCK, as the web app offers). */
+  waitlistIntents: number;
+  joinedAfterOutOfStock: number;
+  /** Cancels answered 202 of reservations whose 201 said bookWaiting. */
+  waitingCancels: number;
+  /** Waiting reservations their patrons cancelled at closing time, after the load (counted in the cancels too). */
+  leftAtClose: number;
+  /** 409s that are the right answer under races (the reservation's state moved meanwhile), by code. */
+  raced: Record<string, number>;
+  checkOuts: DeskReport;
+  checkIns: DeskReport;
+  /**
+   * From the databases once quiet: reservations that joined a line (book's holds with a ticket),
+   * copies granted to the line (CopyGranted), check-outs, returns and expiries written
+   * (reservation's outbox), and reservations still waiting or on loan.
+   */
+  recorded: { waited: number; granted: number; checkedOut: number; returned: number; expired: number; stillWaiting: number; onLoan: number };
 }
 
 /** A small seeded generator, so a run's choices can be repeated. */
@@ -153,6 +208,8 @@ interface KeyHistory {
   key: string;
   /** Each attempt's answer, briefly: `201 #12`, `409 BOOK_OUT_OF_STOCK #13`, `lost`, `503 BOOK_SERVICE_UNAVAILABLE`. */
   answers: string[];
+  /** Sent with `waitlist: true`: join the book's line when no copy is free. */
+  waitlist: boolean;
   /** The reservations the answers named (201s, and 409 BOOK_OUT_OF_STOCK problems): one at most. */
   reservationIds: Set<number>;
   /** A final answer came: not lost, no 5xx, 429 or 409 IDEMPOTENCY_KEY_IN_USE. */
@@ -187,6 +244,62 @@ const FAULT_CYCLE: readonly FaultKind[] = ['kill', 'natsRestart', 'freezeBook', 
 /** How long book is stopped by a freezeBook: past the reservation's 1.5 s attempt at a hold. */
 const BOOK_FREEZE_MS = 3000;
 
+/** With `lifecycle`: where patrons reserve (hot titles, else scarce ones, else any), and how many intents ask to wait in line. */
+const HOT_SHARE = 0.45;
+const SCARCE_SHARE = 0.25;
+const WAITLIST_SHARE = 0.4;
+/** Patrons told 409 BOOK_OUT_OF_STOCK who then join the line, as the web app offers (a new intent, with its own key). */
+const JOIN_AFTER_OUT_OF_STOCK_SHARE = 0.5;
+/** Cancels that pick one of the patron's waiting reservations, when they have one. */
+const CANCEL_WAITING_SHARE = 0.5;
+/**
+ * The librarian looks at the desk every DESK_EVERY_MS (0.5 to 1.5 times): checks out this share of
+ * the reservations it sees awaiting pickup, each after a random delay up to CHECK_OUT_DELAY_MS (past
+ * a 3 s pickup period sometimes: a race with the deadline sweep); the others expire. Checks in this
+ * share of the loans it sees, after up to CHECK_IN_DELAY_MS; the others stay lent.
+ */
+const DESK_EVERY_MS = 400;
+const CHECK_OUT_SHARE = 0.5;
+const CHECK_OUT_DELAY_MS = 4000;
+const CHECK_IN_SHARE = 0.7;
+const CHECK_IN_DELAY_MS = 3000;
+/** Attempts at one check-out or check-in (again on a lost answer, a 5xx or a 429); each gives up after DESK_TIMEOUT_MS. */
+const DESK_ATTEMPTS = 3;
+const DESK_TIMEOUT_MS = 5000;
+/** Check-outs and check-ins planned or in flight at once, at most. */
+const MAX_DESK_TASKS = 40;
+/** A reservation still bookReserved this long after its pickup deadline, once quiet, was missed by the sweep (I3). */
+const EXPIRY_SLACK_MS = 5000;
+
+type Operation = 'reserve' | 'cancel' | 'checkOut' | 'checkIn' | 'desk';
+/** Each operation's success, and the 409s that are the right answer when the reservation's state moved meanwhile. */
+const EXPECTED: Record<Operation, { ok: number; conflicts: readonly string[] }> = {
+  reserve: { ok: 201, conflicts: ['BOOK_OUT_OF_STOCK', 'TOO_MANY_ACTIVE_RESERVATIONS', 'ACTIVE_RESERVATION_EXISTS', 'IDEMPOTENCY_KEY_IN_USE'] },
+  cancel: { ok: 202, conflicts: ['RESERVATION_NOT_CANCELLABLE'] },
+  checkOut: { ok: 200, conflicts: ['RESERVATION_NOT_AWAITING_PICKUP'] },
+  checkIn: { ok: 200, conflicts: ['RESERVATION_NOT_ON_LOAN'] },
+  desk: { ok: 200, conflicts: [] },
+};
+/** The 409s counted as races in the report (the others are counted elsewhere). */
+const RACES = ['ACTIVE_RESERVATION_EXISTS', 'RESERVATION_NOT_AWAITING_PICKUP', 'RESERVATION_NOT_ON_LOAN', 'RESERVATION_NOT_CANCELLABLE'];
+
+const codeOf = (res: CallResult): string | undefined => (res.kind === 'answer' && typeof res.body.code === 'string' ? res.body.code : undefined);
+
+/**
+ * Whether an answer is one a client may get under faults: its operation's success or one of its
+ * legitimate 409s; 503 or 429 with Retry-After (come back later); the gateway's 502 BAD_GATEWAY or
+ * 504 UPSTREAM_TIMEOUT (its word for an answer lost with a replica); or no answer at all (lost).
+ * Anything else (a 500, a 503 without Retry-After, a 400, 403 or 404, another 409) is unexpected.
+ */
+export function isExpected(op: Operation, res: CallResult): boolean {
+  if (res.kind === 'lost') return true;
+  const code = codeOf(res);
+  if (res.status === EXPECTED[op].ok) return true;
+  if (res.status === 409) return code !== undefined && EXPECTED[op].conflicts.includes(code);
+  if ((res.status === 503 || res.status === 429) && res.retryAfterS !== null) return true;
+  return (res.status === 502 && code === 'BAD_GATEWAY') || (res.status === 504 && code === 'UPSTREAM_TIMEOUT');
+}
+
 export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
   const options = {
     customers: 40,
@@ -202,6 +315,10 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     killMidway: null,
     hotQuantity: 15,
     coldQuantity: 2,
+    lifecycle: true,
+    scarceBooks: 4,
+    scarceQuantity: 1,
+    pickupPeriod: 'PT3S',
     env: {},
     ...input,
   };
@@ -234,8 +351,20 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     inboxRows: {},
     reserves: { acknowledged: 0, refused: 0, indeterminate: 0 },
     idempotency: { lockMs: 0, keys: 0, retries: 0, inUse: 0, retriedAfterLock: 0, placedAfterLost: 0, replayedAfterLost: 0, finalRetries: {} },
-    holdsSampled: { samples: 0, maxHeldByOnePatron: 0, limit: 0 },
+    holdsSampled: { samples: 0, maxHeldByOnePatron: 0, limit: 0, bookSnapshots: 0 },
     cancels: { acknowledged: 0, refused: 0, indeterminate: 0 },
+    lifecycle: {
+      waitlisted: 0,
+      waitlistIntents: 0,
+      joinedAfterOutOfStock: 0,
+      waitingCancels: 0,
+      leftAtClose: 0,
+      raced: {},
+      checkOuts: { acknowledged: 0, refused: {}, indeterminate: 0 },
+      checkIns: { acknowledged: 0, refused: {}, indeterminate: 0 },
+      recorded: { waited: 0, granted: 0, checkedOut: 0, returned: 0, expired: 0, stillWaiting: 0, onLoan: 0 },
+    },
+    unexpected: { count: 0, byKind: {}, examples: [] },
     statuses: {},
     serverErrors: 0,
     faults: { kill: 0, natsRestart: 0, freezeBook: 0, freezeReservation: 0, duplicates: 0 },
@@ -272,6 +401,9 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       BSTORE_IDEMPOTENCY_LOCK_MS: '3000',
       // The active limit, explicit so the checker knows it: no patron ever holds more copies (I8).
       BSTORE_MAX_ACTIVE_RESERVATIONS: '5',
+      // A copy waits on the hold shelf this long, and the deadline sweep runs every 500 ms: what the
+      // librarian does not check out expires within the run (ADR 0022).
+      ...(options.lifecycle ? { BSTORE_PICKUP_PERIOD: options.pickupPeriod, BSTORE_DEADLINE_SWEEP_INTERVAL_MS: '500' } : {}),
       ...options.env,
     };
     const lockMs = Number(common.BSTORE_IDEMPOTENCY_LOCK_MS);
@@ -346,22 +478,43 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       }
     };
 
-    // The catalogue: a few hot books with many copies, many cold ones with few.
+    // The catalogue: a few hot books with many copies, many cold ones with few, and (with the
+    // lifecycle) a few scarce ones where lines form.
     const books: number[] = [];
     const hot: number[] = [];
-    for (let i = 0; i < options.hotBooks + options.coldBooks; i++) {
-      const isHot = i < options.hotBooks;
-      const res = await call(bookReplica, 'POST', '/books', await asStaff(), { bookName: `Chaos ${tag} ${isHot ? 'hot' : 'cold'} ${i}`, quantity: isHot ? options.hotQuantity : options.coldQuantity });
+    const scarce: number[] = [];
+    const scarceBooks = options.lifecycle ? options.scarceBooks : 0;
+    for (let i = 0; i < options.hotBooks + options.coldBooks + scarceBooks; i++) {
+      const kind = i < options.hotBooks ? 'hot' : i < options.hotBooks + options.coldBooks ? 'cold' : 'scarce';
+      const quantity = kind === 'hot' ? options.hotQuantity : kind === 'cold' ? options.coldQuantity : options.scarceQuantity;
+      const res = await call(bookReplica, 'POST', '/books', await asStaff(), { bookName: `Chaos ${tag} ${kind} ${i}`, quantity });
       if (res.kind !== 'answer' || res.status !== 201) throw new Error(`could not create a book: ${JSON.stringify(res)}`);
       const id = Number(res.body.bookId);
       books.push(id);
-      if (isHot) hot.push(id);
+      if (kind === 'hot') hot.push(id);
+      if (kind === 'scarce') scarce.push(id);
     }
 
     // The history: what clients were told.
     const acknowledged = new Set<number>();
     const canceled = new Set<number>();
+    // 201s that said bookWaiting; 200s to a check-out and to a check-in; everything a client asked for.
+    const acknowledgedWaiting = new Set<number>();
+    const checkedOut = new Set<number>();
+    const returned = new Set<number>();
+    const asked = { cancel: new Set<number>(), checkOut: new Set<number>(), checkIn: new Set<number>() };
     const mine = new Map<string, number[]>();
+    // Every answer is classified: unexpected ones are counted (with a few in full), races too.
+    const note = (op: Operation, res: CallResult, what: string) => {
+      const code = codeOf(res);
+      if (!isExpected(op, res) && res.kind === 'answer') {
+        report.unexpected.count++;
+        const kind = [op, String(res.status), code].filter(Boolean).join(' ');
+        report.unexpected.byKind[kind] = (report.unexpected.byKind[kind] ?? 0) + 1;
+        if (report.unexpected.examples.length < 10) report.unexpected.examples.push(`${op} ${what}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+      }
+      if (res.kind === 'answer' && res.status === 409 && code !== undefined && RACES.includes(code)) report.lifecycle.raced[code] = (report.lifecycle.raced[code] ?? 0) + 1;
+    };
     const customers = Array.from({ length: options.customers }, (_, i) => `chaos-${i}`);
 
     const keys: KeyHistory[] = [];
@@ -373,7 +526,9 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
         h.retriedAfterLock = true;
         report.idempotency.retriedAfterLock++;
       }
-      const res = await call(reservationTarget(), 'POST', '/reservations', await as(h.customerId), { bookId: h.bookId }, { 'idempotency-key': h.key }, timeoutMs);
+      const body = { bookId: h.bookId, ...(h.waitlist ? { waitlist: true } : {}) };
+      const res = await call(reservationTarget(), 'POST', '/reservations', await as(h.customerId), body, { 'idempotency-key': h.key }, timeoutMs);
+      note('reserve', res, `key ${h.key} of ${h.customerId}`);
       if (res.kind === 'lost') {
         h.answers.push('lost');
         h.lost = true;
@@ -395,6 +550,10 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
         if (res.status === 201 && named !== undefined) {
           acknowledged.add(named);
           mine.set(h.customerId, [...(mine.get(h.customerId) ?? []), named]);
+          if (res.body.status === 'bookWaiting' && !acknowledgedWaiting.has(named)) {
+            acknowledgedWaiting.add(named);
+            report.lifecycle.waitlisted++;
+          }
         }
       }
       return res;
@@ -407,11 +566,19 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       return Math.min(100 * 2 ** attempt, 1600) * (0.5 + random());
     };
 
-    const reserve = async (customerId: string) => {
+    const chooseBook = (): number => {
+      if (!options.lifecycle) return random() < 0.6 ? pick(hot) : pick(books);
+      const r = random();
+      return r < HOT_SHARE && hot.length > 0 ? pick(hot) : r < HOT_SHARE + SCARCE_SHARE && scarce.length > 0 ? pick(scarce) : pick(books);
+    };
+    const reserve = async (customerId: string, again?: { bookId: number }): Promise<void> => {
+      const waitlist = again !== undefined || (options.lifecycle && random() < WAITLIST_SHARE);
+      if (waitlist) report.lifecycle.waitlistIntents++;
       const h: KeyHistory = {
         customerId,
-        bookId: random() < 0.6 ? pick(hot) : pick(books),
+        bookId: again?.bookId ?? chooseBook(),
         key: randomUUID(),
+        waitlist,
         answers: [],
         reservationIds: new Set(),
         settled: false,
@@ -432,6 +599,11 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
           else report.reserves.refused++;
           // A polite client waits as told before its next request (bounded, so the run goes on).
           if (res.kind === 'answer' && res.retryAfterS !== null) await sleep(Math.min(res.retryAfterS * 1000, 2000));
+          // No copy: the web app offers the waiting line, and some patrons take it (a new intent).
+          if (options.lifecycle && !h.waitlist && codeOf(res) === 'BOOK_OUT_OF_STOCK' && Date.now() < until && random() < JOIN_AFTER_OUT_OF_STOCK_SHARE) {
+            report.lifecycle.joinedAfterOutOfStock++;
+            return reserve(customerId, { bookId: h.bookId });
+          }
           return;
         }
         if (attempt === MAX_ATTEMPTS - 1) break;
@@ -444,20 +616,88 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     const cancel = async (customerId: string) => {
       const ids = mine.get(customerId) ?? [];
       if (ids.length === 0) return reserve(customerId);
-      const id = pick(ids);
+      // Some patrons give up their place in a line.
+      const waiting = ids.filter((id) => acknowledgedWaiting.has(id));
+      const id = options.lifecycle && waiting.length > 0 && random() < CANCEL_WAITING_SHARE ? pick(waiting) : pick(ids);
+      await cancelOne(customerId, id);
+    };
+    const cancelOne = async (customerId: string, id: number) => {
+      asked.cancel.add(id);
       const res = await call(reservationTarget(), 'PATCH', `/reservations/${id}`, await as(customerId), { status: 'bookCancel' });
+      note('cancel', res, `reservation ${id}`);
       if (res.kind === 'lost' || res.status >= 500) {
         report.cancels.indeterminate++;
         await sleep(200);
-      }
-      else if (res.status === 202) {
+      } else if (res.status === 202) {
         canceled.add(id);
         mine.set(
           customerId,
-          ids.filter((x) => x !== id),
+          (mine.get(customerId) ?? []).filter((x) => x !== id),
         );
         report.cancels.acknowledged++;
-      } else report.cancels.refused++;
+        if (acknowledgedWaiting.has(id)) report.lifecycle.waitingCancels++;
+      } else {
+        // Not cancellable any more (lent, expired, returned, or cancelled by an earlier lost attempt): forgotten.
+        if (codeOf(res) === 'RESERVATION_NOT_CANCELLABLE') mine.set(customerId, (mine.get(customerId) ?? []).filter((x) => x !== id));
+        report.cancels.refused++;
+      }
+    };
+
+    // The librarian's desk (with the lifecycle): check out some of the reservations awaiting pickup
+    // and check in some loans, each decided once per reservation, after a random delay. A check-out
+    // or check-in is retried (on a lost answer, a 5xx or a 429, as Retry-After says) a few times.
+    const staff = await asStaff();
+    const deskTasks = new Set<Promise<void>>();
+    const deskCall = async (kind: 'checkOut' | 'checkIn', id: number) => {
+      const desk = kind === 'checkOut' ? report.lifecycle.checkOuts : report.lifecycle.checkIns;
+      asked[kind].add(id);
+      for (let attempt = 0; attempt < DESK_ATTEMPTS; attempt++) {
+        const res = await call(reservationTarget(), 'PATCH', `/reservations/${id}`, staff, { status: kind === 'checkOut' ? 'bookLoaned' : 'bookReturned' }, {}, DESK_TIMEOUT_MS);
+        note(kind, res, `reservation ${id}`);
+        if (res.kind === 'answer' && res.status === 200) {
+          (kind === 'checkOut' ? checkedOut : returned).add(id);
+          desk.acknowledged++;
+          return;
+        }
+        if (res.kind === 'answer' && res.status < 500 && res.status !== 429) {
+          const now = typeof res.body.reservationStatus === 'string' ? `(${res.body.reservationStatus})` : undefined;
+          const label = [String(res.status), codeOf(res), now, attempt > 0 ? 'on a retry' : undefined].filter(Boolean).join(' ');
+          desk.refused[label] = (desk.refused[label] ?? 0) + 1;
+          return;
+        }
+        if (attempt === DESK_ATTEMPTS - 1 || Date.now() >= until) break;
+        await sleep(res.kind === 'answer' && res.retryAfterS !== null ? Math.min(res.retryAfterS * 1000, MAX_RETRY_AFTER_MS) : 250 * 2 ** attempt);
+      }
+      desk.indeterminate++;
+    };
+    const decided = { checkOut: new Set<number>(), checkIn: new Set<number>() };
+    const librarian = async () => {
+      const plans = [
+        { kind: 'checkOut', status: 'bookReserved', share: CHECK_OUT_SHARE, delayMs: CHECK_OUT_DELAY_MS },
+        { kind: 'checkIn', status: 'bookLoaned', share: CHECK_IN_SHARE, delayMs: CHECK_IN_DELAY_MS },
+      ] as const;
+      while (Date.now() < until) {
+        await sleep(DESK_EVERY_MS * (0.5 + random()));
+        for (const plan of plans) {
+          if (Date.now() >= until) break;
+          const res = await call(reservationTarget(), 'GET', `/reservations?status=${plan.status}&limit=50`, staff, undefined, {}, DESK_TIMEOUT_MS);
+          note('desk', res, `GET /reservations?status=${plan.status}`);
+          if (res.kind !== 'answer' || res.status !== 200) continue;
+          for (const item of res.body.items as { reservationId: number }[]) {
+            const id = item.reservationId;
+            if (decided[plan.kind].has(id)) continue;
+            decided[plan.kind].add(id);
+            // Planned only if due before the load ends, so the desk stops with it.
+            const delayMs = random() * plan.delayMs;
+            if (random() >= plan.share || deskTasks.size >= MAX_DESK_TASKS || Date.now() + delayMs >= until) continue;
+            const task: Promise<void> = sleep(delayMs)
+              .then(() => deskCall(plan.kind, id))
+              .finally(() => deskTasks.delete(task));
+            deskTasks.add(task);
+          }
+        }
+      }
+      await Promise.all([...deskTasks]);
     };
 
     // The fault schedule.
@@ -520,16 +760,25 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       customercenter: () => readAllPages(urlOf(customercenter)),
     };
 
-    // I8 at any time: no patron holds more copies than the active limit. Counted from book's holds
-    // every HOLDS_SAMPLE_EVERY_MS while the load runs and until the checks end (the recovery sweep
-    // and the retries after the load take holds too); bounded by a deadline besides.
+    // I8 at any time: no patron holds or waits for more copies than the active limit. Counted from
+    // book's holds every HOLDS_SAMPLE_EVERY_MS while the load runs and until the checks end (the
+    // recovery sweep and the retries after the load take holds too); bounded by a deadline besides.
+    // And I1, I9 and I10 on the same schedule, each on one snapshot of book (bookSnapshotViolations).
     const overLimit = new Map<string, { held: number; samples: number; firstAtMs: number }>();
+    const sampled = new Map<string, { samples: number; firstAtMs: number }>();
     const sampleHolds = async (deadline: number) => {
       while (!sampler.stop && Date.now() < deadline) {
+        const found = await bookSnapshotViolations(dbs.book).catch(() => undefined);
+        if (found) report.holdsSampled.bookSnapshots++;
+        for (const v of found ?? []) {
+          const seen = sampled.get(v);
+          if (seen) seen.samples++;
+          else if (sampled.size < 50) sampled.set(v, { samples: 1, firstAtMs: Date.now() - started });
+        }
         const rows = await dbs.book
           .selectFrom('holds')
           .select((eb) => ['customer_id', eb.fn.countAll<string>().as('held')])
-          .where('status', '=', 'held')
+          .where('status', 'in', ['held', 'waiting'])
           .groupBy('customer_id')
           .execute()
           .catch(() => undefined);
@@ -560,6 +809,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
         await (random() < 0.7 ? reserve(customerId) : cancel(customerId));
       }
     });
+    if (options.lifecycle) workers.push(librarian());
     // A replica killed for good halfway: the others (and, through the gateway, the clients) carry on.
     const killed = new Set<Replica>();
     const killMidway = async () => {
@@ -591,7 +841,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     // A patron whose intent got no final answer tries once more with the same key, once the lock
     // of any request still running with it has expired; a few at a time.
     const open = keys.filter((h) => !h.settled);
-    await sleep(Math.min(lockMs + 1000, MAX_LOCK_WAIT_MS));
+    if (open.length > 0) await sleep(Math.min(lockMs + 1000, MAX_LOCK_WAIT_MS));
     const queue = [...open];
     const retriesUntil = Date.now() + 60_000;
     await Promise.all(
@@ -603,17 +853,59 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
         }
       }),
     );
-    log(`retried ${open.length} keys once more; waiting for the system to go quiet`);
+    log(`retried ${open.length} keys once more`);
 
-    const input = { acknowledged: [...acknowledged], canceled: [...canceled], idempotencyKeys: true, maxHeldPerCustomer: activeLimit };
+    // Closing time (with the lifecycle): the patrons leave the lines they know they are in, a few
+    // at a time and within a bound, so the lines need not drain one pickup period per place.
+    // Whatever was granted meanwhile is cancelled the same way, or is refused as not cancellable.
+    if (options.lifecycle) {
+      const leaving = [...mine].flatMap(([customerId, ids]) => ids.filter((id) => acknowledgedWaiting.has(id)).map((id) => ({ customerId, id })));
+      report.lifecycle.leftAtClose = leaving.length;
+      const leaveUntil = Date.now() + 30_000;
+      await Promise.all(
+        Array.from({ length: Math.min(8, leaving.length) }, async () => {
+          for (let next = leaving.shift(); next && Date.now() < leaveUntil; next = leaving.shift()) await cancelOne(next.customerId, next.id);
+        }),
+      );
+      log(`closing time: ${report.lifecycle.leftAtClose} waiting reservations cancelled by their patrons`);
+    }
+    log('waiting for the system to go quiet');
+
+    const input = {
+      acknowledged: [...acknowledged],
+      acknowledgedWaiting: [...acknowledgedWaiting],
+      canceled: [...canceled],
+      checkedOut: [...checkedOut],
+      returned: [...returned],
+      asked: { cancel: [...asked.cancel], checkOut: [...asked.checkOut], checkIn: [...asked.checkIn] },
+      idempotencyKeys: true,
+      maxHeldPerCustomer: activeLimit,
+      eventHistory: true,
+      expiredWithinMs: options.lifecycle ? EXPIRY_SLACK_MS : undefined,
+    };
+    // Quiet: every invariant holds and, with the lifecycle, nothing waits on the hold shelf any more
+    // (the librarian has stopped, so each copy there expires and passes to the next in line, until
+    // the lines are empty or their copies all lent).
+    const stillMoving = async (): Promise<string | null> => {
+      if (!options.lifecycle) return null;
+      const row = await dbs.reservation
+        .selectFrom('reservations')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('status', '=', 'bookReserved')
+        .executeTakeFirstOrThrow();
+      return Number(row.n) > 0 ? `${row.n} reservations still await pickup` : null;
+    };
     const settleStart = Date.now();
     let violations: string[] = ['not checked yet'];
+    let moving: string | null = null;
     while (Date.now() - settleStart < options.settleTimeoutMs) {
       violations = await checkInvariants(dbs, input).catch((err: unknown) => [`could not check: ${String(err)}`]);
-      if (violations.length === 0) break;
+      moving = violations.length === 0 ? await stillMoving().catch((err: unknown) => `could not tell: ${String(err)}`) : null;
+      if (violations.length === 0 && moving === null) break;
       await sleep(1000);
     }
-    report.settledInMs = violations.length === 0 ? Date.now() - settleStart : null;
+    report.settledInMs = violations.length === 0 && moving === null ? Date.now() - settleStart : null;
+    if (moving !== null) log(`did not go quiet within ${options.settleTimeoutMs} ms: ${moving}`);
     sampler.stop = true;
     await sampler.done;
     // Over the history: every answer to one key named the same reservation (I7), and no sample of
@@ -627,10 +919,13 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
         ),
       ...[...overLimit].map(
         ([customer, o]) =>
-          `I8: customer ${customer} held up to ${o.held} copies at once, more than the active limit ${activeLimit} (in ${o.samples} samples, first ${(o.firstAtMs / 1000).toFixed(1)} s after the load started)`,
+          `I8: customer ${customer} held or waited for up to ${o.held} copies at once, more than the active limit ${activeLimit} (in ${o.samples} samples, first ${(o.firstAtMs / 1000).toFixed(1)} s after the load started)`,
       ),
       // Unchecked is not held: a sampler that never read the holds must not pass for one that found nothing.
       ...(report.holdsSampled.samples === 0 ? ['I8: book\'s holds could not be sampled during the load'] : []),
+      // I1, I9, I10 on snapshots of book while the system ran.
+      ...[...sampled].map(([v, o]) => `sampled ${v} (in ${o.samples} samples, first ${(o.firstAtMs / 1000).toFixed(1)} s after the load started)`),
+      ...(report.holdsSampled.bookSnapshots === 0 ? ['I1: book could not be sampled during the load'] : []),
     ];
     report.violations = [...history, ...violations];
     report.offendingIds = [...new Set(report.violations.flatMap((v) => [...v.matchAll(/(?:reservation|page|hold of reservation|book) (\d+)/g)].map((m) => Number(m[1]))))];
@@ -638,9 +933,25 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
     const completed = await dbs.reservation
       .selectFrom('reservations')
       .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.max('updated_at').as('last')])
-      .where('status', 'in', ['bookReserved', 'bookCanceled'])
+      .where('status', 'in', ['bookReserved', 'bookCanceled', 'bookLoaned', 'bookReturned', 'bookExpired'])
       .executeTakeFirstOrThrow();
     report.sagas = { completed: Number(completed.n), spanMs: completed.last ? new Date(completed.last as Date).getTime() - started : null };
+
+    // The life of a hold as the databases recorded it.
+    const countOf = async (query: { executeTakeFirstOrThrow(): Promise<{ n: string | number }> }) => Number((await query.executeTakeFirstOrThrow()).n);
+    const written = (db: Kysely<BookTables> | Kysely<ReservationTables>, type: string) =>
+      countOf((db as Kysely<BookTables>).selectFrom('outbox').select((eb) => eb.fn.countAll<string>().as('n')).where('type', '=', type));
+    const inStatus = (status: 'bookWaiting' | 'bookLoaned') =>
+      countOf(dbs.reservation.selectFrom('reservations').select((eb) => eb.fn.countAll<string>().as('n')).where('status', '=', status));
+    report.lifecycle.recorded = {
+      waited: await countOf(dbs.book.selectFrom('holds').select((eb) => eb.fn.countAll<string>().as('n')).where('queue_ticket', 'is not', null)),
+      granted: await written(dbs.book, 'CopyGranted'),
+      checkedOut: await written(dbs.reservation, 'ReservationCheckedOut'),
+      returned: await written(dbs.reservation, 'ReservationReturned'),
+      expired: await written(dbs.reservation, 'ReservationExpired'),
+      stillWaiting: await inStatus('bookWaiting'),
+      onLoan: await inStatus('bookLoaned'),
+    };
 
     // Who handled what: each live replica's consumer counts, and each consumer's inbox.
     for (const r of replicas) {
@@ -723,6 +1034,11 @@ export function sagasPerSecond(report: ChaosReport): number {
   return report.sagas.spanMs ? report.sagas.completed / (report.sagas.spanMs / 1000) : 0;
 }
 
+const countBy = (keys: string[]): Record<string, number> => keys.reduce<Record<string, number>>((acc, k) => ({ ...acc, [k]: (acc[k] ?? 0) + 1 }), {});
+
+const desk = (d: DeskReport) =>
+  `${d.acknowledged} acknowledged, ${d.indeterminate} indeterminate, refused: ${Object.entries(d.refused).map(([k, v]) => `${k}:${v}`).join(', ') || 'none'}`;
+
 /** The report as the table the command prints. */
 export function formatReport(report: ChaosReport): string {
   const row = (a: string, b: string | number) => `  ${a.padEnd(34)} ${String(b)}`;
@@ -741,10 +1057,31 @@ export function formatReport(report: ChaosReport): string {
         .map(([k, v]) => `${k}:${v}`)
         .join(' ') || 'none',
     ),
-    row('most copies one patron held', `${report.holdsSampled.maxHeldByOnePatron} (limit ${report.holdsSampled.limit}, ${report.holdsSampled.samples} samples)`),
-    row('cancels acknowledged (202)', report.cancels.acknowledged),
+    row('most copies one patron held/awaited', `${report.holdsSampled.maxHeldByOnePatron} (limit ${report.holdsSampled.limit}, ${report.holdsSampled.samples} samples)`),
+    row('snapshots of book (I1, I9, I10)', report.holdsSampled.bookSnapshots),
+    row(
+      'cancels acknowledged (202)',
+      `${report.cancels.acknowledged} (${report.lifecycle.waitingCancels} of reservations answered bookWaiting; ${report.lifecycle.leftAtClose} sent at closing time)`,
+    ),
     row('cancels refused', report.cancels.refused),
     row('cancels indeterminate', report.cancels.indeterminate),
+    ...(report.options.lifecycle
+      ? [
+          row('waitlist intents', `${report.lifecycle.waitlistIntents} (${report.lifecycle.joinedAfterOutOfStock} after a 409 BOOK_OUT_OF_STOCK)`),
+          row('201s answered bookWaiting', report.lifecycle.waitlisted),
+          row('check-outs (PATCH bookLoaned)', desk(report.lifecycle.checkOuts)),
+          row('check-ins (PATCH bookReturned)', desk(report.lifecycle.checkIns)),
+          row('409s under races', Object.entries(report.lifecycle.raced).map(([k, v]) => `${k}:${v}`).join(' ') || 'none'),
+          row(
+            'recorded once quiet',
+            Object.entries(report.lifecycle.recorded)
+              .map(([k, v]) => `${k}:${v}`)
+              .join(' '),
+          ),
+        ]
+      : []),
+    row('unexpected answers', `${report.unexpected.count}${report.unexpected.count > 0 ? ` (${Object.entries(report.unexpected.byKind).map(([k, v]) => `${k}:${v}`).join(', ')})` : ''}`),
+    ...report.unexpected.examples.map((e) => `    ${e}`),
     row('answers by status', Object.entries(report.statuses).map(([k, v]) => `${k}:${v}`).join(' ')),
     row('5xx answers', report.serverErrors),
     ...Object.entries(report.faults).map(([k, v]) => row(`faults: ${k}`, v)),
@@ -760,7 +1097,10 @@ export function formatReport(report: ChaosReport): string {
       ),
     ),
     row('inbox rows', Object.entries(report.inboxRows).map(([k, v]) => `${k}:${v}`).join(' ')),
-    row('violations', report.violations.length),
+    row(
+      'violations',
+      `${report.violations.length}${report.violations.length > 0 ? ` (${Object.entries(countBy(report.violations.map((v) => /^(sampled )?(I\d+|[^:]+)/.exec(v)?.[0] ?? v))).map(([k, n]) => `${k}:${n}`).join(' ')})` : ''}`,
+    ),
     ...report.violations.slice(0, 50).map((v) => `    ${v}`),
   ];
   if (report.offendingIds.length > 0) lines.push(row('offending ids', report.offendingIds.join(', ')));

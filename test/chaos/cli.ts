@@ -4,7 +4,8 @@ import { formatReport, runChaos } from './chaos.ts';
 /**
  * `npm run test:chaos [-- --duration 120 --seed 42 --no-faults]`: a chaos run with faults, then
  * the same load without faults. Exits non-zero, naming the offending ids, on any violated invariant,
- * and on any 5xx answer in the run without faults.
+ * on any unexpected answer (see `isExpected` in chaos.ts), and on any 5xx answer in the run without
+ * faults.
  */
 const { values } = parseArgs({
   options: {
@@ -32,6 +33,10 @@ for (const faults of runs) {
   const report = await runChaos({ durationMs: durationS * 1000, faults, ...(seed !== undefined ? { seed } : {}), ...(log ? { log } : {}) });
   process.stdout.write(`\n${formatReport(report)}\n\n`);
   if (report.violations.length > 0) failed = true;
+  if (report.unexpected.count > 0) {
+    process.stdout.write(`FAILED: ${report.unexpected.count} answers no client should get (${faults ? 'with' : 'without'} faults)\n`);
+    failed = true;
+  }
   if (!faults && report.serverErrors > 0) {
     process.stdout.write(`FAILED: ${report.serverErrors} answers were 5xx in the run without faults\n`);
     failed = true;

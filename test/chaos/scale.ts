@@ -37,6 +37,8 @@ for (let replicas = 1; replicas <= maxReplicas; replicas++) {
     coldBooks: 50,
     hotQuantity: 100_000,
     coldQuantity: 10_000,
+    // The saga's throughput as before: reserve and cancel, no waiting line, desk or expiry.
+    lifecycle: false,
     ...(log ? { log } : {}),
   });
   if (!values.quiet) process.stdout.write(`\n${formatReport(report)}\n\n`);
