@@ -6,12 +6,14 @@ import { startPrivateNats, type PrivateNats } from '../test/support/nats.ts';
 import { ensurePostgres, POSTGRES_URL } from '../test/support/postgres.ts';
 import { startPrivateRedis, type PrivateRedis } from '../test/support/redis.ts';
 import { measureHoldFloor, measurePublishFloor, type HoldFloorResult, type PublishFloorResult } from './floor.ts';
-import { runLoad, type LoadMode, type LoadResult } from './load.ts';
+import { Patrons, runLoad, type LoadMode, type LoadResult } from './load.ts';
 import { startClusterSystem, startEmbeddedSystem, type BenchProcess, type BenchSystem } from './systems.ts';
 
 /**
  * `npm run bench` (issue 9): the floors first, then the system through the gateway for two
  * catalogue shapes (open loop at rising arrival rates, and the closed-loop maximum), then growth.
+ * The load is the library's cycle (load.ts): reserve, then cancel or check out and back in, so the
+ * copies come back and a shape's stock, read before and after, does not drain.
  * Everything here measures; `cli.ts` prints and writes what this returns. bench/README.md says
  * how to read it.
  */
@@ -26,13 +28,15 @@ export interface BenchOptions {
   pointSeconds: number;
   /** Seconds of unrecorded load before a shape's points (JIT, pools, caches). */
   warmupSeconds: number;
+  /** Seconds of unrecorded load before each point, at its own rate: the library's cycle under way when measuring starts. */
+  leadInSeconds: number;
   /** The open loop's arrival rates, as fractions of the closed-loop maximum's operations per second, rising. */
   openFractions: number[];
   /** Patrons of the load. */
   customers: number;
   /** Books of the spread catalogue shape (10,000 in the issue's benchmark). */
   spreadBooks: number;
-  /** Share of operations that cancel a completed reservation. */
+  /** Share of completed reservations their patron cancels; staff check the others out, then back in. */
   cancelShare: number;
   /** The growth steps' sizes; null: no growth (embedded mode always skips it). */
   growth: { smallCatalogue: number; largeCatalogue: number; stored: number } | null;
@@ -56,7 +60,12 @@ export interface PointReport {
   /** The offered rate as a fraction of the closed-loop maximum's (open loop), or null (closed loop). */
   fractionOfMax: number | null;
   load: LoadResult;
-  /** POST /reservations and cancels answered other than 201/202, by status (`lost`: no answer). */
+  /**
+   * Requests answered other than expected (POST 201, cancel 202, the desk's look-up GET, check-out
+   * and check-in 200), by request, status and problem code: `POST 409 ACTIVE_RESERVATION_EXISTS`,
+   * `PATCH bookLoaned 500`, `POST lost` (no answer); the lead-in's and closing time's prefixed
+   * `lead-in` and `closing`.
+   */
   errors: Record<string, number>;
   cpu: ProcessCpu[];
   /** The load generator's own CPU (this process), ms. */
@@ -71,6 +80,23 @@ export interface ShapeReport {
   /** The hold floor this shape reads against (one hot book, or many). */
   floorHoldsPerSecond: number;
   points: PointReport[];
+  stock: StockReport;
+}
+
+/** A shape's copies, available before its first load and after its last. */
+export interface StockReport {
+  /** Copies owned, all books of the shape. */
+  copies: number;
+  availableBefore: number;
+  /** Once book had applied the last cancels and check-ins (or STOCK_SETTLE_MS had passed). */
+  availableAfter: number;
+  /** The most copies the patrons had at once (reservations open, each holding one) during any load of the shape. */
+  peakInUse: number;
+  /** What the patrons still had open at the end (after the last closing time: normally none), each holding a copy: reservations (placed or awaiting pickup) and loans. */
+  heldAtEnd: number;
+  loanedAtEnd: number;
+  /** availableAfter = copies - heldAtEnd - loanedAtEnd: every other copy taken came back. */
+  settled: boolean;
 }
 
 export interface GrowthStep {
@@ -93,55 +119,107 @@ export interface BenchReport {
 
 const HOT_QUANTITY = 100_000;
 const SPREAD_QUANTITY = 1_000;
+/** How long a shape's stock is given, after its last load, to show the last cancels and check-ins. */
+const STOCK_SETTLE_MS = 30_000;
 
-/** Statuses that are not the expected answer, counted. */
+/** Answers that are not the expected one, counted by request, status and problem code (the unmeasured phases' prefixed). */
 function errorsOf(load: LoadResult): Record<string, number> {
   const errors: Record<string, number> = {};
-  for (const [status, n] of Object.entries(load.reserve.byStatus)) if (status !== '201') errors[`POST ${status}`] = n;
-  for (const [status, n] of Object.entries(load.cancel.byStatus)) if (status !== '202') errors[`PATCH ${status}`] = n;
+  for (const [prefix, phase] of [
+    ['', load],
+    ['lead-in ', load.leadIn],
+    ['closing ', load.closing],
+  ] as const) {
+    const requests = [
+      ['POST', phase.reserve],
+      ['PATCH bookCancel', phase.cancel],
+      ['GET', phase.lookup],
+      ['PATCH bookLoaned', phase.checkOut],
+      ['PATCH bookReturned', phase.checkIn],
+    ] as const;
+    for (const [request, answers] of requests) for (const [key, n] of Object.entries(answers.unexpected)) errors[`${prefix}${request} ${key}`] = n;
+  }
   return errors;
 }
 
-/** Runs one load while reading the CPU time of the system's processes, this process and the machine. */
+/**
+ * The stock after a shape's loads: waits (up to STOCK_SETTLE_MS) until book's available copies are
+ * the copies less those the patrons still hold or have on loan, and reports what it read.
+ */
+async function stockAfter(system: BenchSystem, books: readonly number[], patrons: Patrons, before: { copies: number; available: number }, peakInUse: number): Promise<StockReport> {
+  const open = patrons.counts();
+  const heldAtEnd = open.placed + open.reserved;
+  const expected = before.copies - heldAtEnd - open.loaned;
+  const deadline = performance.now() + STOCK_SETTLE_MS;
+  let now = await system.stock(books);
+  while (now.available !== expected && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    now = await system.stock(books);
+  }
+  return { copies: now.copies, availableBefore: before.available, availableAfter: now.available, peakInUse, heldAtEnd, loanedAtEnd: open.loaned, settled: now.available === expected };
+}
+
+/**
+ * Runs one load while reading the CPU time of the system's processes, this process and the
+ * machine: from the start of its measured load (after its lead-in) until its sagas have settled
+ * (before closing time), the work its sagas and the desk's cycle around them cost.
+ */
 async function measurePoint(
   system: BenchSystem,
   label: string,
   mode: LoadMode,
   fractionOfMax: number | null,
-  load: (mode: LoadMode) => Promise<LoadResult>,
+  load: (mode: LoadMode, onWindow: (edge: 'start' | 'end') => void) => Promise<LoadResult>,
 ): Promise<PointReport> {
   const processes = system.processes();
-  const before = processes.map((p) => p.pids.map((pid) => processCpuMs(pid)));
-  const machineBefore = machineCpu();
-  const generatorBefore = process.cpuUsage();
-  const result = await load(mode);
-  const generator = process.cpuUsage(generatorBefore);
-  const machineBusyPct = busyPercent(machineBefore, machineCpu());
+  const read = () => ({ processes: processes.map((p) => p.pids.map((pid) => processCpuMs(pid))), machine: machineCpu(), generator: process.cpuUsage() });
+  let before = read();
+  let after: ReturnType<typeof read> | undefined;
+  const result = await load(mode, (edge) => {
+    if (edge === 'start') before = read();
+    else after = read();
+  });
+  const end = after ?? read();
+  const generatorCpuMs = (end.generator.user + end.generator.system - before.generator.user - before.generator.system) / 1000;
+  const machineBusyPct = busyPercent(before.machine, end.machine);
   const cpu = processes.map((p, i) => {
     let total = 0;
     let known = false;
     p.pids.forEach((pid, j) => {
-      const start = before[i]?.[j];
-      const end = processCpuMs(pid);
-      if (start !== undefined && end !== undefined) {
-        total += end - start;
+      const start = before.processes[i]?.[j];
+      const stop = end.processes[i]?.[j];
+      if (start !== undefined && stop !== undefined) {
+        total += stop - start;
         known = true;
       }
     });
     const cpuMs = known ? total : null;
     return { name: p.name, role: p.role, cpuMs, msPerSaga: cpuMs !== null && result.sagas.completed > 0 ? cpuMs / result.sagas.completed : null };
   });
-  return { label, mode, fractionOfMax, load: result, errors: errorsOf(result), cpu, generatorCpuMs: (generator.user + generator.system) / 1000, machineBusyPct };
+  return { label, mode, fractionOfMax, load: result, errors: errorsOf(result), cpu, generatorCpuMs, machineBusyPct };
 }
 
 export function describePoint(p: PointReport): string {
   const r = p.load;
-  return `${p.label}: ${r.sagas.perSecond.toFixed(1)} sagas/s, POST p99 ${r.reserve.latencyMs.p99.toFixed(1)} ms, saga p99 ${r.sagas.latencyMs.p99.toFixed(1)} ms, ${r.sagas.completed}/${r.sagas.acknowledged} sagas completed`;
+  const errors = Object.values(p.errors).reduce((a, b) => a + b, 0);
+  return `${p.label}: ${r.sagas.perSecond.toFixed(1)} sagas/s, POST p99 ${r.reserve.latencyMs.p99.toFixed(1)} ms, saga p99 ${r.sagas.latencyMs.p99.toFixed(1)} ms, ${r.sagas.completed}/${r.sagas.acknowledged} sagas completed, ${r.cancel.sent} cancels, ${r.checkOut.sent} check-outs${r.deferred > 0 ? ` (${r.deferred} deferred: not yet bookReserved in reservation)` : ''}, ${r.checkIn.sent} check-ins, at most ${r.peakOpen} copies in use; closing time ${(r.closing.durationMs / 1000).toFixed(1)} s${errors > 0 ? `, ${errors} unexpected answers` : ''}`;
 }
 
-/** Operations a second the closed loop sent (reserves and cancels): the rate the open loop's fractions are of. */
-function operationsPerSecond(load: LoadResult): number {
-  return (load.reserve.sent + load.cancel.sent) / (load.durationMs / 1000);
+/** `stock: 100,000 copies, 100,000 available before, 100,000 after (at most 212 in use at once; 0 held for reservations, 0 on loan at the end)`. */
+export function stockText(s: StockReport): string {
+  const n = (v: number) => v.toLocaleString('en');
+  return `stock: ${n(s.copies)} copies, ${n(s.availableBefore)} available before, ${n(s.availableAfter)} after (at most ${n(s.peakInUse)} in use at once; ${n(s.heldAtEnd)} held for reservations, ${n(s.loanedAtEnd)} on loan at the end${s.settled ? '' : `; expected ${n(s.copies - s.heldAtEnd - s.loanedAtEnd)} available`})`;
+}
+
+/**
+ * The open loop's arrival rate for a fraction of the closed-loop maximum: that fraction of its
+ * completed sagas a second, times the operations of one saga's cycle (a reserve, a pickup, and a
+ * check-in unless cancelled). Not the maximum's own operations a second: there reservation falls
+ * behind, so pickups wait (deferred look-ups, the rest in closing time) and its mix is richer in
+ * reserves than the cycle's.
+ */
+function openLoopRate(max: LoadResult, fraction: number, cancelShare: number): number {
+  return Math.max(1, Math.round(max.sagas.perSecond * fraction * (2 + (1 - cancelShare))));
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
@@ -167,12 +245,14 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const customers = await Promise.all(customerIds.map((id) => as(id)));
     const staff = await asStaff();
     const start = (): Promise<BenchSystem> => (options.mode === 'cluster' ? startClusterSystem(nats, cache) : startEmbeddedSystem());
-    const loader = (system: BenchSystem, pickBook: () => number, seconds: number) => (mode: LoadMode) =>
-      runLoad({ gateway: system.gateway, customers, staff, pickBook, cancelShare: options.cancelShare, mode, durationMs: seconds * 1000, settleTimeoutMs: 60_000 });
+    // One Patrons per system: a load carries to the next on it whatever its closing time could not close.
+    // Each measured point has its lead-in first, so that it starts with the cycle's mix.
+    const loader = (system: BenchSystem, patrons: Patrons, pickBook: () => number, seconds: number, leadInSeconds = options.leadInSeconds) => (mode: LoadMode, onWindow?: (edge: 'start' | 'end') => void) =>
+      runLoad({ gateway: system.gateway, patrons, staff, pickBook, cancelShare: options.cancelShare, mode, durationMs: seconds * 1000, leadInMs: leadInSeconds * 1000, settleTimeoutMs: 60_000, ...(onWindow ? { onWindow } : {}) });
     const closed: LoadMode = { kind: 'closed', workers: options.concurrency };
     /** Unrecorded closed-loop load: JIT, pools and caches warm before a measurement. */
-    const warmUp = async (system: BenchSystem, pickBook: () => number) => {
-      if (options.warmupSeconds > 0) await loader(system, pickBook, options.warmupSeconds)(closed);
+    const warmUp = async (system: BenchSystem, patrons: Patrons, pickBook: () => number) => {
+      if (options.warmupSeconds > 0) await loader(system, patrons, pickBook, options.warmupSeconds, 0)(closed);
     };
 
     const shapes: ShapeReport[] = [];
@@ -182,21 +262,24 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         const books = shape === 'hot' ? await system.addBooks(1, HOT_QUANTITY) : await system.addBooks(options.spreadBooks, SPREAD_QUANTITY);
         const pickBook = () => books[Math.floor(Math.random() * books.length)] as number;
         const description = shape === 'hot' ? `one hot book of ${HOT_QUANTITY.toLocaleString('en')} copies` : `${options.spreadBooks.toLocaleString('en')} books of ${SPREAD_QUANTITY.toLocaleString('en')} copies`;
+        const patrons = new Patrons(customers);
+        const before = await system.stock(books);
         log(`${options.mode}, ${description}: warming up ${options.warmupSeconds} s`);
-        await warmUp(system, pickBook);
-        const load = loader(system, pickBook, options.pointSeconds);
+        await warmUp(system, patrons, pickBook);
+        const load = loader(system, patrons, pickBook, options.pointSeconds);
         const max = await measurePoint(system, `closed loop, ${options.concurrency} workers`, closed, null, load);
         log(`  ${describePoint(max)}`);
         const points: PointReport[] = [];
-        const maxOps = operationsPerSecond(max.load);
         for (const fraction of options.openFractions) {
-          const perSecond = Math.max(1, Math.round(maxOps * fraction));
+          const perSecond = openLoopRate(max.load, fraction, options.cancelShare);
           const point = await measurePoint(system, `open loop, ${Math.round(fraction * 100)} % of max`, { kind: 'open', perSecond }, fraction, load);
           log(`  ${describePoint(point)}`);
           points.push(point);
         }
         points.push(max);
-        shapes.push({ name: shape, description, books: books.length, floorHoldsPerSecond: shape === 'hot' ? holdHot.perSecond : holdSpread.perSecond, points });
+        const stock = await stockAfter(system, books, patrons, before, Math.max(...points.map((p) => p.load.peakOpen)));
+        log(`  ${stockText(stock)}`);
+        shapes.push({ name: shape, description, books: books.length, floorHoldsPerSecond: shape === 'hot' ? holdHot.perSecond : holdSpread.perSecond, points, stock });
       } finally {
         await system.stop();
       }
@@ -211,8 +294,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       try {
         const books = await system.addBooks(sizes.smallCatalogue, SPREAD_QUANTITY);
         const pickBook = () => books[Math.floor(Math.random() * books.length)] as number;
-        const load = loader(system, pickBook, options.pointSeconds);
-        await warmUp(system, pickBook);
+        const patrons = new Patrons(customers);
+        const load = loader(system, patrons, pickBook, options.pointSeconds);
+        await warmUp(system, patrons, pickBook);
         const step = async (label: string, stored: number) => {
           const point = await measurePoint(system, label, closed, null, load);
           log(`  growth, ${describePoint(point)}`);
@@ -227,7 +311,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         const seeded = performance.now();
         await system.storeHistory?.(sizes.stored, customerIds, books);
         log(`  stored in ${((performance.now() - seeded) / 1000).toFixed(0)} s`);
-        await warmUp(system, pickBook);
+        await warmUp(system, patrons, pickBook);
         await step(`${sizes.largeCatalogue.toLocaleString('en')} books, ${sizes.stored.toLocaleString('en')} stored reservations`, sizes.stored);
       } finally {
         await system.stop();

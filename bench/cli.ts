@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { wholeOption } from '../test/support/cli-options.ts';
-import { runBench, type BenchOptions } from './bench.ts';
+import { runBench, stockText, type BenchOptions } from './bench.ts';
 import { benchPoint, cpuTable, finalLine, floorsTable, growthTable, headline, latencyChartSvg, shapeTable, targetsTable } from './report.ts';
 
 /**
@@ -11,7 +11,7 @@ import { benchPoint, cpuTable, finalLine, floorsTable, growthTable, headline, la
  *
  * Options: --embedded (the one-process system; default the cluster), --quick (a short run),
  * --concurrency N (floor clients and closed-loop workers, 16), --duration S (each load point),
- * --floor-duration S, --warmup S, --customers N, --spread-books N (the many-books shape, 10,000),
+ * --floor-duration S, --warmup S, --lead-in S (each point's unmeasured start), --customers N, --spread-books N (the many-books shape, 10,000),
  * --stored N (growth's stored reservations),
  * --no-growth, --out DIR (where the JSON and the SVG go, default bench/results).
  * The last line: `sagas_per_s=<n> floor_holds_per_s=<n> ratio=<n> p99_saga_ms=<n>`.
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     'floor-duration': { type: 'string' },
     warmup: { type: 'string' },
+    'lead-in': { type: 'string' },
     customers: { type: 'string' },
     'spread-books': { type: 'string', default: '10000' },
     stored: { type: 'string' },
@@ -38,6 +39,7 @@ const options: BenchOptions = {
   pointSeconds: wholeOption('duration', values.duration ?? (quick ? '5' : '20'), 1, 3600),
   floorSeconds: wholeOption('floor-duration', values['floor-duration'] ?? (quick ? '3' : '10'), 1, 600),
   warmupSeconds: wholeOption('warmup', values.warmup ?? (quick ? '1' : '5'), 0, 600),
+  leadInSeconds: wholeOption('lead-in', values['lead-in'] ?? (quick ? '2' : '5'), 0, 600),
   openFractions: quick ? [0.5] : [0.25, 0.5, 0.75, 0.9],
   customers: wholeOption('customers', values.customers ?? (quick ? '200' : '1000'), 1, 100_000),
   spreadBooks: wholeOption('spread-books', values['spread-books'], 2, 1_000_000),
@@ -56,7 +58,7 @@ const out: string[] = [''];
 out.push(`bstore benchmark, ${report.mode} mode, ${report.machine.cpus} CPUs, Node ${report.machine.node}, commit ${report.machine.commit ?? 'unknown'}, ${report.startedAt}`);
 out.push('', floorsTable(report.floors));
 for (const shape of report.shapes) {
-  out.push('', `${shape.description} (${report.mode}):`, '', shapeTable(shape), '', 'CPU ms per completed saga:', '', cpuTable(shape.points));
+  out.push('', `${shape.description} (${report.mode}):`, '', shapeTable(shape), '', stockText(shape.stock), '', 'CPU ms per completed saga:', '', cpuTable(shape.points));
 }
 if (report.growth) out.push('', 'growth (closed loop):', '', growthTable(report.growth));
 else if (report.mode === 'embedded') out.push('', 'growth: measured in cluster mode only');

@@ -9,7 +9,7 @@ import { processCpuMs } from '../test/support/cpu.ts';
 import { startPrivateNats } from '../test/support/nats.ts';
 import { startPrivateRedis } from '../test/support/redis.ts';
 import { flameGraphSvg, fold, foldedText, summaryText, type CpuProfile } from './cpuprofile.ts';
-import { runLoad, type LoadResult } from './load.ts';
+import { Patrons, runLoad, type LoadResult } from './load.ts';
 import { startClusterSystem, type BenchSystem } from './systems.ts';
 
 /**
@@ -59,9 +59,10 @@ try {
   });
   const staff = await asStaff();
   const [bookId] = (await cluster.addBooks(1, 100_000)) as [number];
-  const customers = await Promise.all(Array.from({ length: 64 }, (_, i) => as(`profile-${i}`)));
-  const load = (seconds: number): Promise<LoadResult> =>
-    runLoad({ gateway: cluster!.gateway, customers, staff, pickBook: () => bookId, cancelShare: 0.2, mode: { kind: 'closed', workers }, durationMs: seconds * 1000, settleTimeoutMs: 30_000 });
+  // Enough patrons that, one cycle each on the one book, none is short of work at the maximum.
+  const patrons = new Patrons(await Promise.all(Array.from({ length: 1000 }, (_, i) => as(`profile-${i}`))));
+  const load = (seconds: number, leadInMs = 0, onWindow?: (edge: 'start' | 'end') => void): Promise<LoadResult> =>
+    runLoad({ gateway: cluster!.gateway, patrons, staff, pickBook: () => bookId, cancelShare: 0.2, mode: { kind: 'closed', workers }, durationMs: seconds * 1000, leadInMs, settleTimeoutMs: 30_000, ...(onWindow ? { onWindow } : {}) });
 
   if (warmupS > 0) {
     say(`warm-up: ${warmupS} s`);
@@ -70,11 +71,21 @@ try {
   say(`load: ${workers} closed-loop workers, ${durationS} s`);
   const pidOf = Object.fromEntries(cluster.processes().map((p) => [p.name, p.pids[0]])) as Record<ClusterServiceName, number>;
   const cpuMs = (n: ClusterServiceName) => processCpuMs(pidOf[n]) ?? NaN;
-  const cpuBefore = Object.fromEntries(SERVICES.map((n) => [n, cpuMs(n)]));
-  const fromUs = nowUs();
-  const result = await load(durationS);
-  const toUs = nowUs();
-  const cpu = Object.fromEntries(SERVICES.map((n) => [n, cpuMs(n) - (cpuBefore[n] as number)])) as Record<ClusterServiceName, number>;
+  // Measured from the end of a 2 s lead-in (the cycle under way) until the sagas settled, closing time left out.
+  let cpuBefore = Object.fromEntries(SERVICES.map((n) => [n, cpuMs(n)]));
+  let cpuAfter = cpuBefore;
+  let fromUs = nowUs();
+  let toUs = fromUs;
+  const result = await load(durationS, 2000, (edge) => {
+    if (edge === 'start') {
+      cpuBefore = Object.fromEntries(SERVICES.map((n) => [n, cpuMs(n)]));
+      fromUs = nowUs();
+    } else {
+      cpuAfter = Object.fromEntries(SERVICES.map((n) => [n, cpuMs(n)]));
+      toUs = nowUs();
+    }
+  });
+  const cpu = Object.fromEntries(SERVICES.map((n) => [n, (cpuAfter[n] as number) - (cpuBefore[n] as number)])) as Record<ClusterServiceName, number>;
   const pids = Object.fromEntries(SERVICES.map((n) => [pidOf[n], n]));
   say('stopping the services (SIGTERM: each writes its profile)');
   await cluster.stop();
@@ -83,8 +94,8 @@ try {
   const completed = result.sagas.completed;
   const total = SERVICES.reduce((s, n) => s + cpu[n], 0);
   const lines = [
-    `bench:profile ${new Date().toISOString()}: ${workers} closed-loop workers, ${durationS} s after ${warmupS} s of warm-up, one book, a fifth cancelling${profiling ? ', CPU profiler on (it costs CPU of its own)' : ', no profiler'}`,
-    `completed sagas ${completed} (${result.sagas.perSecond.toFixed(1)}/s); POST /reservations ${result.reserve.sent} ${JSON.stringify(result.reserve.byStatus)}; cancels ${result.cancel.sent} ${JSON.stringify(result.cancel.byStatus)}`,
+    `bench:profile ${new Date().toISOString()}: ${workers} closed-loop workers, ${durationS} s after ${warmupS} s of warm-up, one book, a fifth of the reservations cancelled and the rest checked out and in${profiling ? ', CPU profiler on (it costs CPU of its own)' : ', no profiler'}`,
+    `completed sagas ${completed} (${result.sagas.perSecond.toFixed(1)}/s); POST /reservations ${result.reserve.sent} ${JSON.stringify(result.reserve.byStatus)}; cancels ${result.cancel.sent} ${JSON.stringify(result.cancel.byStatus)}; check-outs ${result.checkOut.sent} ${JSON.stringify(result.checkOut.byStatus)}; check-ins ${result.checkIn.sent} ${JSON.stringify(result.checkIn.byStatus)}`,
     `saga latency p50 ${result.sagas.latencyMs.p50.toFixed(0)} ms, p99 ${result.sagas.latencyMs.p99.toFixed(0)} ms; POST p50 ${result.reserve.latencyMs.p50.toFixed(0)} ms, p99 ${result.reserve.latencyMs.p99.toFixed(0)} ms`,
     '',
     '| service | CPU ms (from /proc) | CPU ms per completed saga |',

@@ -136,16 +136,17 @@ const errorText = (errors: Record<string, number>) =>
         .map(([k, n]) => `${k}: ${n}`)
         .join(', ');
 
-/** A shape's points: offered and completed rates, POST and saga latency, errors, machine load. */
+/** A shape's points: offered and completed rates, POST and saga latency, the other operations, errors, machine load. */
 export function shapeTable(shape: ShapeReport): string {
   const rows = shape.points.map((p) => {
     const post = p.load.reserve.latencyMs;
     const saga = p.load.sagas.latencyMs;
-    return `| ${p.label} | ${p.mode.kind === 'open' ? fixed(p.mode.perSecond, 0) : 'max'} | ${fixed(p.load.sagas.perSecond)} | ${ms(post.p50)} / ${ms(post.p95)} / ${ms(post.p99)} / ${ms(post.max)} | ${ms(saga.p50)} / ${ms(saga.p95)} / ${ms(saga.p99)} | ${p.load.sagas.completed}/${p.load.sagas.acknowledged} | ${errorText(p.errors)} | ${p.machineBusyPct === null ? '-' : `${fixed(p.machineBusyPct, 0)} %`} |`;
+    const others = `${p.load.cancel.sent} / ${p.load.checkOut.sent}${p.load.deferred > 0 ? ` (+${p.load.deferred} deferred)` : ''} / ${p.load.checkIn.sent}`;
+    return `| ${p.label} | ${p.mode.kind === 'open' ? fixed(p.mode.perSecond, 0) : 'max'} | ${fixed(p.load.sagas.perSecond)} | ${ms(post.p50)} / ${ms(post.p95)} / ${ms(post.p99)} / ${ms(post.max)} | ${ms(saga.p50)} / ${ms(saga.p95)} / ${ms(saga.p99)} | ${p.load.sagas.completed}/${p.load.sagas.acknowledged} | ${others} | ${errorText(p.errors)} | ${p.machineBusyPct === null ? '-' : `${fixed(p.machineBusyPct, 0)} %`} |`;
   });
   return [
-    '| load | offered ops/s | completed sagas/s | POST ms p50 / p95 / p99 / max | saga ms p50 / p95 / p99 | sagas completed/acknowledged | errors | machine CPU busy |',
-    '|---|---|---|---|---|---|---|---|',
+    '| load | offered ops/s | completed sagas/s | POST ms p50 / p95 / p99 / max | saga ms p50 / p95 / p99 | sagas completed/acknowledged | cancels / check-outs / check-ins | errors | machine CPU busy |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }

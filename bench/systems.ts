@@ -15,7 +15,8 @@ import type { PrivateRedis } from '../test/support/redis.ts';
  * PostgreSQL, and the run's own nats-server and redis-server; what production runs) or
  * **embedded** (`npm start`'s launcher: one process, PGlite and the in-process bus). Both serve
  * the gateway on a loopback port with the demo identity, rate limits off (one load generator is
- * every patron) and a high per-patron limit of active reservations (the load never cancels all).
+ * every patron) and a high per-patron limit of active reservations (on many books a patron may
+ * have several sagas in flight).
  */
 export interface BenchSystem {
   readonly mode: 'cluster' | 'embedded';
@@ -24,6 +25,8 @@ export interface BenchSystem {
   processes(): BenchProcess[];
   /** Adds `count` books of `quantity` copies each; returns their ids. */
   addBooks(count: number, quantity: number): Promise<number[]>;
+  /** The given books' copies owned and available to reserve now (book's `copies` and `quantity`), summed. */
+  stock(bookIds: readonly number[]): Promise<Stock>;
   /**
    * Stores `count` finished reservations of the given patrons on the given books, as years of use
    * would leave them (cluster only): the reservations, holds and assignments in PostgreSQL with
@@ -31,6 +34,11 @@ export interface BenchSystem {
    */
   storeHistory?(count: number, customerIds: readonly string[], bookIds: readonly number[]): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface Stock {
+  copies: number;
+  available: number;
 }
 
 export interface BenchProcess {
@@ -66,6 +74,23 @@ async function addBooksByApi(gateway: string, count: number, quantity: number, p
   return ids;
 }
 
+/** The stock of the given books through the public catalogue, a page of 100 at a time (the embedded system's databases are inside its process). */
+async function stockByApi(gateway: string, bookIds: readonly number[]): Promise<Stock> {
+  const wanted = new Set(bookIds);
+  const stock = { copies: 0, available: 0 };
+  for (let offset = 0; ; offset += 100) {
+    const res = await fetch(`${gateway}/books?limit=100&offset=${offset}`);
+    const page = (await res.json()) as { items?: { bookId: number; quantity: number; copies: number }[]; total?: number };
+    if (res.status !== 200 || !page.items) throw new Error(`GET /books answered ${res.status}: ${JSON.stringify(page)}`);
+    for (const b of page.items) {
+      if (!wanted.has(b.bookId)) continue;
+      stock.copies += b.copies;
+      stock.available += b.quantity;
+    }
+    if (page.items.length < 100 || offset + 100 >= (page.total ?? 0)) return stock;
+  }
+}
+
 /** The cluster: startCluster's five processes on PostgreSQL, on the run's own NATS and Redis. */
 export async function startClusterSystem(nats: PrivateNats, redis: PrivateRedis, env: Record<string, string> = {}): Promise<BenchSystem> {
   const cluster: TestCluster = await startCluster({ natsUrl: nats.url, redisUrl: redis.url, env: { ...SETTINGS, ...env } });
@@ -86,6 +111,11 @@ export async function startClusterSystem(nats: PrivateNats, redis: PrivateRedis,
         SELECT 'Bench book ' || n, 'Bench', ${quantity}::int, ${quantity}::int FROM generate_series(1, ${count}::int) AS n
         RETURNING book_id`.execute(dbs.book);
       return rows.rows.map((r) => r.book_id);
+    },
+    stock: async (bookIds) => {
+      const rows = await sql<{ copies: string | null; available: string | null }>`
+        SELECT sum(copies) AS copies, sum(quantity) AS available FROM books WHERE book_id = ANY(${sql.val(bookIds)}::int[])`.execute(dbs.book);
+      return { copies: Number(rows.rows[0]?.copies ?? 0), available: Number(rows.rows[0]?.available ?? 0) };
     },
     storeHistory: async (count, customerIds, bookIds) => {
       const libraries = await dbs.assignment.selectFrom('libraries').select(['library_id', 'name']).orderBy('library_id').execute();
@@ -189,6 +219,7 @@ export async function startEmbeddedSystem(env: Record<string, string> = {}): Pro
     gateway: launcher.gateway,
     processes: () => [{ name: 'embedded (all five)', role: 'service', pids: launcher.child.pid === undefined ? [] : [launcher.child.pid] }],
     addBooks: (count, quantity) => addBooksByApi(launcher.gateway, count, quantity),
+    stock: (bookIds) => stockByApi(launcher.gateway, bookIds),
     stop: async () => {
       if (launcher.child.exitCode === null && launcher.child.signalCode === null) {
         launcher.child.kill('SIGTERM');
