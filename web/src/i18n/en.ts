@@ -203,6 +203,8 @@ export const en = {
     statusAssigned: 'Assigned',
     statusReleased: 'Released',
     statusVoided: 'Voided',
+    statusFailed: 'No branch could serve it',
+    statusClosed: 'Left the hold shelf',
     empty: 'No assignment matches.',
   },
   staffReservations: {

@@ -202,6 +202,8 @@ export const ko: Translation = {
     statusAssigned: '배정됨',
     statusReleased: '해제됨',
     statusVoided: '무효',
+    statusFailed: '배정 불가',
+    statusClosed: '보관 종료',
     empty: '조건에 맞는 배정이 없습니다.',
   },
   staffReservations: {

@@ -10,7 +10,13 @@ import { hashQuery } from '../../lib/hooks.ts';
 
 const PAGE_SIZE = 20;
 
-const STATUS_KEYS = { assigned: 'assignments.statusAssigned', released: 'assignments.statusReleased', voided: 'assignments.statusVoided' } as const;
+const STATUS_KEYS = {
+  assigned: 'assignments.statusAssigned',
+  released: 'assignments.statusReleased',
+  voided: 'assignments.statusVoided',
+  failed: 'assignments.statusFailed',
+  closed: 'assignments.statusClosed',
+} as const;
 
 function initialFilter(): string {
   const value = hashQuery().get('reservationId') ?? '';
