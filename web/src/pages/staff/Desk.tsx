@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
 import type { ApiClient, Library, Reservation, ReservationStatus } from '../../api.ts';
 import { StatusLabel } from '../../components/StatusLabel.tsx';
@@ -288,142 +288,117 @@ export function Desk() {
           {lists?.truncated && <p className="muted">{t('desk.truncated', { count: FETCH_SIZE * MAX_PAGES })}</p>}
           {view !== null && (
             <>
-              <section className="desk-section">
-                <h2>
-                  {t('desk.awaitingTitle')} <span className="count">({view.awaiting.length})</span>
-                </h2>
-                {view.awaiting.length === 0 ? (
-                  <p>{t('desk.awaitingEmpty')}</p>
-                ) : (
-                  <TableWrap label={t('desk.awaitingTitle')}>
-                    <table>
-                      <caption className="visually-hidden">{t('desk.awaitingTitle')}</caption>
-                      <thead>
-                        <tr>
-                          <th scope="col">{t('desk.reservation')}</th>
-                          <th scope="col">{t('desk.book')}</th>
-                          <th scope="col">{t('desk.customer')}</th>
-                          <th scope="col">{t('desk.pickupBy')}</th>
-                          <th scope="col">{t('desk.action')}</th>
-                          <th scope="col">{t('desk.result')}</th>
-                        </tr>
-                      </thead>
-                      <tbody>
-                        {view.awaiting.map((r) => (
-                          <tr key={r.reservationId}>
-                            {rowHeader(r)}
-                            <td id={`desk-book-${r.reservationId}`}>{r.bookName ?? `#${r.bookId}`}</td>
-                            <td>{r.customerId}</td>
-                            <td>
-                              {date(r.pickupBy)}
-                              {isOverdue(r.pickupBy, now) && (
-                                <>
-                                  {' '}
-                                  <strong className="badge badge-overdue">{t('desk.pastPickup')}</strong>
-                                </>
-                              )}
-                            </td>
-                            <td>{actionButton(r, 'checkOut')}</td>
-                            {result(r)}
-                          </tr>
-                        ))}
-                      </tbody>
-                    </table>
-                  </TableWrap>
-                )}
-              </section>
-              <section className="desk-section">
-                <h2>
-                  {t('desk.loansTitle')} <span className="count">({view.loans.filter((r) => r.status === 'bookLoaned').length})</span>
-                </h2>
-                {view.loans.length === 0 ? (
-                  <p>{t('desk.loansEmpty')}</p>
-                ) : (
-                  <TableWrap label={t('desk.loansTitle')}>
-                    <table>
-                      <caption className="visually-hidden">{t('desk.loansTitle')}</caption>
-                      <thead>
-                        <tr>
-                          <th scope="col">{t('desk.reservation')}</th>
-                          <th scope="col">{t('desk.book')}</th>
-                          <th scope="col">{t('desk.customer')}</th>
-                          <th scope="col">{t('desk.status')}</th>
-                          <th scope="col">{t('desk.dueAt')}</th>
-                          <th scope="col">{t('desk.action')}</th>
-                          <th scope="col">{t('desk.result')}</th>
-                        </tr>
-                      </thead>
-                      <tbody>
-                        {view.loans.map((r) => {
-                          const onLoan = r.status === 'bookLoaned';
-                          const overdue = onLoan && isOverdue(r.dueAt, now);
-                          return (
-                            <tr key={r.reservationId} className={overdue ? 'row-overdue' : onLoan ? undefined : 'row-done'}>
-                              {rowHeader(r)}
-                              <td id={`desk-book-${r.reservationId}`}>{r.bookName ?? `#${r.bookId}`}</td>
-                              <td>{r.customerId}</td>
-                              <td>
-                                <StatusLabel status={r.status} />
-                              </td>
-                              <td>
-                                {date(r.dueAt)}
-                                {overdue && (
-                                  <>
-                                    {' '}
-                                    <strong className="badge badge-overdue">{t('desk.overdue')}</strong>
-                                  </>
-                                )}
-                              </td>
-                              <td>{onLoan ? actionButton(r, 'checkIn') : t('common.dash')}</td>
-                              {result(r)}
-                            </tr>
-                          );
-                        })}
-                      </tbody>
-                    </table>
-                  </TableWrap>
-                )}
-              </section>
-              <section className="desk-section">
-                <h2>
-                  {t('desk.expiredTitle')} <span className="count">({view.expired.length})</span>
-                </h2>
-                {view.expired.length === 0 ? (
-                  <p>{t('desk.expiredEmpty')}</p>
-                ) : (
-                  <TableWrap label={t('desk.expiredTitle')}>
-                    <table>
-                      <caption className="visually-hidden">{t('desk.expiredTitle')}</caption>
-                      <thead>
-                        <tr>
-                          <th scope="col">{t('desk.reservation')}</th>
-                          <th scope="col">{t('desk.book')}</th>
-                          <th scope="col">{t('desk.customer')}</th>
-                          <th scope="col">{t('desk.pickupBy')}</th>
-                          <th scope="col">{t('desk.expiredAt')}</th>
-                          <th scope="col">{t('desk.result')}</th>
-                        </tr>
-                      </thead>
-                      <tbody>
-                        {view.expired.map((r) => (
-                          <tr key={r.reservationId}>
-                            {rowHeader(r)}
-                            <td id={`desk-book-${r.reservationId}`}>{r.bookName ?? `#${r.bookId}`}</td>
-                            <td>{r.customerId}</td>
-                            <td>{date(r.pickupBy)}</td>
-                            <td>{date(r.updatedAt)}</td>
-                            {result(r)}
-                          </tr>
-                        ))}
-                      </tbody>
-                    </table>
-                  </TableWrap>
-                )}
-              </section>
+              <DeskSection
+                title={t('desk.awaitingTitle')}
+                count={view.awaiting.length}
+                empty={view.awaiting.length === 0}
+                emptyText={t('desk.awaitingEmpty')}
+                headers={[t('desk.reservation'), t('desk.book'), t('desk.customer'), t('desk.pickupBy'), t('desk.action'), t('desk.result')]}
+              >
+                {view.awaiting.map((r) => (
+                  <tr key={r.reservationId}>
+                    {rowHeader(r)}
+                    <td id={`desk-book-${r.reservationId}`}>{r.bookName ?? `#${r.bookId}`}</td>
+                    <td>{r.customerId}</td>
+                    <td>
+                      {date(r.pickupBy)}
+                      {isOverdue(r.pickupBy, now) && (
+                        <>
+                          {' '}
+                          <strong className="badge badge-overdue">{t('desk.pastPickup')}</strong>
+                        </>
+                      )}
+                    </td>
+                    <td>{actionButton(r, 'checkOut')}</td>
+                    {result(r)}
+                  </tr>
+                ))}
+              </DeskSection>
+              <DeskSection
+                title={t('desk.loansTitle')}
+                count={view.loans.filter((r) => r.status === 'bookLoaned').length}
+                empty={view.loans.length === 0}
+                emptyText={t('desk.loansEmpty')}
+                headers={[t('desk.reservation'), t('desk.book'), t('desk.customer'), t('desk.status'), t('desk.dueAt'), t('desk.action'), t('desk.result')]}
+              >
+                {view.loans.map((r) => {
+                  const onLoan = r.status === 'bookLoaned';
+                  const overdue = onLoan && isOverdue(r.dueAt, now);
+                  return (
+                    <tr key={r.reservationId} className={overdue ? 'row-overdue' : onLoan ? undefined : 'row-done'}>
+                      {rowHeader(r)}
+                      <td id={`desk-book-${r.reservationId}`}>{r.bookName ?? `#${r.bookId}`}</td>
+                      <td>{r.customerId}</td>
+                      <td>
+                        <StatusLabel status={r.status} />
+                      </td>
+                      <td>
+                        {date(r.dueAt)}
+                        {overdue && (
+                          <>
+                            {' '}
+                            <strong className="badge badge-overdue">{t('desk.overdue')}</strong>
+                          </>
+                        )}
+                      </td>
+                      <td>{onLoan ? actionButton(r, 'checkIn') : t('common.dash')}</td>
+                      {result(r)}
+                    </tr>
+                  );
+                })}
+              </DeskSection>
+              <DeskSection
+                title={t('desk.expiredTitle')}
+                count={view.expired.length}
+                empty={view.expired.length === 0}
+                emptyText={t('desk.expiredEmpty')}
+                headers={[t('desk.reservation'), t('desk.book'), t('desk.customer'), t('desk.pickupBy'), t('desk.expiredAt'), t('desk.result')]}
+              >
+                {view.expired.map((r) => (
+                  <tr key={r.reservationId}>
+                    {rowHeader(r)}
+                    <td id={`desk-book-${r.reservationId}`}>{r.bookName ?? `#${r.bookId}`}</td>
+                    <td>{r.customerId}</td>
+                    <td>{date(r.pickupBy)}</td>
+                    <td>{date(r.updatedAt)}</td>
+                    {result(r)}
+                  </tr>
+                ))}
+              </DeskSection>
             </>
           )}
         </>
       )}
     </>
+  );
+}
+
+/** One list of the desk: its title and count, a line when it is empty, else its table. */
+function DeskSection(props: { title: string; count: number; empty: boolean; emptyText: string; headers: string[]; children: ReactNode }) {
+  return (
+    <section className="desk-section">
+      <h2>
+        {props.title} <span className="count">({props.count})</span>
+      </h2>
+      {props.empty ? (
+        <p>{props.emptyText}</p>
+      ) : (
+        <TableWrap label={props.title}>
+          <table>
+            <caption className="visually-hidden">{props.title}</caption>
+            <thead>
+              <tr>
+                {props.headers.map((h) => (
+                  <th key={h} scope="col">
+                    {h}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>{props.children}</tbody>
+          </table>
+        </TableWrap>
+      )}
+    </section>
   );
 }
