@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvelope, sourceOf, type EventEnvelope } from '@bstore/contracts';
-import type { Clock, EmbeddedBus } from '@bstore/platform';
+import type { EmbeddedBus } from '@bstore/platform';
 import { createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
 import { createBookService, type BookService } from '@bstore/book';
 import { createReservationService, type ReservationService } from '@bstore/reservation';
-import { eventually, memoryBus, testLogger } from './support/harness.ts';
+import { MovableClock, eventually, memoryBus, testLogger } from './support/harness.ts';
 import { databaseKinds } from './support/postgres.ts';
 import { as, asStaff, testAuth } from './support/auth.ts';
 
@@ -17,12 +17,6 @@ const logger = testLogger();
 const auth = await testAuth();
 const staff = await asStaff();
 
-class MovableClock implements Clock {
-  offsetMs = 0;
-  now(): Date {
-    return new Date(Date.now() + this.offsetMs);
-  }
-}
 
 interface ReservationJson {
   reservationId: number;

@@ -1,4 +1,4 @@
-import { EmbeddedBus, createLogger, type Logger, type MessageBus } from '@bstore/platform';
+import { EmbeddedBus, createLogger, type Clock, type Logger, type MessageBus } from '@bstore/platform';
 
 /** A quiet logger for tests; LOG_LEVEL=debug shows everything. */
 export function testLogger(): Logger {
@@ -23,5 +23,13 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A clock the test moves forward (`offsetMs`), so that deadlines and locks expire without waiting. */
+export class MovableClock implements Clock {
+  offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() + this.offsetMs);
   }
 }

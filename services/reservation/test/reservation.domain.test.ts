@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RESERVATION_STATUSES } from '@bstore/contracts';
 import { DomainError } from '@bstore/platform/kernel';
 import { Reservation, type ReservationStatus } from '../src/domain/reservation.ts';
 
@@ -6,19 +7,8 @@ const now = new Date('2026-01-01T00:00:00Z');
 const later = new Date('2026-01-09T00:00:00Z');
 const pickupBy = new Date('2026-01-08T00:00:00Z');
 const periods = { pickupMs: 7 * 86_400_000, loanMs: 14 * 86_400_000 };
-const STATUSES: ReservationStatus[] = [
-  'pending',
-  'bookWaiting',
-  'bookReserveReq',
-  'bookOutOfStock',
-  'rejected',
-  'bookReserved',
-  'bookCancel',
-  'bookCanceled',
-  'bookLoaned',
-  'bookReturned',
-  'bookExpired',
-];
+/** Every status, as the contracts list them. */
+const STATUSES: readonly ReservationStatus[] = RESERVATION_STATUSES;
 
 function inStatus(status: ReservationStatus): Reservation {
   const shelved = ['bookReserved', 'bookLoaned', 'bookReturned', 'bookExpired'].includes(status);

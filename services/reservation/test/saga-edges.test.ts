@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import type { EventEnvelope } from '@bstore/contracts';
-import type { Clock, EmbeddedBus } from '@bstore/platform';
+import type { EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
 import { createReservationService, type BookAvailability, type BookClient, type HoldOutcome, type ReservationService } from '@bstore/reservation';
 import { HttpBookClient } from '../src/adapters/clients/book.http-client.ts';
-import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { MovableClock, eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
 import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
@@ -24,13 +24,6 @@ const logger = testLogger();
 const staff = await asStaff();
 const auth = await testAuth();
 
-/** A clock the test moves forward, so that an Idempotency-Key's lock expires without waiting. */
-class MovableClock implements Clock {
-  offsetMs = 0;
-  now(): Date {
-    return new Date(Date.now() + this.offsetMs);
-  }
-}
 
 /**
  * The real HTTP client, with a step the test can stop: for a reservation it is told about, the
