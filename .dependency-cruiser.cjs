@@ -36,6 +36,20 @@ module.exports = {
       to: { path: '^services/([^/]+)/', pathNot: '^services/$1/' },
     },
     {
+      name: 'libraries-import-no-service',
+      comment: 'packages/ are libraries: they know no service and no host (the arrows point from apps to services to packages)',
+      severity: 'error',
+      from: { path: '^packages/' },
+      to: { path: '^(services|apps)/' },
+    },
+    {
+      name: 'services-import-no-host',
+      comment: 'a service describes itself; the hosts in apps/ load it, never the other way round',
+      severity: 'error',
+      from: { path: '^services/' },
+      to: { path: '^apps/' },
+    },
+    {
       name: 'kernel-is-pure',
       comment: 'the platform kernel is what domain code may import, so it imports no framework either',
       severity: 'error',
@@ -51,7 +65,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(packages|services)/[^/]+/(dist|test)/' },
+    exclude: { path: '^(packages|services|apps)/[^/]+/(dist|test)/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     combinedDependencies: true,

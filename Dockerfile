@@ -7,7 +7,7 @@
 #   docker build --build-arg SERVICE=book -t bstore-book .  # or bake a default in: docker run bstore-book
 #
 # Migrations (run once per SQL service, before its containers start with DATABASE_MIGRATE=false):
-#   docker run --rm -e DATABASE_URL=postgres://... --entrypoint node bstore packages/launcher/dist/migrate.js book
+#   docker run --rm -e DATABASE_URL=postgres://... --entrypoint node bstore apps/launcher/dist/migrate.js book
 #
 # Configuration is the environment of a service process (README, "Environment of a service
 # process"); compose.yaml wires the whole system for a laptop. Checked by test/deploy/container.test.ts.
@@ -25,7 +25,7 @@ WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/platform/package.json packages/platform/
-COPY packages/launcher/package.json packages/launcher/
+COPY apps/launcher/package.json apps/launcher/
 COPY services/book/package.json services/book/
 COPY services/reservation/package.json services/reservation/
 COPY services/assignment/package.json services/assignment/
@@ -56,7 +56,7 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json .npmrc ./
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/platform/package.json packages/platform/
-COPY packages/launcher/package.json packages/launcher/
+COPY apps/launcher/package.json apps/launcher/
 COPY services/book/package.json services/book/
 COPY services/reservation/package.json services/reservation/
 COPY services/assignment/package.json services/assignment/
@@ -67,10 +67,10 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --omit=optional --ign
 
 # Only what was compiled: each package's dist/ (its package.json "exports" default condition points
 # there) and the built web app, which the gateway serves from /app/web/dist (BSTORE_WEB_ROOT's
-# default, resolved from packages/launcher/dist). No TypeScript sources, no tests.
+# default, resolved from apps/launcher/dist). No TypeScript sources, no tests.
 COPY --from=build /app/packages/contracts/dist packages/contracts/dist
 COPY --from=build /app/packages/platform/dist packages/platform/dist
-COPY --from=build /app/packages/launcher/dist packages/launcher/dist
+COPY --from=build /app/apps/launcher/dist apps/launcher/dist
 COPY --from=build /app/services/book/dist services/book/dist
 COPY --from=build /app/services/reservation/dist services/reservation/dist
 COPY --from=build /app/services/assignment/dist services/assignment/dist
@@ -88,7 +88,7 @@ ENV BSTORE_SERVICE=${SERVICE}
 LABEL org.opencontainers.image.title="bstore" \
       org.opencontainers.image.description="bstore service: docker run bstore <book|reservation|assignment|customercenter|gateway>" \
       org.opencontainers.image.licenses="MIT" \
-      org.bstore.migrate="docker run --rm --entrypoint node bstore packages/launcher/dist/migrate.js <book|reservation|assignment>"
+      org.bstore.migrate="docker run --rm --entrypoint node bstore apps/launcher/dist/migrate.js <book|reservation|assignment>"
 
 # reservation, assignment, book, customercenter, gateway (the seed's ports; PORT changes one).
 EXPOSE 8081 8082 8083 8084 8088
@@ -105,5 +105,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 # SIGTERM starts the graceful stop (readiness fails, consumers and requests finish, the outbox
 # flushes); node is PID 1 and handles it itself (close-with-grace).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "packages/launcher/dist/service.js"]
+ENTRYPOINT ["node", "apps/launcher/dist/service.js"]
 CMD []

@@ -64,14 +64,14 @@ describe('configuration is validated at start', () => {
     ['librarian', {}, /unknown service "librarian"/],
   ])('%s with %o stops at once with a message naming the variable', async (service, env, message) => {
     // With an identity, so that the bad variable is the only thing wrong.
-    const { code, output } = await runToEnd('packages/launcher/src/service.ts', [service], { BSTORE_DEMO_AUTH: 'true', ...env });
+    const { code, output } = await runToEnd('apps/launcher/src/service.ts', [service], { BSTORE_DEMO_AUTH: 'true', ...env });
     expect(code).toBe(2);
     expect(output).toMatch(message);
   });
 
   it('a service with no identity configuration and no BSTORE_DEMO_AUTH refuses to start, naming what to set', async () => {
     const port = await freePort();
-    const { code, output } = await runToEnd('packages/launcher/src/service.ts', ['book'], { PORT: String(port), NATS_URL: nats.url });
+    const { code, output } = await runToEnd('apps/launcher/src/service.ts', ['book'], { PORT: String(port), NATS_URL: nats.url });
     expect(code).toBe(2);
     expect(output).toMatch(/bstore book: configuration error: no identity configuration/);
     expect(output).toContain('BSTORE_AUTH_PUBLIC_KEYS');
@@ -81,7 +81,7 @@ describe('configuration is validated at start', () => {
   });
 
   it('the cluster launcher refuses a bad layout before starting anything', async () => {
-    const { code, output } = await runToEnd('packages/launcher/src/cluster.ts', [], { BSTORE_DATABASE_LAYOUT: 'tables' });
+    const { code, output } = await runToEnd('apps/launcher/src/cluster.ts', [], { BSTORE_DATABASE_LAYOUT: 'tables' });
     expect(code).toBe(2);
     expect(output).toMatch(/BSTORE_DATABASE_LAYOUT must be one of database, schema/);
   });
@@ -215,7 +215,7 @@ describe('npm run start:cluster (the supervisor)', () => {
     await admin.connect();
     await admin.query(`CREATE DATABASE "${database}"`);
 
-    const supervisor = spawn(process.execPath, ['--conditions=source', 'packages/launcher/src/cluster.ts'], {
+    const supervisor = spawn(process.execPath, ['--conditions=source', 'apps/launcher/src/cluster.ts'], {
       cwd: ROOT,
       // No identity variable at all: the supervisor gives its children the demo identity by default.
       env: {

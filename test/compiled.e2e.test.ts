@@ -176,7 +176,7 @@ beforeAll(async () => {
   await Promise.all(
     SQL.map(async (name) => {
       // As compose.yaml's job: the database settings alone, no identity.
-      migrations[name] = await mustRun(`the migration of ${name}`, process.execPath, ['packages/launcher/dist/migrate.js', name], {
+      migrations[name] = await mustRun(`the migration of ${name}`, process.execPath, ['apps/launcher/dist/migrate.js', name], {
         DATABASE_URL: databaseUrl(name),
         LOG_LEVEL: 'info',
         BSTORE_DEMO_AUTH: '',
@@ -230,10 +230,10 @@ async function call<T>(method: string, path: string, headers: Record<string, str
 
 describe('the compiled build, run as the container image runs it', () => {
   it('runs every service from dist/service.js of the staged image, without the source condition or any dev dependency', () => {
-    expect(existsSync(join(app, 'packages/launcher/dist/service.js'))).toBe(true);
-    expect(existsSync(join(app, 'packages/launcher/dist/migrate.js'))).toBe(true);
+    expect(existsSync(join(app, 'apps/launcher/dist/service.js'))).toBe(true);
+    expect(existsSync(join(app, 'apps/launcher/dist/migrate.js'))).toBe(true);
     // Only what the Dockerfile copies: no sources, no dev tools, no test-only binary.
-    expect(existsSync(join(app, 'packages/launcher/src'))).toBe(false);
+    expect(existsSync(join(app, 'apps/launcher/src'))).toBe(false);
     expect(existsSync(join(app, 'node_modules/typescript'))).toBe(false);
     expect(existsSync(join(app, 'node_modules/vitest'))).toBe(false);
     expect(existsSync(join(app, 'node_modules/@install-binary'))).toBe(false);
@@ -242,7 +242,7 @@ describe('the compiled build, run as the container image runs it', () => {
     for (const name of ['book', 'reservation', 'assignment', 'customercenter', 'gateway'] as const) {
       const proc = services[name] as ServiceProcess;
       const commandLine = readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      expect(commandLine.slice(1), name).toEqual(['packages/launcher/dist/service.js', name]);
+      expect(commandLine.slice(1), name).toEqual(['apps/launcher/dist/service.js', name]);
     }
   });
 
@@ -250,7 +250,7 @@ describe('the compiled build, run as the container image runs it', () => {
     for (const name of SQL) {
       // The job's log: the fresh database got its migrations.
       expect(migrations[name], name).toContain('"msg":"database migrated"');
-      const { code, output } = await run(process.execPath, ['packages/launcher/dist/migrate.js', name, '--check'], { DATABASE_URL: databaseUrl(name), NODE_OPTIONS: '' });
+      const { code, output } = await run(process.execPath, ['apps/launcher/dist/migrate.js', name, '--check'], { DATABASE_URL: databaseUrl(name), NODE_OPTIONS: '' });
       expect(code, `${name}: ${output}`).toBe(0);
       expect(output, name).toContain('"msg":"the schema is current"');
     }
@@ -321,7 +321,7 @@ describe('the compiled build, run as the container image runs it', () => {
     const { code, output } = await run(process.execPath, [
       '--input-type=module',
       '-e',
-      "const m = await import('./packages/launcher/dist/embedded-system.js'); process.stdout.write(m.DEFAULT_WEB_ROOT);",
+      "const m = await import('./apps/launcher/dist/embedded-system.js'); process.stdout.write(m.DEFAULT_WEB_ROOT);",
     ]);
     expect(code, output).toBe(0);
     expect(output.replace(/\/$/, '')).toBe(join(app, 'web/dist'));

@@ -9,7 +9,7 @@ import { freshDatabase } from './support/postgres.ts';
 import { freePort } from './support/process.ts';
 
 /**
- * The migration job (packages/launcher/src/migrate.ts) and a service started with
+ * The migration job (apps/launcher/src/migrate.ts) and a service started with
  * DATABASE_MIGRATE=false, as a Kubernetes deployment runs them (deploy/k8s): real processes on
  * this machine's PostgreSQL and a private nats-server.
  */
@@ -23,7 +23,7 @@ let book: ServiceProcess | undefined;
 /** Runs the migration command to its end: its exit code and what it printed. */
 function migrate(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=source', 'packages/launcher/src/migrate.ts', ...args], {
+    const child = spawn(process.execPath, ['--conditions=source', 'apps/launcher/src/migrate.ts', ...args], {
       cwd: ROOT,
       env: { ...process.env, LOG_FORMAT: 'json', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,9 +5,9 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_PORTS, type ServiceName } from '../../packages/launcher/src/embedded-system.ts';
-import { ConfigError } from '../../packages/launcher/src/env.ts';
-import { readDatabaseConfig, readServiceConfig } from '../../packages/launcher/src/service-config.ts';
+import { DEFAULT_PORTS, type ServiceName } from '../../apps/launcher/src/embedded-system.ts';
+import { ConfigError } from '../../apps/launcher/src/env.ts';
+import { readDatabaseConfig, readServiceConfig } from '../../apps/launcher/src/service-config.ts';
 
 /**
  * The container image (Dockerfile), what `docker build` is sent (.dockerignore) and the laptop
@@ -340,10 +340,10 @@ describe('Dockerfile', () => {
     const entrypoints = ofKind(finalStage, 'ENTRYPOINT');
     expect(entrypoints).toHaveLength(1);
     const entrypoint = execForm(entrypoints[0] as Instruction);
-    expect(entrypoint).toEqual(['node', 'packages/launcher/dist/service.js']);
+    expect(entrypoint).toEqual(['node', 'apps/launcher/dist/service.js']);
     // The compiled file of a source that exists.
-    expect(existsSync(join(ROOT, 'packages/launcher/src/service.ts'))).toBe(true);
-    expect(read('packages/launcher/src/service.ts')).toMatch(/process\.argv\[2\] \?\? process\.env\.BSTORE_SERVICE/);
+    expect(existsSync(join(ROOT, 'apps/launcher/src/service.ts'))).toBe(true);
+    expect(read('apps/launcher/src/service.ts')).toMatch(/process\.argv\[2\] \?\? process\.env\.BSTORE_SERVICE/);
     const cmd = ofKind(finalStage, 'CMD');
     expect(cmd).toHaveLength(1);
     expect(execForm(cmd[0] as Instruction)).toEqual([]);
@@ -355,8 +355,8 @@ describe('Dockerfile', () => {
   it('says how to run the migration job, with a compiled file of a source that exists', () => {
     const labels = propertiesOf(finalStage, 'LABEL');
     const migrate = Object.values(labels).find((v) => v.includes('migrate.js'));
-    expect(migrate).toContain('--entrypoint node bstore packages/launcher/dist/migrate.js');
-    expect(existsSync(join(ROOT, 'packages/launcher/src/migrate.ts'))).toBe(true);
+    expect(migrate).toContain('--entrypoint node bstore apps/launcher/dist/migrate.js');
+    expect(existsSync(join(ROOT, 'apps/launcher/src/migrate.ts'))).toBe(true);
   });
 
   it('exposes the five ports of the port table', () => {
@@ -407,7 +407,7 @@ describe('.dockerignore', () => {
       'services/book/node_modules/kysely',
       '.git',
       '.git/HEAD',
-      'packages/launcher/dist',
+      'apps/launcher/dist',
       'services/gateway/dist/index.js',
       'web/dist',
       'web/dist/index.html',
@@ -584,7 +584,7 @@ describe('compose.yaml', () => {
   it('each migration job runs migrate.js for its service on that service\'s database, after PostgreSQL is healthy', () => {
     for (const name of SQL_SERVICES) {
       const job = composeServices[`migrate-${name}`] as ComposeService;
-      expect(listOf(job.entrypoint)).toEqual(['node', 'packages/launcher/dist/migrate.js']);
+      expect(listOf(job.entrypoint)).toEqual(['node', 'apps/launcher/dist/migrate.js']);
       expect(listOf(job.command)).toEqual([name]);
       expect(job.restart).toBe('no');
       expect(job.healthcheck).toEqual({ disable: true });
@@ -604,7 +604,7 @@ describe('compose.yaml', () => {
 
   it('uses only variables the services read', () => {
     const sources = ['service-config.ts', 'auth-config.ts', 'tracing-config.ts', 'env.ts', 'service.ts', 'migrate.ts']
-      .map((file) => `packages/launcher/src/${file}`)
+      .map((file) => `apps/launcher/src/${file}`)
       .filter((file) => existsSync(join(ROOT, file)))
       .map(read)
       .join('\n');

@@ -33,8 +33,8 @@ import type { IService } from 'kubernetes-models/v1/Service';
 import type { IIoK8sApimachineryPkgApisMetaV1LabelSelector as ILabelSelector } from '@kubernetes-models/apimachinery/apis/meta/v1/LabelSelector';
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { hashPassword } from '@bstore/platform';
-import { DEFAULT_PORTS, type ServiceName } from '../../packages/launcher/src/embedded-system.ts';
-import { readServiceConfig, SERVICE_NAMES } from '../../packages/launcher/src/service-config.ts';
+import { DEFAULT_PORTS, type ServiceName } from '../../apps/launcher/src/embedded-system.ts';
+import { readServiceConfig, SERVICE_NAMES } from '../../apps/launcher/src/service-config.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const K8S = join(ROOT, 'deploy/k8s');
@@ -319,12 +319,12 @@ function resolveEnv(container: IContainer, pod: IPodSpec, objects: readonly K8sO
 /** Upper-case names in the sources that read a service's environment: the variables it may read. */
 function knownVariables(): Set<string> {
   const sources = [
-    'packages/launcher/src/service.ts',
-    'packages/launcher/src/service-config.ts',
-    'packages/launcher/src/auth-config.ts',
-    'packages/launcher/src/tracing-config.ts',
-    'packages/launcher/src/env.ts',
-    'packages/launcher/src/migrate.ts',
+    'apps/launcher/src/service.ts',
+    'apps/launcher/src/service-config.ts',
+    'apps/launcher/src/auth-config.ts',
+    'apps/launcher/src/tracing-config.ts',
+    'apps/launcher/src/env.ts',
+    'apps/launcher/src/migrate.ts',
     'packages/platform/src/tracing.ts',
     'packages/platform/src/logger.ts',
   ];
@@ -621,7 +621,7 @@ describe.each(Object.entries(RENDERINGS))('kustomize build %s', (renderingName, 
     for (const container of pod.containers) {
       const service = container.name as ServiceName;
       expect(container.image).toBe(rendering.image);
-      expect(container.command).toEqual(['node', 'packages/launcher/dist/migrate.js']);
+      expect(container.command).toEqual(['node', 'apps/launcher/dist/migrate.js']);
       expect(container.args).toEqual([service]);
       expect(container.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
       expect(container.securityContext?.capabilities?.drop).toContain('ALL');

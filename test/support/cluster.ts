@@ -64,7 +64,7 @@ async function waitReady(url: string, proc: ChildProcess, output: () => string, 
 
 export interface ServiceProcessOptions {
   /**
-   * Run the compiled build (`node packages/launcher/dist/service.js <name>`, what the container
+   * Run the compiled build (`node apps/launcher/dist/service.js <name>`, what the container
    * image runs; `npm run build` first) instead of the TypeScript sources. Default false.
    */
   compiled?: boolean;
@@ -73,7 +73,7 @@ export interface ServiceProcessOptions {
 }
 
 /**
- * Starts one service process (`packages/launcher/src/service.ts <name>`, or with `compiled` the
+ * Starts one service process (`apps/launcher/src/service.ts <name>`, or with `compiled` the
  * built `dist/service.js`) and waits until it is ready. It runs with the demo identity
  * (BSTORE_DEMO_AUTH=true: the demo key and internal key every test process shares), so tokens from
  * `./auth.ts` verify; `env` may override that.
@@ -84,7 +84,7 @@ export async function startServiceProcess(
   waitForReady = true,
   options: ServiceProcessOptions = {},
 ): Promise<ServiceProcess> {
-  const args = options.compiled ? ['packages/launcher/dist/service.js', name] : ['--conditions=source', 'packages/launcher/src/service.ts', name];
+  const args = options.compiled ? ['apps/launcher/dist/service.js', name] : ['--conditions=source', 'apps/launcher/src/service.ts', name];
   const child = spawn(process.execPath, args, {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', BSTORE_DEMO_AUTH: 'true', ...env },

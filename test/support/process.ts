@@ -31,7 +31,7 @@ export interface LauncherProcess {
  */
 export async function startLauncher(env: Record<string, string>, ports: Record<string, number>, timeoutMs = 90_000): Promise<LauncherProcess> {
   const portEnv = Object.fromEntries(Object.entries(ports).map(([name, port]) => [`BSTORE_${name.toUpperCase()}_PORT`, String(port)]));
-  const child = spawn(process.execPath, ['--conditions=source', 'packages/launcher/src/embedded.ts'], {
+  const child = spawn(process.execPath, ['--conditions=source', 'apps/launcher/src/embedded.ts'], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', ...portEnv, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readGatewayProtections, readServiceConfig } from '../../../packages/launcher/src/service-config.ts';
+import { readGatewayProtections, readServiceConfig } from '../../../apps/launcher/src/service-config.ts';
 
 describe('the gateway protections configuration', () => {
   it('defaults to 600 a minute per caller, 1200 per IP and no CORS', () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayService, type GatewayConfig, type GatewayService } from '@bstore/gateway';
 import { testLogger } from '../../../test/support/harness.ts';
 import { testAuth } from '../../../test/support/auth.ts';
-import { readServiceConfig, readWebRoot } from '../../../packages/launcher/src/service-config.ts';
+import { readServiceConfig, readWebRoot } from '../../../apps/launcher/src/service-config.ts';
 
 /**
  * The web app the gateway serves (web.ts), on a fake build in a temporary folder: the page and its

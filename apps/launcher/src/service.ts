@@ -6,7 +6,7 @@ import { runService } from './service-process.ts';
 
 /**
  * One bstore service as its own process (cluster mode):
- *   node --conditions=source packages/launcher/src/service.ts <book|reservation|assignment|customercenter|gateway>
+ *   node --conditions=source apps/launcher/src/service.ts <book|reservation|assignment|customercenter|gateway>
  * Configuration comes from the environment (README: "Cluster mode"); a bad variable stops the
  * process at once with a message naming it. SIGTERM or SIGINT stops it gracefully; a second
  * signal, or the grace period running out, ends it at once.

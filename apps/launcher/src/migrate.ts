@@ -11,7 +11,7 @@ import { readDatabaseConfig } from './service-config.ts';
  * Brings one service's PostgreSQL database to the latest schema, then exits: the migration job of
  * a deployment (deploy/k8s, compose.yaml), run before the services start with DATABASE_MIGRATE=false.
  *
- *   node packages/launcher/dist/migrate.js <book|reservation|assignment|customercenter> [--check]
+ *   node apps/launcher/dist/migrate.js <book|reservation|assignment|customercenter> [--check]
  *
  * It reads the service's own variables (DATABASE_URL, DATABASE_SCHEMA, DATABASE_CREATE; for
  * customercenter BSTORE_READ_MODEL=postgres). `--check` changes nothing: it lists the migrations not
