@@ -40,6 +40,7 @@ RUN --mount=type=cache,target=/root/.npm npm ci
 COPY tsconfig.base.json tsconfig.build.json ./
 COPY packages/ packages/
 COPY services/ services/
+COPY apps/ apps/
 COPY web/ web/
 RUN npm run build && npm run build:web
 
