@@ -64,9 +64,16 @@ export interface PointReport {
    * Requests answered other than expected (POST 201, cancel 202, the desk's look-up GET, check-out
    * and check-in 200), by request, status and problem code: `POST 409 ACTIVE_RESERVATION_EXISTS`,
    * `PATCH bookLoaned 500`, `POST lost` (no answer); the lead-in's and closing time's prefixed
-   * `lead-in` and `closing`.
+   * `lead-in` and `closing`. Refusals are not errors: see `refused`.
    */
   errors: Record<string, number>;
+  /**
+   * Requests refused with 503 application/problem+json and Retry-After, with a code the request may
+   * be refused with on a loaded system (load.ts's REFUSALS: `POST 503 BOOK_CIRCUIT_OPEN`,
+   * `POST 503 BOOK_SERVICE_UNAVAILABLE`), keyed as `errors` are: the system shedding load, reported
+   * apart. Any other 503 is an error.
+   */
+  refused: Record<string, number>;
   cpu: ProcessCpu[];
   /** The load generator's own CPU (this process), ms. */
   generatorCpuMs: number;
@@ -122,8 +129,8 @@ const SPREAD_QUANTITY = 1_000;
 /** How long a shape's stock is given, after its last load, to show the last cancels and check-ins. */
 const STOCK_SETTLE_MS = 30_000;
 
-/** Answers that are not the expected one, counted by request, status and problem code (the unmeasured phases' prefixed). */
-function errorsOf(load: LoadResult): Record<string, number> {
+/** Answers that are not the expected one (`unexpected`) or refusals (`refused`), counted by request, status and problem code (the unmeasured phases' prefixed). */
+function answersOf(load: LoadResult, which: 'unexpected' | 'refused'): Record<string, number> {
   const errors: Record<string, number> = {};
   for (const [prefix, phase] of [
     ['', load],
@@ -137,7 +144,7 @@ function errorsOf(load: LoadResult): Record<string, number> {
       ['PATCH bookLoaned', phase.checkOut],
       ['PATCH bookReturned', phase.checkIn],
     ] as const;
-    for (const [request, answers] of requests) for (const [key, n] of Object.entries(answers.unexpected)) errors[`${prefix}${request} ${key}`] = n;
+    for (const [request, answers] of requests) for (const [key, n] of Object.entries(answers[which])) errors[`${prefix}${request} ${key}`] = n;
   }
   return errors;
 }
@@ -196,13 +203,14 @@ async function measurePoint(
     const cpuMs = known ? total : null;
     return { name: p.name, role: p.role, cpuMs, msPerSaga: cpuMs !== null && result.sagas.completed > 0 ? cpuMs / result.sagas.completed : null };
   });
-  return { label, mode, fractionOfMax, load: result, errors: errorsOf(result), cpu, generatorCpuMs, machineBusyPct };
+  return { label, mode, fractionOfMax, load: result, errors: answersOf(result, 'unexpected'), refused: answersOf(result, 'refused'), cpu, generatorCpuMs, machineBusyPct };
 }
 
 export function describePoint(p: PointReport): string {
   const r = p.load;
   const errors = Object.values(p.errors).reduce((a, b) => a + b, 0);
-  return `${p.label}: ${r.sagas.perSecond.toFixed(1)} sagas/s, POST p99 ${r.reserve.latencyMs.p99.toFixed(1)} ms, saga p99 ${r.sagas.latencyMs.p99.toFixed(1)} ms, ${r.sagas.completed}/${r.sagas.acknowledged} sagas completed, ${r.cancel.sent} cancels, ${r.checkOut.sent} check-outs${r.deferred > 0 ? ` (${r.deferred} deferred: not yet bookReserved in reservation)` : ''}, ${r.checkIn.sent} check-ins, at most ${r.peakOpen} copies in use; closing time ${(r.closing.durationMs / 1000).toFixed(1)} s${errors > 0 ? `, ${errors} unexpected answers` : ''}`;
+  const refused = Object.values(p.refused).reduce((a, b) => a + b, 0);
+  return `${p.label}: ${r.sagas.perSecond.toFixed(1)} sagas/s, POST p99 ${r.reserve.latencyMs.p99.toFixed(1)} ms, saga p99 ${r.sagas.latencyMs.p99.toFixed(1)} ms, ${r.sagas.completed}/${r.sagas.acknowledged} sagas completed, ${r.cancel.sent} cancels, ${r.checkOut.sent} check-outs${r.deferred > 0 ? ` (${r.deferred} deferred: not yet bookReserved in reservation)` : ''}, ${r.checkIn.sent} check-ins, at most ${r.peakOpen} copies in use; closing time ${(r.closing.durationMs / 1000).toFixed(1)} s${refused > 0 ? `, ${refused} refused (503 with Retry-After)` : ''}${errors > 0 ? `, ${errors} unexpected answers` : ''}`;
 }
 
 /** `stock: 100,000 copies, 100,000 available before, 100,000 after (at most 212 in use at once; 0 held for reservations, 0 on loan at the end)`. */

@@ -148,9 +148,17 @@ export interface Answers {
   byStatus: Record<string, number>;
   /**
    * Answers other than the expected one, by status and the problem's `code` when the body had one
-   * (`409 ACTIVE_RESERVATION_EXISTS`), else by status alone (`500`, `lost`).
+   * (`409 ACTIVE_RESERVATION_EXISTS`), else by status alone (`500`, `lost`). Refusals are not
+   * among them.
    */
   unexpected: Record<string, number>;
+  /**
+   * Refusals, by status and code (`503 BOOK_CIRCUIT_OPEN`): a 503 application/problem+json with a
+   * Retry-After header and a code this request may be refused with on a loaded system (REFUSALS).
+   * The system shedding load, not an error: the patron comes back after Retry-After. Also in
+   * `byStatus` (as `503`).
+   */
+  refused: Record<string, number>;
   /** Latency of every answer, from when the operation should have been sent. */
   latencyMs: Percentiles;
 }
@@ -165,6 +173,8 @@ export interface Unmeasured {
   deferred: number;
   checkOut: Answers;
   checkIn: Answers;
+  /** Reservations a refusal named (503 BOOK_SERVICE_UNAVAILABLE: stored `rejected`, and book releases any copy a lost answer took). */
+  refusedReservations: number[];
 }
 
 export interface LoadResult {
@@ -193,11 +203,13 @@ export interface LoadResult {
   checkOut: Answers;
   /** Staff's PATCH {"status":"bookReturned"} of a loan (200 expected). */
   checkIn: Answers;
+  /** Reservations a refusal of the measured load's POSTs named (see Unmeasured). */
+  refusedReservations: number[];
   /** Open loop: arrivals not sent because `maxInFlight` operations were already waiting. */
   skipped: number;
   /**
    * Open loop: arrivals not sent because no patron had anything to do (each busy, or waiting for
-   * its saga, its pickup time or its loan's end). Closed loop: times a worker found none and paused 5 ms.
+   * its saga, its pickup time, its loan's end or a refusal's Retry-After). Closed loop: times a worker found none and paused 5 ms.
    */
   idle: number;
   /** Reservations answered 201 whose page reached `bookReserved`, and their 201 -> bookReserved latency. */
@@ -261,6 +273,32 @@ function watchSagas(gateway: string, staff: Bearer, onReserved: (reservationId: 
 }
 
 type Kind = 'reserve' | 'cancel' | 'lookup' | 'checkOut' | 'checkIn';
+
+/**
+ * The codes each request may be refused with on a loaded system, 503 with Retry-After (ADR 0013):
+ * POST /reservations when reservation's call to book timed out or its bulkhead was full
+ * (`BOOK_SERVICE_UNAVAILABLE`: the reservation is stored `rejected`) or book's circuit is open
+ * (`BOOK_CIRCUIT_OPEN`: nothing is stored; the load never retries a key, so no pending reservation
+ * is named). No other request of the load calls book: a 503 there is unexpected.
+ */
+const REFUSALS: Partial<Record<Kind, ReadonlySet<string>>> = { reserve: new Set(['BOOK_SERVICE_UNAVAILABLE', 'BOOK_CIRCUIT_OPEN']) };
+
+/** A Retry-After header's wait, ms (delay-seconds or an HTTP-date); undefined when absent or unreadable. */
+function retryAfterMs(res: Response): number | undefined {
+  const value = res.headers.get('retry-after')?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** The refusal `res` is, as `503 <code>` with its Retry-After, or undefined when it is not one `kind` may get (REFUSALS). */
+function refusalOf(kind: Kind, res: Response, code: string | undefined): { key: string; retryAfterMs: number } | undefined {
+  const wait = retryAfterMs(res);
+  const problem = res.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() === 'application/problem+json';
+  if (res.status !== 503 || !problem || wait === undefined || code === undefined || !REFUSALS[kind]?.has(code)) return undefined;
+  return { key: `503 ${code}`, retryAfterMs: wait };
+}
 type Operation = { kind: 'reserve'; who: number; bookId: number } | { kind: 'cancel' | 'checkOut' | 'checkIn'; who: number; reservation: OpenReservation; deferrals: number };
 /** A reservation's next step at the desk, from `dueAt` on: pickup (cancel or check out) or check-in; `deferrals`: look-ups that found it not yet ready. */
 type DeskTask = { reservation: OpenReservation; dueAt: number; deferrals: number };
@@ -310,8 +348,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     if (r.state !== 'placed' && patrons.open.has(r.reservationId)) desk.push({ reservation: r, dueAt: 0, deferrals: 0 });
   }
 
-  const newAnswers = () => ({ sent: 0, byStatus: {} as Record<string, number>, unexpected: {} as Record<string, number>, latency: [] as number[] });
-  const newTally = () => ({ answers: { reserve: newAnswers(), cancel: newAnswers(), lookup: newAnswers(), checkOut: newAnswers(), checkIn: newAnswers() } as Record<Kind, ReturnType<typeof newAnswers>>, deferred: 0 });
+  const newAnswers = () => ({ sent: 0, byStatus: {} as Record<string, number>, unexpected: {} as Record<string, number>, refused: {} as Record<string, number>, latency: [] as number[] });
+  const newTally = () => ({
+    answers: { reserve: newAnswers(), cancel: newAnswers(), lookup: newAnswers(), checkOut: newAnswers(), checkIn: newAnswers() } as Record<Kind, ReturnType<typeof newAnswers>>,
+    deferred: 0,
+    refusedReservations: [] as number[],
+  });
   type Tally = ReturnType<typeof newTally>;
   const leadInTally = newTally();
   const measured = newTally();
@@ -321,6 +363,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const tallyAt = (at: number): Tally => (closingTime ? closingTally : at < measureFrom ? leadInTally : measured);
   const acknowledgedAt = new Map<number, number>();
   const busy = new Array<boolean>(patrons.size).fill(false);
+  /** Per patron, when a refusal's Retry-After lets it reserve again (performance.now()). */
+  const notBefore = new Array<number>(patrons.size).fill(0);
   let cursor = 0;
   let peakOpen = patrons.open.size;
   let skipped = 0;
@@ -351,7 +395,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     for (let k = 0; k < patrons.size; k++) {
       const who = cursor;
       cursor = (cursor + 1) % patrons.size;
-      if (busy[who]) continue;
+      if (busy[who] || (notBefore[who] as number) > now) continue;
       // A few draws for a book this patron has nothing open of (on the hot book: none while it has one).
       for (let draw = 0; draw < 4; draw++) {
         const bookId = options.pickBook();
@@ -363,7 +407,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     return undefined;
   };
 
-  /** Sends one request and counts its answer; resolves to the answer's status (undefined: lost) and body. */
+  /** Sends one request and counts its answer; resolves to the answer's status (undefined: lost), body and refusal (if it was one). */
   const request = async (tally: Tally, kind: Kind, scheduledAt: number, expected: number, url: string, init: RequestInit) => {
     const into = tally.answers[kind];
     into.sent++;
@@ -373,8 +417,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     count(into.byStatus, status);
     if (res) into.latency.push(answeredAt - scheduledAt);
     const body = (res ? await res.json().catch(() => ({})) : {}) as { reservationId?: number; status?: string; code?: string };
-    if (res?.status !== expected) count(into.unexpected, typeof body.code === 'string' ? `${status} ${body.code}` : status);
-    return { status: res?.status, body, answeredAt };
+    const code = typeof body.code === 'string' ? body.code : undefined;
+    const refusal = res && res.status !== expected ? refusalOf(kind, res, code) : undefined;
+    if (refusal) count(into.refused, refusal.key);
+    else if (res?.status !== expected) count(into.unexpected, code !== undefined ? `${status} ${code}` : status);
+    return { status: res?.status, body, answeredAt, refusal };
   };
 
   const patch = (tally: Tally, kind: 'cancel' | 'checkOut' | 'checkIn', r: OpenReservation, scheduledAt: number) => {
@@ -389,7 +436,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const perform = async (op: Operation, scheduledAt: number) => {
     const tally = tallyAt(scheduledAt);
     if (op.kind === 'reserve') {
-      const { status, body, answeredAt } = await request(tally, 'reserve', scheduledAt, 201, `${options.gateway}/reservations`, {
+      const { status, body, answeredAt, refusal } = await request(tally, 'reserve', scheduledAt, 201, `${options.gateway}/reservations`, {
         method: 'POST',
         headers: { ...(patrons.headers[op.who] as Bearer), 'content-type': 'application/json', 'idempotency-key': randomUUID() },
         body: JSON.stringify({ bookId: op.bookId }),
@@ -401,6 +448,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         peakOpen = Math.max(peakOpen, patrons.open.size);
         // The stream may announce the page before the 201 is read here.
         if (watcher.reservedAt.has(body.reservationId)) onReserved(body.reservationId);
+      } else if (refusal) {
+        // Refused (503 with Retry-After): the patron reserves again once Retry-After has passed.
+        notBefore[op.who] = answeredAt + refusal.retryAfterMs;
+        if (typeof body.reservationId === 'number') tally.refusedReservations.push(body.reservationId);
       }
       return;
     }
@@ -502,16 +553,20 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   options.onWindow?.('end');
 
   // Closing time: the desk finishes every cycle still open (pickups, then check-ins), as many at
-  // once as the closed loop's workers (16 after an open loop), counted apart.
+  // once as the closed loop's workers (16 after an open loop), counted apart. It also waits (up to
+  // settleTimeoutMs) for the sagas of reservations still placed, the lead-in's among them, and
+  // finishes their cycles too; one not seen bookReserved by then stays open (openAtEnd).
   closingTime = true;
   const closingStarted = performance.now();
+  const closingSettleDeadline = closingStarted + options.settleTimeoutMs;
+  const placedOpen = () => performance.now() < closingSettleDeadline && [...patrons.open.values()].some((r) => r.state === 'placed');
   let closingInFlight = 0;
   await Promise.all(
     Array.from({ length: options.mode.kind === 'closed' ? options.mode.workers : 16 }, async () => {
-      while (desk.length > 0 || closingInFlight > 0) {
+      while (desk.length > 0 || closingInFlight > 0 || placedOpen()) {
         const op = next();
         if (!op) {
-          await sleep(5);
+          await sleep(desk.length > 0 || closingInFlight > 0 ? 5 : 50);
           continue;
         }
         closingInFlight++;
@@ -531,7 +586,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     sagaLatency.push(Math.max(0, reserved - acked));
     lastCompletion = Math.max(lastCompletion, reserved);
   }
-  const report = (a: ReturnType<typeof newAnswers>): Answers => ({ sent: a.sent, byStatus: a.byStatus, unexpected: a.unexpected, latencyMs: percentiles(a.latency) });
+  const report = (a: ReturnType<typeof newAnswers>): Answers => ({ sent: a.sent, byStatus: a.byStatus, unexpected: a.unexpected, refused: a.refused, latencyMs: percentiles(a.latency) });
   const unmeasured = (t: Tally, durationMs: number): Unmeasured => ({
     durationMs,
     reserve: report(t.answers.reserve),
@@ -540,6 +595,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     deferred: t.deferred,
     checkOut: report(t.answers.checkOut),
     checkIn: report(t.answers.checkIn),
+    refusedReservations: t.refusedReservations,
   });
   return {
     mode: options.mode,
@@ -552,6 +608,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     reservationLagMs: lagMs,
     checkOut: report(measured.answers.checkOut),
     checkIn: report(measured.answers.checkIn),
+    refusedReservations: measured.refusedReservations,
     skipped,
     idle,
     sagas: {

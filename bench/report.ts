@@ -136,13 +136,16 @@ const errorText = (errors: Record<string, number>) =>
         .map(([k, n]) => `${k}: ${n}`)
         .join(', ');
 
-/** A shape's points: offered and completed rates, POST and saga latency, the other operations, errors, machine load. */
+/** A point's errors, then its refusals (503 with Retry-After) when it had any. */
+const errorsAndRefusals = (p: PointReport) => `${errorText(p.errors)}${Object.keys(p.refused).length > 0 ? `; refused: ${errorText(p.refused)}` : ''}`;
+
+/** A shape's points: offered and completed rates, POST and saga latency, the other operations, errors (and refusals), machine load. */
 export function shapeTable(shape: ShapeReport): string {
   const rows = shape.points.map((p) => {
     const post = p.load.reserve.latencyMs;
     const saga = p.load.sagas.latencyMs;
     const others = `${p.load.cancel.sent} / ${p.load.checkOut.sent}${p.load.deferred > 0 ? ` (+${p.load.deferred} deferred)` : ''} / ${p.load.checkIn.sent}`;
-    return `| ${p.label} | ${p.mode.kind === 'open' ? fixed(p.mode.perSecond, 0) : 'max'} | ${fixed(p.load.sagas.perSecond)} | ${ms(post.p50)} / ${ms(post.p95)} / ${ms(post.p99)} / ${ms(post.max)} | ${ms(saga.p50)} / ${ms(saga.p95)} / ${ms(saga.p99)} | ${p.load.sagas.completed}/${p.load.sagas.acknowledged} | ${others} | ${errorText(p.errors)} | ${p.machineBusyPct === null ? '-' : `${fixed(p.machineBusyPct, 0)} %`} |`;
+    return `| ${p.label} | ${p.mode.kind === 'open' ? fixed(p.mode.perSecond, 0) : 'max'} | ${fixed(p.load.sagas.perSecond)} | ${ms(post.p50)} / ${ms(post.p95)} / ${ms(post.p99)} / ${ms(post.max)} | ${ms(saga.p50)} / ${ms(saga.p95)} / ${ms(saga.p99)} | ${p.load.sagas.completed}/${p.load.sagas.acknowledged} | ${others} | ${errorsAndRefusals(p)} | ${p.machineBusyPct === null ? '-' : `${fixed(p.machineBusyPct, 0)} %`} |`;
   });
   return [
     '| load | offered ops/s | completed sagas/s | POST ms p50 / p95 / p99 / max | saga ms p50 / p95 / p99 | sagas completed/acknowledged | cancels / check-outs / check-ins | errors | machine CPU busy |',
@@ -172,7 +175,7 @@ export function growthTable(steps: readonly GrowthStep[]): string {
   const base = steps[0]?.point.load.sagas.perSecond ?? 0;
   const rows = steps.map((s) => {
     const r = s.point.load;
-    return `| ${s.label} | ${fixed(r.sagas.perSecond)} | ${base > 0 ? `${fixed((100 * r.sagas.perSecond) / base, 0)} %` : '-'} | ${ms(r.reserve.latencyMs.p99)} | ${ms(r.sagas.latencyMs.p99)} | ${errorText(s.point.errors)} |`;
+    return `| ${s.label} | ${fixed(r.sagas.perSecond)} | ${base > 0 ? `${fixed((100 * r.sagas.perSecond) / base, 0)} %` : '-'} | ${ms(r.reserve.latencyMs.p99)} | ${ms(r.sagas.latencyMs.p99)} | ${errorsAndRefusals(s.point)} |`;
   });
   return ['| data | completed sagas/s (closed loop) | of the first | POST p99 ms | saga p99 ms | errors |', '|---|---|---|---|---|---|', ...rows].join('\n');
 }

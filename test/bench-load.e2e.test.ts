@@ -11,14 +11,24 @@ import { client, databasesOf, startTestSystem } from './support/system.ts';
  * was seen reaching bookReserved on the staff stream, the database agrees with its counts, the
  * book's stock is its copies less exactly what the patrons still hold (the rest came back), and an
  * open loop accounts for exactly its arrivals. No rate or latency is asserted: this machine is
- * shared (no timing thresholds in tests).
+ * shared (no timing thresholds in tests). On a loaded machine reservation may refuse a POST (503
+ * problem+json with Retry-After: book's call timed out, its bulkhead was full or its circuit is
+ * open, ADR 0013): the driver counts it as `refused`, and the database must hold exactly the
+ * `rejected` reservations those refusals named. Any other answer fails. How much a measured window
+ * completes depends on the machine: the cycle's paths are required over the file's loads (a bounded
+ * number), not of one window.
  */
 const COPIES = 20; // more than the 8 patrons can hold at once (one reservation of the book open each)
 let system: EmbeddedSystem;
 let bookId: number;
 let patrons: Patrons;
 /** Everything the loads of this file were answered, added up: the database must agree. */
-const total = { reserved: 0, cancelled: 0, checkedOut: 0, checkedIn: 0 };
+const total = { reserved: 0, cancelled: 0, checkedOut: 0, checkedIn: 0, refused: 0, sagasCompleted: 0, loads: 0 };
+/** Reservations a refusal named (503 BOOK_SERVICE_UNAVAILABLE): each must be stored `rejected`. */
+const rejected = new Set<number>();
+/** The 503s POST /reservations may be refused with (bench/load.ts's REFUSALS); no other request may be refused. */
+const REFUSAL_KEYS = ['503 BOOK_SERVICE_UNAVAILABLE', '503 BOOK_CIRCUIT_OPEN'];
+const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
 
 beforeAll(async () => {
   system = await startTestSystem();
@@ -44,30 +54,40 @@ async function load(mode: LoadMode, leadInMs = 0): Promise<LoadResult> {
     total.cancelled += phase.cancel.byStatus['202'] ?? 0;
     total.checkedOut += phase.checkOut.byStatus['200'] ?? 0;
     total.checkedIn += phase.checkIn.byStatus['200'] ?? 0;
+    total.refused += sum(phase.reserve.refused);
+    for (const id of phase.refusedReservations) rejected.add(id);
   }
+  total.sagasCompleted += result.sagas.completed;
+  total.loads++;
   return result;
 }
 
 function expectConsistent(result: LoadResult) {
   const { leadIn, closing } = result;
-  const all: [Answers, string][] = [result, leadIn, closing].flatMap((p): [Answers, string][] => [
-    [p.reserve, '201'],
-    [p.cancel, '202'],
-    [p.lookup, '200'],
-    [p.checkOut, '200'],
-    [p.checkIn, '200'],
+  // Each request's answers, the one it expects, and whether it may be refused (only POST /reservations calls book).
+  const all: [Answers, string, boolean][] = [result, leadIn, closing].flatMap((p): [Answers, string, boolean][] => [
+    [p.reserve, '201', true],
+    [p.cancel, '202', false],
+    [p.lookup, '200', false],
+    [p.checkOut, '200', false],
+    [p.checkIn, '200', false],
   ]);
   expect(closing.reserve.sent).toBe(0);
-  for (const [answers, expected] of all) {
-    // Every operation was answered as expected (no 409 ACTIVE_RESERVATION_EXISTS, no lost request), each with a latency.
+  for (const [answers, expected, refusable] of all) {
+    // Every operation was answered as expected (no 409 ACTIVE_RESERVATION_EXISTS, no 500, no lost request), each with a latency;
+    // the only other answer is a POST's refusal: 503 problem+json with Retry-After and a known code (every 503 one).
     expect(answers.unexpected).toEqual({});
-    expect(Object.keys(answers.byStatus).filter((s) => s !== expected)).toEqual([]);
+    expect(Object.keys(answers.byStatus).filter((s) => s !== expected && s !== '503')).toEqual([]);
+    expect(answers.byStatus['503'] ?? 0).toBe(sum(answers.refused));
+    expect(Object.keys(answers.refused).filter((k) => !(refusable && REFUSAL_KEYS.includes(k)))).toEqual([]);
     expect(answers.latencyMs.count).toBe(answers.sent);
     const p = answers.latencyMs;
     expect(p.p50).toBeLessThanOrEqual(p.p95);
     expect(p.p95).toBeLessThanOrEqual(p.p99);
     expect(p.p99).toBeLessThanOrEqual(p.max);
   }
+  // Each refusal for lack of book's answer named its reservation (stored rejected; expectDatabaseAgrees checks it).
+  for (const phase of [result, leadIn]) expect(phase.refusedReservations.length).toBe(phase.reserve.refused['503 BOOK_SERVICE_UNAVAILABLE'] ?? 0);
   // Each check-out was looked up first; the look-ups that found it not yet bookReserved in reservation's record came back later.
   expect(result.checkOut.sent).toBe(result.lookup.sent - result.deferred);
   expect(closing.checkOut.sent).toBe(closing.lookup.sent - closing.deferred);
@@ -76,8 +96,8 @@ function expectConsistent(result: LoadResult) {
   expect(result.sagas.acknowledged).toBe(result.reserve.byStatus['201'] ?? 0);
   expect(result.sagas.completed).toBe(result.sagas.acknowledged);
   expect(result.sagas.latencyMs.count).toBe(result.sagas.completed);
-  // No patron had more than one reservation of the book open at once; closing time closed every cycle.
-  expect(result.peakOpen).toBeGreaterThan(0);
+  // No patron had more than one reservation of the book open at once (and one was open if any 201 came); closing time closed every cycle.
+  expect(result.peakOpen).toBeGreaterThanOrEqual(Math.min(1, (leadIn.reserve.byStatus['201'] ?? 0) + (result.reserve.byStatus['201'] ?? 0)));
   expect(result.peakOpen).toBeLessThanOrEqual(patrons.size);
   expect(result.openAtEnd).toEqual({ placed: 0, reserved: 0, loaned: 0 });
   expect(patrons.open.size).toBe(0);
@@ -97,9 +117,15 @@ async function statuses(): Promise<Record<string, number>> {
 async function expectDatabaseAgrees() {
   const by = await statuses();
   const n = (s: string) => by[s] ?? 0;
-  // Every reservation the loads placed completed its saga: none is short of bookReserved, none failed.
-  expect(Object.values(by).reduce((a, b) => a + b, 0)).toBe(total.reserved);
+  // Every reservation the loads placed completed its saga: none is short of bookReserved, none failed. The only others are
+  // those a refusal named, each rejected (nothing held for it: book's stock below).
+  expect(sum(by)).toBe(total.reserved + rejected.size);
   expect(n('bookReserved') + n('bookCancel') + n('bookCanceled') + n('bookLoaned') + n('bookReturned')).toBe(total.reserved);
+  expect(n('rejected')).toBe(rejected.size);
+  if (rejected.size > 0) {
+    const named = await databasesOf(system).reservation.selectFrom('reservations').select('status').where('reservation_id', 'in', [...rejected]).execute();
+    expect(named.map((r) => r.status)).toEqual([...rejected].map(() => 'rejected'));
+  }
   // A cancel answered 202 may still be on its way (bookCancel): it counts all the same.
   expect(n('bookCancel') + n('bookCanceled')).toBe(total.cancelled);
   expect(n('bookLoaned') + n('bookReturned')).toBe(total.checkedOut);
@@ -124,8 +150,8 @@ describe('the benchmark load driver', () => {
 
   it('closed loop: reserve, then cancel or check out and in; every 201 watched to bookReserved; the database and the stock agree', async () => {
     const result = await load({ kind: 'closed', workers: 4 });
-    expect(result.sagas.acknowledged).toBeGreaterThan(0);
-    expect(result.checkOut.sent).toBeGreaterThan(0);
+    // What the 1.5 s window completed depends on the machine: the cycle's paths are required over the file's loads (the last test).
+    expect(result.reserve.sent).toBeGreaterThan(0);
     expectConsistent(result);
     await expectDatabaseAgrees();
   });
@@ -141,11 +167,17 @@ describe('the benchmark load driver', () => {
     await expectDatabaseAgrees();
   });
 
-  it('the stock does not drain: more reservations than the book has copies, none out of stock, the copies all accounted for', async () => {
-    // Usually already true after the two loads above; more closed loops (a bounded number) if not.
-    for (let i = 0; i < 10 && total.reserved <= COPIES; i++) expectConsistent(await load({ kind: 'closed', workers: 4 }));
+  it('the stock does not drain: more reservations than the book has copies, none out of stock, the copies all accounted for', { timeout: 300_000 }, async () => {
+    // Over the file's loads: more reservations than copies, sagas completed in a measured window, copies checked out and in.
+    // Usually already true after the two loads above; more closed loops (at most 10) if not, e.g. on a loaded machine.
+    const done = () => total.reserved > COPIES && total.sagasCompleted > 0 && total.checkedOut > 0 && total.checkedIn > 0;
+    for (let i = 0; i < 10 && !done(); i++) expectConsistent(await load({ kind: 'closed', workers: 4 }));
     expect(total.reserved).toBeGreaterThan(COPIES);
+    expect(total.sagasCompleted).toBeGreaterThan(0);
+    expect(total.checkedOut).toBeGreaterThan(0);
     expect(total.checkedIn).toBeGreaterThan(0);
     await expectDatabaseAgrees();
+    // Refusals are reported, not hidden (the count is the machine's, not asserted).
+    console.info(`bench-load: ${total.loads} loads, ${total.reserved} reservations, ${total.refused} POSTs refused with 503 and Retry-After (${rejected.size} stored rejected)`);
   });
 });
