@@ -1,4 +1,4 @@
-import { defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
 /** The API paths the gateway serves: in `vite` (dev server) they go to a running gateway. */
@@ -9,6 +9,8 @@ const gateway = process.env.BSTORE_GATEWAY_URL ?? 'http://127.0.0.1:8088';
 export default defineConfig({
   base: '/',
   plugins: [react()],
+  // Workspace packages (@bstore/contracts/statuses) export their TypeScript sources under "source".
+  resolve: { conditions: ['source', ...defaultClientConditions] },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

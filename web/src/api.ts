@@ -3,29 +3,19 @@
  * problem+json (RFC 9457) and becomes an `ApiError` with its status, code, detail and Retry-After.
  */
 
-export const RESERVATION_STATUSES = [
-  'pending',
-  'bookWaiting',
-  'bookReserveReq',
-  'bookOutOfStock',
-  'rejected',
-  'bookReserved',
-  'bookCancel',
-  'bookCanceled',
-  'bookLoaned',
-  'bookReturned',
-  'bookExpired',
-] as const;
-export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
+// The status vocabulary (the statuses, their rank, the terminal ones) has one source, the event
+// contracts; the narrow subpath keeps the event schemas out of the bundle.
+import type { ReservationStatus } from '@bstore/contracts/statuses';
 
 /** Statuses a patron may cancel: a copy is held for them, or they wait in the book's line. */
 export const CANCELLABLE_STATUSES: readonly ReservationStatus[] = ['bookWaiting', 'bookReserveReq', 'bookReserved'];
 
-/** Statuses of an active reservation: a patron has at most one of these per book. */
+/**
+ * Statuses in which the web app treats a reservation as the patron's current one for its book (at
+ * most one per book): the reservation service's own list plus `bookCancel`, a cancellation still
+ * under way. Not the contracts' ACTIVE_STATUSES, which are the statuses that hold a copy.
+ */
 export const ACTIVE_STATUSES: readonly ReservationStatus[] = ['pending', 'bookWaiting', 'bookReserveReq', 'bookReserved', 'bookCancel'];
-
-/** Statuses that end a reservation's life (nothing moves it on). */
-export const ENDED_STATUSES: readonly ReservationStatus[] = ['bookOutOfStock', 'rejected', 'bookCanceled', 'bookReturned', 'bookExpired'];
 
 /**
  * What a reservation's life adds to it: until when a held copy waits at the library (bookReserved),
@@ -60,7 +50,11 @@ export interface Library {
   libraryId: number;
   name: string;
   address: string | null;
-  activeAssignments?: number;
+}
+
+/** A branch as the list shows it: with the reservations it serves now. */
+export interface LibraryWithLoad extends Library {
+  activeAssignments: number;
 }
 
 export interface Assignment {
@@ -314,8 +308,8 @@ export class ApiClient {
   }
 
   // --- assignment
-  async libraries(signal?: AbortSignal): Promise<Library[]> {
-    const page = await this.request<{ items: Library[] }>('/libraries', signal ? { signal } : {});
+  async libraries(signal?: AbortSignal): Promise<LibraryWithLoad[]> {
+    const page = await this.request<{ items: LibraryWithLoad[] }>('/libraries', signal ? { signal } : {});
     return page.items;
   }
 

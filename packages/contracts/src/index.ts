@@ -1,4 +1,5 @@
 export * from './statuses.ts';
+export * from './status-schema.ts';
 export * from './envelope.ts';
 export * from './events.ts';
 export * from './asyncapi.ts';

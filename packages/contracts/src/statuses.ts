@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+/* The status vocabulary, with no dependency: the web app imports it through `@bstore/contracts/statuses`. */
 
 /**
  * Reservation statuses. The five `book*` names of the seed are part of the public API; `pending`
@@ -46,18 +46,3 @@ export const STATUS_RANK: Readonly<Record<ReservationStatus, number>> = {
   bookReturned: 5,
   bookExpired: 5,
 };
-
-/** The status as a schema, for routes and events. */
-export const ReservationStatusSchema = Type.Union([
-  Type.Literal('pending'),
-  Type.Literal('bookWaiting'),
-  Type.Literal('bookReserveReq'),
-  Type.Literal('bookOutOfStock'),
-  Type.Literal('rejected'),
-  Type.Literal('bookReserved'),
-  Type.Literal('bookCancel'),
-  Type.Literal('bookCanceled'),
-  Type.Literal('bookLoaned'),
-  Type.Literal('bookReturned'),
-  Type.Literal('bookExpired'),
-]);

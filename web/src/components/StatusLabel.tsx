@@ -1,5 +1,5 @@
 import { useTranslation } from 'react-i18next';
-import { RESERVATION_STATUSES, type ReservationStatus } from '../api.ts';
+import { RESERVATION_STATUSES, type ReservationStatus } from '@bstore/contracts/statuses';
 
 function isKnown(status: string): status is ReservationStatus {
   return (RESERVATION_STATUSES as readonly string[]).includes(status);

@@ -1,19 +1,8 @@
-import type { ReservationPage, ReservationStatus } from '../api.ts';
+import { STATUS_RANK } from '@bstore/contracts/statuses';
+import type { ReservationPage } from '../api.ts';
 
-/** Progress order of the lifecycle: a status never moves back to a lower rank. */
-export const STATUS_RANK: Readonly<Record<ReservationStatus, number>> = {
-  pending: 0,
-  bookWaiting: 1,
-  bookReserveReq: 2,
-  bookReserved: 3,
-  bookCancel: 4,
-  bookLoaned: 4,
-  bookCanceled: 5,
-  bookOutOfStock: 5,
-  rejected: 5,
-  bookReturned: 5,
-  bookExpired: 5,
-};
+/** Progress order of the lifecycle (the contracts' rank): a status never moves back to a lower rank. */
+export { STATUS_RANK };
 
 /** The fresher of two versions of a page (the stream and a reload can cross). */
 export function fresher(current: ReservationPage, incoming: ReservationPage): ReservationPage {

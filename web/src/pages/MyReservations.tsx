@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { CANCELLABLE_STATUSES, ENDED_STATUSES, type Page, type ReservationPage } from '../api.ts';
+import { TERMINAL_STATUSES } from '@bstore/contracts/statuses';
+import { CANCELLABLE_STATUSES, type Page, type ReservationPage } from '../api.ts';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { Pager } from '../components/Pager.tsx';
 import { StatusLabel } from '../components/StatusLabel.tsx';
@@ -171,7 +172,7 @@ function ReservationCard({ reservation: r, now, busy, onCancel }: { reservation:
   const { t, i18n } = useTranslation();
   const titleId = `reservation-${r.reservationId}`;
   const cancellable = CANCELLABLE_STATUSES.includes(r.status);
-  const ended = ENDED_STATUSES.includes(r.status);
+  const ended = TERMINAL_STATUSES.includes(r.status);
   return (
     <li className={`card reservation${ended ? ' reservation-ended' : ''}`} aria-labelledby={titleId}>
       <h2 id={`reservation-${r.reservationId}`} className="h3" tabIndex={-1}>

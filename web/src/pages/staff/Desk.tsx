@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
-import type { ApiClient, Library, Reservation, ReservationStatus } from '../../api.ts';
+import type { ReservationStatus } from '@bstore/contracts/statuses';
+import type { ApiClient, Library, Reservation } from '../../api.ts';
 import { StatusLabel } from '../../components/StatusLabel.tsx';
 import { TableWrap } from '../../components/TableWrap.tsx';
 import { useApp, usePageEvents } from '../../context.ts';

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
-import type { Library } from '../../api.ts';
+import type { LibraryWithLoad } from '../../api.ts';
 import { TableWrap } from '../../components/TableWrap.tsx';
 import { useApp } from '../../context.ts';
 import { describeError } from '../../lib/errors.ts';
@@ -10,7 +10,7 @@ import { useIntentKeys } from '../../lib/intent-key.ts';
 export function Libraries() {
   const { t, i18n } = useTranslation();
   const { api } = useApp();
-  const [libraries, setLibraries] = useState<Library[] | null>(null);
+  const [libraries, setLibraries] = useState<LibraryWithLoad[] | null>(null);
   const [error, setError] = useState<unknown>(null);
 
   const reload = useCallback(async () => {
@@ -53,7 +53,7 @@ export function Libraries() {
                     <td>{l.libraryId}</td>
                     <th scope="row">{l.name}</th>
                     <td>{l.address ?? t('common.dash')}</td>
-                    <td>{l.activeAssignments ?? t('common.dash')}</td>
+                    <td>{l.activeAssignments}</td>
                   </tr>
                 ))}
               </tbody>

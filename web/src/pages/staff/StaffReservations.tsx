@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
-import { RESERVATION_STATUSES, type Page, type ReservationPage, type ReservationStatus } from '../../api.ts';
+import { RESERVATION_STATUSES, type ReservationStatus } from '@bstore/contracts/statuses';
+import type { Page, ReservationPage } from '../../api.ts';
 import { Pager } from '../../components/Pager.tsx';
 import { statusText, StatusLabel } from '../../components/StatusLabel.tsx';
 import { TableWrap } from '../../components/TableWrap.tsx';
