@@ -30,3 +30,7 @@ export * from './http/openapi.ts';
 export * from './metrics.ts';
 export * from './tracing.ts';
 export * from './log-context.ts';
+export * from './config/settings.ts';
+export * from './config/infrastructure-settings.ts';
+export * from './service-module.ts';
+export * from './service-kit.ts';
