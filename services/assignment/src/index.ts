@@ -4,3 +4,4 @@ export { assignmentMigrations } from './adapters/db/migrations.ts';
 export type { AssignmentTables } from './adapters/db/schema.ts';
 export type { LibraryProps, NewLibrary } from './domain/library.ts';
 export type { AssignmentProps, AssignmentStatus } from './domain/assignment.ts';
+export { assignmentService, assignmentSettings } from './module.ts';

@@ -1,17 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import {
-  EventConsumer,
-  KyselyDeadLetterStore,
-  KyselyInbox,
-  KyselyTransactionRunner,
-  OutboxRelay,
-  ServiceRuntime,
-  createHttpApp,
-  deadLetterRoutes,
-  openServiceDatabase,
-  type ServiceDeps,
-  tracingOf,
-} from '@bstore/platform';
+import { buildSqlService, type EventConsumer, type ServiceDeps, type ServiceRuntime } from '@bstore/platform';
 import { AssignLibrary } from './application/assign-library/assign-library.service.ts';
 import { CloseAssignment } from './application/close-assignment/close-assignment.service.ts';
 import { BrowseAssignments } from './application/browse-assignments/browse-assignments.service.ts';
@@ -46,44 +34,17 @@ export interface AssignmentConfig {
 }
 
 export async function createAssignmentService(deps: ServiceDeps, config: AssignmentConfig = {}): Promise<AssignmentService> {
-  const logger = deps.logger.child({ service: 'assignment' });
-  const tracing = tracingOf(deps, 'assignment');
-  const database = await openServiceDatabase<AssignmentTables>(deps.database, assignmentMigrations, logger);
-  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger, tracer: tracing.tracer });
-  const tx = new KyselyTransactionRunner(database.db, assignmentUnitOfWork, () => relay.kick());
-
-  const consumer = new EventConsumer({
-    name: 'assignment',
-    tracer: tracing.tracer,
-    inbox: new KyselyInbox(database.db, { afterOutboxCommit: () => relay.kick() }),
-    bus: deps.bus,
-    logger,
-    handlers: assignmentEventHandlers(new AssignLibrary({ pickupPeriodMs: config.pickupPeriodMs ?? 7 * 86_400_000 }), new ReleaseAssignment(), new CloseAssignment()),
-  });
-
-  const app = createHttpApp({
-    service: 'assignment',
-    tracing,
-    auth: deps.auth,
-    logger,
-    errorStatus: assignmentErrorStatus,
-    readiness: { database: async () => void (await database.db.selectFrom('libraries').select('library_id').limit(1).execute()) },
-  });
-  await app.register(assignmentRoutes, {
-    createLibrary: new CreateLibrary(tx),
-    libraries: new BrowseLibraries(new KyselyLibraryRepository(database.db)),
-    assignments: new BrowseAssignments(new KyselyAssignmentRepository(database.db)),
-  });
-  await app.register(deadLetterRoutes, { service: 'assignment', store: new KyselyDeadLetterStore(database.db), consumer });
-
-  return new ServiceRuntime({
-    name: 'assignment',
-    tracing,
-    logger,
-    app,
-    database,
-    relay,
-    consumers: [consumer],
-    internals: { db: database.db, consumer, ensureLibraries: new EnsureLibraries(tx) },
+  return buildSqlService<AssignmentTables, AssignmentInternals>('assignment', deps, assignmentMigrations, async (kit) => {
+    const tx = kit.transactions(assignmentUnitOfWork);
+    const consumer = kit.consumer(
+      assignmentEventHandlers(new AssignLibrary({ pickupPeriodMs: config.pickupPeriodMs ?? 7 * 86_400_000 }), new ReleaseAssignment(), new CloseAssignment()),
+    );
+    const app = await kit.app({ errorStatus: assignmentErrorStatus, readinessTable: 'libraries' });
+    await app.register(assignmentRoutes, {
+      createLibrary: new CreateLibrary(tx),
+      libraries: new BrowseLibraries(new KyselyLibraryRepository(kit.db)),
+      assignments: new BrowseAssignments(new KyselyAssignmentRepository(kit.db)),
+    });
+    return kit.runtime({ app, internals: { db: kit.db, consumer, ensureLibraries: new EnsureLibraries(tx) } });
   });
 }

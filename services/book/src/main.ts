@@ -1,17 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import {
-  EventConsumer,
-  KyselyDeadLetterStore,
-  KyselyInbox,
-  KyselyTransactionRunner,
-  OutboxRelay,
-  ServiceRuntime,
-  createHttpApp,
-  deadLetterRoutes,
-  openServiceDatabase,
-  type ServiceDeps,
-  tracingOf,
-} from '@bstore/platform';
+import { buildSqlService, type EventConsumer, type ServiceDeps, type ServiceRuntime } from '@bstore/platform';
 import { AdjustCopies } from './application/adjust-copies/adjust-copies.service.ts';
 import { BrowseCatalogue } from './application/browse-catalogue/browse-catalogue.service.ts';
 import { CreateBook } from './application/create-book/create-book.service.ts';
@@ -45,36 +33,16 @@ export interface BookConfig {
 }
 
 export async function createBookService(deps: ServiceDeps, config: BookConfig = {}): Promise<BookService> {
-  const logger = deps.logger.child({ service: 'book' });
-  const tracing = tracingOf(deps, 'book');
-  const database = await openServiceDatabase<BookTables>(deps.database, bookMigrations, logger);
-  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger, tracer: tracing.tracer });
-  const tx = new KyselyTransactionRunner(database.db, bookUnitOfWork, () => relay.kick());
-
-  const consumer = new EventConsumer({
-    name: 'book',
-    tracer: tracing.tracer,
-    inbox: new KyselyInbox(database.db, { afterOutboxCommit: () => relay.kick() }),
-    bus: deps.bus,
-    logger,
-    handlers: bookEventHandlers({ releaseHold: new ReleaseHold(), lendCopy: new LendCopy(), takeBackCopy: new TakeBackCopy() }),
+  return buildSqlService<BookTables, BookInternals>('book', deps, bookMigrations, async (kit) => {
+    const tx = kit.transactions(bookUnitOfWork);
+    const consumer = kit.consumer(bookEventHandlers({ releaseHold: new ReleaseHold(), lendCopy: new LendCopy(), takeBackCopy: new TakeBackCopy() }));
+    const app = await kit.app({ errorStatus: bookErrorStatus, readinessTable: 'books' });
+    await app.register(bookRoutes, {
+      createBook: new CreateBook(tx),
+      adjustCopies: new AdjustCopies(tx),
+      holdCopy: new HoldCopy(tx, { maxHeldPerCustomer: config.maxHeldCopiesPerCustomer ?? 5 }),
+      catalogue: new BrowseCatalogue(new KyselyBookRepository(kit.db)),
+    });
+    return kit.runtime({ app, internals: { db: kit.db, consumer, seedCatalogue: new SeedCatalogue(tx) } });
   });
-
-  const app = createHttpApp({
-    service: 'book',
-    tracing,
-    auth: deps.auth,
-    logger,
-    errorStatus: bookErrorStatus,
-    readiness: { database: async () => void (await database.db.selectFrom('books').select('book_id').limit(1).execute()) },
-  });
-  await app.register(bookRoutes, {
-    createBook: new CreateBook(tx),
-    adjustCopies: new AdjustCopies(tx),
-    holdCopy: new HoldCopy(tx, { maxHeldPerCustomer: config.maxHeldCopiesPerCustomer ?? 5 }),
-    catalogue: new BrowseCatalogue(new KyselyBookRepository(database.db)),
-  });
-  await app.register(deadLetterRoutes, { service: 'book', store: new KyselyDeadLetterStore(database.db), consumer });
-
-  return new ServiceRuntime({ name: 'book', logger, tracing, app, database, relay, consumers: [consumer], internals: { db: database.db, consumer, seedCatalogue: new SeedCatalogue(tx) } });
 }

@@ -6,6 +6,7 @@ export {
   type CustomerCenterConfig,
   type RedisReadModelConfig,
 } from './main.ts';
+export { customercenterService, customercenterSettings } from './module.ts';
 export { rebuildReadModel, PAGE_EVENT_SUBJECTS, type RebuildOptions, type RebuildResult } from './rebuild.ts';
 export { customercenterMigrations } from './adapters/db/migrations.ts';
 export { customercenterErrorStatus } from './adapters/http/customercenter.routes.ts';

@@ -8,14 +8,15 @@
  * done, 2 on a bad setting (naming the variable), 1 when the rebuild fails.
  */
 import { InvalidEventError, parseEvent, subjectOf, type EventEnvelope } from '@bstore/contracts';
-import { NatsJetStreamBus, createLogger, type Logger, type MessageBus } from '@bstore/platform';
+import { ConfigError, NatsJetStreamBus, createLogger, readNatsSettings, readSettings, type Env, type Logger, type MessageBus, type NatsSettings } from '@bstore/platform';
 import { isPageEvent, type PageEvent } from './application/events.ts';
 import { ProjectReservationEvent } from './application/project-reservation-event/project-reservation-event.service.ts';
 import { PAGE_EVENT_TYPES } from './domain/reservation-page.ts';
 import { connectRedis } from './adapters/redis/client.ts';
-import { DEFAULT_REDIS_KEY_PREFIX, ReadModelKeys } from './adapters/redis/keys.ts';
+import { ReadModelKeys } from './adapters/redis/keys.ts';
 import { RedisReservationPageStore } from './adapters/redis/reservation-page.store.ts';
 import type { RedisReadModelConfig } from './main.ts';
+import { customercenterSettings } from './module.ts';
 
 /** The subjects of the events pages are built from: those the customercenter consumer reads. */
 export const PAGE_EVENT_SUBJECTS: readonly string[] = PAGE_EVENT_TYPES.map(subjectOf);
@@ -80,50 +81,16 @@ function pageEventOf(envelope: EventEnvelope): PageEvent | null {
   }
 }
 
-/** A setting that is missing or malformed: the message names the variable. */
-class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
-
-interface RebuildSettings {
-  redisUrl: string;
-  natsUrl: string;
-  stream: string;
-  keyPrefix: string;
-}
-
-function urlSetting(env: NodeJS.ProcessEnv, name: string, protocols: readonly string[], fallback: string): string {
-  const raw = env[name] || fallback;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} is not a URL (expected ${protocols.map((p) => `${p}//host:port`).join(' or ')})`);
-  }
-  if (!protocols.includes(url.protocol)) throw new ConfigError(`${name} must start with ${protocols.join(' or ')}, not ${url.protocol}`);
-  if (url.hostname === '') throw new ConfigError(`${name} has no host`);
-  return raw;
-}
-
-function nameSetting(env: NodeJS.ProcessEnv, name: string, pattern: RegExp, fallback: string): string {
-  const raw = env[name] || fallback;
-  if (!pattern.test(raw)) throw new ConfigError(`${name} must match ${String(pattern)}, not ${JSON.stringify(raw)}`);
-  return raw;
-}
-
-/** The command's settings from its environment, with the same rules as the service processes'. */
-export function readRebuildSettings(env: NodeJS.ProcessEnv): RebuildSettings {
-  return {
-    redisUrl: urlSetting(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
-    natsUrl: urlSetting(env, 'NATS_URL', ['nats:', 'tls:'], 'nats://127.0.0.1:4222'),
-    stream: nameSetting(env, 'BSTORE_STREAM', /^[A-Za-z0-9_-]{1,64}$/, 'BSTORE'),
-    keyPrefix: nameSetting(env, 'BSTORE_REDIS_PREFIX', /^[A-Za-z0-9_:.-]{1,64}$/, DEFAULT_REDIS_KEY_PREFIX),
-  };
+/** The command's settings: the bus's and the read model's, from the same schemas as the service process's. */
+export function readRebuildSettings(env: Env): { nats: NatsSettings; redis: RedisReadModelConfig } {
+  const nats = readNatsSettings(env);
+  const { redisUrl, redisKeyPrefix } = readSettings(customercenterSettings, env);
+  return { nats, redis: { url: redisUrl, keyPrefix: redisKeyPrefix } };
 }
 
 async function main(): Promise<number> {
   const logger = createLogger().child({ command: 'rebuild', service: 'customercenter' });
-  let settings: RebuildSettings;
+  let settings: ReturnType<typeof readRebuildSettings>;
   try {
     settings = readRebuildSettings(process.env);
   } catch (err) {
@@ -133,9 +100,9 @@ async function main(): Promise<number> {
   }
   try {
     // A mistyped stream name must fail, not create an empty stream and rebuild an empty view.
-    const bus = await NatsJetStreamBus.connect({ servers: settings.natsUrl, streamName: settings.stream, logger, name: 'customercenter-rebuild', manageStream: false });
+    const bus = await NatsJetStreamBus.connect({ servers: settings.nats.servers, streamName: settings.nats.stream, logger, name: 'customercenter-rebuild', manageStream: false });
     try {
-      await rebuildReadModel({ bus, redis: { url: settings.redisUrl, keyPrefix: settings.keyPrefix }, logger });
+      await rebuildReadModel({ bus, redis: settings.redis, logger });
     } finally {
       await bus.close();
     }

@@ -2,3 +2,4 @@ export { createReservationService, type ReservationService, type ReservationInte
 export { reservationMigrations } from './adapters/db/migrations.ts';
 export type { ReservationTables } from './adapters/db/schema.ts';
 export type { BookAvailability, BookClient, HoldOutcome } from './application/ports.ts';
+export { reservationService, reservationSettings } from './module.ts';

@@ -1,20 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import {
-  EventConsumer,
-  KyselyDeadLetterStore,
-  KyselyInbox,
-  KyselyTransactionRunner,
-  OutboxRelay,
-  PeriodicTask,
-  ServiceRuntime,
-  createHttpApp,
-  deadLetterRoutes,
-  openServiceDatabase,
-  systemClock,
-  type Clock,
-  type ServiceDeps,
-  tracingOf,
-} from '@bstore/platform';
+import { PeriodicTask, buildSqlService, systemClock, type Clock, type EventConsumer, type ServiceDeps, type ServiceRuntime } from '@bstore/platform';
 import { ApplyAssignmentOutcome } from './application/apply-assignment/apply-assignment.service.ts';
 import { BrowseReservations } from './application/browse-reservations/browse-reservations.service.ts';
 import { CancelReservation } from './application/cancel-reservation/cancel-reservation.service.ts';
@@ -35,8 +20,8 @@ import { reservationErrorStatus, reservationRoutes } from './adapters/http/reser
 import { reservationEventHandlers } from './adapters/messaging/reservation.handlers.ts';
 
 export interface ReservationConfig {
-  /** Base URL of the book service. */
-  bookUrl: string;
+  /** Base URL of the book service, or its replicas' URLs (taken in turn; BOOK_URL's comma-separated list). */
+  bookUrl: string | readonly string[];
   /** One attempt of the hold call gives up after this long; default 1500 ms. */
   bookTimeoutMs?: number;
   /** Retries of a transient failure of the hold call (ADR 0013); default 2. */
@@ -90,104 +75,72 @@ export type ReservationService = ServiceRuntime<ReservationInternals>;
 
 /** Composition root of the reservation service: reservations and the state of their sagas. */
 export async function createReservationService(deps: ServiceDeps, config: ReservationConfig): Promise<ReservationService> {
-  const logger = deps.logger.child({ service: 'reservation' });
-  const tracing = tracingOf(deps, 'reservation');
-  const clock = config.clock ?? systemClock;
-  const database = await openServiceDatabase<ReservationTables>(deps.database, reservationMigrations, logger);
-  const relay = new OutboxRelay({ db: database.db, bus: deps.bus, logger, tracer: tracing.tracer });
-  const tx = new KyselyTransactionRunner(database.db, reservationUnitOfWork, () => relay.kick());
+  return buildSqlService<ReservationTables, ReservationInternals>('reservation', deps, reservationMigrations, async (kit) => {
+    const { logger } = kit;
+    const clock = config.clock ?? systemClock;
+    const tx = kit.transactions(reservationUnitOfWork);
 
-  const periods = { pickupMs: config.pickupPeriodMs ?? 7 * 86_400_000, loanMs: config.loanPeriodMs ?? 14 * 86_400_000 };
-  const expireUncollected = new ExpireUncollected(tx, clock, logger, { pickupMs: periods.pickupMs });
-  const bookTimeoutMs = config.bookTimeoutMs ?? 1500;
-  const book =
-    config.bookClient ??
-    new HttpBookClient({
-      baseUrl: config.bookUrl,
-      timeoutMs: bookTimeoutMs,
-      credentials: () => deps.auth.internalFor('reservation').token(),
-      retries: config.bookRetries,
-      totalTimeoutMs: config.bookTotalTimeoutMs,
-      circuitThreshold: config.bookCircuitThreshold,
-      circuitHalfOpenAfterMs: config.bookCircuitHalfOpenAfterMs,
-      maxConcurrentCalls: config.bookMaxConcurrentCalls,
-      maxQueuedCalls: config.bookMaxQueuedCalls,
-      logger,
-      tracer: tracing.tracer,
+    const periods = { pickupMs: config.pickupPeriodMs ?? 7 * 86_400_000, loanMs: config.loanPeriodMs ?? 14 * 86_400_000 };
+    const expireUncollected = new ExpireUncollected(tx, clock, logger, { pickupMs: periods.pickupMs });
+    const bookTimeoutMs = config.bookTimeoutMs ?? 1500;
+    const book =
+      config.bookClient ??
+      new HttpBookClient({
+        baseUrl: config.bookUrl,
+        timeoutMs: bookTimeoutMs,
+        credentials: () => deps.auth.internalFor('reservation').token(),
+        retries: config.bookRetries,
+        totalTimeoutMs: config.bookTotalTimeoutMs,
+        circuitThreshold: config.bookCircuitThreshold,
+        circuitHalfOpenAfterMs: config.bookCircuitHalfOpenAfterMs,
+        maxConcurrentCalls: config.bookMaxConcurrentCalls,
+        maxQueuedCalls: config.bookMaxQueuedCalls,
+        logger,
+        tracer: kit.tracing.tracer,
+      });
+    const httpBook = book instanceof HttpBookClient ? book : undefined;
+    const requestHold = new RequestHold(tx, book, clock);
+    // The sweep must not take a reservation whose request is still waiting for book (all its attempts).
+    const minimumStale = Math.max(bookTimeoutMs * 2, (httpBook?.maxCallDurationMs ?? bookTimeoutMs) + bookTimeoutMs);
+    const staleAfterMs = Math.max(config.staleAfterMs ?? Math.max(10_000, bookTimeoutMs * 4), minimumStale);
+    if (config.staleAfterMs !== undefined && config.staleAfterMs < minimumStale) {
+      logger.warn({ configured: config.staleAfterMs, used: staleAfterMs }, 'pending reservations count as abandoned only after the longest call to book and one more timeout');
+    }
+    const recoverPending = new RecoverPendingReservations(tx, requestHold, clock, { staleAfterMs, maxAttempts: config.maxHoldAttempts ?? 5, batchSize: 50 }, logger);
+
+    const consumer = kit.consumer(reservationEventHandlers(new ApplyAssignmentOutcome(clock, periods)));
+
+    // Longer than a placement can take (book's timeout, its retries and the pending write), so only
+    // a request whose process died is taken over by a retry with the same key.
+    const idempotencyStore = new KyselyIdempotencyStore(kit.db, {
+      ttlMs: config.idempotencyTtlMs ?? 24 * 60 * 60_000,
+      lockMs: config.idempotencyLockMs ?? Math.max(60_000, bookTimeoutMs * 10),
     });
-  const httpBook = book instanceof HttpBookClient ? book : undefined;
-  const requestHold = new RequestHold(tx, book, clock);
-  // The sweep must not take a reservation whose request is still waiting for book (all its attempts).
-  const minimumStale = Math.max(bookTimeoutMs * 2, (httpBook?.maxCallDurationMs ?? bookTimeoutMs) + bookTimeoutMs);
-  const staleAfterMs = Math.max(config.staleAfterMs ?? Math.max(10_000, bookTimeoutMs * 4), minimumStale);
-  if (config.staleAfterMs !== undefined && config.staleAfterMs < minimumStale) {
-    logger.warn({ configured: config.staleAfterMs, used: staleAfterMs }, 'pending reservations count as abandoned only after the longest call to book and one more timeout');
-  }
-  const recoverPending = new RecoverPendingReservations(
-    tx,
-    requestHold,
-    clock,
-    { staleAfterMs, maxAttempts: config.maxHoldAttempts ?? 5, batchSize: 50 },
-    logger,
-  );
 
-  const consumer = new EventConsumer({
-    name: 'reservation',
-    tracer: tracing.tracer,
-    inbox: new KyselyInbox(database.db, { afterOutboxCommit: () => relay.kick() }),
-    bus: deps.bus,
-    logger,
-    handlers: reservationEventHandlers(new ApplyAssignmentOutcome(clock, periods)),
-  });
+    const app = await kit.app({ errorStatus: reservationErrorStatus, readinessTable: 'reservations' });
+    if (httpBook) {
+      // Shown, never failing: an open circuit is book's trouble, and failing here would take every replica out.
+      app.addReadinessCheck('bookCircuit', async () => httpBook.circuitState);
+      httpBook.registerMetrics(app.metrics);
+    }
+    await app.register(reservationRoutes, {
+      placeReservation: new PlaceReservation(tx, requestHold, clock, { maxActivePerCustomer: config.maxActiveReservationsPerCustomer ?? 5 }),
+      cancelReservation: new CancelReservation(tx, clock),
+      lendAtDesk: new LendAtDesk(tx, clock, periods),
+      browse: new BrowseReservations(new KyselyReservationRepository(kit.db)),
+      retryAfterSeconds: 2,
+      // Answers that depend on the moment (the limit of active reservations; a request whose
+      // reservation was withdrawn while it waited) are not the key's final answer.
+      // ACTIVE_RESERVATION_EXISTS too: once the other reservation of the book ends, a retry may place one.
+      idempotency: idempotencyHooks(idempotencyStore, clock, { transientCodes: ['TOO_MANY_ACTIVE_RESERVATIONS', 'IDEMPOTENCY_KEY_IN_USE', 'ACTIVE_RESERVATION_EXISTS'] }),
+    });
 
-  // Longer than a placement can take (book's timeout, its retries and the pending write), so only
-  // a request whose process died is taken over by a retry with the same key.
-  const idempotencyStore = new KyselyIdempotencyStore(database.db, {
-    ttlMs: config.idempotencyTtlMs ?? 24 * 60 * 60_000,
-    lockMs: config.idempotencyLockMs ?? Math.max(60_000, bookTimeoutMs * 10),
-  });
+    const pruneKeys = new PeriodicTask('prune-idempotency-keys', 10 * 60_000, async () => {
+      while ((await idempotencyStore.prune(clock.now(), 500)) === 500);
+    }, logger);
+    const sweep = new PeriodicTask('recover-pending', config.sweepIntervalMs ?? 5000, () => recoverPending.execute(), logger);
+    const deadlines = new PeriodicTask('expire-uncollected', config.deadlineSweepIntervalMs ?? 60_000, () => expireUncollected.execute(), logger);
 
-  const app = createHttpApp({
-    service: 'reservation',
-    tracing,
-    auth: deps.auth,
-    logger,
-    errorStatus: reservationErrorStatus,
-    readiness: { database: async () => void (await database.db.selectFrom('reservations').select('reservation_id').limit(1).execute()) },
-  });
-  if (httpBook) {
-    // Shown, never failing: an open circuit is book's trouble, and failing here would take every replica out.
-    app.addReadinessCheck('bookCircuit', async () => httpBook.circuitState);
-    httpBook.registerMetrics(app.metrics);
-  }
-  await app.register(reservationRoutes, {
-    placeReservation: new PlaceReservation(tx, requestHold, clock, { maxActivePerCustomer: config.maxActiveReservationsPerCustomer ?? 5 }),
-    cancelReservation: new CancelReservation(tx, clock),
-    lendAtDesk: new LendAtDesk(tx, clock, periods),
-    browse: new BrowseReservations(new KyselyReservationRepository(database.db)),
-    retryAfterSeconds: 2,
-    // Answers that depend on the moment (the limit of active reservations; a request whose
-    // reservation was withdrawn while it waited) are not the key's final answer.
-    // ACTIVE_RESERVATION_EXISTS too: once the other reservation of the book ends, a retry may place one.
-    idempotency: idempotencyHooks(idempotencyStore, clock, { transientCodes: ['TOO_MANY_ACTIVE_RESERVATIONS', 'IDEMPOTENCY_KEY_IN_USE', 'ACTIVE_RESERVATION_EXISTS'] }),
-  });
-  await app.register(deadLetterRoutes, { service: 'reservation', store: new KyselyDeadLetterStore(database.db), consumer });
-
-  const pruneKeys = new PeriodicTask('prune-idempotency-keys', 10 * 60_000, async () => {
-    while ((await idempotencyStore.prune(clock.now(), 500)) === 500);
-  }, logger);
-  const sweep = new PeriodicTask('recover-pending', config.sweepIntervalMs ?? 5000, () => recoverPending.execute(), logger);
-  const deadlines = new PeriodicTask('expire-uncollected', config.deadlineSweepIntervalMs ?? 60_000, () => expireUncollected.execute(), logger);
-
-  return new ServiceRuntime({
-    name: 'reservation',
-    tracing,
-    logger,
-    app,
-    database,
-    relay,
-    consumers: [consumer],
-    tasks: [sweep, deadlines, pruneKeys],
-    internals: { db: database.db, consumer, recoverPending, expireUncollected },
+    return kit.runtime({ app, tasks: [sweep, deadlines, pruneKeys], internals: { db: kit.db, consumer, recoverPending, expireUncollected } });
   });
 }

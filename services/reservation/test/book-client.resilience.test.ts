@@ -58,7 +58,10 @@ class FakeBook {
   }
 }
 
-const json = (status: number, body: object): Respond => (_req, _body, res) => {
+/** Answers at once: nothing to await. */
+type RespondNow = (req: IncomingMessage, body: string, res: ServerResponse) => void;
+
+const json = (status: number, body: object): RespondNow => (_req, _body, res) => {
   res.writeHead(status, { 'content-type': status >= 400 ? 'application/problem+json' : 'application/json' }).end(JSON.stringify(body));
 };
 const problem = (status: number, code: string) => json(status, { type: `urn:bstore:problem:${code.toLowerCase()}`, title: 'x', status, detail: code, code });
@@ -80,7 +83,7 @@ const forwardTo = (bookUrl: string, delayMs = 0): Respond => async (req, body, r
 const NO_TIMING = { bookTimeoutMs: 20_000 };
 
 const services: ReservationService[] = [];
-async function reservationFor(bookUrl: string, config: Partial<ReservationConfig> = {}): Promise<ReservationService> {
+async function reservationFor(bookUrl: string | readonly string[], config: Partial<ReservationConfig> = {}): Promise<ReservationService> {
   const svc = await createReservationService({ database: { kind: 'pglite' }, bus, logger, auth }, { bookUrl, ...config });
   services.push(svc);
   return svc;
@@ -395,5 +398,46 @@ describe('the bulkhead', () => {
     } finally {
       await book.stop();
     }
+  });
+});
+
+describe("book's replicas (BOOK_URL as a comma-separated list)", () => {
+  const fakes: FakeBook[] = [];
+
+  afterAll(async () => {
+    for (const fake of fakes) await fake.stop();
+  });
+
+  /** A port nothing listens on: a replica that died. */
+  async function deadReplica(): Promise<string> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return url;
+  }
+
+  it('takes the replicas in turn: four reservations over two live replicas, two holds each', async () => {
+    const [a, b] = await Promise.all([new FakeBook(held).start(), new FakeBook(held).start()]);
+    fakes.push(a, b);
+    const svc = await reservationFor([a.url, b.url], NO_TIMING);
+    for (let i = 0; i < 4; i++) expect((await reserve(svc)).statusCode).toBe(201);
+    expect([a.requests, b.requests]).toEqual([2, 2]);
+    expect(await metric(svc, 'bstore_book_call_retries_total')).toBe(0);
+  });
+
+  it('passes a dead replica over: a refused connection is retried on the next replica, and every reservation is placed', async () => {
+    const live = await new FakeBook(held).start();
+    fakes.push(live);
+    const svc = await reservationFor([await deadReplica(), live.url], NO_TIMING);
+    for (let i = 0; i < 4; i++) {
+      const res = await reserve(svc);
+      expect(res.statusCode, res.body).toBe(201);
+    }
+    // Each reservation's first attempt went to the dead replica (they alternate), its retry to the live one.
+    expect(live.requests).toBe(4);
+    expect(await metric(svc, 'bstore_book_call_retries_total')).toBe(4);
+    expect(await calls(svc, 'held')).toBe(4);
+    expect((await readiness(svc)).body.checks.bookCircuit).toBe('closed');
   });
 });

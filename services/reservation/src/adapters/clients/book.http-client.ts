@@ -6,8 +6,12 @@ import { registerBookCallMetrics, type BookCallMetrics, type BookCallOutcome } f
 import { BookCallFailure, BookCallPolicy, MAX_BACKOFF_MS, type CallFailure, type CircuitStateName } from './book-call.policy.ts';
 
 export interface HttpBookClientOptions {
-  /** Base URL of the book service, e.g. http://127.0.0.1:8083. */
-  baseUrl: string;
+  /**
+   * Base URL of the book service (http://127.0.0.1:8083, or a Kubernetes Service), or its replicas'
+   * URLs (BOOK_URL's comma-separated list): attempts go to them in turn, so a retry after a
+   * transient failure goes to the next replica (the hold is idempotent: the same PUT on any replica).
+   */
+  baseUrl: string | readonly string[];
   /** One attempt gives up after this long; its answer is then unknown. */
   timeoutMs: number;
   /** The service token book's internal hold route requires (docs/security.md). */
@@ -83,14 +87,16 @@ function parseJson(text: string): unknown {
  * which the saga compensates with ReservationRejected in case the copy was taken after all.
  */
 export class HttpBookClient implements BookClient {
-  readonly #baseUrl: string;
+  readonly #baseUrls: readonly string[];
+  #nextReplica = 0;
   readonly #policy: BookCallPolicy;
   readonly #credentials: (() => Promise<string>) | undefined;
   readonly #tracer: Tracer;
   #metrics: BookCallMetrics | undefined;
 
   constructor(options: HttpBookClientOptions) {
-    this.#baseUrl = options.baseUrl;
+    this.#baseUrls = (typeof options.baseUrl === 'string' ? [options.baseUrl] : [...options.baseUrl]).map((url) => url.replace(/\/+$/, ''));
+    if (this.#baseUrls.length === 0) throw new RangeError('HttpBookClient needs at least one URL of book');
     this.#tracer = options.tracer ?? untracedTracer();
     this.#credentials = options.credentials;
     const retries = options.retries ?? 2;
@@ -151,7 +157,9 @@ export class HttpBookClient implements BookClient {
 
   /** One request. Throws a BookCallFailure when book gave no usable answer; returns every answer it understands. */
   async #attempt(request: { bookId: number; reservationId: number; customerId: string; waitlist?: boolean }, signal: AbortSignal): Promise<HoldOutcome> {
-    const url = `${this.#baseUrl}/books/${request.bookId}/holds/${request.reservationId}`;
+    // Round robin over the replicas, attempt by attempt (a retry goes to the next one).
+    const baseUrl = this.#baseUrls[this.#nextReplica++ % this.#baseUrls.length];
+    const url = `${baseUrl}/books/${request.bookId}/holds/${request.reservationId}`;
     const timeoutMs = this.#policy.options.attemptTimeoutMs;
     let response: Response;
     let text: string;
