@@ -81,9 +81,9 @@ beforeAll(async () => {
     logger,
     ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
     seedDemoData: true,
-    webRoot: false,
+    env: { BSTORE_WEB_ROOT: '' },
     reservation: { sweepIntervalMs: 1000, staleAfterMs: 2000 },
-    gateway: { rateLimit: { perTokenPerMinute: 0, perIpPerMinute: 0 }, loginAttemptsPerMinute: 0 },
+    gateway: { rateLimitPerToken: 0, rateLimitPerIp: 0, loginAttemptsPerMinute: 0 },
   });
   base = system.urls.gateway;
 

@@ -43,9 +43,9 @@ beforeAll(async () => {
     logger,
     ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
     seedDemoData: true,
-    reservation: { sweepIntervalMs: 60_000, maxActiveReservationsPerCustomer: 1000 },
-    gateway: { rateLimit: { perTokenPerMinute: 0, perIpPerMinute: 0 }, loginAttemptsPerMinute: 0 },
-    webRoot: false,
+    env: { BSTORE_MAX_ACTIVE_RESERVATIONS: '1000', BSTORE_WEB_ROOT: '' },
+    reservation: { sweepIntervalMs: 60_000 },
+    gateway: { rateLimitPerToken: 0, rateLimitPerIp: 0, loginAttemptsPerMinute: 0 },
     tracing: { exports: [{ kind: 'exporter', exporter, simple: true }] },
   });
   alice = client(system.urls.gateway, 'alice');

@@ -457,15 +457,9 @@ describe('deadlines in the web app (a system with a pickup period of seconds)', 
       logger: testLogger(),
       ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
       seedDemoData: true,
-      reservation: {
-        sweepIntervalMs: 1000,
-        staleAfterMs: 2000,
-        maxActiveReservationsPerCustomer: 1000,
-        pickupPeriodMs: 6000,
-        loanPeriodMs: 4000,
-        deadlineSweepIntervalMs: 250,
-      },
-      gateway: { rateLimit: { perTokenPerMinute: 0, perIpPerMinute: 0 }, loginAttemptsPerMinute: 0 },
+      env: { BSTORE_MAX_ACTIVE_RESERVATIONS: '1000', BSTORE_PICKUP_PERIOD: 'PT6S', BSTORE_LOAN_PERIOD: 'PT4S', BSTORE_DEADLINE_SWEEP_INTERVAL_MS: '250' },
+      reservation: { sweepIntervalMs: 1000, staleAfterMs: 2000 },
+      gateway: { rateLimitPerToken: 0, rateLimitPerIp: 0, loginAttemptsPerMinute: 0 },
     });
     gateway = system.urls.gateway;
   });

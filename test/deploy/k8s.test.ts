@@ -33,8 +33,8 @@ import type { IService } from 'kubernetes-models/v1/Service';
 import type { IIoK8sApimachineryPkgApisMetaV1LabelSelector as ILabelSelector } from '@kubernetes-models/apimachinery/apis/meta/v1/LabelSelector';
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { hashPassword } from '@bstore/platform';
-import { DEFAULT_PORTS, type ServiceName } from '../../apps/launcher/src/embedded-system.ts';
-import { readServiceConfig, SERVICE_NAMES } from '../../apps/launcher/src/service-config.ts';
+import { DEFAULT_PORTS, SERVICE_NAMES, type ServiceName } from '../../apps/launcher/src/registry.ts';
+import { readServiceConfig, schemaVariablesOf } from '../../apps/launcher/src/service-config.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const K8S = join(ROOT, 'deploy/k8s');
@@ -99,7 +99,7 @@ type ModelClass = new (data: unknown) => { validate(): void };
 async function modelOf(apiVersion: string, kind: string): Promise<ModelClass> {
   let module: Record<string, unknown>;
   if (apiVersion === 'keda.sh/v1alpha1') {
-    module = (await import('@kubernetes-models/keda/keda.sh/v1alpha1')) as Record<string, unknown>;
+    module = await import('@kubernetes-models/keda/keda.sh/v1alpha1');
   } else {
     const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
     if (!/^[a-z0-9.]*$/.test(group ?? '') || !/^v[0-9a-z]+$/.test(version ?? '')) throw new Error(`not an apiVersion: ${apiVersion}`);
@@ -316,19 +316,20 @@ function resolveEnv(container: IContainer, pod: IPodSpec, objects: readonly K8sO
   return { env, names, problems };
 }
 
-/** Upper-case names in the sources that read a service's environment: the variables it may read. */
+/**
+ * The variables some service's process reads (the ConfigMap is shared): those of the schemas (each
+ * module's, the process's, the bus's and the database's), and the upper-case names in the sources
+ * that read identity, tracing and logs.
+ */
 function knownVariables(): Set<string> {
   const sources = [
     'apps/launcher/src/service.ts',
-    'apps/launcher/src/service-config.ts',
     'apps/launcher/src/auth-config.ts',
     'apps/launcher/src/tracing-config.ts',
-    'apps/launcher/src/env.ts',
-    'apps/launcher/src/migrate.ts',
     'packages/platform/src/tracing.ts',
     'packages/platform/src/logger.ts',
   ];
-  const known = new Set<string>();
+  const known = new Set<string>(SERVICE_NAMES.flatMap(schemaVariablesOf));
   for (const source of sources) {
     for (const match of readFileSync(join(ROOT, source), 'utf8').matchAll(/\b[A-Z][A-Z0-9_]{2,}\b/g)) known.add(match[0]);
   }
@@ -546,12 +547,11 @@ describe.each(Object.entries(RENDERINGS))('kustomize build %s', (renderingName, 
       if (!rendering.demoIdentity) expect(env.BSTORE_DEMO_AUTH, service).toBeUndefined();
       if (SQL_SERVICES.includes(service)) expect(new URL(config.database?.url ?? '').pathname).toBe(`/bstore_${service}`);
       else expect(env.DATABASE_URL, service).toBeUndefined();
-      if (service === 'customercenter') expect(config.redis?.url).toMatch(/^rediss?:\/\//);
+      if (service === 'customercenter') expect(config.settings.redisUrl).toMatch(/^rediss?:\/\//);
       if (service !== 'gateway') expect(config.nats?.stream).toBe('BSTORE');
-      if (service === 'reservation') expect(config.reservation.bookUrl).toBe('http://book:8083');
+      if (service === 'reservation') expect(config.settings.bookUrl).toEqual(['http://book:8083']);
       if (service === 'gateway') {
-        // One URL each (a list in newer service-config versions, a string in older ones).
-        const upstreams = Object.fromEntries(Object.entries(config.gateway.upstreams).map(([k, v]) => [k, [v].flat()]));
+        const upstreams = { book: config.settings.bookUrl, reservation: config.settings.reservationUrl, assignment: config.settings.assignmentUrl, customercenter: config.settings.customercenterUrl };
         expect(upstreams).toEqual({
           book: ['http://book:8083'],
           reservation: ['http://reservation:8081'],
@@ -776,6 +776,6 @@ describe('NATS Helm values (deploy/k8s/nats/values.yaml)', () => {
     expect(values.config.monitor).toEqual({ enabled: true, port: 8222 });
     expect(values.podDisruptionBudget.enabled).toBe(true);
     const sync = values.config.jetstream.merge?.sync_interval;
-    if (sync !== undefined) expect(String(sync)).toMatch(/^(always|[0-9]+(ms|s|m))$/);
+    if (sync !== undefined) expect(sync).toMatch(/^(always|[0-9]+(ms|s|m))$/);
   });
 });

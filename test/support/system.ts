@@ -13,10 +13,12 @@ export function startTestSystem(
     logger: testLogger(),
     ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
     seedDemoData: options.seedDemoData ?? true,
-    // The saga tests reserve many books as one patron; the limit on active reservations has tests of its own.
-    reservation: { sweepIntervalMs: options.sweepIntervalMs ?? 1000, staleAfterMs: 2000, maxActiveReservationsPerCustomer: 1000 },
+    // The saga tests reserve many books as one patron; the limit on active reservations (reservation's
+    // and book's, one variable) has tests of its own.
+    env: { BSTORE_MAX_ACTIVE_RESERVATIONS: '1000' },
+    reservation: { sweepIntervalMs: options.sweepIntervalMs ?? 1000, staleAfterMs: 2000 },
     // The limits have tests of their own (services/gateway/test); here they would only make load tests flaky.
-    gateway: { rateLimit: { perTokenPerMinute: 0, perIpPerMinute: 0 }, loginAttemptsPerMinute: 0 },
+    gateway: { rateLimitPerToken: 0, rateLimitPerIp: 0, loginAttemptsPerMinute: 0 },
   });
 }
 

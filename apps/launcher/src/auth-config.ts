@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_AUDIENCE, parseUsers, type AuthSettings, type UserRecord } from '@bstore/platform';
 import { ConfigError, boolSetting, intSetting, nameSetting, urlSetting } from './env.ts';
+import { MODULES, moduleNamed } from './registry.ts';
 
 /** Any of these is a real identity configuration, which turns the demo users and key off. */
 export const IDENTITY_VARIABLES = [
@@ -17,8 +18,8 @@ export function hasIdentityConfiguration(env: NodeJS.ProcessEnv): boolean {
   return IDENTITY_VARIABLES.some((name) => (env[name] ?? '') !== '');
 }
 
-/** Services that make or take internal calls, and so need the shared BSTORE_INTERNAL_KEY. */
-const INTERNAL_CALLERS = new Set(['book', 'reservation']);
+/** Services that make or take internal calls (their modules say so), and so need the shared BSTORE_INTERNAL_KEY. */
+const INTERNAL_CALLERS = new Set(MODULES.filter((m) => m.internalCalls !== undefined).map((m) => m.name));
 
 export interface AuthConfig {
   settings: AuthSettings;
@@ -99,20 +100,20 @@ export function readAuthConfig(env: NodeJS.ProcessEnv, service: string, demoByDe
       throw new ConfigError(`BSTORE_AUTH_USERS_FILE: ${(err as Error).message}`);
     }
   }
-  // The gateway issues tokens (and so does embedded mode, the whole system in one process).
-  const issues = service === 'gateway' || service === 'embedded';
+  // The public entry issues tokens (and so does embedded mode, the whole system in one process).
+  const issues = service === 'embedded' || moduleNamed(service)?.issuesTokens === true;
   if ((signingKey === undefined) !== (users === undefined) && issues) {
     throw new ConfigError('issuing tokens needs both BSTORE_AUTH_SIGNING_KEY and BSTORE_AUTH_USERS_FILE (or neither, with an identity provider)');
   }
 
   const internalKey = env.BSTORE_INTERNAL_KEY ?? '';
   if (internalKey === '' && INTERNAL_CALLERS.has(service)) {
-    throw new ConfigError('BSTORE_INTERNAL_KEY is required by book and reservation (the same value in both; `npm run auth -- generate-internal-key`)');
+    throw new ConfigError(`BSTORE_INTERNAL_KEY is required by ${[...INTERNAL_CALLERS].join(' and ')} (the same value in each; \`npm run auth -- generate-internal-key\`)`);
   }
   if (internalKey !== '' && Buffer.byteLength(internalKey) < 32) throw new ConfigError('BSTORE_INTERNAL_KEY must be at least 32 bytes');
 
-  const roleClaim = nameSetting(env, 'BSTORE_AUTH_ROLE_CLAIM', /^[A-Za-z0-9_:/.-]{1,128}$/, 'role') as string;
-  const staffRole = nameSetting(env, 'BSTORE_AUTH_STAFF_ROLE', /^[A-Za-z0-9_:/.-]{1,128}$/, 'staff') as string;
+  const roleClaim = nameSetting(env, 'BSTORE_AUTH_ROLE_CLAIM', /^[A-Za-z0-9_:/.-]{1,128}$/, 'role');
+  const staffRole = nameSetting(env, 'BSTORE_AUTH_STAFF_ROLE', /^[A-Za-z0-9_:/.-]{1,128}$/, 'staff');
   return {
     settings: {
       demo: false,
@@ -121,7 +122,7 @@ export function readAuthConfig(env: NodeJS.ProcessEnv, service: string, demoByDe
       ...(publicKeys !== undefined ? { publicKeys: publicKeys as { keys: [] } } : {}),
       ...(jwksUrl !== undefined ? { jwksUrl } : {}),
       // Only the gateway signs; the services verify with the public half.
-      ...(signingKey !== undefined && (issues || publicKeys === undefined) ? { signingKey: signingKey as Record<string, string> } : {}),
+      ...(signingKey !== undefined && (issues || publicKeys === undefined) ? { signingKey } : {}),
       ...(users !== undefined && issues ? { users } : {}),
       tokenTtlSeconds,
       roleClaim,

@@ -1,7 +1,7 @@
-import { DEFAULT_PORTS, type ServiceName } from './embedded-system.ts';
 import { hasIdentityConfiguration } from './auth-config.ts';
 import { ConfigError, boolSetting, choiceSetting, intSetting, listSetting, urlSetting } from './env.ts';
-import { SERVICE_NAMES, readServiceConfig } from './service-config.ts';
+import { DEFAULT_PORTS, SERVICE_NAMES, urlVariableOf, type ServiceName } from './registry.ts';
+import { readDatabaseConfig, readServiceConfig } from './service-config.ts';
 
 export interface ClusterConfig {
   services: ServiceName[];
@@ -14,12 +14,6 @@ export interface ClusterConfig {
   restart: { initialMs: number; maxMs: number; stableAfterMs: number };
   /** How long the children get to stop gracefully before they are killed. */
   stopTimeoutMs: number;
-}
-
-/** Services with a SQL database in cluster mode (customercenter also, with BSTORE_READ_MODEL=postgres). */
-function hasSqlDatabase(service: ServiceName, env: NodeJS.ProcessEnv): boolean {
-  if (service === 'gateway') return false;
-  return service !== 'customercenter' || env.BSTORE_READ_MODEL === 'postgres';
 }
 
 /**
@@ -41,7 +35,8 @@ export function readClusterConfig(env: NodeJS.ProcessEnv, terminal: boolean): Cl
   const local = (name: ServiceName) => `http://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${ports[name]}`;
 
   const databaseEnv = (name: ServiceName): Record<string, string> => {
-    if (!hasSqlDatabase(name, env)) return {};
+    // The service's own settings say whether it keeps a SQL database (customercenter: BSTORE_READ_MODEL=postgres).
+    if (!readDatabaseConfig(env, name)) return {};
     const own = env[`BSTORE_${name.toUpperCase()}_DATABASE_URL`];
     if (own) return { DATABASE_URL: urlSetting(env, `BSTORE_${name.toUpperCase()}_DATABASE_URL`, ['postgres:', 'postgresql:'], own) };
     const url = new URL(server);
@@ -59,10 +54,8 @@ export function readClusterConfig(env: NodeJS.ProcessEnv, terminal: boolean): Cl
       {
         PORT: String(ports[name]),
         HOST: host,
-        BOOK_URL: local('book'),
-        RESERVATION_URL: local('reservation'),
-        ASSIGNMENT_URL: local('assignment'),
-        CUSTOMERCENTER_URL: local('customercenter'),
+        // Every service's URL, in the variable the services that call it read (BOOK_URL).
+        ...Object.fromEntries(SERVICE_NAMES.map((peer) => [urlVariableOf(peer), local(peer)])),
         BSTORE_DEMO_DATA: String(demoData),
         // A developer's cluster signs in with the demo users unless real identity is configured
         // (the services then read BSTORE_AUTH_* from the supervisor's own environment).
@@ -80,7 +73,7 @@ export function readClusterConfig(env: NodeJS.ProcessEnv, terminal: boolean): Cl
   };
   if (restart.maxMs < restart.initialMs) throw new ConfigError('BSTORE_RESTART_MAX_MS must not be below BSTORE_RESTART_INITIAL_MS');
   const grace = intSetting(env, 'BSTORE_SHUTDOWN_GRACE_MS', 10_000, { min: 100, max: 600_000 });
-  const chosen = services.length > 0 ? services : SERVICE_NAMES;
+  const chosen = services.length > 0 ? services : [...SERVICE_NAMES];
   // Each child's whole configuration is checked here, once: a mistake (say, real identity without
   // BSTORE_INTERNAL_KEY) stops the supervisor with its message instead of a child crash-looping.
   for (const name of chosen) {

@@ -2,6 +2,7 @@ import { createLogger } from '@bstore/platform';
 import { readClusterConfig } from './cluster-config.ts';
 import { ConfigError } from './env.ts';
 import { Supervisor } from './supervisor.ts';
+import { MODULES } from './registry.ts';
 
 /**
  * `npm run start:cluster`: the five services as separate processes on PostgreSQL, NATS JetStream
@@ -41,6 +42,8 @@ process.on('SIGTERM', () => stop('SIGTERM'));
 const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
 const urls = Object.fromEntries(config.services.map((name) => [name, `http://${host}:${config.ports[name]}`]));
 const ready = async (url: string) => (await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined))?.ok === true;
+// The public entry (the service that signs users in).
+const entry = MODULES.find((m) => m.issuesTokens);
 const since = Date.now();
 while (!stopping) {
   const states = await Promise.all(Object.values(urls).map(ready));
@@ -58,7 +61,7 @@ ${
   config.demoAuth
     ? `
 Demo sign-in (DEMO ONLY: the signing key is published; never expose this beyond your machine):
-  alice/alice and bob/bob (patrons), librarian/librarian (staff), at POST ${urls.gateway ?? ''}/auth/token
+  alice/alice and bob/bob (patrons), librarian/librarian (staff), at POST ${entry ? (urls[entry.name] ?? '') : ''}/auth/token
 `
     : ''
 }

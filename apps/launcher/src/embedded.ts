@@ -1,94 +1,63 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createLogger, createServiceAuth } from '@bstore/platform';
+import { ConfigError, createLogger, createServiceAuth, readSettings } from '@bstore/platform';
 import { readAuthConfig } from './auth-config.ts';
 import { readTracingConfig } from './tracing-config.ts';
 import { warnAboutIdentity } from './service-process.ts';
-import { DEFAULT_PORTS, startEmbedded, type ServiceName } from './embedded-system.ts';
-import { intSetting, listSetting } from './env.ts';
-import { readGatewayProtections, readLendingSettings, readWebRoot } from './service-config.ts';
+import { startEmbedded } from './embedded-system.ts';
+import { boolSetting, intSetting, listSetting } from './env.ts';
+import { DEFAULT_PORTS, MODULES, SERVICE_NAMES, type ServiceName } from './registry.ts';
 
 /**
  * `npm start`: the whole system on this machine, no database or broker to install.
- * Environment: BSTORE_DATA_DIR (default ./data), BSTORE_HOST (default 127.0.0.1),
+ * Its own environment: BSTORE_DATA_DIR (default ./data), BSTORE_HOST (default 127.0.0.1),
  * BSTORE_<SERVICE>_PORT (default the seed's ports), BSTORE_DEMO_DATA (default true), LOG_LEVEL,
- * BSTORE_SWEEP_INTERVAL_MS and BSTORE_PENDING_STALE_AFTER_MS (the recovery sweep), and
- * BSTORE_PAUSED_CONSUMERS (a fault drill: e.g. `assignment` starts with its consumer stopped),
- * and the gateway's BSTORE_RATE_LIMIT_PER_MINUTE, BSTORE_RATE_LIMIT_IP_PER_MINUTE and BSTORE_CORS_ORIGINS,
- * and BSTORE_WEB_ROOT (the built web app served at /; default web/dist, `npm run build:web`; empty: none),
- * and the library's deadlines BSTORE_PICKUP_PERIOD (default P7D), BSTORE_LOAN_PERIOD (default P14D)
- * and BSTORE_DEADLINE_SWEEP_INTERVAL_MS (default 60000) (ADR 0022).
+ * LOG_FORMAT, and BSTORE_PAUSED_CONSUMERS (a fault drill: e.g. `assignment` starts with its
+ * consumer stopped). Every service reads its own settings from this environment by its module's
+ * schema, as a service process does (README: "Environment of a service process"): the book
+ * timeout, the limits, the deadlines, the gateway's protections and web root, and the rest.
  * Identity: the demo users (alice, bob, librarian) unless BSTORE_AUTH_* configures real identity
  * (docs/security.md); BSTORE_DEMO_AUTH=false without it refuses to start.
  * Tracing: off unless the OTEL_* variables ask for it (tracing-config.ts, docs/operations.md).
  */
 const env = process.env;
+const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
+
+/** Reads a setting at start, or stops with exit code 2 and the message naming the variable. */
+function orExit<T>(what: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    logger.fatal({ err }, `bad ${what} configuration`);
+    process.exit(2);
+  }
+}
+
 const dataDir = resolve(env.BSTORE_DATA_DIR ?? 'data');
 const host = env.BSTORE_HOST ?? '127.0.0.1';
-const names = Object.keys(DEFAULT_PORTS) as ServiceName[];
-const ports = Object.fromEntries(
-  names.map((name) => [name, intSetting(env, `BSTORE_${name.toUpperCase()}_PORT`, DEFAULT_PORTS[name], { min: 0, max: 65_535 })]),
+const ports = orExit('port', () =>
+  Object.fromEntries(SERVICE_NAMES.map((name) => [name, intSetting(env, `BSTORE_${name.toUpperCase()}_PORT`, DEFAULT_PORTS[name], { min: 0, max: 65_535 })])),
 ) as Record<ServiceName, number>;
-const pausedConsumers = listSetting(env, 'BSTORE_PAUSED_CONSUMERS', names);
-const sweepIntervalMs = intSetting(env, 'BSTORE_SWEEP_INTERVAL_MS', 5000, { min: 100, max: 3_600_000 });
-const staleAfterMs = intSetting(env, 'BSTORE_PENDING_STALE_AFTER_MS', 10_000, { min: 0, max: 86_400_000 });
-const maxActiveReservationsPerCustomer = intSetting(env, 'BSTORE_MAX_ACTIVE_RESERVATIONS', 5, { min: 1, max: 10_000 });
-const gateway = readGatewayProtections(env);
-const webRoot = readWebRoot(env);
-const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: process.stdout.isTTY && env.LOG_FORMAT !== 'json' });
-const lending = (() => {
-  try {
-    return readLendingSettings(env);
-  } catch (err) {
-    logger.fatal({ err }, 'bad deadline configuration');
-    process.exit(2);
-  }
-})();
-const authConfig = (() => {
-  try {
-    return readAuthConfig(env, 'embedded', true);
-  } catch (err) {
-    logger.fatal({ err }, 'bad identity configuration');
-    process.exit(2);
-  }
-})();
-const tracing = (() => {
-  try {
-    return readTracingConfig(env);
-  } catch (err) {
-    logger.fatal({ err }, 'bad tracing configuration');
-    process.exit(2);
-  }
-})();
+const pausedConsumers = orExit('drill', () => listSetting(env, 'BSTORE_PAUSED_CONSUMERS', SERVICE_NAMES));
+const seedDemoData = orExit('demo data', () => boolSetting(env, 'BSTORE_DEMO_DATA', true));
+// Every service's settings are checked before anything starts; each service reads them again, the same way.
+const settings = Object.fromEntries(MODULES.map((m) => [m.name, orExit(m.name, () => readSettings(m.settings, env))]));
+const authConfig = orExit('identity', () => readAuthConfig(env, 'embedded', true));
+const tracing = orExit('tracing', () => readTracingConfig(env));
 // In one process every service both makes and takes the internal call: one ServiceAuth, one key.
 const auth = await createServiceAuth(authConfig.settings);
+// The web app the public entry serves (its BSTORE_WEB_ROOT), for the banner.
+const entry = MODULES.find((m) => m.issuesTokens);
+const webRoot = entry ? (settings[entry.name] as { webRoot?: string } | undefined)?.webRoot : undefined;
 
 const started = Date.now();
-const system = await startEmbedded({
-  dataDir,
-  host,
-  ports,
-  logger,
-  seedDemoData: env.BSTORE_DEMO_DATA !== 'false',
-  pausedConsumers,
-  reservation: {
-    sweepIntervalMs,
-    staleAfterMs,
-    maxActiveReservationsPerCustomer,
-    ...lending,
-    ...(env.BSTORE_IDEMPOTENCY_LOCK_MS ? { idempotencyLockMs: intSetting(env, 'BSTORE_IDEMPOTENCY_LOCK_MS', 60_000, { min: 1000, max: 86_400_000 }) } : {}),
-  },
-  assignment: { pickupPeriodMs: lending.pickupPeriodMs },
-  gateway: { ...gateway, loginAttemptsPerMinute: intSetting(env, 'BSTORE_LOGIN_ATTEMPTS_PER_MINUTE', 10, { min: 0, max: 1_000_000 }) },
-  auth,
-  tracing,
-  webRoot: webRoot ?? false,
-}).catch((err: unknown) => {
+const system = await startEmbedded({ dataDir, host, ports, logger, seedDemoData, pausedConsumers, env, auth, tracing }).catch((err: unknown) => {
   logger.fatal({ err }, 'bstore failed to start');
   process.exit(1);
 });
 
-const gw = system.urls.gateway;
+const gw = entry ? system.urls[entry.name as ServiceName] : '';
 // The web app's address as a person would type it: localhost for a loopback or wildcard address.
 const appUrl = (() => {
   const url = new URL(gw);
@@ -104,11 +73,7 @@ const webLine =
 process.stdout.write(`
 ${webLine}bstore is running (embedded mode, data in ${dataDir}, started in ${((Date.now() - started) / 1000).toFixed(1)} s)
 
-  gateway         ${gw}
-  reservation     ${system.urls.reservation}
-  assignment      ${system.urls.assignment}
-  book            ${system.urls.book}
-  customercenter  ${system.urls.customercenter}
+${SERVICE_NAMES.map((name) => `  ${name.padEnd(16)}${system.urls[name]}`).join('\n')}
 
 Try it:
   curl ${gw}/books

@@ -1,11 +1,7 @@
-import { assignmentMigrations } from '@bstore/assignment';
-import { bookMigrations } from '@bstore/book';
-import { customercenterMigrations } from '@bstore/customercenter';
-import { createLogger, migrateToLatest, newerMigrations, openDatabase, pendingMigrations, type Migrations } from '@bstore/platform';
-import { reservationMigrations } from '@bstore/reservation';
+import { createLogger, migrateToLatest, newerMigrations, openDatabase, pendingMigrations } from '@bstore/platform';
 import { ConfigError } from './env.ts';
-import type { ServiceName } from './embedded-system.ts';
-import { readDatabaseConfig } from './service-config.ts';
+import { moduleNamed } from './registry.ts';
+import { SQL_CAPABLE_SERVICES, readDatabaseConfig } from './service-config.ts';
 
 /**
  * Brings one service's PostgreSQL database to the latest schema, then exits: the migration job of
@@ -19,13 +15,6 @@ import { readDatabaseConfig } from './service-config.ts';
  * --check, behind), 2 bad arguments or configuration. Running it twice, or in two places at once,
  * is safe: Kysely's migrator takes a lock and skips what has run.
  */
-const MIGRATIONS: Record<string, Migrations> = {
-  book: bookMigrations,
-  reservation: reservationMigrations,
-  assignment: assignmentMigrations,
-  customercenter: customercenterMigrations,
-};
-
 const args = process.argv.slice(2);
 const check = args.includes('--check');
 const service = args.find((a) => !a.startsWith('--')) ?? process.env.BSTORE_SERVICE ?? '';
@@ -38,12 +27,12 @@ function fail(code: number, message: string): never {
 
 const unknownFlag = args.find((a) => a.startsWith('--') && a !== '--check');
 if (unknownFlag) fail(2, `unknown option ${unknownFlag} (only --check)`);
-const migrations = MIGRATIONS[service];
-if (!migrations) fail(2, `name a service with a database: ${Object.keys(MIGRATIONS).join(', ')}`);
+const migrations = moduleNamed(service)?.migrations;
+if (!migrations) fail(2, `name a service with a database: ${SQL_CAPABLE_SERVICES.join(', ')}`);
 
 let database;
 try {
-  database = readDatabaseConfig(process.env, service as ServiceName);
+  database = readDatabaseConfig(process.env, service);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
   fail(2, `configuration error: ${err.message}`);

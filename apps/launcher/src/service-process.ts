@@ -1,10 +1,4 @@
-import type { ServiceRuntime} from '@bstore/platform';
-import { DEMO_USERS, NatsJetStreamBus, REPLICA_STATE_HEADER, ServiceTracing, createHttpApp, createServiceAuth, HttpProblem, type Logger, type MessageBus, type ServiceAuth } from '@bstore/platform';
-import { createAssignmentService, seedLibraries } from '@bstore/assignment';
-import { createBookService, DEMO_BOOKS } from '@bstore/book';
-import { createCustomerCenterService } from '@bstore/customercenter';
-import { createGatewayService } from '@bstore/gateway';
-import { createReservationService } from '@bstore/reservation';
+import { DEMO_USERS, NatsJetStreamBus, REPLICA_STATE_HEADER, ServiceTracing, createHttpApp, createServiceAuth, HttpProblem, type Logger, type MessageBus, type ServiceAuth, type ServiceRuntime } from '@bstore/platform';
 import type { ServiceProcessConfig } from './service-config.ts';
 
 export interface RunningService {
@@ -14,38 +8,21 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-/** Builds one service from its configuration, with the bus it reads from (not the gateway's). */
+/** Builds one service by its module, with the database and bus its settings say it uses. */
 async function buildService(config: ServiceProcessConfig, bus: MessageBus | undefined, logger: Logger, auth: ServiceAuth): Promise<ServiceRuntime> {
+  const { module } = config;
   // Made with the service (a start that is retried makes a new one): the runtime shuts it down.
   const tracing = new ServiceTracing(config.service, config.tracing);
-  const needBus = (): MessageBus => {
-    if (!bus) throw new Error(`${config.service} needs the bus`);
-    return bus;
-  };
-  const sqlDeps = () => {
-    if (!config.database) throw new Error(`${config.service} needs a database`);
-    return { database: config.database, bus: needBus(), logger, auth, tracing };
-  };
-  switch (config.service) {
-    case 'book': {
-      const book = await createBookService(sqlDeps(), config.book);
-      if (config.demoData) await book.internals.seedCatalogue.execute(DEMO_BOOKS);
-      return book;
+  const runtime = await module.build({ logger, auth, tracing, ...(config.database ? { database: config.database } : {}), ...(bus ? { bus } : {}) }, config.settings);
+  if (config.demoData && module.seedDemoData) {
+    try {
+      await module.seedDemoData(runtime);
+    } catch (err) {
+      await runtime.stop();
+      throw err;
     }
-    case 'assignment': {
-      const assignment = await createAssignmentService(sqlDeps(), config.assignment);
-      if (config.demoData) await seedLibraries(assignment);
-      return assignment;
-    }
-    case 'reservation':
-      return createReservationService(sqlDeps(), config.reservation);
-    case 'customercenter':
-      return createCustomerCenterService(
-        config.redis ? { bus: needBus(), logger, auth, tracing, redis: config.redis } : { bus: needBus(), logger, auth, tracing, database: sqlDeps().database },
-      );
-    case 'gateway':
-      return createGatewayService({ logger, auth, tracing }, config.gateway);
   }
+  return runtime;
 }
 
 /**
@@ -100,7 +77,8 @@ export async function runService(config: ServiceProcessConfig, rootLogger: Logge
   const auth = await createServiceAuth(config.auth.settings);
   warnAboutIdentity(config.auth, own);
   let lastError = 'connecting to its database and the bus';
-  const waiting = config.service === 'gateway' ? undefined : await startWaitingRoom(config, own, () => lastError);
+  // A service that waits for nothing (no database, no bus: the gateway) has no waiting room.
+  const waiting = !config.nats && !config.database ? undefined : await startWaitingRoom(config, own, () => lastError);
 
   let bus: NatsJetStreamBus | undefined;
   let runtime: ServiceRuntime | undefined;
@@ -141,13 +119,8 @@ export async function runService(config: ServiceProcessConfig, rootLogger: Logge
   }
   const url = await runtime.start({ port, host: config.host });
 
-  if (config.service === 'reservation') {
-    // Reservations a previous run left pending are driven on now, not after the first interval.
-    const reservation = runtime as Awaited<ReturnType<typeof createReservationService>>;
-    await reservation.internals.recoverPending.execute().catch((err: unknown) => own.error({ err }, 'start-up recovery sweep failed'));
-    // Copies whose pickup deadline passed while the service was down expire now, not an interval later.
-    await reservation.internals.expireUncollected.execute().catch((err: unknown) => own.error({ err }, 'start-up deadline sweep failed'));
-  }
+  // What a previous run left behind (the module says what: pending reservations, passed deadlines).
+  await config.module.afterStart?.(runtime, own);
 
   let stopping: Promise<void> | undefined;
   const started = runtime;

@@ -39,7 +39,7 @@ if (process.send) process.once('disconnect', () => process.kill(process.pid, 'SI
 
 try {
   running = await runService(config, root, starting.signal);
-  logger.info({ url: running.url, database: config.database ? 'postgres' : config.redis ? 'redis' : 'none' }, `${config.service} is ready`);
+  logger.info({ url: running.url, database: config.database ? 'postgres' : 'none', bus: config.nats ? 'nats' : 'none' }, `${config.service} is ready`);
 } catch (err) {
   if (!starting.signal.aborted) {
     logger.fatal({ err }, 'failed to start');

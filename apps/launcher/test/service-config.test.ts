@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { readDatabaseConfig, readLendingSettings, readServiceConfig } from '../src/service-config.ts';
-import { durationSetting } from '../src/env.ts';
+import { readSettings, setting } from '@bstore/platform';
+import { reservationSettings } from '@bstore/reservation';
+import { readDatabaseConfig, readServiceConfig } from '../src/service-config.ts';
+
+const durationSetting = (env: Record<string, string>, name: string, fallback: string, range: { minMs: number; maxMs: number }) => setting.duration(name, fallback, range).read(env);
+/** The deadlines as reservation reads them. */
+const readLendingSettings = (env: Record<string, string>) => {
+  const { pickupPeriodMs, loanPeriodMs, deadlineSweepIntervalMs } = readSettings(reservationSettings, env);
+  return { pickupPeriodMs, loanPeriodMs, deadlineSweepIntervalMs };
+};
 
 /** The settings a deployment (compose.yaml, deploy/k8s) gives a service process. */
 const demo = { BSTORE_DEMO_AUTH: 'true' };
@@ -11,13 +19,41 @@ describe('a service process configuration for deployments', () => {
       { ...demo, RESERVATION_URL: 'http://10.0.0.1:8081, http://10.0.0.2:8081,http://10.0.0.3:8081', ASSIGNMENT_URL: 'http://assignment:8082' },
       'gateway',
     );
-    expect(config.gateway.upstreams).toEqual({
-      reservation: ['http://10.0.0.1:8081', 'http://10.0.0.2:8081', 'http://10.0.0.3:8081'],
-      assignment: ['http://assignment:8082'],
-      book: ['http://127.0.0.1:8083'],
-      customercenter: ['http://127.0.0.1:8084'],
+    expect(config.settings).toMatchObject({
+      reservationUrl: ['http://10.0.0.1:8081', 'http://10.0.0.2:8081', 'http://10.0.0.3:8081'],
+      assignmentUrl: ['http://assignment:8082'],
+      bookUrl: ['http://127.0.0.1:8083'],
+      customercenterUrl: ['http://127.0.0.1:8084'],
     });
     expect(() => readServiceConfig({ ...demo, RESERVATION_URL: 'http://a:8081,ftp://b' }, 'gateway')).toThrow(/RESERVATION_URL must start with http: or https:/);
+  });
+
+  it('accepts a list of book replicas in BOOK_URL for reservation and the gateway alike (the README promises it everywhere)', () => {
+    const env = { ...demo, BSTORE_INTERNAL_KEY: 'k'.repeat(32), BOOK_URL: 'http://book-0:8083, http://book-1:8083' };
+    expect(readServiceConfig(env, 'gateway').settings.bookUrl).toEqual(['http://book-0:8083', 'http://book-1:8083']);
+    expect(readServiceConfig(env, 'reservation').settings.bookUrl).toEqual(['http://book-0:8083', 'http://book-1:8083']);
+    expect(() => readServiceConfig({ ...env, BOOK_URL: 'http://book-0:8083,book-1' }, 'reservation')).toThrow(/BOOK_URL is not a URL/);
+  });
+
+  it("reads only its own service's settings: a bad value of another service's setting does not stop it", () => {
+    const env = { ...demo, BOOK_TIMEOUT_MS: 'soon', UPSTREAM_TIMEOUT_MS: 'later' };
+    expect(() => readServiceConfig(env, 'gateway')).toThrow(/UPSTREAM_TIMEOUT_MS must be a whole number/);
+    expect(() => readServiceConfig({ ...env, UPSTREAM_TIMEOUT_MS: '' }, 'gateway')).not.toThrow();
+    expect(() => readServiceConfig({ ...env, BSTORE_INTERNAL_KEY: 'k'.repeat(32) }, 'reservation')).toThrow(/BOOK_TIMEOUT_MS must be a whole number/);
+    expect(() => readServiceConfig({ ...env, UPSTREAM_TIMEOUT_MS: '' }, 'assignment')).not.toThrow();
+    // The gateway reads no bus and no database.
+    expect(readServiceConfig({ ...demo, NATS_URL: 'nope' }, 'gateway')).not.toHaveProperty('nats');
+  });
+
+  it("leaves reservation's derived settings unset unless given, so the service derives them from the book timeout", () => {
+    const settings = readServiceConfig({ ...demo, BSTORE_INTERNAL_KEY: 'k'.repeat(32) }, 'reservation').settings;
+    expect(settings.staleAfterMs).toBeUndefined();
+    expect(settings.idempotencyLockMs).toBeUndefined();
+    expect(readServiceConfig({ ...demo, BSTORE_INTERNAL_KEY: 'k'.repeat(32), BSTORE_PENDING_STALE_AFTER_MS: '2000' }, 'reservation').settings.staleAfterMs).toBe(2000);
+  });
+
+  it('refuses an unknown service, naming the ones it knows', () => {
+    expect(() => readServiceConfig(demo, 'catalogue')).toThrow(/unknown service "catalogue" .*known: book, assignment, customercenter, reservation, gateway/);
   });
 
   it('reads the NATS servers as a list and the stream replicas (at most 5; unset: not changed)', () => {
@@ -50,9 +86,12 @@ describe("the library's deadlines (ADR 0022)", () => {
 
   it('default to a 7-day pickup, a 14-day loan and a sweep every minute, for reservation and assignment alike', () => {
     expect(readLendingSettings({})).toEqual({ pickupPeriodMs: 7 * DAY, loanPeriodMs: 14 * DAY, deadlineSweepIntervalMs: 60_000 });
-    const reservation = readServiceConfig({ ...demo, BSTORE_PICKUP_PERIOD: 'PT30S', BSTORE_LOAN_PERIOD: 'P2W', BSTORE_DEADLINE_SWEEP_INTERVAL_MS: '500' }, 'reservation');
-    expect(reservation.reservation).toMatchObject({ pickupPeriodMs: 30_000, loanPeriodMs: 14 * DAY, deadlineSweepIntervalMs: 500 });
-    expect(readServiceConfig({ ...demo, BSTORE_PICKUP_PERIOD: 'PT30S' }, 'assignment').assignment).toEqual({ pickupPeriodMs: 30_000 });
+    const reservation = readServiceConfig(
+      { ...demo, BSTORE_INTERNAL_KEY: 'k'.repeat(32), BSTORE_PICKUP_PERIOD: 'PT30S', BSTORE_LOAN_PERIOD: 'P2W', BSTORE_DEADLINE_SWEEP_INTERVAL_MS: '500' },
+      'reservation',
+    );
+    expect(reservation.settings).toMatchObject({ pickupPeriodMs: 30_000, loanPeriodMs: 14 * DAY, deadlineSweepIntervalMs: 500 });
+    expect(readServiceConfig({ ...demo, BSTORE_PICKUP_PERIOD: 'PT30S' }, 'assignment').settings).toEqual({ pickupPeriodMs: 30_000 });
   });
 
   it.each([

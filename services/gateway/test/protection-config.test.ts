@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { readGatewayProtections, readServiceConfig } from '../../../apps/launcher/src/service-config.ts';
+import { readSettings } from '@bstore/platform';
+import { gatewaySettings } from '../src/module.ts';
+import { readServiceConfig } from '../../../apps/launcher/src/service-config.ts';
+
+/** The protections as the gateway's schema reads them. */
+function readGatewayProtections(env: Record<string, string>) {
+  const s = readSettings(gatewaySettings, env);
+  return { rateLimit: { perTokenPerMinute: s.rateLimitPerToken, perIpPerMinute: s.rateLimitPerIp }, corsOrigins: s.corsOrigins };
+}
 
 describe('the gateway protections configuration', () => {
   it('defaults to 600 a minute per caller, 1200 per IP and no CORS', () => {
@@ -11,7 +19,7 @@ describe('the gateway protections configuration', () => {
     const expected = { rateLimit: { perTokenPerMinute: 30, perIpPerMinute: 0 }, corsOrigins: ['https://app.example.org', 'http://localhost:5173'] };
     expect(readGatewayProtections(env)).toEqual(expected);
     // A service process also needs an identity configuration: the demo one here.
-    expect(readServiceConfig({ ...env, BSTORE_DEMO_AUTH: 'true' }, 'gateway').gateway).toMatchObject(expected);
+    expect(readServiceConfig({ ...env, BSTORE_DEMO_AUTH: 'true' }, 'gateway').settings).toMatchObject({ rateLimitPerToken: 30, rateLimitPerIp: 0, corsOrigins: expected.corsOrigins });
   });
 
   it('refuses a bad value, naming the variable', () => {

@@ -8,7 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayService, type GatewayConfig, type GatewayService } from '@bstore/gateway';
 import { testLogger } from '../../../test/support/harness.ts';
 import { testAuth } from '../../../test/support/auth.ts';
-import { readServiceConfig, readWebRoot } from '../../../apps/launcher/src/service-config.ts';
+import { readSettings } from '@bstore/platform';
+import { gatewaySettings } from '../src/module.ts';
+import { readServiceConfig } from '../../../apps/launcher/src/service-config.ts';
+
+const readWebRoot = (env: Record<string, string>) => readSettings(gatewaySettings, env).webRoot;
 
 /**
  * The web app the gateway serves (web.ts), on a fake build in a temporary folder: the page and its
@@ -258,7 +262,7 @@ describe('BSTORE_WEB_ROOT', () => {
   });
 
   it('reaches the gateway process', () => {
-    expect(readServiceConfig({ BSTORE_DEMO_AUTH: 'true' }, 'gateway').gateway.webRoot).toBe(repositoryWebDist);
-    expect(readServiceConfig({ BSTORE_DEMO_AUTH: 'true', BSTORE_WEB_ROOT: '' }, 'gateway').gateway).not.toHaveProperty('webRoot');
+    expect(readServiceConfig({ BSTORE_DEMO_AUTH: 'true' }, 'gateway').settings.webRoot).toBe(repositoryWebDist);
+    expect(readServiceConfig({ BSTORE_DEMO_AUTH: 'true', BSTORE_WEB_ROOT: '' }, 'gateway').settings.webRoot).toBeUndefined();
   });
 });
