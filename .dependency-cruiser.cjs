@@ -50,6 +50,30 @@ module.exports = {
       to: { path: '^apps/' },
     },
     {
+      name: 'adapters-know-no-composition-root',
+      comment: "adapters are wired by main.ts and described by module.ts; they never import them",
+      severity: 'error',
+      from: { path: '^services/[^/]+/src/adapters/' },
+      to: { path: '^services/[^/]+/src/(main|module|index)\\.ts$' },
+    },
+    {
+      name: 'hosts-use-service-modules',
+      comment: "the hosts in apps/ load a service through its package's index (its module), never its domain, use cases or adapters",
+      severity: 'error',
+      from: { path: '^apps/' },
+      to: { path: '^services/[^/]+/src/(domain|application|adapters)/' },
+    },
+    {
+      name: 'web-is-a-client',
+      comment: 'the web app talks to the API over HTTP: it imports only itself, the status vocabulary of the contracts, React and i18next',
+      severity: 'error',
+      from: { path: '^web/src/' },
+      to: {
+        // vite/client: the bundler's types for import.meta.env (a declaration file, no code).
+        pathNot: ['^web/src/', '^packages/contracts/src/statuses\\.ts$', '^node_modules/(react|react-dom|react-i18next|i18next)/', '\\.css$', '^vite/client$'],
+      },
+    },
+    {
       name: 'kernel-is-pure',
       comment: 'the platform kernel is what domain code may import, so it imports no framework either',
       severity: 'error',

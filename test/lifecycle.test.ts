@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEnvelope, sourceOf, type EventEnvelope } from '@bstore/contracts';
+import { createEnvelope, sourceOf } from '@bstore/contracts';
 import type { EmbeddedBus } from '@bstore/platform';
 import { createAssignmentService, seedLibraries, type AssignmentService } from '@bstore/assignment';
 import { createBookService, type BookService } from '@bstore/book';
@@ -83,7 +83,7 @@ describe.each(databaseKinds(20))('the life of a reservation on %s', (_name, make
   const idOf = (res: { json: <T>() => T }) => res.json<ReservationJson>().reservationId;
   const outboxTypes = async (reservationId: number) =>
     (await reservation.internals.db.selectFrom('outbox').select(['type', 'envelope']).orderBy('created_at').execute())
-      .filter((r) => (r.envelope as EventEnvelope).subject === String(reservationId))
+      .filter((r) => r.envelope.subject === String(reservationId))
       .map((r) => r.type);
   /** Book's count of each kind of copy, and the rule that ties them. */
   const copiesOf = async (bookId: number) => {
@@ -223,8 +223,8 @@ describe.each(databaseKinds(20))('the life of a reservation on %s', (_name, make
 
   it('loans do not count against the limit of active reservations; waiting ones do', async () => {
     const books = await Promise.all([newBook(1), newBook(1), newBook(1), newBook(0)]);
-    const [a, b] = [idOf(await reserve('nia', books[0]!)), idOf(await reserve('nia', books[1]!))];
-    const full = await reserve('nia', books[2]!);
+    const [a, b] = [idOf(await reserve('nia', books[0])), idOf(await reserve('nia', books[1]))];
+    const full = await reserve('nia', books[2]);
     expect(full.statusCode).toBe(409);
     expect(full.json()).toMatchObject({ code: 'TOO_MANY_ACTIVE_RESERVATIONS' });
     for (const id of [a, b]) {
@@ -233,12 +233,12 @@ describe.each(databaseKinds(20))('the life of a reservation on %s', (_name, make
     }
     // Book gives the copies back to the count when it hears of the check-outs.
     const third = await eventually('a place to be free again', async () => {
-      const res = await reserve('nia', books[2]!);
+      const res = await reserve('nia', books[2]);
       return res.statusCode === 201 ? res : undefined;
     });
     expect(third.json()).toMatchObject({ status: 'bookReserveReq' });
-    expect((await reserve('nia', books[3]!, true)).json()).toMatchObject({ status: 'bookWaiting', queuePosition: 1 });
-    expect((await reserve('nia', books[0]!, true)).json()).toMatchObject({ code: 'TOO_MANY_ACTIVE_RESERVATIONS' });
+    expect((await reserve('nia', books[3], true)).json()).toMatchObject({ status: 'bookWaiting', queuePosition: 1 });
+    expect((await reserve('nia', books[0], true)).json()).toMatchObject({ code: 'TOO_MANY_ACTIVE_RESERVATIONS' });
   });
 
   it('a duplicated CopyGranted moves a waiting reservation once; one for a reservation cancelled meanwhile is ignored', async () => {

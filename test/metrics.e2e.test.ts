@@ -119,7 +119,7 @@ describe('scrape-time series of the consuming services', () => {
     }
     // ReservationRequested is read by assignment and customercenter; both park it.
     const malformed = createEnvelope({ type: 'ReservationRequested', source: sourceOf('reservation'), subject: '1', data: { reservationId: 'one' } });
-    await system.bus.publish(subjectOf('ReservationRequested'), malformed as EventEnvelope);
+    await system.bus.publish(subjectOf('ReservationRequested'), malformed);
     for (const name of ['assignment', 'customercenter'] as const) {
       await eventually(`${name} to count a pending dead letter`, async () => ((await pending(name)) === 1 ? true : undefined));
     }

@@ -100,7 +100,7 @@ afterAll(async () => {
 });
 
 /** The schema, with the document's components beside it so that its `#/components/...` references resolve. */
-const withComponents = (schema: JSONSchema): JSONSchema => ({ ...structuredClone(schema), components: structuredClone(doc.components ?? {}) }) as JSONSchema;
+const withComponents = (schema: JSONSchema): JSONSchema => ({ ...structuredClone(schema), components: structuredClone(doc.components ?? {}) });
 
 async function generate(file: string, name: string, schema: JSONSchema): Promise<void> {
   const source = await compile(withComponents(schema), name, { bannerComment: '', format: false, additionalProperties: false, strictIndexSignatures: true, unreachableDefinitions: false });

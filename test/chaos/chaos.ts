@@ -935,7 +935,7 @@ export async function runChaos(input: ChaosOptions): Promise<ChaosReport> {
       .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.max('updated_at').as('last')])
       .where('status', 'in', ['bookReserved', 'bookCanceled', 'bookLoaned', 'bookReturned', 'bookExpired'])
       .executeTakeFirstOrThrow();
-    report.sagas = { completed: Number(completed.n), spanMs: completed.last ? new Date(completed.last as Date).getTime() - started : null };
+    report.sagas = { completed: Number(completed.n), spanMs: completed.last ? new Date(completed.last).getTime() - started : null };
 
     // The life of a hold as the databases recorded it.
     const countOf = async (query: { executeTakeFirstOrThrow(): Promise<{ n: string | number }> }) => Number((await query.executeTakeFirstOrThrow()).n);

@@ -13,15 +13,15 @@ export async function memoryBus(logger = testLogger()): Promise<EmbeddedBus & Me
 /** Polls `probe` until it returns a value that is not undefined, or fails naming `what`. */
 export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let last: unknown;
+  let last: string | undefined;
   for (;;) {
     try {
       const value = await probe();
       if (value !== undefined) return value;
     } catch (err) {
-      last = err;
+      last = String(err);
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

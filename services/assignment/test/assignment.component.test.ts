@@ -131,7 +131,7 @@ describe.each(DATABASES)('assignment on %s', (_name, makeDatabase) => {
             type === 'ReservationCheckedOut'
               ? { reservationId: id, bookId: 1, customerId: 'alice', libraryId: null, dueAt: new Date().toISOString(), status: 'bookLoaned' as const }
               : { reservationId: id, bookId: 1, customerId: 'alice', libraryId: null, pickupBy: new Date().toISOString(), status: 'bookExpired' as const },
-        } as Parameters<typeof createEnvelope>[0]);
+        });
       const load = async () => (await listLibraries()).reduce((sum, l) => sum + (l.activeAssignments ?? 0), 0);
       const before = await load();
       for (const [id, type] of [[5701, 'ReservationCheckedOut'], [5702, 'ReservationExpired']] as const) {

@@ -433,7 +433,7 @@ export function describeReservationPageStoreContract(name: string, open: () => P
         const ids = lives.map((l) => l.waitlisted.reservationId);
         const { stored, expected } = await positions(ids, changes);
         expect(stored).toEqual(expected);
-        expect([...stored].filter((p) => p !== null).sort((x, y) => x! - y!)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
+        expect([...stored].filter((p) => p !== null).sort((x, y) => x - y)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
         const line = await sut.store.waitingLine({ bookId: book, limit: 100 });
         expect(line.map((p) => p.queuePosition)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
         expect(line.map((p) => p.queueTicket)).toEqual([...line.map((p) => p.queueTicket)].sort((x, y) => x! - y!));

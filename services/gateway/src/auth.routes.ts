@@ -35,7 +35,11 @@ export async function authRoutes(app: HttpApp, options: AuthRoutesOptions): Prom
       ? app.createRateLimit({
           max: options.loginAttemptsPerMinute,
           timeWindow: 60_000,
-          keyGenerator: (request: FastifyRequest) => `${request.ip}|${String((request.body as { username?: unknown } | undefined)?.username ?? '').toLowerCase()}`,
+          // Called by the handler, after the body was validated: the user name is a string there.
+          keyGenerator: (request: FastifyRequest) => {
+            const username = (request.body as { username?: unknown } | undefined)?.username;
+            return `${request.ip}|${typeof username === 'string' ? username.toLowerCase() : ''}`;
+          },
         })
       : undefined;
 

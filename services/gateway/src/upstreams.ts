@@ -8,7 +8,7 @@ export type Upstream = 'reservation' | 'assignment' | 'book' | 'customercenter';
 function* causesOf(err: unknown): Generator<{ code?: unknown; syscall?: unknown }> {
   let e: unknown = err;
   for (let depth = 0; e && depth < 5; depth++) {
-    yield e as { code?: unknown; syscall?: unknown };
+    yield e;
     e = (e as { cause?: unknown }).cause;
   }
 }

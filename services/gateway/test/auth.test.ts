@@ -198,7 +198,7 @@ describe('a gateway whose tokens come from an identity provider (JWKS only)', ()
 
   it('a demo token is refused there', async () => {
     const demoTokenRes = await signIn(open, 'librarian', 'librarian');
-    const res = await get(providerOnly, '/admin/dead-letters', { authorization: `Bearer ${demoTokenRes.body.access_token}` });
+    const res = await get(providerOnly, '/admin/dead-letters', { authorization: `Bearer ${demoTokenRes.body.access_token as string}` });
     expect(res.status).toBe(401);
     expect(res.body.code).toBe('INVALID_TOKEN');
   });

@@ -48,7 +48,7 @@ describe('the active-reservations index', () => {
       .where('customer_id', '=', 'patron-0')
       .where('status', 'in', ACTIVE_STATUSES)
       .compile();
-    const plan = await db.executeQuery<{ 'QUERY PLAN': string }>({ ...query, sql: `EXPLAIN ${query.sql}` } as typeof query & { sql: string });
+    const plan = await db.executeQuery<{ 'QUERY PLAN': string }>({ ...query, sql: `EXPLAIN ${query.sql}` });
     const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
     expect(text).toContain('reservations_active_by_customer');
     const count = await db.executeQuery<{ n: string }>(query);

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import type { EventEnvelope } from '@bstore/contracts';
 import type { EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
 import { createReservationService, type BookAvailability, type BookClient, type HoldOutcome, type ReservationService } from '@bstore/reservation';
@@ -168,10 +167,9 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
   const deliverToBook = async () => {
     const rows = await reservation.internals.db.selectFrom('outbox').select('envelope').orderBy('created_at').execute();
     for (const { envelope } of rows) {
-      const e = envelope as EventEnvelope;
-      if (delivered.has(e.id)) continue;
-      delivered.add(e.id);
-      await book.internals.consumer.handle(e);
+      if (delivered.has(envelope.id)) continue;
+      delivered.add(envelope.id);
+      await book.internals.consumer.handle(envelope);
     }
   };
 

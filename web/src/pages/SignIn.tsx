@@ -50,7 +50,7 @@ export function SignIn({ api, onSignedIn }: SignInProps) {
     <div className="sign-in">
       <h1 tabIndex={-1}>{t('signIn.title')}</h1>
       <p>{t('signIn.intro')}</p>
-      <form onSubmit={submit} className="card form" aria-describedby={error ? errorId : undefined}>
+      <form onSubmit={(e) => void submit(e)} className="card form" aria-describedby={error ? errorId : undefined}>
         <div className="field">
           <label htmlFor={userId}>{t('signIn.username')}</label>
           <input id={userId} name="username" autoComplete="username" required maxLength={64} value={username} onChange={(e) => setUsername(e.target.value)} />

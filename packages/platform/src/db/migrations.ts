@@ -24,7 +24,7 @@ export async function migrateToLatest(db: Kysely<unknown>, migrations: Migration
   const { error, results } = await migratorOf(db, migrations, schema).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = messageOf(error);
     throw new MigrationError(failed ? `migration ${failed} failed: ${reason}` : `migrating failed: ${reason}`, { cause: error });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
@@ -78,4 +78,9 @@ function migratorOf(db: Kysely<unknown>, migrations: Migrations, schema?: string
     // not find another service's and skip creating them.
     ...(schema !== undefined ? { migrationTableSchema: schema } : {}),
   });
+}
+
+/** What a failed migration threw, as text: an Error's message, anything else as String() gives it. */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

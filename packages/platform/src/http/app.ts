@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBodyParser, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics, Histogram } from 'prom-client';
@@ -193,7 +193,9 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   });
   // JSON bodies only (text/plain and the like are 415), nested at most MAX_JSON_DEPTH deep: a deeper
   // body is refused before it is parsed, as JSON.parse would overflow the stack on it (a 500).
-  const parseJson = app.getDefaultJsonParser('error', 'error');
+  // Fastify's default JSON parser is the callback form (it calls `done` and returns nothing); its
+  // type also admits the promise form, which it never is.
+  const parseJson = app.getDefaultJsonParser('error', 'error') as Exclude<FastifyBodyParser<string>, (...args: never[]) => Promise<unknown>>;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');

@@ -102,7 +102,7 @@ export function registerOpenApi(app: FastifyInstance, options: OpenApiOptions): 
   const registered: RegisteredRoute[] = [];
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    const schema = route.schema as { hide?: boolean } | undefined;
+    const schema = route.schema;
     for (const method of methods) registered.push({ method: String(method), url: route.url, hidden: schema?.hide === true });
   });
   app.decorate('registeredRoutes', () => registered.filter((r) => r.method !== 'HEAD'));
@@ -125,7 +125,7 @@ export function registerOpenApi(app: FastifyInstance, options: OpenApiOptions): 
       // Guarded routes say so: Swagger UI then sends the token given under "Authorize".
       const guard = guardOf(route.onRequest);
       const security = guard ? { security: [{ bearerAuth: [] }], 'x-bstore-role': guard } : {};
-      return { schema: { ...given, tags: given.tags ?? [tagOf(url)], ...security } as typeof schema, url };
+      return { schema: { ...given, tags: given.tags ?? [tagOf(url)], ...security }, url };
     },
   });
 

@@ -101,7 +101,7 @@ function AddLibraryForm({ onAdded }: { onAdded: () => void }) {
   return (
     <section className="card" aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>{t('libraries.addTitle')}</h2>
-      <form className="form grid-form" onSubmit={submit}>
+      <form className="form grid-form" onSubmit={(e) => void submit(e)}>
         <div className="field">
           <label htmlFor={`${id}-name`}>{t('libraries.name')}</label>
           <input id={`${id}-name`} required maxLength={200} value={name} onChange={(e) => setName(e.target.value)} />

@@ -117,7 +117,7 @@ function AddBookForm({ onAdded }: { onAdded: () => void }) {
   return (
     <section className="card" aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>{t('staffBooks.addTitle')}</h2>
-      <form className="form grid-form" onSubmit={submit}>
+      <form className="form grid-form" onSubmit={(e) => void submit(e)}>
         <div className="field">
           <label htmlFor={`${id}-name`}>{t('staffBooks.bookName')}</label>
           <input id={`${id}-name`} required maxLength={300} value={bookName} onChange={(e) => setBookName(e.target.value)} />

@@ -94,6 +94,16 @@ function problemCodeOf(payload: unknown): string | undefined {
 }
 
 /**
+ * The body an onSend hook sees, as text. Fastify has serialized it by then: a string (JSON), a
+ * Buffer, or nothing for an empty answer. These routes never stream, so nothing else is stored.
+ */
+function sentText(payload: unknown): string {
+  if (typeof payload === 'string') return payload;
+  if (Buffer.isBuffer(payload)) return payload.toString('utf8');
+  return '';
+}
+
+/**
  * Idempotency-Key for one route (IETF httpapi idempotency-key draft): the first final answer —
  * status and body — is stored per customer and key and replayed for a retry; the same key with
  * another body is 422; while the first request still runs, 409. A 5xx or a refusal of the moment
@@ -140,7 +150,7 @@ export function idempotencyHooks(store: IdempotencyStore, clock: Clock, options:
       if (!isFinal(reply.statusCode, payload)) await store.release(claim, clock.now());
       else {
         const contentType = String(reply.getHeader('content-type') ?? 'application/json');
-        await store.complete(claim, { status: reply.statusCode, contentType, body: typeof payload === 'string' ? payload : String(payload ?? '') });
+        await store.complete(claim, { status: reply.statusCode, contentType, body: sentText(payload) });
       }
     } catch (err) {
       // The answer still goes out; a retry with this key then waits for the lock to expire.
