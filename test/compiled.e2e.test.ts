@@ -321,7 +321,7 @@ describe('the compiled build, run as the container image runs it', () => {
     const { code, output } = await run(process.execPath, [
       '--input-type=module',
       '-e',
-      "const m = await import('./apps/launcher/dist/embedded-system.js'); process.stdout.write(m.DEFAULT_WEB_ROOT);",
+      "const m = await import('./services/gateway/dist/module.js'); process.stdout.write(m.DEFAULT_WEB_ROOT);",
     ]);
     expect(code, output).toBe(0);
     expect(output.replace(/\/$/, '')).toBe(join(app, 'web/dist'));
