@@ -18,6 +18,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { SAGA_CORRELATION } from '@bstore/contracts';
 import { addLogFields } from './log-context.ts';
 
 /** The standard sampler names (OTEL_TRACES_SAMPLER); `ratio` is OTEL_TRACES_SAMPLER_ARG for the ratio ones. */
@@ -174,22 +175,19 @@ export function untracedTracer(): Tracer {
   return trace.getTracer('@bstore/platform');
 }
 
-/** Span attribute naming the reservation a span works on. */
-export const ATTR_RESERVATION_ID = 'bstore.reservation.id';
-
 /**
- * Says which reservation the current request or event is about: on its span (to find the trace
- * by reservation) and on its log lines from here on.
+ * Says which saga the current request or event is about (its correlation id, the contracts'
+ * `SAGA_CORRELATION`): on its span (to find the trace by it) and on its log lines from here on.
  */
-export function tagReservation(reservationId: number): void {
-  trace.getSpan(context.active())?.setAttribute(ATTR_RESERVATION_ID, reservationId);
-  addLogFields({ reservationId });
+export function tagCorrelation(id: number): void {
+  trace.getSpan(context.active())?.setAttribute(SAGA_CORRELATION.spanAttribute, id);
+  addLogFields({ [SAGA_CORRELATION.field]: id });
 }
 
-/** Tags the current span and log lines with the reservation an event's data names, if it names one. */
-export function tagEventReservation(data: unknown): void {
-  const reservationId = (data as { reservationId?: unknown } | null | undefined)?.reservationId;
-  if (typeof reservationId === 'number') tagReservation(reservationId);
+/** Tags the current span and log lines with the correlation id an event's data carries, if it carries one. */
+export function tagEventCorrelation(data: unknown): void {
+  const id = (data as Record<string, unknown> | null | undefined)?.[SAGA_CORRELATION.field];
+  if (typeof id === 'number') tagCorrelation(id);
 }
 
 /**

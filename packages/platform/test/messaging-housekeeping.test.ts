@@ -7,7 +7,7 @@ import { createEnvelope, subjectOf, type EventEnvelope } from '@bstore/contracts
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrations.ts';
 import { createHttpApp } from '../src/http/app.ts';
-import type { ConsumerSpec, Delivery, DeliveryOutcome, MessageBus, Subscription } from '../src/messaging/bus.ts';
+import type { EventPublisher, EventSubscriber } from '../src/messaging/bus.ts';
 import { EventConsumer } from '../src/messaging/consumer.ts';
 import {
   INBOX_MIN_RETENTION_MS,
@@ -24,29 +24,22 @@ import { ServiceRuntime } from '../src/service-runtime.ts';
 import { eventually, testLogger } from '../../../test/support/harness.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
 
-/** A bus that only records what is published (in order), and can refuse while `down`. */
-class RecordingBus implements MessageBus {
+/** A bus that only records what is published (in order): the relay's whole port (EventPublisher). */
+class RecordingBus implements EventPublisher {
   readonly published: string[] = [];
   async publish(_subject: string, envelope: EventEnvelope): Promise<void> {
     // A real bus answers asynchronously: let other relays' work interleave.
     await new Promise((r) => setImmediate(r));
     this.published.push(envelope.id);
   }
-  subscribe(_spec: ConsumerSpec, _handler: (d: Delivery) => Promise<DeliveryOutcome>): Promise<Subscription> {
-    throw new Error('not used');
-  }
-  async declareConsumer(): Promise<void> {}
-  async replay(): Promise<number> {
-    return 0;
-  }
-  async lag(): Promise<number | undefined> {
-    return undefined;
-  }
-  async healthy(): Promise<boolean> {
-    return true;
-  }
-  async close(): Promise<void> {}
 }
+
+/** For a consumer driven by `handle()` in the test: it never subscribes. */
+const NOT_SUBSCRIBED: EventSubscriber = {
+  subscribe: () => Promise.reject(new Error('not used')),
+  declareConsumer: async () => {},
+  lag: async () => undefined,
+};
 
 /** A logger that keeps its warnings, to check what was said. */
 function capturingLogger(): { logger: Logger; warnings: () => { msg: string; configured?: number; used?: number }[] } {
@@ -258,7 +251,7 @@ describe.each(DATABASES)('messaging housekeeping on %s', (kind, make) => {
       const consumer = new EventConsumer({
         name: 'probe',
         inbox: new KyselyInbox(db),
-        bus: new RecordingBus(),
+        bus: NOT_SUBSCRIBED,
         logger,
         handlers: {
           ReservationRequested: async () => {

@@ -13,7 +13,7 @@ import {
   createLogger,
   inSpan,
   runWithLogFields,
-  tagReservation,
+  tagCorrelation,
   traceparentOf,
   withTraceHeaders,
 } from '../src/index.ts';
@@ -173,7 +173,7 @@ describe('log lines', () => {
     await inSpan(tracing.tracer, 'work', { kind: SpanKind.SERVER }, async (span) => {
       await runWithLogFields({ eventId: 'e-1' }, async () => {
         child.info('before');
-        tagReservation(42);
+        tagCorrelation(42);
         await Promise.resolve();
         child.info({ eventId: 'given' }, 'after');
       });

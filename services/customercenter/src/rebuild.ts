@@ -8,7 +8,7 @@
  * done, 2 on a bad setting (naming the variable), 1 when the rebuild fails.
  */
 import { InvalidEventError, parseEvent, subjectOf, type EventEnvelope } from '@bstore/contracts';
-import { ConfigError, NatsJetStreamBus, createLogger, readNatsSettings, readSettings, type Env, type Logger, type MessageBus, type NatsSettings } from '@bstore/platform';
+import { ConfigError, NatsJetStreamBus, createLogger, readNatsSettings, readSettings, type Env, type Logger, type NatsSettings, type StreamReplayer } from '@bstore/platform';
 import { isPageEvent, type PageEvent } from './application/events.ts';
 import { ProjectReservationEvent } from './application/project-reservation-event/project-reservation-event.service.ts';
 import { PAGE_EVENT_TYPES } from './domain/reservation-page.ts';
@@ -22,7 +22,8 @@ import { customercenterSettings } from './module.ts';
 export const PAGE_EVENT_SUBJECTS: readonly string[] = PAGE_EVENT_TYPES.map(subjectOf);
 
 export interface RebuildOptions {
-  bus: MessageBus;
+  /** Only the replay of the stream: the rebuild neither publishes nor consumes. */
+  bus: StreamReplayer;
   redis: RedisReadModelConfig;
   logger: Logger;
 }

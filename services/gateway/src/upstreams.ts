@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyReplyFromHooks } from '@fastify/reply-from';
-import { HttpProblem, REPLICA_STATE_HEADER, tagReservation, withTraceHeaders } from '@bstore/platform';
+import { HttpProblem, REPLICA_STATE_HEADER, tagCorrelation, withTraceHeaders } from '@bstore/platform';
 
 export type Upstream = 'reservation' | 'assignment' | 'book' | 'customercenter';
 
@@ -68,7 +68,7 @@ const RESERVATION_PATH = /^\/(?:reservations|reservationPages)\/([1-9]\d{0,14})(
 /** Tags the current request's span and log lines with the reservation `path` names, if any. */
 export function tagReservationOf(path: unknown): void {
   const match = typeof path === 'string' ? RESERVATION_PATH.exec(path) : null;
-  if (match?.[1]) tagReservation(Number(match[1]));
+  if (match?.[1]) tagCorrelation(Number(match[1]));
 }
 
 /** Errors only a connection that could not be made gives: nothing was sent. */

@@ -17,7 +17,8 @@ import { registerAuthentication } from './request-context.ts';
 import type { ServiceAuth } from '../auth/service-auth.ts';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import { runWithLogFields } from '../log-context.ts';
-import { ServiceTracing, tagReservation } from '../tracing.ts';
+import { SAGA_CORRELATION } from '@bstore/contracts';
+import { ServiceTracing, tagCorrelation } from '../tracing.ts';
 
 export type HttpApp = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger, TypeBoxTypeProvider>;
 
@@ -127,9 +128,9 @@ function instrumentRequests(app: HttpApp, tracing: ServiceTracing): void {
   instrumentation.plugin()(app as unknown as FastifyInstance, {}, () => {});
 }
 
-/** A reservation id in a route's params (`/reservations/:reservationId`), before validation. */
-function reservationIdParam(request: FastifyRequest): number | undefined {
-  const raw = (request.params as { reservationId?: unknown } | undefined)?.reservationId;
+/** The saga's correlation id in a route's params (`/reservations/:reservationId`), before validation. */
+function correlationParam(request: FastifyRequest): number | undefined {
+  const raw = (request.params as Record<string, unknown> | undefined)?.[SAGA_CORRELATION.field];
   return typeof raw === 'string' && /^[1-9]\d{0,14}$/.test(raw) ? Number(raw) : undefined;
 }
 
@@ -176,12 +177,12 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
 
   instrumentRequests(app, options.tracing ?? new ServiceTracing(options.service));
-  // Each request's log lines carry its own fields (a reservation's id) from here on: the rest of
-  // its hooks and its handler run inside this context.
+  // Each request's log lines carry its own fields (the saga's correlation id) from here on: the
+  // rest of its hooks and its handler run inside this context.
   app.addHook('onRequest', (request, _reply, done) => {
     runWithLogFields({}, () => {
-      const reservationId = reservationIdParam(request);
-      if (reservationId !== undefined) tagReservation(reservationId);
+      const id = correlationParam(request);
+      if (id !== undefined) tagCorrelation(id);
       done();
     });
   });

@@ -22,23 +22,30 @@ export interface Subscription {
   stop(): Promise<void>;
 }
 
-/**
- * The broker-neutral bus port. Publishing resolves once the bus has durably accepted the message;
- * a message id seen before is accepted again without a second copy (deduplication). Delivery is
- * at least once, to every durable consumer whose subjects match, until its handler acks.
- *
- * @example
- * await bus.publish(subjectOf('ReservationRequested'), envelope);
- * const sub = await bus.subscribe({ durableName: 'assignment', subjects: [...] }, async (d) => ({ kind: 'ack' }));
- */
-export interface MessageBus {
+/** The publishing side of the bus: all an outbox relay needs. */
+export interface EventPublisher {
+  /** Resolves once the bus has durably accepted the message; a message id seen before is accepted again without a second copy. */
   publish(subject: string, envelope: EventEnvelope): Promise<void>;
+}
+
+/** The consuming side: durable consumers (shared by a service's replicas) and what waits for them. */
+export interface EventSubscriber {
   subscribe(spec: ConsumerSpec, handler: (delivery: Delivery) => Promise<DeliveryOutcome>): Promise<Subscription>;
   /**
    * Creates the durable consumer without receiving yet (idempotent): from now on messages are kept
    * for it, so a service that starts with its consumer paused loses nothing.
    */
   declareConsumer(spec: ConsumerSpec): Promise<void>;
+  /**
+   * How many messages wait for the durable consumer `durableName`: stored for it and not yet
+   * acknowledged (those being delivered or waiting for a retry included). Undefined when the bus
+   * does not know that consumer. For the `bstore_consumer_lag` metric, read at scrape time.
+   */
+  lag(durableName: string): Promise<number | undefined>;
+}
+
+/** Reading the stream back, for an operator's rebuild of a read model. */
+export interface StreamReplayer {
   /**
    * Delivers to `handler`, one at a time and in stream order, every stored message on `subjects`
    * from the first one kept up to the last one stored when the replay began; then resolves with how
@@ -48,13 +55,23 @@ export interface MessageBus {
    * throws ends the replay with its error.
    */
   replay(subjects: readonly string[], handler: (delivery: Delivery) => Promise<void>): Promise<number>;
-  /**
-   * How many messages wait for the durable consumer `durableName`: stored for it and not yet
-   * acknowledged (those being delivered or waiting for a retry included). Undefined when the bus
-   * does not know that consumer. For the `bstore_consumer_lag` metric, read at scrape time.
-   */
-  lag(durableName: string): Promise<number | undefined>;
+}
+
+/** The connection itself: readiness and shutdown, the host's concern. */
+export interface BusConnection {
   /** Whether the bus can accept messages now (for readiness). */
   healthy(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/**
+ * The broker-neutral bus, as an adapter implements it: the four narrow ports together. Code that
+ * uses the bus takes only the port it needs (the relay an `EventPublisher`, a consumer an
+ * `EventSubscriber`, the rebuild a `StreamReplayer`), so its test double has only that to fake.
+ * Delivery is at least once, to every durable consumer whose subjects match, until its handler acks.
+ *
+ * @example
+ * await bus.publish(subjectOf('ReservationRequested'), envelope);
+ * const sub = await bus.subscribe({ durableName: 'assignment', subjects: [...] }, async (d) => ({ kind: 'ack' }));
+ */
+export interface MessageBus extends EventPublisher, EventSubscriber, StreamReplayer, BusConnection {}

@@ -2,9 +2,9 @@ import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { trace, type Span, type Tracer } from '@opentelemetry/api';
 import { runWithLogFields } from '../log-context.ts';
-import { SpanKind, untracedTracer, contextOfTraceparent, inSpan, markSpanFailed, tagEventReservation } from '../tracing.ts';
+import { SpanKind, untracedTracer, contextOfTraceparent, inSpan, markSpanFailed, tagEventCorrelation } from '../tracing.ts';
 import { InvalidEventError, isEventType, parseEvent, subjectOf, type EventEnvelope, type EventType, type IntegrationEvent } from '@bstore/contracts';
-import type { Delivery, DeliveryOutcome, MessageBus, Subscription } from './bus.ts';
+import type { Delivery, DeliveryOutcome, EventSubscriber, Subscription } from './bus.ts';
 import type { Inbox } from './inbox.ts';
 
 /** A handler's effect runs in the inbox's unit of work (`Ctx`), which also records the event. */
@@ -20,7 +20,7 @@ export interface EventConsumerOptions<Ctx> {
   name: string;
   /** Remembers handled events and parks dead letters (`KyselyInbox` for a SQL database). */
   inbox: Inbox<Ctx>;
-  bus: MessageBus;
+  bus: EventSubscriber;
   logger: Logger;
   handlers: ContextEventHandlers<Ctx>;
   /**
@@ -76,7 +76,7 @@ const defaultBackoff = (n: number): number => Math.min(250 * 2 ** (n - 1), 30_00
 export class EventConsumer<Ctx> implements Redeliverer {
   readonly name: string;
   readonly #inbox: Inbox<Ctx>;
-  readonly #bus: MessageBus;
+  readonly #bus: EventSubscriber;
   readonly #logger: Logger;
   readonly #handlers: ContextEventHandlers<Ctx>;
   readonly #maxDeliver: number;
@@ -157,7 +157,7 @@ export class EventConsumer<Ctx> implements Redeliverer {
     const parent = contextOfTraceparent(envelope.traceparent);
     return runWithLogFields({ eventId: envelope.id, type }, () =>
       inSpan(this.#tracer, `${operation} ${type}`, { kind: SpanKind.CONSUMER, attributes, parent }, (span) => {
-        tagEventReservation(envelope.data);
+        tagEventCorrelation(envelope.data);
         return fn(span);
       }),
     );

@@ -4,9 +4,9 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Tracer } from '@opentelemetry/api';
 import { parseEvent, subjectOf, type EventEnvelope } from '@bstore/contracts';
-import { SpanKind, untracedTracer, contextOfTraceparent, inSpan, tagEventReservation, traceparentOf } from '../tracing.ts';
+import { SpanKind, untracedTracer, contextOfTraceparent, inSpan, tagEventCorrelation, traceparentOf } from '../tracing.ts';
 import type { Outbox } from '../kernel/ports.ts';
-import type { MessageBus } from './bus.ts';
+import type { EventPublisher } from './bus.ts';
 import { OutboxPruner, type PruningOptions } from './housekeeping.ts';
 import type { MessagingTables } from './schema.ts';
 import { Wakeup } from './wakeup.ts';
@@ -54,7 +54,7 @@ export class KyselyOutbox implements Outbox {
 
 export interface OutboxRelayOptions {
   db: Kysely<MessagingTables>;
-  bus: MessageBus;
+  bus: EventPublisher;
   logger: Logger;
   /**
    * Rows published per transaction (default 100, at most MAX_RELAY_BATCH_SIZE). The relay holds
@@ -97,7 +97,7 @@ interface BacklogSample {
  */
 export class OutboxRelay {
   readonly #db: Kysely<MessagingTables>;
-  readonly #bus: MessageBus;
+  readonly #bus: EventPublisher;
   readonly #logger: Logger;
   readonly #batchSize: number;
   readonly #pollMs: number;
@@ -248,7 +248,7 @@ export class OutboxRelay {
       'messaging.message.id': envelope.id,
     };
     return inSpan(this.#tracer, `publish ${envelope.type}`, { kind: SpanKind.PRODUCER, attributes, parent: contextOfTraceparent(envelope.traceparent) }, async () => {
-      tagEventReservation(envelope.data);
+      tagEventCorrelation(envelope.data);
       await this.#bus.publish(subject, envelope);
     });
   }

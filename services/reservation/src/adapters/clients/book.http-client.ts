@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { AppLogger } from '@bstore/platform/kernel';
-import { SpanKind, inSpan, tagReservation, untracedTracer, withTraceHeaders, type Tracer } from '@bstore/platform';
+import { SpanKind, inSpan, tagCorrelation, untracedTracer, withTraceHeaders, type Tracer } from '@bstore/platform';
 import type { BookAvailability, BookClient, HoldOutcome } from '../../application/ports.ts';
 import { registerBookCallMetrics, type BookCallMetrics, type BookCallOutcome } from './book-call.metrics.ts';
 import { BookCallFailure, BookCallPolicy, MAX_BACKOFF_MS, type CallFailure, type CircuitStateName } from './book-call.policy.ts';
@@ -143,7 +143,7 @@ export class HttpBookClient implements BookClient {
   }
 
   async hold(request: { bookId: number; reservationId: number; customerId: string; waitlist?: boolean }): Promise<HoldOutcome> {
-    tagReservation(request.reservationId);
+    tagCorrelation(request.reservationId);
     const started = performance.now();
     const result = await this.#policy.execute((signal) => this.#attempt(request, signal));
     const seconds = (performance.now() - started) / 1000;
