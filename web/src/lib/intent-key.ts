@@ -1,5 +1,7 @@
-import { useCallback, useRef } from 'react';
+import { useCallback, useRef, useState } from 'react';
 import { ApiError, newIdempotencyKey } from '../api.ts';
+import { useApp } from '../context.ts';
+import { describeError } from './errors.ts';
 
 /**
  * One Idempotency-Key per user intent. `keyFor(intent)` gives the key of an intent (a string that
@@ -26,4 +28,35 @@ export function useIntentKeys() {
   }, []);
 
   return { keyFor, settle };
+}
+
+/**
+ * A staff action with its Idempotency-Key: `run(intent, call, onDone)` sends `call` with the
+ * intent's key unless one is already running, settles the key by the answer, and on a refusal
+ * keeps the error (for the form) and says it in a message. `busy` and `error` drive the form.
+ */
+export function useIntentAction() {
+  const { notify } = useApp();
+  const { keyFor, settle } = useIntentKeys();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+
+  const run = async <T>(intent: string, call: (idempotencyKey: string) => Promise<T>, onDone: (result: T) => void): Promise<void> => {
+    if (busy) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const result = await call(keyFor(intent));
+      settle(intent);
+      onDone(result);
+    } catch (err) {
+      settle(intent, err);
+      setError(err);
+      notify('error', (tt, lng) => describeError(tt, err, lng));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return { busy, error, run };
 }

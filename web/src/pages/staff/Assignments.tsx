@@ -2,11 +2,11 @@ import { useCallback, useEffect, useId, useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import type { Assignment, Page } from '../../api.ts';
 import { Pager } from '../../components/Pager.tsx';
-import { TableWrap } from '../../components/TableWrap.tsx';
+import { DataTable } from '../../components/TableWrap.tsx';
 import { useApp } from '../../context.ts';
-import { describeError } from '../../lib/errors.ts';
 import { formatDateTime } from '../../lib/format.ts';
 import { hashQuery } from '../../lib/hooks.ts';
+import { FilterButtons, ListStatus } from '../../components/FormParts.tsx';
 
 const PAGE_SIZE = 20;
 
@@ -61,65 +61,36 @@ export function Assignments() {
           <label htmlFor={`${id}-rid`}>{t('assignments.filterLabel')}</label>
           <input id={`${id}-rid`} type="number" inputMode="numeric" min={1} step={1} value={draft} onChange={(e) => setDraft(e.target.value)} />
         </div>
-        <div className="buttons">
-          <button type="submit" className="button-primary">
-            {t('common.filter')}
-          </button>
-          <button
-            type="button"
-            onClick={() => {
-              setDraft('');
-              setReservationId('');
-              setOffset(0);
-            }}
-          >
-            {t('common.resetFilters')}
-          </button>
-          <button type="button" onClick={() => void reload()}>
-            {t('common.refresh')}
-          </button>
-        </div>
+        <FilterButtons
+          onReset={() => {
+            setDraft('');
+            setReservationId('');
+            setOffset(0);
+          }}
+          onRefresh={() => void reload()}
+        />
       </form>
-      {error !== null && <p className="form-error">{describeError(t, error, i18n.language)}</p>}
-      {page === null && error === null && <p>{t('app.loading')}</p>}
-      {page !== null && page.items.length === 0 && <p>{t('assignments.empty')}</p>}
-      {page !== null && page.items.length > 0 && (
-        <TableWrap label={t('assignments.title')}>
-          <table>
-            <caption className="visually-hidden">{t('assignments.title')}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t('assignments.id')}</th>
-                <th scope="col">{t('assignments.reservation')}</th>
-                <th scope="col">{t('assignments.book')}</th>
-                <th scope="col">{t('assignments.customer')}</th>
-                <th scope="col">{t('assignments.library')}</th>
-                <th scope="col">{t('assignments.status')}</th>
-                <th scope="col">{t('assignments.created')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.items.map((a) => (
-                <tr key={a.assignmentId}>
-                  <th scope="row">{a.assignmentId}</th>
-                  <td>
-                    <a href={`#/staff/reservations/${a.reservationId}`}>{a.reservationId}</a>
-                  </td>
-                  <td>{a.bookId}</td>
-                  <td>{a.customerId}</td>
-                  <td>{a.libraryName ?? t('common.dash')}</td>
-                  <td>
-                    {t(STATUS_KEYS[a.status])} (<code>{a.status}</code>)
-                  </td>
-                  <td>
-                    <time dateTime={a.createdAt}>{formatDateTime(a.createdAt, i18n.language)}</time>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
-      )}
+      <ListStatus page={page} error={error} empty={t('assignments.empty')}>
+        <DataTable title={t('assignments.title')} columns={[t('assignments.id'), t('assignments.reservation'), t('assignments.book'), t('assignments.customer'), t('assignments.library'), t('assignments.status'), t('assignments.created')]}>
+          {page?.items.map((a) => (
+            <tr key={a.assignmentId}>
+              <th scope="row">{a.assignmentId}</th>
+              <td>
+                <a href={`#/staff/reservations/${a.reservationId}`}>{a.reservationId}</a>
+              </td>
+              <td>{a.bookId}</td>
+              <td>{a.customerId}</td>
+              <td>{a.libraryName ?? t('common.dash')}</td>
+              <td>
+                {t(STATUS_KEYS[a.status])} (<code>{a.status}</code>)
+              </td>
+              <td>
+                <time dateTime={a.createdAt}>{formatDateTime(a.createdAt, i18n.language)}</time>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      </ListStatus>
       {page !== null && <Pager total={page.total} limit={PAGE_SIZE} offset={offset} onOffset={setOffset} label={t('assignments.title')} />}
     </>
   );

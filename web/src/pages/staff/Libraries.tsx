@@ -4,7 +4,8 @@ import type { LibraryWithLoad } from '../../api.ts';
 import { TableWrap } from '../../components/TableWrap.tsx';
 import { useApp } from '../../context.ts';
 import { describeError } from '../../lib/errors.ts';
-import { useIntentKeys } from '../../lib/intent-key.ts';
+import { useIntentAction } from '../../lib/intent-key.ts';
+import { FormError, SubmitButton } from '../../components/FormParts.tsx';
 
 /** The library branches, with their load, and a form to add one. */
 export function Libraries() {
@@ -66,36 +67,22 @@ export function Libraries() {
 }
 
 function AddLibraryForm({ onAdded }: { onAdded: () => void }) {
-  const { t, i18n } = useTranslation();
+  const { t } = useTranslation();
   const { api, notify } = useApp();
   const [name, setName] = useState('');
   const [address, setAddress] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const { keyFor, settle } = useIntentKeys();
+  const { busy, error, run } = useIntentAction();
   const id = useId();
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    if (busy) return;
     const body = { name: name.trim(), ...(address.trim() ? { address: address.trim() } : {}) };
-    const intent = `library:${JSON.stringify(body)}`;
-    setBusy(true);
-    setError(null);
-    try {
-      const library = await api.createLibrary(body, keyFor(intent));
-      settle(intent);
+    return run(`library:${JSON.stringify(body)}`, (key) => api.createLibrary(body, key), (library) => {
       notify('success', (tt) => tt('libraries.added', { id: library.libraryId, name: library.name }));
       setName('');
       setAddress('');
       onAdded();
-    } catch (err) {
-      settle(intent, err);
-      setError(err);
-      notify('error', (tt, lng) => describeError(tt, err, lng));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -110,16 +97,8 @@ function AddLibraryForm({ onAdded }: { onAdded: () => void }) {
           <label htmlFor={`${id}-address`}>{t('libraries.address')}</label>
           <input id={`${id}-address`} maxLength={300} value={address} onChange={(e) => setAddress(e.target.value)} />
         </div>
-        {error !== null && (
-          <p className="form-error" role="alert">
-            {describeError(t, error, i18n.language)}
-          </p>
-        )}
-        <div className="buttons">
-          <button type="submit" className="button-primary" disabled={busy} aria-busy={busy}>
-            {t('libraries.add')}
-          </button>
-        </div>
+        <FormError error={error} />
+        <SubmitButton busy={busy}>{t('libraries.add')}</SubmitButton>
       </form>
     </section>
   );

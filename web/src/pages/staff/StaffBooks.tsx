@@ -7,7 +7,8 @@ import { TableWrap } from '../../components/TableWrap.tsx';
 import { useApp } from '../../context.ts';
 import { describeError } from '../../lib/errors.ts';
 import { useVisibleInterval } from '../../lib/hooks.ts';
-import { useIntentKeys } from '../../lib/intent-key.ts';
+import { useIntentAction } from '../../lib/intent-key.ts';
+import { FormError, SubmitButton } from '../../components/FormParts.tsx';
 import { BOOKS_PAGE_SIZE, useBooks } from '../../lib/use-books.ts';
 
 /** The librarian's books: add a book, add or withdraw copies. */
@@ -73,45 +74,31 @@ export function StaffBooks() {
 }
 
 function AddBookForm({ onAdded }: { onAdded: () => void }) {
-  const { t, i18n } = useTranslation();
+  const { t } = useTranslation();
   const { api, notify } = useApp();
   const [bookName, setBookName] = useState('');
   const [author, setAuthor] = useState('');
   const [isbn, setIsbn] = useState('');
   const [quantity, setQuantity] = useState('1');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const { keyFor, settle } = useIntentKeys();
+  const { busy, error, run } = useIntentAction();
   const id = useId();
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    if (busy) return;
     const body = {
       bookName: bookName.trim(),
       ...(author.trim() ? { author: author.trim() } : {}),
       ...(isbn.trim() ? { isbn: isbn.trim() } : {}),
       quantity: Number(quantity),
     };
-    const intent = `book:${JSON.stringify(body)}`;
-    setBusy(true);
-    setError(null);
-    try {
-      const book = await api.createBook(body, keyFor(intent));
-      settle(intent);
+    return run(`book:${JSON.stringify(body)}`, (key) => api.createBook(body, key), (book) => {
       notify('success', (tt) => tt('staffBooks.added', { id: book.bookId, book: book.bookName, copies: book.copies }));
       setBookName('');
       setAuthor('');
       setIsbn('');
       setQuantity('1');
       onAdded();
-    } catch (err) {
-      settle(intent, err);
-      setError(err);
-      notify('error', (tt, lng) => describeError(tt, err, lng));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -144,16 +131,8 @@ function AddBookForm({ onAdded }: { onAdded: () => void }) {
           <label htmlFor={`${id}-quantity`}>{t('staffBooks.quantity')}</label>
           <input id={`${id}-quantity`} type="number" inputMode="numeric" required min={0} max={100000} step={1} value={quantity} onChange={(e) => setQuantity(e.target.value)} />
         </div>
-        {error !== null && (
-          <p className="form-error" role="alert">
-            {describeError(t, error, i18n.language)}
-          </p>
-        )}
-        <div className="buttons">
-          <button type="submit" className="button-primary" disabled={busy} aria-busy={busy}>
-            {t('staffBooks.add')}
-          </button>
-        </div>
+        <FormError error={error} />
+        <SubmitButton busy={busy}>{t('staffBooks.add')}</SubmitButton>
       </form>
     </section>
   );
@@ -163,31 +142,20 @@ function CopiesForm({ book, onChanged }: { book: Book; onChanged: () => void }) 
   const { t } = useTranslation();
   const { api, notify } = useApp();
   const [count, setCount] = useState('1');
-  const [busy, setBusy] = useState(false);
-  const { keyFor, settle } = useIntentKeys();
+  const { busy, run } = useIntentAction();
   const id = useId();
 
-  const change = async (sign: 1 | -1) => {
+  const change = (sign: 1 | -1) => {
     const n = Number(count);
     if (!Number.isInteger(n) || n < 1) {
       notify('error', (tt) => tt('staffBooks.deltaInvalid'));
-      return;
+      return Promise.resolve();
     }
-    if (busy) return;
     const delta = sign * n;
-    const intent = `copies:${book.bookId}:${delta}`;
-    setBusy(true);
-    try {
-      const updated = await api.adjustCopies(book.bookId, delta, keyFor(intent));
-      settle(intent);
+    return run(`copies:${book.bookId}:${delta}`, (key) => api.adjustCopies(book.bookId, delta, key), (updated) => {
       notify('success', (tt) => tt('staffBooks.adjusted', { book: updated.bookName, available: updated.quantity, copies: updated.copies }));
       onChanged();
-    } catch (err) {
-      settle(intent, err);
-      notify('error', (tt, lng) => describeError(tt, err, lng));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

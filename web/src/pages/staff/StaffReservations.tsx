@@ -4,10 +4,10 @@ import { RESERVATION_STATUSES, type ReservationStatus } from '@bstore/contracts/
 import type { Page, ReservationPage } from '../../api.ts';
 import { Pager } from '../../components/Pager.tsx';
 import { statusText, StatusLabel } from '../../components/StatusLabel.tsx';
-import { TableWrap } from '../../components/TableWrap.tsx';
+import { DataTable } from '../../components/TableWrap.tsx';
 import { useApp, usePageEvents } from '../../context.ts';
-import { describeError } from '../../lib/errors.ts';
 import { formatDateTime } from '../../lib/format.ts';
+import { FilterButtons, ListStatus } from '../../components/FormParts.tsx';
 
 const PAGE_SIZE = 20;
 
@@ -88,62 +88,35 @@ export function StaffReservations() {
             onChange={(e) => setDraft({ ...draft, customerId: e.target.value })}
           />
         </div>
-        <div className="buttons">
-          <button type="submit" className="button-primary">
-            {t('common.filter')}
-          </button>
-          <button
-            type="button"
-            onClick={() => {
-              setDraft({ status: '', customerId: '' });
-              setFilters({ status: '', customerId: '' });
-              setOffset(0);
-            }}
-          >
-            {t('common.resetFilters')}
-          </button>
-        </div>
+        <FilterButtons
+          onReset={() => {
+            setDraft({ status: '', customerId: '' });
+            setFilters({ status: '', customerId: '' });
+            setOffset(0);
+          }}
+        />
       </form>
-      {error !== null && <p className="form-error">{describeError(t, error, i18n.language)}</p>}
-      {page === null && error === null && <p>{t('app.loading')}</p>}
-      {page !== null && page.items.length === 0 && <p>{t('staffReservations.empty')}</p>}
-      {page !== null && page.items.length > 0 && (
-        <TableWrap label={t('staffReservations.title')}>
-          <table>
-            <caption className="visually-hidden">{t('staffReservations.title')}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t('staffReservations.id')}</th>
-                <th scope="col">{t('staffReservations.book')}</th>
-                <th scope="col">{t('staffReservations.customer')}</th>
-                <th scope="col">{t('staffReservations.status')}</th>
-                <th scope="col">{t('staffReservations.library')}</th>
-                <th scope="col">{t('staffReservations.updated')}</th>
-                <th scope="col">{t('staffReservations.details')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.items.map((r) => (
-                <tr key={r.reservationId}>
-                  <th scope="row">{r.reservationId}</th>
-                  <td>{r.bookName ?? `#${r.bookId}`}</td>
-                  <td>{r.customerId}</td>
-                  <td>
-                    <StatusLabel status={r.status} />
-                  </td>
-                  <td>{r.libraryName ?? t('common.dash')}</td>
-                  <td>
-                    <time dateTime={r.updatedAt}>{formatDateTime(r.updatedAt, i18n.language)}</time>
-                  </td>
-                  <td>
-                    <a href={`#/staff/reservations/${r.reservationId}`}>{t('staffReservations.openTimeline', { id: r.reservationId })}</a>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
-      )}
+      <ListStatus page={page} error={error} empty={t('staffReservations.empty')}>
+        <DataTable title={t('staffReservations.title')} columns={[t('staffReservations.id'), t('staffReservations.book'), t('staffReservations.customer'), t('staffReservations.status'), t('staffReservations.library'), t('staffReservations.updated'), t('staffReservations.details')]}>
+          {page?.items.map((r) => (
+            <tr key={r.reservationId}>
+              <th scope="row">{r.reservationId}</th>
+              <td>{r.bookName ?? `#${r.bookId}`}</td>
+              <td>{r.customerId}</td>
+              <td>
+                <StatusLabel status={r.status} />
+              </td>
+              <td>{r.libraryName ?? t('common.dash')}</td>
+              <td>
+                <time dateTime={r.updatedAt}>{formatDateTime(r.updatedAt, i18n.language)}</time>
+              </td>
+              <td>
+                <a href={`#/staff/reservations/${r.reservationId}`}>{t('staffReservations.openTimeline', { id: r.reservationId })}</a>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      </ListStatus>
       {page !== null && <Pager total={page.total} limit={PAGE_SIZE} offset={offset} onOffset={setOffset} label={t('staffReservations.title')} />}
     </>
   );
