@@ -74,6 +74,13 @@ module.exports = {
       },
     },
     {
+      name: 'gateway-loads-no-database-or-bus',
+      comment: "the gateway keeps no data and reads no events: nothing it runs reaches PGlite, pg or NATS (it imports the platform's entries it uses, not the barrel)",
+      severity: 'error',
+      from: { path: '^services/gateway/src/' },
+      to: { path: '^node_modules/(@electric-sql/pglite|pg|pg-pool|@nats-io/[^/]+|nats)/', reachable: true },
+    },
+    {
       name: 'kernel-is-pure',
       comment: 'the platform kernel is what domain code may import, so it imports no framework either',
       severity: 'error',

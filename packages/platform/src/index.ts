@@ -1,36 +1,16 @@
+/**
+ * Everything of `@bstore/platform`. Each part is also an entry of its own (package.json's
+ * exports), so a service loads only what it uses: the gateway, with no database or bus, imports
+ * `@bstore/platform/http`, `/auth`, `/observability` and `/runtime`, and never loads PGlite, pg or
+ * NATS (dependency-cruiser checks it).
+ */
 export * from './kernel/index.ts';
-export * from './logger.ts';
-export * from './db/database.ts';
-export * from './db/migrations.ts';
-export * from './db/transactions.ts';
-export * from './db/errors.ts';
-export * from './messaging/bus.ts';
-export * from './messaging/schema.ts';
-export * from './messaging/outbox.ts';
-export * from './messaging/consumer.ts';
-export * from './messaging/inbox.ts';
-export * from './messaging/embedded-bus.ts';
-export * from './messaging/wakeup.ts';
-export * from './http/app.ts';
-export * from './http/problem.ts';
-export * from './http/request-context.ts';
-export * from './auth/identity.ts';
-export * from './auth/passwords.ts';
-export * from './auth/tokens.ts';
-export * from './auth/internal.ts';
-export * from './auth/demo.ts';
-export * from './auth/service-auth.ts';
-export * from './periodic-task.ts';
-export * from './service-runtime.ts';
-export * from './service-deps.ts';
-export * from './messaging/nats-bus.ts';
-export * from './messaging/dead-letters.ts';
-export * from './http/dead-letter.routes.ts';
-export * from './http/openapi.ts';
-export * from './metrics.ts';
-export * from './tracing.ts';
-export * from './log-context.ts';
-export * from './config/settings.ts';
-export * from './config/infrastructure-settings.ts';
-export * from './service-module.ts';
-export * from './service-kit.ts';
+export * from './observability.ts';
+export * from './persistence.ts';
+export * from './messaging.ts';
+export * from './embedded-bus.ts';
+export * from './nats.ts';
+export * from './http.ts';
+export * from './auth.ts';
+export * from './runtime.ts';
+export * from './sql-service.ts';

@@ -1,6 +1,12 @@
 import type { Logger } from 'pino';
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import type { PoolStats } from './db/database.ts';
+
+/** A connection pool's connections right now (`pg.Pool`'s totalCount, idleCount, waitingCount). */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
 
 /**
  * How long a value read at scrape time (a count in the database, a bus's consumer info) may take:

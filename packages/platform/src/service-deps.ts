@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import { openDatabase, type Database, type DatabaseConfig } from './db/database.ts';
+import { openDatabase, type Database } from './db/database.ts';
+import type { DatabaseConfig } from './db/config.ts';
 import { migrateToLatest, verifyMigrated, type Migrations } from './db/migrations.ts';
 import type { MessageBus } from './messaging/bus.ts';
 import type { ServiceAuth } from './auth/service-auth.ts';
-import { ServiceTracing } from './tracing.ts';
+import type { ServiceTracing } from './tracing.ts';
 
 /** What every service's composition root is given by a launcher (embedded now, cluster next). */
 export interface ServiceDeps {
@@ -14,14 +15,9 @@ export interface ServiceDeps {
   auth: ServiceAuth;
   /**
    * The service's tracing (its own tracer provider); absent: trace ids only, nothing exported
-   * (tracingOf). The launchers build it from the OTEL_* settings.
+   * (`tracingOf`). The launchers build it from the OTEL_* settings.
    */
   tracing?: ServiceTracing;
-}
-
-/** The service's tracing, or one that only makes ids (tracing off). */
-export function tracingOf(deps: { tracing?: ServiceTracing | undefined }, service: string): ServiceTracing {
-  return deps.tracing ?? new ServiceTracing(service);
 }
 
 /**

@@ -12,8 +12,8 @@ import { OutboxRelay } from './messaging/outbox.ts';
 import type { MessagingTables } from './messaging/schema.ts';
 import type { PeriodicTask } from './periodic-task.ts';
 import { ServiceRuntime } from './service-runtime.ts';
-import { openServiceDatabase, tracingOf, type ServiceDeps } from './service-deps.ts';
-import type { ServiceTracing } from './tracing.ts';
+import { openServiceDatabase, type ServiceDeps } from './service-deps.ts';
+import { tracingOf, type ServiceTracing } from './tracing.ts';
 
 /**
  * The standard wiring of a service that keeps its data in SQL and publishes through an outbox,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { SettingsOf, SettingsSchema } from './config/settings.ts';
-import type { DatabaseConfig } from './db/database.ts';
+import type { DatabaseConfig } from './db/config.ts';
 import type { Migrations } from './db/migrations.ts';
 import type { MessageBus } from './messaging/bus.ts';
 import type { ServiceAuth } from './auth/service-auth.ts';

@@ -220,3 +220,8 @@ export function markSpanFailed(span: Span, err: unknown): void {
 
 export { SpanKind };
 export type { Span, Tracer };
+
+/** The service's tracing, or one that only makes ids (tracing off). */
+export function tracingOf(deps: { tracing?: ServiceTracing | undefined }, service: string): ServiceTracing {
+  return deps.tracing ?? new ServiceTracing(service);
+}

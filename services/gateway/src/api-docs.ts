@@ -1,5 +1,5 @@
 import { asyncApiDocument } from '@bstore/contracts';
-import { swaggerUiDocs, type HttpApp, type OpenApiDocument } from '@bstore/platform';
+import { swaggerUiDocs, type HttpApp, type OpenApiDocument } from '@bstore/platform/http';
 import { ROUTES, type Upstream } from './routes.ts';
 import { fromStartingReplica, type UpstreamPools } from './upstreams.ts';
 

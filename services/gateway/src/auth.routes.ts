@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
-import { HttpProblem, ProblemSchema, type HttpApp, type ServiceAuth } from '@bstore/platform';
+import type { ServiceAuth } from '@bstore/platform/auth';
+import { HttpProblem, ProblemSchema, type HttpApp } from '@bstore/platform/http';
 
 export interface AuthRoutesOptions {
   auth: ServiceAuth;

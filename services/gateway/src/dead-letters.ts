@@ -1,19 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import {
-  COMMON_PROBLEMS,
-  DEAD_LETTER_ID_PATTERN,
-  DEAD_LETTER_LIST_QUERY,
-  DeadLetterSchema,
-  HttpProblem,
-  ProblemSchema,
-  ReplayOutcomeSchema,
-  parseDeadLetterId,
-  requireRole,
-  type DeadLetterJson,
-  type HttpApp,
-  withTraceHeaders,
-} from '@bstore/platform';
+import { COMMON_PROBLEMS, DEAD_LETTER_ID_PATTERN, DEAD_LETTER_LIST_QUERY, DeadLetterSchema, HttpProblem, ProblemSchema, ReplayOutcomeSchema, parseDeadLetterId, requireRole, type DeadLetterJson, type HttpApp } from '@bstore/platform/http';
+import { withTraceHeaders } from '@bstore/platform/observability';
 import { fromReplica, fromStartingReplica, upstreamHeaders, upstreamProblem, type Upstream, type UpstreamPools } from './upstreams.ts';
 
 export interface DeadLetterGatewayOptions {

@@ -1,4 +1,7 @@
-import { ServiceRuntime, createHttpApp, registerAuthentication, tracingOf, type Logger, type ServiceAuth, type ServiceTracing } from '@bstore/platform';
+import type { ServiceAuth } from '@bstore/platform/auth';
+import { createHttpApp, registerAuthentication } from '@bstore/platform/http';
+import { tracingOf, type Logger, type ServiceTracing } from '@bstore/platform/observability';
+import { ServiceRuntime } from '@bstore/platform/runtime';
 import type { FastifyInstance } from 'fastify';
 import { authRoutes } from './auth.routes.ts';
 import { gatewayRoutes, type Upstream } from './routes.ts';

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, defineService, setting } from '@bstore/platform';
+import { ConfigError, defineService, setting } from '@bstore/platform/runtime';
 import { createGatewayService, type GatewayConfig } from './main.ts';
 import { DEFAULT_PROTECTIONS } from './protections.ts';
 

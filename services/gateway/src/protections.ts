@@ -3,7 +3,7 @@ import cors from '@fastify/cors';
 import helmet, { type HelmetOptions } from 'helmet';
 import rateLimit, { type CreateRateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
-import { HttpProblem, type HttpApp } from '@bstore/platform';
+import { HttpProblem, type HttpApp } from '@bstore/platform/http';
 
 export interface GatewayProtectionOptions {
   rateLimit: {

@@ -1,6 +1,6 @@
 import replyFrom from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ANY_MEDIA_TYPE, HttpProblem, type HttpApp } from '@bstore/platform';
+import { ANY_MEDIA_TYPE, HttpProblem, type HttpApp } from '@bstore/platform/http';
 import { deadLetterGatewayRoutes } from './dead-letters.ts';
 import { fromReplica, tagReservationOf, upstreamHeaders, upstreamProblem, type Upstream, type UpstreamPools } from './upstreams.ts';
 

@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyReplyFromHooks } from '@fastify/reply-from';
-import { HttpProblem, REPLICA_STATE_HEADER, tagCorrelation, withTraceHeaders } from '@bstore/platform';
+import { HttpProblem, REPLICA_STATE_HEADER } from '@bstore/platform/http';
+import { tagCorrelation, withTraceHeaders } from '@bstore/platform/observability';
 
 export type Upstream = 'reservation' | 'assignment' | 'book' | 'customercenter';
 

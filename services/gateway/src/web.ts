@@ -2,7 +2,7 @@ import { access } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
-import { HttpProblem, type HttpApp } from '@bstore/platform';
+import { HttpProblem, type HttpApp } from '@bstore/platform/http';
 import { WEB_APP_CSP_DIRECTIVES } from './protections.ts';
 
 export interface WebAppOptions {

@@ -1,4 +1,4 @@
-import type { DatabaseConfig } from '../db/database.ts';
+import type { DatabaseConfig } from '../db/config.ts';
 import { readSettings, setting, type Env } from './settings.ts';
 
 /**
