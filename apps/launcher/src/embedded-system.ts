@@ -106,7 +106,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
       const runtime = runtimes[module.name] as ServiceRuntime;
       if (options.seedDemoData && module.seedDemoData) {
         const added = await module.seedDemoData(runtime);
-        if (Object.values(added).some((n) => n > 0)) own.info({ service: module.name, ...added }, 'demo data added');
+        if (Object.values(added).some((n) => n > 0)) logger.child({ service: module.name }).info(added, 'demo data added');
       }
     }
     // What a previous run left behind (pending reservations, deadlines passed while it was down).
