@@ -143,7 +143,10 @@ export class NatsJetStreamBus implements MessageBus {
                 break;
               }
             }
-          })();
+          })().catch((err: unknown) => {
+            // The status stream ended with an error: the consume loop below sees the same end and starts over.
+            this.#logger.warn({ err, consumer: spec.durableName }, 'JetStream consumer status watch ended with an error');
+          });
           for await (const msg of messages) {
             if (!running) break;
             await this.#deliver(msg, wanted, handler);
