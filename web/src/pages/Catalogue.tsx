@@ -11,6 +11,7 @@ import { useVisibleInterval } from '../lib/hooks.ts';
 import { useIntentKeys } from '../lib/intent-key.ts';
 import { fresher } from '../lib/status.ts';
 import { BOOKS_PAGE_SIZE, useBooks } from '../lib/use-books.ts';
+import { LibraryOptions } from '../components/LibraryOptions.tsx';
 
 /** The most active reservations per status the app reads to know which books the patron has one for. */
 const ACTIVE_PAGE_SIZE = 100;
@@ -170,11 +171,7 @@ export function Catalogue() {
           <label htmlFor={libraryFieldId}>{t('catalogue.library')}</label>
           <select id={libraryFieldId} value={libraryId} onChange={(e) => setLibraryId(e.target.value)}>
             <option value="">{t('catalogue.anyLibrary')}</option>
-            {libraries.map((l) => (
-              <option key={l.libraryId} value={String(l.libraryId)}>
-                {l.name}
-              </option>
-            ))}
+            <LibraryOptions libraries={libraries} />
           </select>
         </div>
       </div>

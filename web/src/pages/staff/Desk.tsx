@@ -9,6 +9,7 @@ import { describeError } from '../../lib/errors.ts';
 import { formatDateTime } from '../../lib/format.ts';
 import { hashQuery, useNow, useVisibleInterval } from '../../lib/hooks.ts';
 import { isOverdue, isSameDay } from '../../lib/status.ts';
+import { LibraryOptions } from '../../components/LibraryOptions.tsx';
 
 /** Reservations read per request, and the most requests per list (the desk of one branch, not an archive). */
 const FETCH_SIZE = 100;
@@ -271,11 +272,7 @@ export function Desk() {
             {libraryId !== null && libraries !== null && !libraries.some((l) => l.libraryId === libraryId) && (
               <option value={String(libraryId)}>#{libraryId}</option>
             )}
-            {(libraries ?? []).map((l) => (
-              <option key={l.libraryId} value={String(l.libraryId)}>
-                {l.name}
-              </option>
-            ))}
+            <LibraryOptions libraries={libraries ?? []} />
           </select>
         </div>
       </div>
