@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import { buildSqlService, type EventConsumer, type ServiceDeps, type ServiceRuntime } from '@bstore/platform';
+import { buildSqlService, type EventConsumer, type ServiceDeps, type ServiceRuntime, withDefaults } from '@bstore/platform';
 import { AssignLibrary } from './application/assign-library/assign-library.service.ts';
 import { CloseAssignment } from './application/close-assignment/close-assignment.service.ts';
 import { BrowseAssignments } from './application/browse-assignments/browse-assignments.service.ts';
@@ -14,6 +14,7 @@ import type { AssignmentTables } from './adapters/db/schema.ts';
 import { assignmentUnitOfWork } from './adapters/db/unit-of-work.ts';
 import { assignmentErrorStatus, assignmentRoutes } from './adapters/http/assignment.routes.ts';
 import { assignmentEventHandlers } from './adapters/messaging/assignment.handlers.ts';
+import { assignmentSettings } from './settings.ts';
 
 /** Composition root of the assignment service: library branches and the assignment of reservations to them. */
 export interface AssignmentInternals {
@@ -37,7 +38,7 @@ export async function createAssignmentService(deps: ServiceDeps, config: Assignm
   return buildSqlService<AssignmentTables, AssignmentInternals>('assignment', deps, assignmentMigrations, async (kit) => {
     const tx = kit.transactions(assignmentUnitOfWork);
     const consumer = kit.consumer(
-      assignmentEventHandlers(new AssignLibrary({ pickupPeriodMs: config.pickupPeriodMs ?? 7 * 86_400_000 }), new ReleaseAssignment(), new CloseAssignment()),
+      assignmentEventHandlers(new AssignLibrary({ pickupPeriodMs: withDefaults(assignmentSettings, config).pickupPeriodMs }), new ReleaseAssignment(), new CloseAssignment()),
     );
     const app = await kit.app({ errorStatus: assignmentErrorStatus, readinessTable: 'libraries' });
     await app.register(assignmentRoutes, {

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import { buildSqlService, type EventConsumer, type ServiceDeps, type ServiceRuntime } from '@bstore/platform';
+import { buildSqlService, type EventConsumer, type ServiceDeps, type ServiceRuntime, withDefaults } from '@bstore/platform';
 import { AdjustCopies } from './application/adjust-copies/adjust-copies.service.ts';
 import { BrowseCatalogue } from './application/browse-catalogue/browse-catalogue.service.ts';
 import { CreateBook } from './application/create-book/create-book.service.ts';
@@ -14,6 +14,7 @@ import type { BookTables } from './adapters/db/schema.ts';
 import { bookUnitOfWork } from './adapters/db/unit-of-work.ts';
 import { bookErrorStatus, bookRoutes } from './adapters/http/book.routes.ts';
 import { bookEventHandlers } from './adapters/messaging/book.handlers.ts';
+import { bookSettings } from './settings.ts';
 
 /** Composition root of the book service: catalogue, stock and holds. */
 export interface BookInternals {
@@ -26,7 +27,7 @@ export type BookService = ServiceRuntime<BookInternals>;
 
 export interface BookConfig {
   /**
-   * Copies one patron may hold at once; default 5. The launchers set it from
+   * Copies one patron may hold at once; default the schema's (settings.ts). The hosts read it from
    * BSTORE_MAX_ACTIVE_RESERVATIONS, reservation's limit of active reservations (ADR 0021).
    */
   maxHeldCopiesPerCustomer?: number;
@@ -40,7 +41,7 @@ export async function createBookService(deps: ServiceDeps, config: BookConfig = 
     await app.register(bookRoutes, {
       createBook: new CreateBook(tx),
       adjustCopies: new AdjustCopies(tx),
-      holdCopy: new HoldCopy(tx, { maxHeldPerCustomer: config.maxHeldCopiesPerCustomer ?? 5 }),
+      holdCopy: new HoldCopy(tx, { maxHeldPerCustomer: withDefaults(bookSettings, config).maxHeldCopiesPerCustomer }),
       catalogue: new BrowseCatalogue(new KyselyBookRepository(kit.db)),
     });
     return kit.runtime({ app, internals: { db: kit.db, consumer, seedCatalogue: new SeedCatalogue(tx) } });

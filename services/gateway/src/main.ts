@@ -1,14 +1,18 @@
 import type { ServiceAuth } from '@bstore/platform/auth';
 import { createHttpApp, registerAuthentication } from '@bstore/platform/http';
 import { tracingOf, type Logger, type ServiceTracing } from '@bstore/platform/observability';
-import { ServiceRuntime } from '@bstore/platform/runtime';
+import { ServiceRuntime, readSettings } from '@bstore/platform/runtime';
 import type { FastifyInstance } from 'fastify';
 import { authRoutes } from './auth.routes.ts';
 import { gatewayRoutes, type Upstream } from './routes.ts';
 import { upstreamPools, type UpstreamPools } from './upstreams.ts';
 import { gatewayApiDocs } from './api-docs.ts';
 import { DEFAULT_PROTECTIONS, gatewayProtections, type GatewayProtectionOptions } from './protections.ts';
+import { gatewaySettings } from './settings.ts';
 import { webApp } from './web.ts';
+
+/** The settings' defaults (settings.ts), for a gateway built without them (tests). */
+const DEFAULTS = readSettings(gatewaySettings, {});
 
 export interface GatewayConfig {
   /** Each service's URL, or its replicas' URLs (requests go to them in turn; see upstreams.ts). */
@@ -42,11 +46,11 @@ export async function createGatewayService(deps: { logger: Logger; auth: Service
   // Tokens are verified here first (after the rate limits, so a flood of bad tokens is limited too)
   // and again by each service, which can be reached inside the cluster without the gateway.
   registerAuthentication(app as unknown as FastifyInstance, deps.auth);
-  await app.register(authRoutes, { auth: deps.auth, loginAttemptsPerMinute: config.loginAttemptsPerMinute ?? 10 });
+  await app.register(authRoutes, { auth: deps.auth, loginAttemptsPerMinute: config.loginAttemptsPerMinute ?? DEFAULTS.loginAttemptsPerMinute });
   const upstreams = upstreamPools(config.upstreams);
   await app.register(gatewayRoutes, {
     upstreams,
-    timeoutMs: config.timeoutMs ?? 10_000,
+    timeoutMs: config.timeoutMs ?? DEFAULTS.timeoutMs,
     streamIdleTimeoutMs: config.streamIdleTimeoutMs ?? 60_000,
   });
   await app.register(gatewayApiDocs, { upstreams });

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import { PeriodicTask, buildSqlService, systemClock, type Clock, type EventConsumer, type ServiceDeps, type ServiceRuntime } from '@bstore/platform';
+import { PeriodicTask, buildSqlService, systemClock, type Clock, type EventConsumer, type ServiceDeps, type ServiceRuntime, withDefaults } from '@bstore/platform';
 import { ApplyAssignmentOutcome } from './application/apply-assignment/apply-assignment.service.ts';
 import { BrowseReservations } from './application/browse-reservations/browse-reservations.service.ts';
 import { CancelReservation } from './application/cancel-reservation/cancel-reservation.service.ts';
@@ -18,6 +18,7 @@ import { KyselyIdempotencyStore } from './adapters/db/idempotency.store.ts';
 import { idempotencyHooks } from './adapters/http/idempotency.ts';
 import { reservationErrorStatus, reservationRoutes } from './adapters/http/reservation.routes.ts';
 import { reservationEventHandlers } from './adapters/messaging/reservation.handlers.ts';
+import { reservationSettings } from './settings.ts';
 
 export interface ReservationConfig {
   /** Base URL of the book service, or its replicas' URLs (taken in turn; BOOK_URL's comma-separated list). */
@@ -77,23 +78,25 @@ export type ReservationService = ServiceRuntime<ReservationInternals>;
 export async function createReservationService(deps: ServiceDeps, config: ReservationConfig): Promise<ReservationService> {
   return buildSqlService<ReservationTables, ReservationInternals>('reservation', deps, reservationMigrations, async (kit) => {
     const { logger } = kit;
+    // Every setting the schema has, with the schema's default where the caller gave none.
+    const settings = withDefaults(reservationSettings, config);
     const clock = config.clock ?? systemClock;
     const tx = kit.transactions(reservationUnitOfWork);
 
-    const periods = { pickupMs: config.pickupPeriodMs ?? 7 * 86_400_000, loanMs: config.loanPeriodMs ?? 14 * 86_400_000 };
+    const periods = { pickupMs: settings.pickupPeriodMs, loanMs: settings.loanPeriodMs };
     const expireUncollected = new ExpireUncollected(tx, clock, logger, { pickupMs: periods.pickupMs });
-    const bookTimeoutMs = config.bookTimeoutMs ?? 1500;
+    const { bookTimeoutMs } = settings;
     const book =
       config.bookClient ??
       new HttpBookClient({
         baseUrl: config.bookUrl,
         timeoutMs: bookTimeoutMs,
         credentials: () => deps.auth.internalFor('reservation').token(),
-        retries: config.bookRetries,
+        retries: settings.bookRetries,
         totalTimeoutMs: config.bookTotalTimeoutMs,
-        circuitThreshold: config.bookCircuitThreshold,
-        circuitHalfOpenAfterMs: config.bookCircuitHalfOpenAfterMs,
-        maxConcurrentCalls: config.bookMaxConcurrentCalls,
+        circuitThreshold: settings.bookCircuitThreshold,
+        circuitHalfOpenAfterMs: settings.bookCircuitHalfOpenAfterMs,
+        maxConcurrentCalls: settings.bookMaxConcurrentCalls,
         maxQueuedCalls: config.bookMaxQueuedCalls,
         logger,
         tracer: kit.tracing.tracer,
@@ -106,7 +109,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     if (config.staleAfterMs !== undefined && config.staleAfterMs < minimumStale) {
       logger.warn({ configured: config.staleAfterMs, used: staleAfterMs }, 'pending reservations count as abandoned only after the longest call to book and one more timeout');
     }
-    const recoverPending = new RecoverPendingReservations(tx, requestHold, clock, { staleAfterMs, maxAttempts: config.maxHoldAttempts ?? 5, batchSize: 50 }, logger);
+    const recoverPending = new RecoverPendingReservations(tx, requestHold, clock, { staleAfterMs, maxAttempts: settings.maxHoldAttempts, batchSize: 50 }, logger);
 
     const consumer = kit.consumer(reservationEventHandlers(new ApplyAssignmentOutcome(clock, periods)));
 
@@ -124,7 +127,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
       httpBook.registerMetrics(app.metrics);
     }
     await app.register(reservationRoutes, {
-      placeReservation: new PlaceReservation(tx, requestHold, clock, { maxActivePerCustomer: config.maxActiveReservationsPerCustomer ?? 5 }),
+      placeReservation: new PlaceReservation(tx, requestHold, clock, { maxActivePerCustomer: settings.maxActiveReservationsPerCustomer }),
       cancelReservation: new CancelReservation(tx, clock),
       lendAtDesk: new LendAtDesk(tx, clock, periods),
       browse: new BrowseReservations(new KyselyReservationRepository(kit.db)),
@@ -138,8 +141,8 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     const pruneKeys = new PeriodicTask('prune-idempotency-keys', 10 * 60_000, async () => {
       while ((await idempotencyStore.prune(clock.now(), 500)) === 500);
     }, logger);
-    const sweep = new PeriodicTask('recover-pending', config.sweepIntervalMs ?? 5000, () => recoverPending.execute(), logger);
-    const deadlines = new PeriodicTask('expire-uncollected', config.deadlineSweepIntervalMs ?? 60_000, () => expireUncollected.execute(), logger);
+    const sweep = new PeriodicTask('recover-pending', settings.sweepIntervalMs, () => recoverPending.execute(), logger);
+    const deadlines = new PeriodicTask('expire-uncollected', settings.deadlineSweepIntervalMs, () => expireUncollected.execute(), logger);
 
     return kit.runtime({ app, tasks: [sweep, deadlines, pruneKeys], internals: { db: kit.db, consumer, recoverPending, expireUncollected } });
   });

@@ -40,6 +40,17 @@ export function readSettings<S extends SettingsSchema>(schema: S, env: Env): Set
   return values as SettingsOf<S>;
 }
 
+/**
+ * A service's configuration with the schema's defaults for whatever `config` leaves out (or sets
+ * to undefined): what a composition root built directly (a test) gets, so a default is written
+ * once, in the schema, for every host and for the service itself.
+ */
+export function withDefaults<S extends SettingsSchema, C extends object>(schema: S, config: C): SettingsOf<S> & Omit<C, keyof S> {
+  const merged: Record<string, unknown> = { ...readSettings(schema, {}) };
+  for (const [key, value] of Object.entries(config)) if (value !== undefined) merged[key] = value;
+  return merged as SettingsOf<S> & Omit<C, keyof S>;
+}
+
 /** The variables of a schema, each with its documented default. */
 export function describeSettings(schema: SettingsSchema): { variable: string; defaultText: string }[] {
   return Object.values(schema).map(({ variable, defaultText }) => ({ variable, defaultText }));
