@@ -16,7 +16,7 @@ import { connectRedis } from './adapters/redis/client.ts';
 import { ReadModelKeys } from './adapters/redis/keys.ts';
 import { RedisReservationPageStore } from './adapters/redis/reservation-page.store.ts';
 import type { RedisReadModelConfig } from './main.ts';
-import { customercenterSettings } from './module.ts';
+import { customercenterSettings } from './settings.ts';
 
 /** The subjects of the events pages are built from: those the customercenter consumer reads. */
 export const PAGE_EVENT_SUBJECTS: readonly string[] = PAGE_EVENT_TYPES.map(subjectOf);
