@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from './db/database.ts';
 import type { Migrations } from './db/migrations.ts';
@@ -31,6 +31,7 @@ export class SqlServiceKit<DB> {
   readonly relay: OutboxRelay;
   readonly #deps: ServiceDeps;
   #consumer: EventConsumer<Transaction<DB>> | undefined;
+  #appMade = false;
 
   private constructor(name: string, deps: ServiceDeps, logger: Logger, tracing: ServiceTracing, database: Database<DB>) {
     this.name = name;
@@ -58,9 +59,13 @@ export class SqlServiceKit<DB> {
     return new KyselyTransactionRunner(this.database.db, unitOfWork, () => this.relay.kick());
   }
 
-  /** The service's durable consumer (one per service): its inbox commits each event with its change and kicks the relay. */
+  /**
+   * The service's durable consumer (one per service): its inbox commits each event with its change
+   * and kicks the relay. Made before `app`, which serves its dead letters.
+   */
   consumer(handlers: ContextEventHandlers<Transaction<DB>>, options: Pick<EventConsumerOptions<Transaction<DB>>, 'maxDeliver' | 'backoffMs' | 'afterCommit'> = {}): EventConsumer<Transaction<DB>> {
     if (this.#consumer) throw new Error(`${this.name} has one event consumer`);
+    if (this.#appMade) throw new Error(`${this.name}: make the consumer before the app, so that its dead letters are served`);
     this.#consumer = new EventConsumer({
       name: this.name,
       tracer: this.tracing.tracer,
@@ -78,15 +83,16 @@ export class SqlServiceKit<DB> {
    * answers. With a consumer, its dead letters are served (GET/POST /dead-letters).
    */
   async app(options: { errorStatus?: HttpAppOptions['errorStatus']; readinessTable: keyof DB & string }): Promise<HttpApp> {
-    const db = this.database.db as unknown as Kysely<Record<string, Record<string, unknown>>>;
+    const { db } = this.database;
     const table = options.readinessTable;
+    this.#appMade = true;
     const app = createHttpApp({
       service: this.name,
       tracing: this.tracing,
       auth: this.#deps.auth,
       logger: this.logger,
       ...(options.errorStatus ? { errorStatus: options.errorStatus } : {}),
-      readiness: { database: async () => void (await db.selectFrom(table).selectAll().limit(1).execute()) },
+      readiness: { database: async () => void (await sql`select 1 from ${sql.table(table)} limit 1`.execute(db)) },
     });
     if (this.#consumer) {
       await app.register(deadLetterRoutes, { service: this.name, store: new KyselyDeadLetterStore(this.database.db), consumer: this.#consumer });
