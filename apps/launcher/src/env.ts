@@ -17,8 +17,6 @@ export const boolSetting = (env: Env, name: string, fallback: boolean): boolean 
 
 export const urlSetting = (env: Env, name: string, protocols: readonly string[], fallback: string): string => setting.url(name, protocols, fallback).read(env);
 
-export const urlListSetting = (env: Env, name: string, protocols: readonly string[], fallback: string): string[] => setting.urlList(name, protocols, fallback).read(env);
-
 /** A lower-case identifier (a schema or stream name, a claim); `fallback` undefined: none when unset. */
 export function nameSetting(env: Env, name: string, pattern: RegExp, fallback: string): string;
 export function nameSetting(env: Env, name: string, pattern: RegExp, fallback: undefined): string | undefined;

@@ -65,11 +65,6 @@ export function defineService<const Name extends string, S extends SettingsSchem
   return module;
 }
 
-/** Whether a service waits for infrastructure at start (its database or the bus) and so serves a waiting room meanwhile. */
-export function needsInfrastructure(module: ServiceModule, settings: Record<string, unknown>): boolean {
-  return module.usesBus || usesSql(module, settings as never);
-}
-
 /** Whether `module`, with `settings`, keeps its data in a SQL database on a server. */
 export function usesSql<S extends SettingsSchema>(module: ServiceModule<S, ServiceRuntime, SettingsOf<S>>, settings: SettingsOf<S>): boolean {
   if (!module.migrations) return false;
@@ -77,7 +72,7 @@ export function usesSql<S extends SettingsSchema>(module: ServiceModule<S, Servi
 }
 
 /** The dependencies of a service that keeps its data in SQL and uses the bus, or an error naming what the host did not give. */
-export function sqlServiceDeps(name: string, deps: ServiceModuleDeps): { database: DatabaseConfig; bus: MessageBus; logger: Logger; auth: ServiceAuth; tracing: ServiceTracing } {
+export function sqlServiceDeps(name: string, deps: ServiceModuleDeps): ServiceModuleDeps & { database: DatabaseConfig; bus: MessageBus } {
   if (!deps.database) throw new Error(`${name} needs a database`);
   if (!deps.bus) throw new Error(`${name} needs the bus`);
   return { database: deps.database, bus: deps.bus, logger: deps.logger, auth: deps.auth, tracing: deps.tracing };

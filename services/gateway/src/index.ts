@@ -1,3 +1,3 @@
 export { createGatewayService, type GatewayService, type GatewayConfig } from './main.ts';
 export { ROUTES, type Upstream } from './routes.ts';
-export { gatewayService, gatewaySettings, gatewayConfigOf, DEFAULT_WEB_ROOT } from './module.ts';
+export { gatewayService, gatewaySettings, DEFAULT_WEB_ROOT } from './module.ts';

@@ -1,24 +1,14 @@
-import { defineService } from '@bstore/platform/runtime';
+import { defineService, type SettingsOf } from '@bstore/platform/runtime';
 import { createGatewayService, type GatewayConfig } from './main.ts';
 import { DEFAULT_WEB_ROOT, gatewaySettings } from './settings.ts';
 
 export { DEFAULT_WEB_ROOT, gatewaySettings };
 
-type GatewaySettingValues = {
-  reservationUrl: readonly string[];
-  assignmentUrl: readonly string[];
-  bookUrl: readonly string[];
-  customercenterUrl: readonly string[];
-  timeoutMs: number;
-  rateLimitPerToken: number;
-  rateLimitPerIp: number;
-  loginAttemptsPerMinute: number;
-  corsOrigins: readonly string[];
-  webRoot: string | undefined;
-};
+/** What the gateway's `build` takes: its settings, and a host's idle timeout of streams (tests). */
+type GatewaySettingValues = SettingsOf<typeof gatewaySettings> & Pick<GatewayConfig, 'streamIdleTimeoutMs'>;
 
 /** The gateway's configuration from its settings. */
-export function gatewayConfigOf(s: GatewaySettingValues & Pick<GatewayConfig, 'streamIdleTimeoutMs'>): GatewayConfig {
+function gatewayConfigOf(s: GatewaySettingValues): GatewayConfig {
   return {
     upstreams: { reservation: s.reservationUrl, assignment: s.assignmentUrl, book: s.bookUrl, customercenter: s.customercenterUrl },
     timeoutMs: s.timeoutMs,
@@ -37,5 +27,5 @@ export const gatewayService = defineService({
   settings: gatewaySettings,
   usesBus: false,
   issuesTokens: true,
-  build: (deps, config: GatewaySettingValues & Pick<GatewayConfig, 'streamIdleTimeoutMs'>) => createGatewayService(deps, gatewayConfigOf(config)),
+  build: (deps, config: GatewaySettingValues) => createGatewayService(deps, gatewayConfigOf(config)),
 });

@@ -13,7 +13,7 @@ export const reservationService = defineService({
   migrations: reservationMigrations,
   usesBus: true,
   internalCalls: 'makes',
-  build: (deps, config: ReservationConfig & { bookUrl: string | readonly string[] }) => createReservationService(sqlServiceDeps('reservation', deps), config),
+  build: (deps, config: ReservationConfig) => createReservationService(sqlServiceDeps('reservation', deps), config),
   // What a previous run left: pending reservations are driven on, and copies whose pickup deadline
   // passed while the service was down expire now, not an interval later.
   afterStart: async (reservation, logger) => {

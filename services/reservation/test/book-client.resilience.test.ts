@@ -5,6 +5,7 @@ import type { EmbeddedBus } from '@bstore/platform';
 import { createBookService, type BookService } from '@bstore/book';
 import { createReservationService, type ReservationConfig, type ReservationService } from '@bstore/reservation';
 import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { freePort } from '../../../test/support/process.ts';
 import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
 /**
@@ -409,13 +410,7 @@ describe("book's replicas (BOOK_URL as a comma-separated list)", () => {
   });
 
   /** A port nothing listens on: a replica that died. */
-  async function deadReplica(): Promise<string> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return url;
-  }
+  const deadReplica = async () => `http://127.0.0.1:${await freePort()}`;
 
   it('takes the replicas in turn: four reservations over two live replicas, two holds each', async () => {
     const [a, b] = await Promise.all([new FakeBook(held).start(), new FakeBook(held).start()]);

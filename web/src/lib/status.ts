@@ -2,7 +2,7 @@ import { STATUS_RANK } from '@bstore/contracts/statuses';
 import type { ReservationPage } from '../api.ts';
 
 /** Progress order of the lifecycle (the contracts' rank): a status never moves back to a lower rank. */
-export { STATUS_RANK };
+export { STATUS_RANK } from '@bstore/contracts/statuses';
 
 /** The fresher of two versions of a page (the stream and a reload can cross). */
 export function fresher(current: ReservationPage, incoming: ReservationPage): ReservationPage {
