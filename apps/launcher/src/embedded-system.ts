@@ -55,13 +55,14 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
   const database = (name: string): DatabaseConfig =>
     options.databases?.[name as ServiceName] ?? (options.dataDir ? { kind: 'pglite', dataDir: join(options.dataDir, name) } : { kind: 'pglite' });
 
-  const started: { stop(): Promise<void> }[] = [];
+  // Each service built so far, in start-up order.
+  const runtimes: Record<string, ServiceRuntime> = {};
   let bus: EmbeddedBus | undefined;
   let stopping: Promise<void> | undefined;
   // In reverse order of start: nothing stops while something still calls it. Safe to call twice.
   const stopAll = () =>
     (stopping ??= (async () => {
-      for (const s of [...started].reverse()) await s.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
+      for (const s of Object.values(runtimes).reverse()) await s.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
       await bus?.close();
       await releaseLock();
     })());
@@ -77,7 +78,6 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     };
     // What the services read: the given variables, plus the URL of each service started so far.
     const env: Record<string, string | undefined> = { ...options.env };
-    const runtimes: Record<string, ServiceRuntime> = {};
     const urls: Record<string, string> = {};
 
     for (const module of modules) {
@@ -95,7 +95,6 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
         },
         { ...settings, ...overrides },
       );
-      started.push(runtime);
       runtimes[name] = runtime;
       if (module.usesBus) runtime.app.addReadinessCheck('bus', busReady);
       urls[name] = await runtime.start({ port: ports[name] ?? module.defaultPort, host, consumers: !options.pausedConsumers?.includes(name) });
