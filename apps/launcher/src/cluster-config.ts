@@ -1,7 +1,7 @@
 import { hasIdentityConfiguration } from './auth-config.ts';
 import { ConfigError, boolSetting, choiceSetting, intSetting, listSetting, urlSetting } from './env.ts';
 import { DEFAULT_PORTS, SERVICE_NAMES, urlVariableOf, type ServiceName } from './registry.ts';
-import { readDatabaseConfig, readServiceConfig } from './service-config.ts';
+import { keepsSqlDatabase, readServiceConfig } from './service-config.ts';
 
 export interface ClusterConfig {
   services: ServiceName[];
@@ -36,7 +36,7 @@ export function readClusterConfig(env: NodeJS.ProcessEnv, terminal: boolean): Cl
 
   const databaseEnv = (name: ServiceName): Record<string, string> => {
     // The service's own settings say whether it keeps a SQL database (customercenter: BSTORE_READ_MODEL=postgres).
-    if (!readDatabaseConfig(env, name)) return {};
+    if (!keepsSqlDatabase(env, name)) return {};
     const own = env[`BSTORE_${name.toUpperCase()}_DATABASE_URL`];
     if (own) return { DATABASE_URL: urlSetting(env, `BSTORE_${name.toUpperCase()}_DATABASE_URL`, ['postgres:', 'postgresql:'], own) };
     const url = new URL(server);

@@ -61,8 +61,13 @@ function moduleOf(service: string, modules: readonly ServiceModule[] = MODULES):
  * migration job share.
  */
 export function readDatabaseConfig(env: Env, service: string): PostgresConfig | undefined {
+  return keepsSqlDatabase(env, service) ? readDatabaseSettings(env, service) : undefined;
+}
+
+/** Whether `service`, with these settings, keeps its data in a SQL database (its module says). */
+export function keepsSqlDatabase(env: Env, service: string): boolean {
   const module = moduleOf(service);
-  return usesSql(module, readSettings(module.settings, env)) ? readDatabaseSettings(env, module.name) : undefined;
+  return usesSql(module, readSettings(module.settings, env));
 }
 
 /** The services that may keep a SQL database (they have migrations), for the migration job. */
