@@ -1,8 +1,7 @@
-import type { EmbeddedSystem } from '@bstore/launcher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operationsOf, Patrons, percentiles, runLoad, type Answers, type LoadMode, type LoadResult } from '../bench/load.ts';
 import { as, asStaff } from './support/auth.ts';
-import { client, databasesOf, startTestSystem } from './support/system.ts';
+import { client, databasesOf, startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
  * The benchmark's load driver (bench/load.ts) runs the library's cycle and counts what happened: on
@@ -19,7 +18,7 @@ import { client, databasesOf, startTestSystem } from './support/system.ts';
  * number), not of one window.
  */
 const COPIES = 20; // more than the 8 patrons can hold at once (one reservation of the book open each)
-let system: EmbeddedSystem;
+let system: TestSystem;
 let bookId: number;
 let patrons: Patrons;
 /** Everything the loads of this file were answered, added up: the database must agree. */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { connect } from '@nats-io/transport-node';
 import { createEnvelope, sourceOf, subjectOf } from '@bstore/contracts';
 import { NatsJetStreamBus, type DeadLetterJson, type MessageBus } from '@bstore/platform';
@@ -7,6 +8,7 @@ import { createAssignmentService, seedLibraries, type AssignmentService } from '
 import { createCustomerCenterService, type CustomerCenterService } from '@bstore/customercenter';
 import { asStaff, testAuth } from './support/auth.ts';
 import { eventually, memoryBus, testLogger } from './support/harness.ts';
+import { samplesOf, scrape } from './support/metrics.ts';
 import { startPrivateNats, type PrivateNats } from './support/nats.ts';
 import { startPrivateRedis, type PrivateRedis } from './support/redis.ts';
 
@@ -17,6 +19,12 @@ import { startPrivateRedis, type PrivateRedis } from './support/redis.ts';
  * with its read model and dead letters in Redis. The valid ones are handled, the bad one is parked
  * by each and shown by its GET /admin/dead-letters.
  */
+
+/**
+ * Three deliveries, 20 ms apart, before a failing event is parked (the hosts keep the default: 20
+ * over minutes), so that a valid event the customer center cannot apply is parked in a moment.
+ */
+const DELIVERY = { maxDeliver: 3, backoffMs: () => 20 };
 let nats: PrivateNats;
 let redis: PrivateRedis;
 
@@ -51,17 +59,37 @@ async function deadLetters(service: AssignmentService | CustomerCenterService, q
   return res.json();
 }
 
+/** The assignments of a reservation, as staff read them at assignment's GET /assignments. */
+async function assignmentsOf(assignment: AssignmentService, reservationId: number): Promise<unknown[]> {
+  const res = await assignment.app.inject({ method: 'GET', url: `/assignments?reservationId=${reservationId}`, headers: await asStaff() });
+  expect(res.statusCode).toBe(200);
+  return res.json<{ items: unknown[] }>().items;
+}
+
+/** The reservation's page at the customer center's GET /reservationPages/:id (as staff): its status code and body. */
+async function pageOf(customercenter: CustomerCenterService, reservationId: number): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await customercenter.app.inject({ method: 'GET', url: `/reservationPages/${reservationId}`, headers: await asStaff() });
+  return { status: res.statusCode, body: res.json() };
+}
+
+/** Deliveries of the customer center's consumer so far that ended in `result`, as its GET /metrics counts them. */
+async function deliveriesEnded(customercenter: CustomerCenterService, result: string): Promise<number> {
+  return samplesOf(await scrape(customercenter.app), 'bstore_consumer_events_total', { consumer: 'customercenter', result }).reduce((sum, s) => sum + s.value, 0);
+}
+
 describe.each(BUSES)('dead letters on %s', (_busName, openBus) => {
   let bus: MessageBus;
   let assignment: AssignmentService;
   let customercenter: CustomerCenterService;
+  /** The prefix of the customer center's keys in Redis: its read model and its dead letters. */
+  const keyPrefix = `dl-${randomBytes(4).toString('hex')}:`;
 
   beforeAll(async () => {
     bus = await openBus();
     const logger = testLogger();
     assignment = await createAssignmentService({ database: { kind: 'pglite' }, bus, logger, auth: await testAuth() });
     await seedLibraries(assignment);
-    customercenter = await createCustomerCenterService({ bus, logger, auth: await testAuth(), redis: { url: redis.url, keyPrefix: `dl-${randomBytes(4).toString('hex')}:` } });
+    customercenter = await createCustomerCenterService({ bus, logger, auth: await testAuth(), redis: { url: redis.url, keyPrefix }, delivery: DELIVERY });
     await assignment.start({ port: 0 });
     await customercenter.start({ port: 0 });
   });
@@ -84,12 +112,12 @@ describe.each(BUSES)('dead letters on %s', (_busName, openBus) => {
     for (const id of good) await bus.publish(subjectOf('ReservationRequested'), requested(id));
 
     await eventually('every valid request assigned', async () => {
-      const rows = await assignment.internals.db.selectFrom('assignments').select('reservation_id').where('reservation_id', 'in', good).execute();
-      return rows.length === good.length ? rows : undefined;
+      const rows = await Promise.all(good.map((id) => assignmentsOf(assignment, id)));
+      return rows.every((r) => r.length === 1) ? rows : undefined;
     });
     await eventually('every valid request on its page', async () => {
-      const pages = await Promise.all(good.map((id) => customercenter.internals.store.get(id)));
-      return pages.every((p) => p !== null) ? pages : undefined;
+      const pages = await Promise.all(good.map((id) => pageOf(customercenter, id)));
+      return pages.every((p) => p.status === 200) ? pages : undefined;
     });
 
     for (const service of [assignment, customercenter]) {
@@ -116,32 +144,48 @@ describe.each(BUSES)('dead letters on %s', (_busName, openBus) => {
 
   it('on Redis too: a parked valid event replays as handled, then 409', async () => {
     const reservationId = nextReservation++;
-    const event = requested(reservationId);
-    // Parked as by an exhausted delivery (the read model's handlers do not fail on valid events).
-    await customercenter.internals.redisInbox!.park({
-      consumer: 'customercenter',
-      eventId: event.id,
-      eventType: event.type,
-      subject: subjectOf('ReservationRequested'),
-      envelope: event,
-      error: 'Redis connection lost',
-      deliveries: 20,
+    // An event only the customer center reads (assignment publishes it), so nothing else answers it.
+    const event = createEnvelope({
+      type: 'ReservationAccepted',
+      source: sourceOf('assignment'),
+      subject: String(reservationId),
+      data: { reservationId, bookId: 4, customerId: 'alice', assignmentId: reservationId, libraryId: 1, libraryName: 'Replay Branch', status: 'bookReserved' as const },
     });
-    const letter = (await deadLetters(customercenter, '?pending=true')).items.find((l) => l.eventId === event.id)!;
-    expect(letter).toMatchObject({ error: 'Redis connection lost', deliveries: 20, replayedAt: null });
-    expect(await customercenter.internals.store.get(reservationId)).toBeNull();
+    // A fault an operator can meet and fix in Redis: the page's key holds something else (a key set
+    // by hand), so that applying the event fails with WRONGTYPE at every delivery, and the bus
+    // redelivers it until the customer center's last delivery parks it.
+    const operator = new Redis(redis.url);
+    let letter: DeadLetterJson;
+    try {
+      const pageKey = `${keyPrefix}page:${reservationId}`;
+      await operator.set(pageKey, 'not a page');
+      const retriesBefore = await deliveriesEnded(customercenter, 'retry');
+      await bus.publish(subjectOf('ReservationAccepted'), event);
+      letter = await eventually('the event parked by the customer center', async () =>
+        (await deadLetters(customercenter, '?pending=true')).items.find((l) => l.eventId === event.id),
+      );
+      expect(letter).toMatchObject({ service: 'customercenter', eventType: 'ReservationAccepted', subject: subjectOf('ReservationAccepted'), deliveries: DELIVERY.maxDeliver, replayedAt: null, envelope: event });
+      expect(letter.error).toMatch(/WRONGTYPE/);
+      // Every delivery but the last was retried; only the last parked it.
+      expect(await deliveriesEnded(customercenter, 'retry')).toBe(retriesBefore + DELIVERY.maxDeliver - 1);
+
+      // Fixed: the stray key is deleted. Nothing of the event is on the page yet.
+      await operator.del(pageKey);
+    } finally {
+      operator.disconnect();
+    }
+    expect((await pageOf(customercenter, reservationId)).status).toBe(404);
 
     const replay = await customercenter.app.inject({ method: 'POST', url: `/admin/dead-letters/${letter.id}/replay`, headers: await asStaff() });
     expect(replay.statusCode).toBe(200);
     expect(replay.json()).toMatchObject({ outcome: 'handled', deadLetter: { id: letter.id } });
-    expect(await customercenter.internals.store.get(reservationId)).toMatchObject({ reservationId, status: 'bookReserveReq' });
+    expect(await pageOf(customercenter, reservationId)).toMatchObject({ status: 200, body: { reservationId, status: 'bookReserved', libraryName: 'Replay Branch' } });
 
     const again = await customercenter.app.inject({ method: 'POST', url: `/admin/dead-letters/${letter.id}/replay`, headers: await asStaff() });
     expect(again.statusCode).toBe(409);
     expect(again.json().code).toBe('DEAD_LETTER_ALREADY_REPLAYED');
     expect((await deadLetters(customercenter, '?pending=true')).items.some((l) => l.eventId === event.id)).toBe(false);
   });
-
 });
 
 describe('dead letters on NATS JetStream: raw messages', () => {
@@ -172,9 +216,7 @@ describe('dead letters on NATS JetStream: raw messages', () => {
       );
       expect(letter).toMatchObject({ eventType: 'unparseable', service: 'assignment' });
       expect(JSON.stringify(letter.envelope)).toContain('this is not an event');
-      await eventually('the request behind it assigned', async () =>
-        assignment.internals.db.selectFrom('assignments').select('reservation_id').where('reservation_id', '=', after).executeTakeFirst(),
-      );
+      await eventually('the request behind it assigned', async () => ((await assignmentsOf(assignment, after)).length === 1 ? true : undefined));
       const replay = await assignment.app.inject({ method: 'POST', url: `/admin/dead-letters/${letter.id}/replay`, headers: await asStaff() });
       expect(replay.statusCode).toBe(422);
       expect(replay.json().error).toMatch(/unknown event type "unparseable"/);

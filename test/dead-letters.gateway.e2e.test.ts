@@ -3,19 +3,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createEnvelope, sourceOf, subjectOf, type EventEnvelope } from '@bstore/contracts';
 import type { DeadLetterJson } from '@bstore/platform';
-import type { EmbeddedSystem } from '@bstore/launcher';
+import { createAssignmentService } from '@bstore/assignment';
 import { createGatewayService, type GatewayService } from '@bstore/gateway';
 import { testAuth } from './support/auth.ts';
-import { eventually, testLogger } from './support/harness.ts';
+import { BusDriver } from './support/bus-driver.ts';
+import { eventually, memoryBus, testLogger } from './support/harness.ts';
+import { memoryDatabase, type TestDatabase } from './support/postgres.ts';
 import { freePort } from './support/process.ts';
-import { client, startTestSystem } from './support/system.ts';
+import { client, startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
  * The operator's dead letters through the gateway, on the whole embedded system: one list of the
  * four services' letters, replays routed by the id's prefix, and a partial answer when a service
  * does not answer.
  */
-let system: EmbeddedSystem;
+let system: TestSystem;
+/** Assignment's database in the system: given to it (and to a replica of it) by the test, which owns it. */
+let assignmentDatabase: TestDatabase;
 let staff: ReturnType<typeof client>;
 let alice: ReturnType<typeof client>;
 
@@ -30,13 +34,15 @@ interface Aggregate {
 
 beforeAll(async () => {
   // No demo data: the fix-and-replay test creates the one library it expects.
-  system = await startTestSystem({ seedDemoData: false });
+  assignmentDatabase = await memoryDatabase();
+  system = await startTestSystem({ seedDemoData: false, databases: { assignment: assignmentDatabase.config } });
   staff = client(system.urls.gateway, 'librarian', 'staff');
   alice = client(system.urls.gateway, 'alice');
 });
 
 afterAll(async () => {
   await system?.stop();
+  await assignmentDatabase?.cleanup();
 });
 
 const list = async (query = '') => {
@@ -132,21 +138,37 @@ describe('dead letters through the gateway', () => {
     const book = await staff.createBook('Replayed Book', 2);
     expect(book.status).toBe(201);
     expect((await staff.call('POST', '/libraries', { name: 'Replay Branch' })).status).toBe(201);
-    // Assignment is not consuming: the request waits on the bus, and is parked as by its last delivery.
+    // Assignment is not consuming: the request waits on the bus.
     await system.assignment.stopConsumers();
     const reserved = await alice.reserve(book.body.bookId);
     expect(reserved.body.status).toBe('bookReserveReq');
     const reservationId = reserved.body.reservationId;
     const event = await eventually('the ReservationRequested in reservation’s outbox', async () => {
-      const rows = await system.reservation.internals.db.selectFrom('outbox').select('envelope').where('type', '=', 'ReservationRequested').execute();
+      const rows = await system.databases.reservation.selectFrom('outbox').select('envelope').where('type', '=', 'ReservationRequested').execute();
       return rows.map((r) => r.envelope as EventEnvelope<'ReservationRequested', { reservationId: number }>).find((e) => e.data.reservationId === reservationId);
     });
     // A fault an operator can meet and fix: a constraint that makes assignment's insert fail for this reservation.
-    const assignmentDb = system.assignment.internals.db;
+    const assignmentDb = system.databases.assignment;
     await sql`ALTER TABLE assignments ADD CONSTRAINT assignments_blocked_for_replay CHECK (reservation_id <> ${sql.lit(reservationId)})`.execute(assignmentDb);
-    expect(await system.assignment.internals.consumer.handle(event, 20, subjectOf('ReservationRequested'))).toBe('dead-lettered');
-
-    const letter = (await list('?pending=true&service=assignment')).items.find((l) => l.eventId === event.id)!;
+    // The request reaches a replica of assignment on the same database, with a short retry policy
+    // (the system's own retries for minutes before it parks): it fails at its first delivery, and
+    // the replica's bus redelivers it until its last delivery parks it, where the system's
+    // assignment lists its dead letters.
+    const replicaBus = await memoryBus();
+    const replica = await createAssignmentService({ database: assignmentDatabase.config, bus: replicaBus, logger: testLogger(), auth: await testAuth(), delivery: { maxDeliver: 3, backoffMs: () => 500 } });
+    let letter: DeadLetterJson;
+    try {
+      const replicaDriver = await BusDriver.start(replicaBus, replica);
+      expect(await replicaDriver.deliver(event)).toBe('retry');
+      letter = await eventually('the request parked by its last delivery', async () =>
+        (await list('?pending=true&service=assignment')).items.find((l) => l.eventId === event.id),
+      );
+      await replicaDriver.settled();
+    } finally {
+      await replica.stop();
+      await replicaBus.close();
+    }
+    expect(letter).toMatchObject({ service: 'assignment', consumer: 'assignment', subject: subjectOf('ReservationRequested'), deliveries: 3, replayedAt: null });
     expect(letter.error).toMatch(/assignments_blocked_for_replay/);
 
     // Not fixed yet: it fails again, 409 with the new error; the letter stays, once.
@@ -181,7 +203,7 @@ describe('dead letters through the gateway', () => {
       const r = await alice.reservation(later.body.reservationId);
       return r.body.status === 'bookReserved' ? r.body : undefined;
     });
-    const db = system.assignment.internals.db;
+    const db = system.databases.assignment;
     expect(await db.selectFrom('assignments').selectAll().where('reservation_id', '=', reservationId).execute()).toHaveLength(1);
     const accepted = await db.selectFrom('outbox').select('envelope').where('type', '=', 'ReservationAccepted').execute();
     expect(accepted.filter((r) => (r.envelope as { data: { reservationId: number } }).data.reservationId === reservationId)).toHaveLength(1);
@@ -204,7 +226,7 @@ describe('the merged list when services do not answer', () => {
     await new Promise((resolve) => silent.close(resolve));
   });
 
-  async function gatewayWith(upstreams: Partial<EmbeddedSystem['urls']>) {
+  async function gatewayWith(upstreams: Partial<TestSystem['urls']>) {
     const gateway = await createGatewayService(
       { logger: testLogger(), auth: await testAuth() },
       {

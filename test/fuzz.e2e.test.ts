@@ -1,13 +1,12 @@
 import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbedded, type EmbeddedSystem } from '@bstore/launcher';
 import { demoToken, type Role } from '@bstore/platform';
 import { DEMO_BOOKS } from '@bstore/book';
 import { tokenFor } from './support/auth.ts';
-import { eventually, testLogger } from './support/harness.ts';
+import { eventually } from './support/harness.ts';
 import { checkInvariants } from './support/invariants.ts';
-import { databasesOf } from './support/system.ts';
+import { databasesOf, startTestSystem, type TestSystem } from './support/system.ts';
 
 /*
  * Property-based fuzzing of every public route through the gateway, with the real embedded system:
@@ -152,7 +151,7 @@ function sendRaw(base: URL, bytes: Buffer, method: string): Promise<RawResponse 
 // The system, the callers' tokens and what the fuzzing did that a valid client could have done.
 // ---------------------------------------------------------------------------------------------
 
-let system: EmbeddedSystem;
+let system: TestSystem;
 let gateway: URL;
 let leakMarkers: string[] = [];
 
@@ -705,17 +704,10 @@ function settings<T>(numRuns: number): fc.Parameters<T> {
 
 describe('fuzzing every public route through the gateway (fast-check, real embedded system)', () => {
   beforeAll(async () => {
-    // startTestSystem's options, with the gateway's rate limits off: this file sends thousands of
-    // requests a minute as a handful of callers from one address.
-    system = await startEmbedded({
-      logger: testLogger(),
-      ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
-      seedDemoData: true,
-      // Many reservations per patron: the limit has tests of its own (reservation and book read the same variable).
-      env: { BSTORE_MAX_ACTIVE_RESERVATIONS: '1000' },
-      reservation: { sweepIntervalMs: 1000, staleAfterMs: 2000 },
-      gateway: { rateLimitPerToken: 0, rateLimitPerIp: 0, loginAttemptsPerMinute: 0 },
-    });
+    // The whole system with the gateway's rate limits off (startTestSystem's): this file sends
+    // thousands of requests a minute as a handful of callers from one address. `system.databases`:
+    // the test's own connections to the services' databases, to read the stock as an operator would.
+    system = await startTestSystem();
     gateway = new URL(system.urls.gateway);
     leakMarkers = ['    at ', 'syntax error at or near', 'node_modules', 'duplicate key value', 'invalid byte sequence', 'violates ', 'relation "'];
     for (const name of ['reservation', 'assignment', 'book', 'customercenter'] as const) {
@@ -745,7 +737,7 @@ describe('fuzzing every public route through the gateway (fast-check, real embed
       ],
     };
 
-    const rows = await system.book.internals.db.selectFrom('books').select(['book_id', 'quantity', 'copies']).execute();
+    const rows = await system.databases.book.selectFrom('books').select(['book_id', 'quantity', 'copies']).execute();
     before = new Map(rows.map((r) => [r.book_id, { quantity: r.quantity, copies: r.copies }]));
   });
 
@@ -960,11 +952,11 @@ describe('fuzzing every public route through the gateway (fast-check, real embed
     }, 30_000).catch(() => checkInvariants(dbs, input));
     expect(violations).toEqual([]);
 
-    const rows = await system.book.internals.db.selectFrom('books').select(['book_id', 'quantity', 'copies']).execute();
+    const rows = await system.databases.book.selectFrom('books').select(['book_id', 'quantity', 'copies']).execute();
     const after = new Map(rows.map((r) => [r.book_id, { quantity: r.quantity, copies: r.copies }]));
     // Books appear only by a 201 to POST /books.
     const unexplained = rows.filter((r) => !before.has(r.book_id) && !lastCopies.has(r.book_id));
-    expect(unexplained.map((r) => r.book_id), JSON.stringify(await system.book.internals.db.selectFrom('books').selectAll().where('book_id', 'in', unexplained.length > 0 ? unexplained.map((r) => r.book_id) : [-1]).execute())).toEqual([]);
+    expect(unexplained.map((r) => r.book_id), JSON.stringify(await system.databases.book.selectFrom('books').selectAll().where('book_id', 'in', unexplained.length > 0 ? unexplained.map((r) => r.book_id) : [-1]).execute())).toEqual([]);
     expect(after.size).toBe(before.size + booksCreated);
     // Copies change only by POST /books/{id}/copies (a hold moves a copy from quantity, not from copies).
     for (const [bookId, row] of after) {
@@ -972,7 +964,7 @@ describe('fuzzing every public route through the gateway (fast-check, real embed
       expect(row.copies, `copies of book ${bookId}`).toBe(expected);
     }
     // A book no valid request touched (no reservation of it, no copies added or withdrawn) has the stock it had.
-    const reserved = new Set((await system.reservation.internals.db.selectFrom('reservations').select('book_id').execute()).map((r) => r.book_id));
+    const reserved = new Set((await system.databases.reservation.selectFrom('reservations').select('book_id').execute()).map((r) => r.book_id));
     let untouched = 0;
     for (const [bookId, old] of before) {
       if (reserved.has(bookId) || lastCopies.has(bookId)) continue;

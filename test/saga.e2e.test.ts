@@ -1,14 +1,13 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EmbeddedSystem } from '@bstore/launcher';
 import { DEMO_BOOKS } from '@bstore/book';
 import { DEMO_LIBRARIES } from '@bstore/assignment';
 import { eventually } from './support/harness.ts';
 import { checkInvariants } from './support/invariants.ts';
 import { freshDatabase } from './support/postgres.ts';
-import { client, databasesOf, startTestSystem } from './support/system.ts';
+import { client, databasesOf, startTestSystem, type TestSystem } from './support/system.ts';
 
-let system: EmbeddedSystem;
+let system: TestSystem;
 let alice: ReturnType<typeof client>;
 let librarian: ReturnType<typeof client>;
 let acknowledged: number[] = [];
@@ -221,7 +220,7 @@ describe.each(BACKENDS)('on %s', (_name, backend) => {
   });
 
   describe('with no library branch at all', () => {
-    let bare: EmbeddedSystem;
+    let bare: TestSystem;
     let bareCleanup: () => Promise<void> = async () => undefined;
     beforeAll(async () => {
       const chosen = await backend();

@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { DatabaseConfig } from '@bstore/platform';
+import { PGlite } from '@electric-sql/pglite';
+import type { Kysely } from 'kysely';
+import { openDatabase, type Database, type DatabaseConfig } from '@bstore/platform';
 
 /** The machine's PostgreSQL (trust auth), unless BSTORE_TEST_POSTGRES_URL names another server. */
 export const POSTGRES_URL = process.env.BSTORE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -73,8 +75,53 @@ export async function freshDatabase(prefix: string): Promise<{ url: string; drop
   };
 }
 
-/** A database for one test file, and how to remove it. */
-export type MakeDatabase = (prefix: string) => Promise<{ config: DatabaseConfig; cleanup: () => Promise<void> }>;
+/**
+ * A database for one test file: the `config` to give the service, `connect` for the test's own
+ * connection to it (to read or arrange its data as an operator would, with psql), and `cleanup`,
+ * which closes those connections and removes the database.
+ */
+export interface TestDatabase {
+  config: DatabaseConfig;
+  connect<DB>(): Promise<Kysely<DB>>;
+  cleanup(): Promise<void>;
+}
+
+export type MakeDatabase = (prefix: string) => Promise<TestDatabase>;
+
+/** The test's connections to `config`, closed (before `remove`) by `cleanup`. */
+export function testDatabase(config: DatabaseConfig, remove: () => Promise<void>): TestDatabase {
+  const opened: Database<unknown>[] = [];
+  return {
+    config,
+    async connect<DB>() {
+      // An operator's connection: a small pool of its own (or, on PGlite, the same instance).
+      const database = await openDatabase<DB>(config.kind === 'postgres' ? { ...config, poolSize: 2 } : config);
+      opened.push(database as Database<unknown>);
+      return database.db;
+    },
+    async cleanup() {
+      for (const database of opened.splice(0)) await database.close();
+      await remove();
+    },
+  };
+}
+
+/**
+ * An in-memory PGlite database the test owns: the service is given the instance (and leaves it
+ * open when it stops), the test reads it through `connect`, `cleanup` closes it.
+ */
+export async function memoryDatabase(): Promise<TestDatabase> {
+  const instance = await PGlite.create();
+  return testDatabase({ kind: 'pglite', instance }, async () => {
+    if (!instance.closed) await instance.close();
+  });
+}
+
+/** A fresh PostgreSQL database (`freshDatabase`) with a pool of `poolSize` for the service. */
+export async function postgresDatabase(prefix: string, poolSize = 10): Promise<TestDatabase> {
+  const fresh = await freshDatabase(prefix);
+  return testDatabase({ kind: 'postgres', url: fresh.url, poolSize }, fresh.drop);
+}
 
 /**
  * The two databases every repository suite runs on, for `describe.each`: in-memory PGlite (one
@@ -83,13 +130,7 @@ export type MakeDatabase = (prefix: string) => Promise<{ config: DatabaseConfig;
  */
 export function databaseKinds(poolSize = 10): [string, MakeDatabase][] {
   return [
-    ['PGlite', async () => ({ config: { kind: 'pglite' }, cleanup: async () => undefined })],
-    [
-      'PostgreSQL',
-      async (prefix) => {
-        const fresh = await freshDatabase(prefix);
-        return { config: { kind: 'postgres', url: fresh.url, poolSize }, cleanup: fresh.drop };
-      },
-    ],
+    ['PGlite', () => memoryDatabase()],
+    ['PostgreSQL', (prefix) => postgresDatabase(prefix, poolSize)],
   ];
 }

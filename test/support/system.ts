@@ -1,36 +1,78 @@
-import { startEmbedded, type EmbeddedOptions, type EmbeddedSystem } from '@bstore/launcher';
-import type { Role } from '@bstore/platform';
+import { startEmbedded, type EmbeddedSystem } from '@bstore/launcher';
+import type { DatabaseConfig, Role } from '@bstore/platform';
+import type { AssignmentTables } from '@bstore/assignment';
+import type { BookTables } from '@bstore/book';
+import type { CustomerCenterTables } from '@bstore/customercenter';
+import type { ReservationTables } from '@bstore/reservation';
 import { as, asStaff } from './auth.ts';
 import { testLogger } from './harness.ts';
 import type { SystemDatabases } from './invariants.ts';
+import { memoryDatabase, testDatabase, type TestDatabase } from './postgres.ts';
 
-/** The whole embedded system in this process, in memory, on free ports. */
-export function startTestSystem(
-  options: { seedDemoData?: boolean; sweepIntervalMs?: number; databases?: EmbeddedOptions['databases'] } = {},
-): Promise<EmbeddedSystem> {
-  return startEmbedded({
-    ...(options.databases ? { databases: options.databases } : {}),
-    logger: testLogger(),
-    ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
-    seedDemoData: options.seedDemoData ?? true,
-    // The saga tests reserve many books as one patron; the limit on active reservations (reservation's
-    // and book's, one variable) has tests of its own.
-    env: { BSTORE_MAX_ACTIVE_RESERVATIONS: '1000' },
-    reservation: { sweepIntervalMs: options.sweepIntervalMs ?? 1000, staleAfterMs: 2000 },
-    // The limits have tests of their own (services/gateway/test); here they would only make load tests flaky.
-    gateway: { rateLimitPerToken: 0, rateLimitPerIp: 0, loginAttemptsPerMinute: 0 },
-  });
+/** The services that keep their data in SQL in the embedded system. */
+const SQL_SERVICES = ['book', 'reservation', 'assignment', 'customercenter'] as const;
+
+/**
+ * The embedded system of a test, with the test's own connection to each service's database
+ * (`databases`: an operator's view of the data, for invariants and checks). `stop` stops it and
+ * closes those databases.
+ */
+export type TestSystem = EmbeddedSystem & { readonly databases: SystemDatabases };
+
+/**
+ * The whole embedded system in this process, on free ports: each service's database in memory
+ * (a PGlite instance the test owns), or the one `databases` gives (PostgreSQL).
+ */
+export async function startTestSystem(
+  options: { seedDemoData?: boolean; sweepIntervalMs?: number; databases?: Partial<Record<(typeof SQL_SERVICES)[number], DatabaseConfig>> } = {},
+): Promise<TestSystem> {
+  const own: Partial<Record<(typeof SQL_SERVICES)[number], TestDatabase>> = {};
+  const cleanup = async () => {
+    for (const made of Object.values(own)) await made.cleanup();
+  };
+  try {
+    for (const name of SQL_SERVICES) {
+      const given = options.databases?.[name];
+      own[name] = given ? testDatabase(given, async () => undefined) : await memoryDatabase();
+    }
+    const system = await startEmbedded({
+      databases: Object.fromEntries(SQL_SERVICES.map((name) => [name, own[name]!.config])),
+      logger: testLogger(),
+      ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
+      seedDemoData: options.seedDemoData ?? true,
+      // The saga tests reserve many books as one patron; the limit on active reservations (reservation's
+      // and book's, one variable) has tests of its own.
+      env: { BSTORE_MAX_ACTIVE_RESERVATIONS: '1000' },
+      reservation: { sweepIntervalMs: options.sweepIntervalMs ?? 1000, staleAfterMs: 2000 },
+      // The limits have tests of their own (services/gateway/test); here they would only make load tests flaky.
+      gateway: { rateLimitPerToken: 0, rateLimitPerIp: 0, loginAttemptsPerMinute: 0 },
+    });
+    const databases: SystemDatabases = {
+      book: await own.book!.connect<BookTables>(),
+      reservation: await own.reservation!.connect<ReservationTables>(),
+      assignment: await own.assignment!.connect<AssignmentTables>(),
+      customercenter: await own.customercenter!.connect<CustomerCenterTables>(),
+    };
+    return {
+      ...system,
+      databases,
+      stop: async () => {
+        try {
+          await system.stop();
+        } finally {
+          await cleanup();
+        }
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
 }
 
-export function databasesOf(system: EmbeddedSystem): SystemDatabases {
-  const customercenter = system.customercenter.internals.db;
-  if (!customercenter) throw new Error('the embedded system keeps the read model in SQL, yet customercenter has no database');
-  return {
-    book: system.book.internals.db,
-    reservation: system.reservation.internals.db,
-    assignment: system.assignment.internals.db,
-    customercenter,
-  };
+/** The test's connections to the system's databases. */
+export function databasesOf(system: TestSystem): SystemDatabases {
+  return system.databases;
 }
 
 /**

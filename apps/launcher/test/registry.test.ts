@@ -29,14 +29,15 @@ const noticesService = defineService({
   usesBus: false,
   build: async (deps, config) => {
     const app = createHttpApp({ service: 'notices', logger: deps.logger });
+    const demoNotices: string[] = [];
     app.get('/notice', async () => {
       const book = await fetch(`${config.bookUrl[0]}/books/1`);
-      return { greeting: config.greeting, bookStatus: book.status, book: ((await book.json()) as { bookName?: string }).bookName ?? null };
+      return { greeting: config.greeting, bookStatus: book.status, book: ((await book.json()) as { bookName?: string }).bookName ?? null, demoNotices };
     });
-    return new ServiceRuntime({ name: 'notices', logger: deps.logger, app, internals: { seeded: 0 } });
+    return new ServiceRuntime({ name: 'notices', logger: deps.logger, app, operations: { addDemoNotice: (text: string) => demoNotices.push(text) } });
   },
   seedDemoData: async (runtime) => {
-    runtime.internals.seeded++;
+    runtime.operations.addDemoNotice('welcome to the library');
     return { notices: 1 };
   },
   afterStart: async () => {
@@ -85,9 +86,8 @@ describe('the registry of service modules', () => {
     expect(Object.keys(urls)).toEqual([...SERVICE_NAMES, 'notices']);
     const res = await fetch(`${urls.notices}/notice`);
     expect(res.status).toBe(200);
-    // Its BOOK_URL was book's address in this system (the demo catalogue's first book).
-    expect(await res.json()).toEqual({ greeting: 'welcome', bookStatus: 200, book: expect.any(String) });
-    expect((system as unknown as Record<string, ServiceRuntime<{ seeded: number }>>).notices?.internals.seeded).toBe(1);
+    // Its BOOK_URL was book's address in this system (the demo catalogue's first book); its demo data was added once.
+    expect(await res.json()).toEqual({ greeting: 'welcome', bookStatus: 200, book: expect.any(String), demoNotices: ['welcome to the library'] });
     expect(afterStartRan).toBe(1);
   });
 

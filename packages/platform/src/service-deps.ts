@@ -18,6 +18,18 @@ export interface ServiceDeps {
    * (`tracingOf`). The launchers build it from the OTEL_* settings.
    */
   tracing?: ServiceTracing;
+  /**
+   * How its event consumer retries a failing delivery before parking it as a dead letter; absent:
+   * the consumer's defaults (20 deliveries over about eight minutes). The hosts keep the defaults;
+   * a test that watches an event reach the dead letters through the bus shortens them.
+   */
+  delivery?: DeliveryPolicy;
+}
+
+/** Deliveries before an event is parked, and the delay before each redelivery (see `EventConsumerOptions`). */
+export interface DeliveryPolicy {
+  maxDeliver?: number;
+  backoffMs?: (deliveries: number) => number;
 }
 
 /**

@@ -73,6 +73,7 @@ export class SqlServiceKit<DB> {
       bus: this.#deps.bus,
       logger: this.logger,
       handlers,
+      ...this.#deps.delivery,
       ...options,
     });
     return this.#consumer;
@@ -101,7 +102,7 @@ export class SqlServiceKit<DB> {
   }
 
   /** The runtime of the service: HTTP, the relay, the consumer and `tasks`, started and stopped in order. */
-  runtime<TInternals>(parts: { app: HttpApp; tasks?: PeriodicTask[]; internals: TInternals }): ServiceRuntime<TInternals> {
+  runtime<TOperations>(parts: { app: HttpApp; tasks?: PeriodicTask[]; operations: TOperations }): ServiceRuntime<TOperations> {
     return new ServiceRuntime({
       name: this.name,
       logger: this.logger,
@@ -111,7 +112,7 @@ export class SqlServiceKit<DB> {
       relay: this.relay,
       consumers: this.#consumer ? [this.#consumer] : [],
       ...(parts.tasks ? { tasks: parts.tasks } : {}),
-      internals: parts.internals,
+      operations: parts.operations,
     });
   }
 
@@ -125,14 +126,14 @@ export class SqlServiceKit<DB> {
  * Opens the kit, builds the service with it, and closes the database again if building fails.
  *
  * @example
- * return buildSqlService<BookTables, BookInternals>('book', deps, bookMigrations, async (kit) => { ... return kit.runtime({ app, internals }); });
+ * return buildSqlService<BookTables, BookOperations>('book', deps, bookMigrations, async (kit) => { ... return kit.runtime({ app, operations }); });
  */
-export async function buildSqlService<DB, TInternals>(
+export async function buildSqlService<DB, TOperations>(
   name: string,
   deps: ServiceDeps,
   migrations: Migrations,
-  build: (kit: SqlServiceKit<DB>) => Promise<ServiceRuntime<TInternals>>,
-): Promise<ServiceRuntime<TInternals>> {
+  build: (kit: SqlServiceKit<DB>) => Promise<ServiceRuntime<TOperations>>,
+): Promise<ServiceRuntime<TOperations>> {
   const kit = await SqlServiceKit.open<DB>(name, deps, migrations);
   try {
     return await build(kit);

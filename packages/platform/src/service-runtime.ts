@@ -24,7 +24,7 @@ export interface ConsumerLifecycle {
   lag?(): Promise<number | undefined>;
 }
 
-export interface ServiceRuntimeParts<TInternals> {
+export interface ServiceRuntimeParts<TOperations> {
   name: string;
   logger: Logger;
   app: HttpApp;
@@ -41,8 +41,12 @@ export interface ServiceRuntimeParts<TInternals> {
   inboxPruning?: Partial<PruningOptions> | false;
   /** The service's tracing: its buffered spans are exported when it stops. */
   tracing?: ServiceTracing;
-  /** The service's inner parts (database handle, consumer, use cases) for tests and operations. */
-  internals: TInternals;
+  /**
+   * What its hosts and operators run besides serving requests and events: start-up sweeps, demo
+   * data (use cases, never its database handle or consumer: tests reach those through its HTTP
+   * API, its bus and its database, as users and operators do).
+   */
+  operations: TOperations;
 }
 
 /**
@@ -55,7 +59,7 @@ export interface ServiceRuntimeParts<TInternals> {
  * result, redeliveries, lag) and the PostgreSQL pool join the service's registry (`app.metrics`,
  * served at GET /metrics).
  */
-export class ServiceRuntime<TInternals = unknown> {
+export class ServiceRuntime<TOperations = unknown> {
   readonly name: string;
   readonly app: HttpApp;
   readonly database: { close(): Promise<void> } | undefined;
@@ -65,12 +69,12 @@ export class ServiceRuntime<TInternals = unknown> {
   /** Prunes the inbox of a service with a SQL database; started and stopped with the periodic tasks. */
   readonly inboxPruner: InboxPruner | undefined;
   readonly logger: Logger;
-  readonly internals: TInternals;
+  readonly operations: TOperations;
   readonly tracing: ServiceTracing | undefined;
   #url: string | undefined;
 
-  constructor(parts: ServiceRuntimeParts<TInternals>) {
-    this.internals = parts.internals;
+  constructor(parts: ServiceRuntimeParts<TOperations>) {
+    this.operations = parts.operations;
     this.tracing = parts.tracing;
     this.name = parts.name;
     this.logger = parts.logger;

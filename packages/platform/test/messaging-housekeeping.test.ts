@@ -366,7 +366,7 @@ describe.each(DATABASES)('messaging housekeeping on %s', (kind, make) => {
     /** A service runtime on the shared database (its stop leaves the database open). */
     function runtime(relay: OutboxRelay, extra: { consumers?: ConstructorParameters<typeof ServiceRuntime>[0]['consumers'] } = {}) {
       const app = createHttpApp({ service: 'probe', logger });
-      return new ServiceRuntime({ name: 'probe', logger, app, database: keepOpen(), relay, internals: {}, ...extra });
+      return new ServiceRuntime({ name: 'probe', logger, app, database: keepOpen(), relay, operations: {}, ...extra });
     }
 
     it('the backlog gauges read the unsent rows and the age of the oldest; the counters count sends and prunes', async () => {
@@ -425,7 +425,7 @@ describe.each(DATABASES)('messaging housekeeping on %s', (kind, make) => {
         await migrateToLatest(own.db as Kysely<unknown>, {});
         const relay = new OutboxRelay({ db: own.db, bus: new RecordingBus(), logger });
         const app = createHttpApp({ service: 'probe', logger });
-        const rt = new ServiceRuntime({ name: 'probe', logger, app, database: own, relay, internals: {} });
+        const rt = new ServiceRuntime({ name: 'probe', logger, app, database: own, relay, operations: {} });
         await own.db.insertInto('outbox').values({ id: envelope().id, type: 'ReservationRequested', subject: 's', envelope: envelope(), published_at: null, last_error: null }).execute();
         expect(await metric(app.metrics, 'bstore_outbox_backlog')).toBe(1);
         await rt.stop(); // stops the relay, whose last drain publishes the row, and closes the database
@@ -441,7 +441,7 @@ describe.each(DATABASES)('messaging housekeeping on %s', (kind, make) => {
   describe('service runtime', () => {
     it('prunes the inbox of a SQL database while running, not of another store, and not when turned off', async () => {
       const app = () => createHttpApp({ service: 'probe', logger });
-      const rt = new ServiceRuntime({ name: 'probe', logger, app: app(), database: keepOpen(), inboxPruning: { intervalMs: 20 }, internals: {} });
+      const rt = new ServiceRuntime({ name: 'probe', logger, app: app(), database: keepOpen(), inboxPruning: { intervalMs: 20 }, operations: {} });
       expect(rt.inboxPruner?.retentionMs).toBe(INBOX_PRUNING_DEFAULTS.retentionMs);
       await inboxRows(3, '8 days');
       const kept = await inboxRows(1, '1 hour');
@@ -452,9 +452,9 @@ describe.each(DATABASES)('messaging housekeeping on %s', (kind, make) => {
       } finally {
         await rt.stop();
       }
-      expect(new ServiceRuntime({ name: 'p', logger, app: app(), database: { close: async () => undefined }, internals: {} }).inboxPruner).toBeUndefined();
-      expect(new ServiceRuntime({ name: 'p', logger, app: app(), internals: {} }).inboxPruner).toBeUndefined();
-      expect(new ServiceRuntime({ name: 'p', logger, app: app(), database: keepOpen(), inboxPruning: false, internals: {} }).inboxPruner).toBeUndefined();
+      expect(new ServiceRuntime({ name: 'p', logger, app: app(), database: { close: async () => undefined }, operations: {} }).inboxPruner).toBeUndefined();
+      expect(new ServiceRuntime({ name: 'p', logger, app: app(), operations: {} }).inboxPruner).toBeUndefined();
+      expect(new ServiceRuntime({ name: 'p', logger, app: app(), database: keepOpen(), inboxPruning: false, operations: {} }).inboxPruner).toBeUndefined();
     });
   });
 });

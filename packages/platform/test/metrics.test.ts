@@ -88,7 +88,7 @@ async function consumingService(bus: MessageBus) {
   const store = new KyselyDeadLetterStore(database.db);
   const app = createHttpApp({ service: SERVICE, logger });
   await app.register(deadLetterRoutes, { service: SERVICE, store, consumer });
-  const runtime = new ServiceRuntime({ name: SERVICE, logger, app, database, consumers: [consumer], internals: {} });
+  const runtime = new ServiceRuntime({ name: SERVICE, logger, app, database, consumers: [consumer], operations: {} });
   return { runtime, app, consumer, store, failOnce, database };
 }
 
@@ -178,7 +178,7 @@ describe('bstore_db_pool_connections', () => {
     const fresh = await freshDatabase('pool_metrics');
     const database: Database<MessagingTables> = await openServiceDatabase({ kind: 'postgres', url: fresh.url, poolSize: 1 }, {}, logger);
     const app = createHttpApp({ service: SERVICE, logger });
-    const runtime = new ServiceRuntime({ name: SERVICE, logger, app, database, internals: {} });
+    const runtime = new ServiceRuntime({ name: SERVICE, logger, app, database, operations: {} });
     try {
       const pool = async () => {
         const samples = await scrape(app);
@@ -212,7 +212,7 @@ describe('bstore_db_pool_connections', () => {
   it('on PGlite: left out (one embedded connection, no pool)', async () => {
     const database = await openServiceDatabase<MessagingTables>({ kind: 'pglite' }, {}, logger);
     const app = createHttpApp({ service: SERVICE, logger });
-    const runtime = new ServiceRuntime({ name: SERVICE, logger, app, database, internals: {} });
+    const runtime = new ServiceRuntime({ name: SERVICE, logger, app, database, operations: {} });
     try {
       const samples = await scrape(app);
       expect(samplesOf(samples, 'bstore_db_pool_connections')).toEqual([]);

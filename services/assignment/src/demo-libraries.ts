@@ -18,5 +18,5 @@ export const DEMO_LIBRARIES: readonly NewLibrary[] = [
  * await seedLibraries(assignment);
  */
 export function seedLibraries(service: AssignmentService, libraries: readonly NewLibrary[] = DEMO_LIBRARIES): Promise<LibraryProps[]> {
-  return service.internals.ensureLibraries.execute(libraries);
+  return service.operations.ensureLibraries.execute(libraries);
 }

@@ -1,4 +1,4 @@
-export { createAssignmentService, type AssignmentConfig, type AssignmentService, type AssignmentInternals } from './main.ts';
+export { createAssignmentService, type AssignmentConfig, type AssignmentService, type AssignmentOperations } from './main.ts';
 export { DEMO_LIBRARIES, seedLibraries } from './demo-libraries.ts';
 export { assignmentMigrations } from './adapters/db/migrations.ts';
 export type { AssignmentTables } from './adapters/db/schema.ts';

@@ -1,5 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
-import { buildSqlService, type EventConsumer, type ServiceDeps, type ServiceRuntime, withDefaults } from '@bstore/platform';
+import { buildSqlService, type ServiceDeps, type ServiceRuntime, withDefaults } from '@bstore/platform';
 import { AssignLibrary } from './application/assign-library/assign-library.service.ts';
 import { CloseAssignment } from './application/close-assignment/close-assignment.service.ts';
 import { BrowseAssignments } from './application/browse-assignments/browse-assignments.service.ts';
@@ -17,14 +16,12 @@ import { assignmentEventHandlers } from './adapters/messaging/assignment.handler
 import { assignmentSettings } from './settings.ts';
 
 /** Composition root of the assignment service: library branches and the assignment of reservations to them. */
-export interface AssignmentInternals {
-  db: Kysely<AssignmentTables>;
-  consumer: EventConsumer<Transaction<AssignmentTables>>;
+export interface AssignmentOperations {
   /** Idempotent insert of branches by name: the launcher seeds the demo branches with it. */
   ensureLibraries: EnsureLibraries;
 }
 
-export type AssignmentService = ServiceRuntime<AssignmentInternals>;
+export type AssignmentService = ServiceRuntime<AssignmentOperations>;
 
 export interface AssignmentConfig {
   /**
@@ -35,9 +32,9 @@ export interface AssignmentConfig {
 }
 
 export async function createAssignmentService(deps: ServiceDeps, config: AssignmentConfig = {}): Promise<AssignmentService> {
-  return buildSqlService<AssignmentTables, AssignmentInternals>('assignment', deps, assignmentMigrations, async (kit) => {
+  return buildSqlService<AssignmentTables, AssignmentOperations>('assignment', deps, assignmentMigrations, async (kit) => {
     const tx = kit.transactions(assignmentUnitOfWork);
-    const consumer = kit.consumer(
+    kit.consumer(
       assignmentEventHandlers(new AssignLibrary({ pickupPeriodMs: withDefaults(assignmentSettings, config).pickupPeriodMs }), new ReleaseAssignment(), new CloseAssignment()),
     );
     const app = await kit.app({ errorStatus: assignmentErrorStatus, readinessTable: 'libraries' });
@@ -46,6 +43,6 @@ export async function createAssignmentService(deps: ServiceDeps, config: Assignm
       libraries: new BrowseLibraries(new KyselyLibraryRepository(kit.db)),
       assignments: new BrowseAssignments(new KyselyAssignmentRepository(kit.db)),
     });
-    return kit.runtime({ app, internals: { db: kit.db, consumer, ensureLibraries: new EnsureLibraries(tx) } });
+    return kit.runtime({ app, operations: { ensureLibraries: new EnsureLibraries(tx) } });
   });
 }

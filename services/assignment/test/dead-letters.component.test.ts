@@ -1,9 +1,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { sql } from 'kysely';
-import { createEnvelope, sourceOf, subjectOf, type EventData, type EventEnvelope } from '@bstore/contracts';
+import { sql, type Kysely } from 'kysely';
+import { createEnvelope, sourceOf, type EventData, type EventEnvelope } from '@bstore/contracts';
 import { KyselyInbox, type DeadLetterJson, type EmbeddedBus } from '@bstore/platform';
-import { createAssignmentService, type AssignmentService } from '@bstore/assignment';
-import { memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { createAssignmentService, type AssignmentService, type AssignmentTables } from '@bstore/assignment';
+import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { BusDriver } from '../../../test/support/bus-driver.ts';
+import { samplesOf, scrape } from '../../../test/support/metrics.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
 import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
@@ -15,12 +17,21 @@ import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
  * ReservationAssignmentFailed, not retried). What makes the handler fail here is a cause an
  * operator can meet and fix: a CHECK constraint on `assignments` — as a hand-made or half-applied
  * schema change might leave — that refuses the insert for the reservations it names. Every
- * delivery then fails with "violates check constraint", the last one parks the event, and the fix
- * is to drop the constraint before replaying.
+ * delivery then fails with "violates check constraint", the bus redelivers it until the consumer's
+ * last delivery parks it, and the fix is to drop the constraint before replaying. The service is
+ * given a short retry policy (`DELIVERY`), so that the real redeliveries end in a moment.
  */
 const staff = await asStaff();
 
 const DATABASES = databaseKinds();
+
+/**
+ * Three deliveries before an event is parked (the hosts keep the default: 20 over minutes). The
+ * redeliveries are half a second apart so that the driver, which polls the service's metrics, sees
+ * the first delivery end on its own (`retry`) before the bus redelivers it; a few milliseconds
+ * apart, all three can end between two of its looks.
+ */
+const DELIVERY = { maxDeliver: 3, backoffMs: () => 500 };
 
 function requested(reservationId: number) {
   return createEnvelope({
@@ -42,6 +53,10 @@ interface ListJson {
 describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabase) => {
   let bus: EmbeddedBus;
   let service: AssignmentService;
+  /** Delivers events to the service on its bus, as reservation publishes them. */
+  let driver: BusDriver;
+  /** The test's own connection to the service's database (an operator's, as with psql). */
+  let db: Kysely<AssignmentTables>;
   let cleanup: () => Promise<void> = async () => {};
 
   beforeAll(async () => {
@@ -56,7 +71,9 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
   beforeEach(async () => {
     const made = await makeDatabase('assignment_dead_letters');
     cleanup = made.cleanup;
-    service = await createAssignmentService({ database: made.config, bus, logger: testLogger(), auth: await testAuth() });
+    service = await createAssignmentService({ database: made.config, bus, logger: testLogger(), auth: await testAuth(), delivery: DELIVERY });
+    driver = await BusDriver.start(bus, service);
+    db = await made.connect<AssignmentTables>();
     const res = await service.app.inject({ method: 'POST', url: '/libraries', payload: { name: 'Branch' }, headers: staff });
     expect(res.statusCode).toBe(201);
   });
@@ -71,35 +88,50 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
     return { status: res.statusCode, type: res.headers['content-type'], body: res.json() };
   };
   const list = async (query = '') => (await call('GET', `/admin/dead-letters${query}`)).body as ListJson;
-  const rows = () => service.internals.db.selectFrom('dead_letters').selectAll().execute();
+  const rows = () => db.selectFrom('dead_letters').selectAll().execute();
   const accepted = async (reservationId: number) =>
-    (await service.internals.db.selectFrom('outbox').selectAll().where('type', '=', 'ReservationAccepted').execute())
+    (await db.selectFrom('outbox').selectAll().where('type', '=', 'ReservationAccepted').execute())
       .map((r) => r.envelope as EventEnvelope<'ReservationAccepted', EventData<'ReservationAccepted'>>)
       .filter((e) => e.data.reservationId === reservationId);
-  const assignmentsOf = (reservationId: number) => service.internals.db.selectFrom('assignments').selectAll().where('reservation_id', '=', reservationId).execute();
+  const assignmentsOf = (reservationId: number) => db.selectFrom('assignments').selectAll().where('reservation_id', '=', reservationId).execute();
   /** The cause: a constraint that makes the assignment insert fail for these reservations. */
   const BLOCKER = 'assignments_blocked_reservations';
   const blockAssignments = async (...reservationIds: number[]) => {
-    await sql`ALTER TABLE assignments ADD CONSTRAINT ${sql.id(BLOCKER)} CHECK (reservation_id NOT IN (${sql.join(reservationIds.map((id) => sql.lit(id)))}))`.execute(service.internals.db);
+    await sql`ALTER TABLE assignments ADD CONSTRAINT ${sql.id(BLOCKER)} CHECK (reservation_id NOT IN (${sql.join(reservationIds.map((id) => sql.lit(id)))}))`.execute(db);
   };
   /** The fix. */
   const dropBlocker = async () => {
-    await sql`ALTER TABLE assignments DROP CONSTRAINT ${sql.id(BLOCKER)}`.execute(service.internals.db);
+    await sql`ALTER TABLE assignments DROP CONSTRAINT ${sql.id(BLOCKER)}`.execute(db);
   };
   const blockedError = new RegExp(`violates check constraint "${BLOCKER}"`);
-  /** Parks an event as the bus's last delivery would: an earlier delivery is retried, the consumer gives up after maxDeliver. */
+  /** Deliveries of assignment's consumer so far that ended in `result`, as GET /metrics counts them. */
+  const deliveriesEnded = async (result: string) =>
+    samplesOf(await scrape(service.app), 'bstore_consumer_events_total', { consumer: 'assignment', result }).reduce((sum, s) => sum + s.value, 0);
+  /**
+   * Publishes an event whose handling fails and lets the bus redeliver it until the consumer's
+   * last delivery (DELIVERY.maxDeliver) parks it: the first delivery is retried, not parked.
+   * Returns the letter, the newest, once GET /admin/dead-letters lists it.
+   */
   const exhaust = async (envelope: EventEnvelope) => {
-    expect(await service.internals.consumer.handle(envelope, 19, subjectOf('ReservationRequested'))).toBe('retry');
-    expect((await list()).items.filter((l) => l.eventId === envelope.id)).toHaveLength(0);
-    expect(await service.internals.consumer.handle(envelope, 20, subjectOf('ReservationRequested'))).toBe('dead-lettered');
-    const [newest] = (await list()).items;
-    return newest!;
+    const retriesBefore = await deliveriesEnded('retry');
+    expect(await driver.deliver(envelope)).toBe('retry');
+    const newest = await eventually(`${envelope.id} parked`, async () => {
+      const [first] = (await list()).items;
+      return first?.eventId === envelope.id ? first : undefined;
+    });
+    // Parked and acknowledged: nothing is left on the bus to end a later delivery.
+    await driver.settled();
+    // Every delivery but the last was retried; only the last parked it, once.
+    expect(await deliveriesEnded('retry')).toBe(retriesBefore + DELIVERY.maxDeliver - 1);
+    expect(newest.deliveries).toBe(DELIVERY.maxDeliver);
+    expect((await list()).items.filter((l) => l.eventId === envelope.id)).toHaveLength(1);
+    return newest;
   };
 
   it('fix and replay: a request parked by a blocking constraint is assigned once the constraint is dropped, and only once', async () => {
     await blockAssignments(9001);
     // The constraint is aimed: another reservation is still assigned.
-    expect(await service.internals.consumer.handle(requested(9002))).toBe('handled');
+    expect(await driver.deliver(requested(9002))).toBe('handled');
     expect(await accepted(9002)).toHaveLength(1);
     const event = requested(9001);
     const letter = await exhaust(event);
@@ -109,7 +141,7 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
       eventId: event.id,
       eventType: 'ReservationRequested',
       subject: 'bstore.reservation.ReservationRequested',
-      deliveries: 20,
+      deliveries: DELIVERY.maxDeliver,
       replayedAt: null,
       envelope: event,
     });
@@ -147,8 +179,8 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
     expect(twice.body).toMatchObject({ code: 'DEAD_LETTER_ALREADY_REPLAYED', deadLetterId: letter.id });
     expect(await accepted(9001)).toHaveLength(1);
 
-    // The bus redelivering the original event now finds it handled: still one assignment.
-    expect(await service.internals.consumer.handle(event, 1)).toBe('duplicate');
+    // The bus delivering the original event again now finds it handled: still one assignment.
+    expect(await driver.deliver(event)).toBe('duplicate');
     expect(await assignmentsOf(9001)).toEqual([expect.objectContaining({ status: 'assigned', library_name: 'Branch' })]);
 
     expect(await list('?pending=true')).toMatchObject({ items: [], total: 0 });
@@ -158,19 +190,25 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
 
   it('a letter whose effect is already in place replays as a duplicate, and is marked replayed', async () => {
     const event = requested(9101);
-    expect(await service.internals.consumer.handle(event)).toBe('handled');
-    // Parked too, as when a slow first delivery committed after the bus had given up on it.
-    await new KyselyInbox(service.internals.db).park({ consumer: 'assignment', eventId: event.id, eventType: event.type, subject: '', envelope: event, error: 'timeout', deliveries: 20 });
-    const [letter] = (await list()).items;
-    const replay = await call('POST', `/admin/dead-letters/${letter!.id}/replay`);
-    expect(replay).toMatchObject({ status: 200, body: { outcome: 'duplicate', deadLetter: { id: letter!.id } } });
+    await blockAssignments(9101);
+    const letter = await exhaust(event);
+    await dropBlocker();
+    // The publisher sends the event again once the cause is gone (or a slow first delivery committed
+    // after the bus had given up on it): its effect is in place while its letter is still pending.
+    expect(await driver.deliver(event)).toBe('handled');
+    expect(await accepted(9101)).toHaveLength(1);
+    expect((await list('?pending=true')).items.map((l) => l.id)).toEqual([letter.id]);
+    const replay = await call('POST', `/admin/dead-letters/${letter.id}/replay`);
+    expect(replay).toMatchObject({ status: 200, body: { outcome: 'duplicate', deadLetter: { id: letter.id } } });
     expect(replay.body.deadLetter.replayedAt).not.toBeNull();
     expect(await accepted(9101)).toHaveLength(1);
   });
 
   it('a letter of a type this consumer does not read is answered `ignored` and stays pending', async () => {
     const other = createEnvelope({ type: 'QuantityChanged', source: sourceOf('book'), subject: '3', data: { bookId: 3, quantity: 1, copies: 2, reason: 'held' as const } });
-    await new KyselyInbox(service.internals.db).park({ consumer: 'assignment', eventId: other.id, eventType: other.type, subject: '', envelope: other, error: 'x', deliveries: 1 });
+    // No delivery of this service parks such a letter (it never receives the type): one is left in
+    // its database, as by an older version that read the type, through the test's own connection.
+    await new KyselyInbox(db).park({ consumer: 'assignment', eventId: other.id, eventType: other.type, subject: '', envelope: other, error: 'x', deliveries: 1 });
     const [letter] = (await list()).items;
     const replay = await call('POST', `/admin/dead-letters/${letter!.id}/replay`);
     expect(replay).toMatchObject({ status: 200, body: { outcome: 'ignored', deadLetter: { id: letter!.id, replayedAt: null } } });
@@ -179,7 +217,7 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
 
   it('a malformed event cannot be replayed as it is: 422 with its error, and it stays parked once', async () => {
     const bad = createEnvelope({ type: 'ReservationRequested', source: 'x', subject: '9201', data: { reservationId: 9201, bookId: 'one' } });
-    expect(await service.internals.consumer.handle(bad)).toBe('dead-lettered');
+    expect(await driver.deliver(bad)).toBe('dead-lettered');
     const [letter] = (await list()).items;
     expect(letter).toMatchObject({ eventId: bad.id, deliveries: 1 });
     expect(letter?.error).toMatch(/ReservationRequested data is invalid/);
@@ -192,12 +230,11 @@ describe.each(DATABASES)('dead letters of assignment on %s', (_name, makeDatabas
 
   it('lists newest first, pages, filters pending, and validates its query', async () => {
     const events = [requested(9301), requested(9302), requested(9303)];
-    await blockAssignments(9301);
-    await exhaust(events[0]!);
+    await blockAssignments(9301, 9302, 9303);
+    // Parked one after the other, each by its last delivery.
+    for (const event of events) await exhaust(event);
     // The cause is fixed before the replay of events[1] below, which must succeed.
     await dropBlocker();
-    await new KyselyInbox(service.internals.db).park({ consumer: 'assignment', eventId: events[1]!.id, eventType: 'ReservationRequested', subject: '', envelope: events[1], error: 'e', deliveries: 20 });
-    await new KyselyInbox(service.internals.db).park({ consumer: 'assignment', eventId: events[2]!.id, eventType: 'ReservationRequested', subject: '', envelope: events[2], error: 'e', deliveries: 20 });
     const all = await list();
     expect(all).toMatchObject({ service: 'assignment', total: 3, limit: 20, offset: 0 });
     expect(all.items.map((l) => l.eventId)).toEqual([events[2]!.id, events[1]!.id, events[0]!.id]);

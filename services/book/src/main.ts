@@ -1,5 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
-import { buildSqlService, type EventConsumer, type ServiceDeps, type ServiceRuntime, withDefaults } from '@bstore/platform';
+import { buildSqlService, type ServiceDeps, type ServiceRuntime, withDefaults } from '@bstore/platform';
 import { AdjustCopies } from './application/adjust-copies/adjust-copies.service.ts';
 import { BrowseCatalogue } from './application/browse-catalogue/browse-catalogue.service.ts';
 import { CreateBook } from './application/create-book/create-book.service.ts';
@@ -17,13 +16,12 @@ import { bookEventHandlers } from './adapters/messaging/book.handlers.ts';
 import { bookSettings } from './settings.ts';
 
 /** Composition root of the book service: catalogue, stock and holds. */
-export interface BookInternals {
-  db: Kysely<BookTables>;
-  consumer: EventConsumer<Transaction<BookTables>>;
+export interface BookOperations {
+  /** Adds the books of a catalogue that are missing (the demo's). */
   seedCatalogue: SeedCatalogue;
 }
 
-export type BookService = ServiceRuntime<BookInternals>;
+export type BookService = ServiceRuntime<BookOperations>;
 
 export interface BookConfig {
   /**
@@ -34,9 +32,9 @@ export interface BookConfig {
 }
 
 export async function createBookService(deps: ServiceDeps, config: BookConfig = {}): Promise<BookService> {
-  return buildSqlService<BookTables, BookInternals>('book', deps, bookMigrations, async (kit) => {
+  return buildSqlService<BookTables, BookOperations>('book', deps, bookMigrations, async (kit) => {
     const tx = kit.transactions(bookUnitOfWork);
-    const consumer = kit.consumer(bookEventHandlers({ releaseHold: new ReleaseHold(), lendCopy: new LendCopy(), takeBackCopy: new TakeBackCopy() }));
+    kit.consumer(bookEventHandlers({ releaseHold: new ReleaseHold(), lendCopy: new LendCopy(), takeBackCopy: new TakeBackCopy() }));
     const app = await kit.app({ errorStatus: bookErrorStatus, readinessTable: 'books' });
     await app.register(bookRoutes, {
       createBook: new CreateBook(tx),
@@ -44,6 +42,6 @@ export async function createBookService(deps: ServiceDeps, config: BookConfig = 
       holdCopy: new HoldCopy(tx, { maxHeldPerCustomer: withDefaults(bookSettings, config).maxHeldCopiesPerCustomer }),
       catalogue: new BrowseCatalogue(new KyselyBookRepository(kit.db)),
     });
-    return kit.runtime({ app, internals: { db: kit.db, consumer, seedCatalogue: new SeedCatalogue(tx) } });
+    return kit.runtime({ app, operations: { seedCatalogue: new SeedCatalogue(tx) } });
   });
 }

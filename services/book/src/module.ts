@@ -15,5 +15,5 @@ export const bookService = defineService({
   usesBus: true,
   internalCalls: 'takes',
   build: (deps, config) => createBookService(sqlServiceDeps('book', deps), config),
-  seedDemoData: async (book) => ({ books: await book.internals.seedCatalogue.execute(DEMO_BOOKS) }),
+  seedDemoData: async (book) => ({ books: await book.operations.seedCatalogue.execute(DEMO_BOOKS) }),
 });

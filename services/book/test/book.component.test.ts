@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvelope, sourceOf } from '@bstore/contracts';
 import type { EmbeddedBus } from '@bstore/platform';
-import { createBookService, type BookService } from '@bstore/book';
+import type { Kysely } from 'kysely';
+import { createBookService, type BookService, type BookTables } from '@bstore/book';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { BusDriver } from '../../../test/support/bus-driver.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
 import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
@@ -12,6 +14,10 @@ const internal = { authorization: `Bearer ${await (await testAuth()).internalFor
 
 let bus: EmbeddedBus;
 let book: BookService;
+/** The test's own connection to book's database (an operator's view of it). */
+let db: Kysely<BookTables>;
+/** Delivers events to book on its bus, as reservation and assignment publish them. */
+let books: BusDriver;
 
 /**
  * The same suite on both databases. PGlite has one connection, so its transactions never overlap;
@@ -36,8 +42,8 @@ const hold = (bookId: number, reservationId: number, customerId = 'alice') =>
 
 /** Copies the patron holds by book's count (customer_copies), checked against the holds themselves. */
 async function heldBy(customerId: string): Promise<number> {
-  const counted = await book.internals.db.selectFrom('customer_copies').select('held').where('customer_id', '=', customerId).executeTakeFirst();
-  const row = await book.internals.db
+  const counted = await db.selectFrom('customer_copies').select('held').where('customer_id', '=', customerId).executeTakeFirst();
+  const row = await db
     .selectFrom('holds')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('customer_id', '=', customerId)
@@ -48,7 +54,7 @@ async function heldBy(customerId: string): Promise<number> {
 }
 
 async function activeHolds(bookId: number): Promise<number> {
-  const row = await book.internals.db
+  const row = await db
     .selectFrom('holds')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('book_id', '=', bookId)
@@ -71,6 +77,8 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
     cleanup = database.cleanup;
     bus = await memoryBus(logger);
     book = await createBookService({ database: database.config, bus, logger, auth: await testAuth() }, { maxHeldCopiesPerCustomer: 1000 });
+    books = await BusDriver.start(bus, book);
+    db = await database.connect<BookTables>();
   });
 
   afterAll(async () => {
@@ -138,7 +146,7 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
       const res = await hold(unknown, 2201, 'dora');
       expect(res.statusCode).toBe(404);
       expect(res.json()).toMatchObject({ code: 'BOOK_NOT_FOUND' });
-      const holds = await book.internals.db.selectFrom('holds').selectAll().where('reservation_id', '=', 2201).execute();
+      const holds = await db.selectFrom('holds').selectAll().where('reservation_id', '=', 2201).execute();
       expect(holds.map((h) => h.status)).toEqual(['voided']);
       // A retry while the book still does not exist is the same 404.
       expect((await hold(unknown, 2201, 'dora')).json()).toMatchObject({ code: 'BOOK_NOT_FOUND' });
@@ -163,19 +171,24 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
       await hold(bookId, 2303, 'frank');
       expect((await hold(bookId, 2304, 'frank')).json()).toMatchObject({ code: 'BOOK_OUT_OF_STOCK' });
       expect(await heldBy('frank')).toBe(1);
-      await book.internals.consumer.handle(event('ReservationCanceled', { reservationId: 2301, bookId, customerId: 'erin', status: 'bookCanceled' }));
+      await books.deliver(event('ReservationCanceled', { reservationId: 2301, bookId, customerId: 'erin', status: 'bookCanceled' }));
       expect(await heldBy('erin')).toBe(1);
     });
   });
 
   describe('copies held per patron (ADR 0021)', () => {
     let limited: BookService;
+    /** The test's own connection to the limited book's database. */
+    let limitedDb: Kysely<BookTables>;
+    let limitedBooks: BusDriver;
     beforeAll(async () => {
       const logger = testLogger();
       const database = await makeDatabase('book_limited');
       const ownBus = await memoryBus(logger);
       limited = await createBookService({ database: database.config, bus: ownBus, logger, auth: await testAuth() }, { maxHeldCopiesPerCustomer: 2 });
       await limited.start({ port: 0 });
+      limitedBooks = await BusDriver.start(ownBus, limited);
+      limitedDb = await database.connect<BookTables>();
       cleanups.push(async () => {
         await limited.stop();
         await ownBus.close();
@@ -207,7 +220,7 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
         subject: '5001',
         data: { reservationId: 5001, bookId, customerId: 'gina', status: 'bookCancel' as const },
       });
-      expect(await limited.internals.consumer.handle(cancelRequested)).toBe('handled');
+      expect(await limitedBooks.deliver(cancelRequested)).toBe('handled');
       expect(await quantityAt(bookId)).toBe(8);
       // The refused reservation's late attempt still takes nothing; a new reservation may hold again.
       expect((await holdAt(bookId, 5003, 'gina')).json()).toMatchObject({ code: 'HOLD_RELEASED' });
@@ -215,21 +228,21 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
       expect(await quantityAt(bookId)).toBe(7);
       // Assignment's confirmation of the same cancellation gives nothing back twice.
       const canceled = event('ReservationCanceled', { reservationId: 5001, bookId, customerId: 'gina', status: 'bookCanceled' });
-      expect(await limited.internals.consumer.handle(canceled)).toBe('handled');
+      expect(await limitedBooks.deliver(canceled)).toBe('handled');
       expect(await quantityAt(bookId)).toBe(7);
     });
 
     it('a count that drifted (an older book beside this one in a rolling upgrade) corrects itself: a refusal counts again, a release never goes below zero', async () => {
       const bookId = await newLimitedBook(10);
-      const count = () => limited.internals.db.selectFrom('customer_copies').select('held').where('customer_id', '=', 'jade').executeTakeFirst();
+      const count = () => limitedDb.selectFrom('customer_copies').select('held').where('customer_id', '=', 'jade').executeTakeFirst();
       // Too high: the patron holds nothing, yet the count says the limit.
-      await limited.internals.db.insertInto('customer_copies').values({ customer_id: 'jade', held: 2 }).execute();
+      await limitedDb.insertInto('customer_copies').values({ customer_id: 'jade', held: 2 }).execute();
       expect((await holdAt(bookId, 5201, 'jade')).statusCode).toBe(201);
       expect(await count()).toEqual({ held: 1 });
       // Too low: a hold taken without being counted is released all the same.
-      await limited.internals.db.updateTable('customer_copies').set({ held: 0 }).where('customer_id', '=', 'jade').execute();
+      await limitedDb.updateTable('customer_copies').set({ held: 0 }).where('customer_id', '=', 'jade').execute();
       const canceled = event('ReservationCanceled', { reservationId: 5201, bookId, customerId: 'jade', status: 'bookCanceled' });
-      expect(await limited.internals.consumer.handle(canceled)).toBe('handled');
+      expect(await limitedBooks.deliver(canceled)).toBe('handled');
       expect(await count()).toEqual({ held: 0 });
       expect(await quantityAt(bookId)).toBe(10);
     });
@@ -240,7 +253,7 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
       expect(answers.filter((a) => a.statusCode === 201)).toHaveLength(2);
       for (const a of answers.filter((x) => x.statusCode !== 201)) expect(a.json()).toMatchObject({ code: 'TOO_MANY_HELD_COPIES' });
       expect(await quantityAt(bookId)).toBe(18);
-      const counted = await limited.internals.db.selectFrom('customer_copies').select('held').where('customer_id', '=', 'ivan').executeTakeFirstOrThrow();
+      const counted = await limitedDb.selectFrom('customer_copies').select('held').where('customer_id', '=', 'ivan').executeTakeFirstOrThrow();
       expect(counted.held).toBe(2);
     });
   });
@@ -250,16 +263,16 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
       const { bookId } = await createBook(2);
       expect((await hold(bookId, 3001)).statusCode).toBe(201);
       const canceled = event('ReservationCanceled', { reservationId: 3001, bookId, customerId: 'alice', status: 'bookCanceled' });
-      expect(await book.internals.consumer.handle(canceled)).toBe('handled');
-      expect(await book.internals.consumer.handle(canceled)).toBe('duplicate');
+      expect(await books.deliver(canceled)).toBe('handled');
+      expect(await books.deliver(canceled)).toBe('duplicate');
       expect((await getBook(bookId)).quantity).toBe(2);
     });
 
     it('a rejection after a cancellation of the same reservation restores nothing more', async () => {
       const { bookId } = await createBook(2);
       expect((await hold(bookId, 3101)).statusCode).toBe(201);
-      await book.internals.consumer.handle(event('ReservationCanceled', { reservationId: 3101, bookId, customerId: 'alice', status: 'bookCanceled' }));
-      await book.internals.consumer.handle(
+      await books.deliver(event('ReservationCanceled', { reservationId: 3101, bookId, customerId: 'alice', status: 'bookCanceled' }));
+      await books.deliver(
         event('ReservationRejected', { reservationId: 3101, bookId, customerId: 'alice', bookName: null, status: 'rejected', reason: 'test' }),
       );
       const after = await getBook(bookId);
@@ -269,7 +282,7 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
     it('a rejection that overtakes its hold voids it: the late hold takes no copy', async () => {
       const { bookId } = await createBook(2);
       const rejected = event('ReservationRejected', { reservationId: 3201, bookId, customerId: 'alice', bookName: null, status: 'rejected', reason: 'book timed out' });
-      expect(await book.internals.consumer.handle(rejected)).toBe('handled');
+      expect(await books.deliver(rejected)).toBe('handled');
       const late = await hold(bookId, 3201);
       expect(late.statusCode).toBe(409);
       expect(late.json()).toMatchObject({ code: 'HOLD_RELEASED' });
@@ -280,26 +293,26 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
       const { bookId } = await createBook(2);
       expect((await hold(bookId, 3301)).statusCode).toBe(201);
       const rejected = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', bookName: null, status: 'rejected', reason: 'timeout' });
-      expect(await book.internals.consumer.handle(rejected)).toBe('handled');
-      expect(await book.internals.consumer.handle(rejected)).toBe('duplicate');
+      expect(await books.deliver(rejected)).toBe('handled');
+      expect(await books.deliver(rejected)).toBe('duplicate');
       // A different event for the same reservation (a redriven rejection) restores nothing more either.
       const again = event('ReservationRejected', { reservationId: 3301, bookId, customerId: 'alice', bookName: null, status: 'rejected', reason: 'timeout' });
-      expect(await book.internals.consumer.handle(again)).toBe('handled');
+      expect(await books.deliver(again)).toBe('handled');
       expect(await getBook(bookId)).toMatchObject({ quantity: 2, copies: 2 });
     });
 
     it("a release naming another book does not touch this reservation's hold", async () => {
       const { bookId } = await createBook(1);
       expect((await hold(bookId, 3401)).statusCode).toBe(201);
-      await book.internals.consumer.handle(event('ReservationRejected', { reservationId: 3401, bookId: bookId + 1000, customerId: 'alice', bookName: null, status: 'rejected', reason: 'x' }));
+      await books.deliver(event('ReservationRejected', { reservationId: 3401, bookId: bookId + 1000, customerId: 'alice', bookName: null, status: 'rejected', reason: 'x' }));
       expect(await getBook(bookId)).toMatchObject({ quantity: 0 });
       expect(await activeHolds(bookId)).toBe(1);
     });
 
     it('a malformed event is parked as a dead letter at once', async () => {
       const bad = createEnvelope({ type: 'ReservationCanceled', source: 'x', subject: '1', data: { reservationId: 'seven' } });
-      expect(await book.internals.consumer.handle(bad)).toBe('dead-lettered');
-      const parked = await book.internals.db.selectFrom('dead_letters').selectAll().where('event_id', '=', bad.id).execute();
+      expect(await books.deliver(bad)).toBe('dead-lettered');
+      const parked = await db.selectFrom('dead_letters').selectAll().where('event_id', '=', bad.id).execute();
       expect(parked).toHaveLength(1);
       expect(parked[0]?.error).toMatch(/ReservationCanceled data is invalid/);
     });
@@ -309,10 +322,10 @@ describe.each(DATABASES)('book on %s', (_name, makeDatabase) => {
     it('seeding twice, even at the same moment, adds each book once', async () => {
       const demo = Array.from({ length: 6 }, (_, i) => ({ bookName: `Seeded Once ${i}`, quantity: i }));
       // Eight seeders at once, as eight replicas starting together would.
-      const added = await Promise.all(Array.from({ length: 8 }, () => book.internals.seedCatalogue.execute(demo)));
+      const added = await Promise.all(Array.from({ length: 8 }, () => book.operations.seedCatalogue.execute(demo)));
       expect(added.reduce((a, b) => a + b, 0)).toBe(6);
-      expect(await book.internals.seedCatalogue.execute(demo)).toBe(0);
-      const rows = await book.internals.db.selectFrom('books').select('book_name').where('book_name', 'like', 'Seeded Once %').execute();
+      expect(await book.operations.seedCatalogue.execute(demo)).toBe(0);
+      const rows = await db.selectFrom('books').select('book_name').where('book_name', 'like', 'Seeded Once %').execute();
       expect(rows).toHaveLength(6);
     });
   });

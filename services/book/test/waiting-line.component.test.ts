@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvelope, sourceOf, type EventData, type EventEnvelope, type EventType } from '@bstore/contracts';
 import type { EmbeddedBus } from '@bstore/platform';
-import { createBookService, type BookService } from '@bstore/book';
+import type { Kysely } from 'kysely';
+import { createBookService, type BookService, type BookTables } from '@bstore/book';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { BusDriver } from '../../../test/support/bus-driver.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
 import { asStaff, testAuth } from '../../../test/support/auth.ts';
 
@@ -16,6 +18,15 @@ const internal = { authorization: `Bearer ${await (await testAuth()).internalFor
 
 let bus: EmbeddedBus;
 let book: BookService;
+/** The test's own connection to book's database (an operator's view of it). */
+let db: Kysely<BookTables>;
+let books: BusDriver;
+/**
+ * Replicas of book on the same database, each consuming from a bus of its own: events that race
+ * each other go to different replicas, as replicas receive different deliveries from JetStream
+ * (one consumer takes its events one at a time).
+ */
+let replicas: BusDriver[] = [];
 let nextReservation = 50_000;
 
 interface HoldJson {
@@ -47,15 +58,15 @@ async function waitFor(bookId: number, customerId: string): Promise<HoldJson> {
   return res.json<HoldJson>();
 }
 
-function deliver<T extends EventType>(type: T, data: EventData<T>) {
-  return book.internals.consumer.handle(createEnvelope({ type, source: sourceOf(type === 'ReservationCanceled' ? 'assignment' : 'reservation'), subject: String((data as { reservationId: number }).reservationId), data }));
+function deliver<T extends EventType>(type: T, data: EventData<T>, driver: BusDriver = books) {
+  return driver.deliver(createEnvelope({ type, source: sourceOf(type === 'ReservationCanceled' ? 'assignment' : 'reservation'), subject: String((data as { reservationId: number }).reservationId), data }));
 }
 
 const ids = (reservationId: number, bookId: number, customerId: string) => ({ reservationId, bookId, customerId });
 
 /** Every copy of the book counted once, no waiting reservation while a copy is on the shelf, and the patrons' counts right. */
 async function assertConserved(bookId: number): Promise<{ held: number; loaned: number; waiting: number; quantity: number }> {
-  const rows = await book.internals.db.selectFrom('holds').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('book_id', '=', bookId).groupBy('status').execute();
+  const rows = await db.selectFrom('holds').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('book_id', '=', bookId).groupBy('status').execute();
   const count = (status: string) => Number(rows.find((r) => r.status === status)?.n ?? 0);
   const { quantity, copies } = await stock(bookId);
   const held = count('held');
@@ -63,7 +74,7 @@ async function assertConserved(bookId: number): Promise<{ held: number; loaned: 
   const waiting = count('waiting');
   expect(quantity + held + loaned, 'available + held + on loan = copies').toBe(copies);
   if (quantity > 0) expect(waiting, 'nobody waits while a copy is available').toBe(0);
-  const drift = await book.internals.db
+  const drift = await db
     .selectFrom('customer_copies as c')
     .select(['c.customer_id', 'c.held'])
     .where((eb) =>
@@ -79,12 +90,12 @@ async function assertConserved(bookId: number): Promise<{ held: number; loaned: 
 }
 
 async function granted(bookId: number): Promise<number[]> {
-  const rows = await book.internals.db.selectFrom('outbox').select('envelope').where('type', '=', 'CopyGranted').orderBy('created_at').execute();
+  const rows = await db.selectFrom('outbox').select('envelope').where('type', '=', 'CopyGranted').orderBy('created_at').execute();
   return rows.map((r) => r.envelope as EventEnvelope<'CopyGranted', EventData<'CopyGranted'>>).filter((e) => e.data.bookId === bookId).map((e) => e.data.reservationId);
 }
 
 async function statusOf(reservationId: number) {
-  return (await book.internals.db.selectFrom('holds').select('status').where('reservation_id', '=', reservationId).executeTakeFirst())?.status;
+  return (await db.selectFrom('holds').select('status').where('reservation_id', '=', reservationId).executeTakeFirst())?.status;
 }
 
 describe.each(databaseKinds(20))('book waiting line on %s', (_name, makeDatabase) => {
@@ -96,9 +107,21 @@ describe.each(databaseKinds(20))('book waiting line on %s', (_name, makeDatabase
     cleanup = database.cleanup;
     bus = await memoryBus(logger);
     book = await createBookService({ database: database.config, bus, logger, auth: await testAuth() }, { maxHeldCopiesPerCustomer: 1000 });
+    books = await BusDriver.start(bus, book);
+    replicas = [books];
+    for (let i = 1; i <= 2; i++) {
+      const replicaBus = await memoryBus(logger);
+      const replica = await createBookService({ database: database.config, bus: replicaBus, logger, auth: await testAuth() }, { maxHeldCopiesPerCustomer: 1000 });
+      replicas.push(await BusDriver.start(replicaBus, replica));
+    }
+    db = await database.connect<BookTables>();
   });
 
   afterAll(async () => {
+    for (const replica of replicas.slice(1)) {
+      await replica.service.stop();
+      await replica.bus.close();
+    }
     await book.stop();
     await bus.close();
     await cleanup();
@@ -230,7 +253,7 @@ describe.each(databaseKinds(20))('book waiting line on %s', (_name, makeDatabase
     const joiners = Array.from({ length: 12 }, () => ++nextReservation);
     await Promise.all([
       ...joiners.map((r, i) => hold(bookId, r, `patron${i}`)),
-      ...holders.map((r, i) => deliver('ReservationCancelRequested', { ...ids(r, bookId, `holder${i}`), status: 'bookCancel' })),
+      ...holders.map((r, i) => deliver('ReservationCancelRequested', { ...ids(r, bookId, `holder${i}`), status: 'bookCancel' }, replicas[i % replicas.length])),
       book.app.inject({ method: 'POST', url: `/books/${bookId}/copies`, payload: { delta: 2 }, headers: staff }),
     ]);
     const after = await assertConserved(bookId);
@@ -238,7 +261,7 @@ describe.each(databaseKinds(20))('book waiting line on %s', (_name, makeDatabase
     const grants = await granted(bookId);
     expect(new Set(grants).size).toBe(grants.length);
     // FIFO: nobody still waits with a ticket older than one that was granted.
-    const rows = await book.internals.db.selectFrom('holds').select(['reservation_id', 'status', 'queue_ticket']).where('book_id', '=', bookId).where('queue_ticket', 'is not', null).execute();
+    const rows = await db.selectFrom('holds').select(['reservation_id', 'status', 'queue_ticket']).where('book_id', '=', bookId).where('queue_ticket', 'is not', null).execute();
     const grantedTickets = rows.filter((r) => grants.includes(r.reservation_id)).map((r) => Number(r.queue_ticket));
     const waitingTickets = rows.filter((r) => r.status === 'waiting').map((r) => Number(r.queue_ticket));
     if (grantedTickets.length > 0 && waitingTickets.length > 0) expect(Math.min(...waitingTickets)).toBeGreaterThan(Math.max(...grantedTickets));
@@ -254,8 +277,8 @@ describe.each(databaseKinds(20))('book waiting line on %s', (_name, makeDatabase
       const waiting = await waitFor(bookId, patron);
       const other = await waitFor(bookId, `other${round}`);
       const results = await Promise.all([
-        deliver('ReservationCancelRequested', { ...ids(held, bookId, patron), status: 'bookCancel' }),
-        deliver('ReservationCancelRequested', { ...ids(waiting.reservationId, bookId, patron), status: 'bookCancel' }),
+        deliver('ReservationCancelRequested', { ...ids(held, bookId, patron), status: 'bookCancel' }, replicas[0]),
+        deliver('ReservationCancelRequested', { ...ids(waiting.reservationId, bookId, patron), status: 'bookCancel' }, replicas[1]),
         hold(bookId, ++nextReservation, patron).then((r) => r.statusCode),
       ]);
       // Every event handled at its first delivery, and the hold answered (a place in line, or the copy).

@@ -1,7 +1,6 @@
 export {
   createCustomerCenterService,
   type CustomerCenterService,
-  type CustomerCenterInternals,
   type CustomerCenterDeps,
   type CustomerCenterConfig,
   type RedisReadModelConfig,

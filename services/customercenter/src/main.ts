@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import {
   EventConsumer,
   KyselyDeadLetterStore,
@@ -8,6 +7,8 @@ import {
   openServiceDatabase,
   registerHistogram,
   type DatabaseConfig,
+  type DeadLetterStore,
+  type DeliveryPolicy,
   type Inbox,
   type Logger,
   type MessageBus,
@@ -56,6 +57,8 @@ export interface CustomerCenterDeps {
   redis?: RedisReadModelConfig;
   /** Spans and trace ids (default: ids only); see ServiceDeps. */
   tracing?: ServiceTracing;
+  /** How its consumer retries before parking a dead letter (default the consumer's); see ServiceDeps. */
+  delivery?: DeliveryPolicy;
 }
 
 export interface CustomerCenterConfig {
@@ -63,17 +66,11 @@ export interface CustomerCenterConfig {
   heartbeatMs?: number;
 }
 
-/** Composition root of the customer center: the read model of reservations, with live updates. */
-export interface CustomerCenterInternals {
-  consumer: EventConsumer<ReservationPageStore>;
-  store: ReservationPageStore;
-  /** The SQL database, when the read model is in one. */
-  db?: Kysely<CustomerCenterTables>;
-  /** The Redis inbox, which also lists the dead letters, when the read model is in Redis. */
-  redisInbox?: RedisInbox;
-}
-
-export type CustomerCenterService = ServiceRuntime<CustomerCenterInternals>;
+/**
+ * Composition root of the customer center: the read model of reservations, with live updates. Its
+ * hosts run nothing of it besides serving (the rebuild is a command of its own: rebuild.ts).
+ */
+export type CustomerCenterService = ServiceRuntime<Record<string, never>>;
 
 /** Where the read model is held, and the parts that depend on it. */
 interface ReadModel {
@@ -83,7 +80,8 @@ interface ReadModel {
   readiness: Record<string, ReadinessCheck>;
   /** Closed by the runtime last, after the consumers and HTTP stopped. */
   resources: { close(): Promise<void> };
-  internals: Pick<CustomerCenterInternals, 'db' | 'redisInbox'>;
+  /** Where its dead letters are listed: beside the read model, in Redis with it or in its SQL database. */
+  deadLetters: DeadLetterStore;
 }
 
 export async function createCustomerCenterService(deps: CustomerCenterDeps, config: CustomerCenterConfig = {}): Promise<CustomerCenterService> {
@@ -109,6 +107,7 @@ export async function createCustomerCenterService(deps: CustomerCenterDeps, conf
       bus: deps.bus,
       logger,
       handlers: customercenterEventHandlers(new ProjectReservationEvent()),
+      ...deps.delivery,
       // Called only for an event newly projected, once it is stored: the live stream shows the
       // change (and the new places in line of the book's other waiting pages, when the page joined
       // or left the line), and a saga stage the event completes is timed (never twice for a duplicate).
@@ -130,16 +129,16 @@ export async function createCustomerCenterService(deps: CustomerCenterDeps, conf
       ...(config.heartbeatMs !== undefined ? { heartbeatMs: config.heartbeatMs } : {}),
     });
     // The dead letters live beside the read model: in Redis with it, or in its SQL database.
-    await app.register(deadLetterRoutes, { service: 'customercenter', store: readModel.internals.redisInbox ?? new KyselyDeadLetterStore(readModel.internals.db!), consumer });
+    await app.register(deadLetterRoutes, { service: 'customercenter', store: readModel.deadLetters, consumer });
 
-    return new ServiceRuntime({
+    return new ServiceRuntime<Record<string, never>>({
       name: 'customercenter',
       logger,
       tracing,
       app,
       database: readModel.resources,
       consumers: [consumer],
-      internals: { consumer, store, ...readModel.internals },
+      operations: {},
     });
   } catch (err) {
     await readModel.resources.close();
@@ -166,7 +165,7 @@ async function openSqlReadModel(config: DatabaseConfig, logger: Logger): Promise
       database: async () => void (await db.selectFrom('reservation_pages').select('reservation_id').limit(1).execute()),
     },
     resources: database,
-    internals: { db },
+    deadLetters: new KyselyDeadLetterStore(db),
   };
 }
 
@@ -196,7 +195,7 @@ async function openRedisReadModel(config: RedisReadModelConfig, logger: Logger):
           await quit();
         },
       },
-      internals: { redisInbox: inbox },
+      deadLetters: inbox,
     };
   } catch (err) {
     await quit();

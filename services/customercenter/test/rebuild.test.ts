@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createEnvelope, sourceOf, subjectOf, type EventEnvelope, type EventType } from '@bstore/contracts';
+import { EVENT_TYPES, createEnvelope, sourceOf, subjectOf, type EventEnvelope, type EventType } from '@bstore/contracts';
 import { NatsJetStreamBus } from '@bstore/platform';
 import { createCustomerCenterService, rebuildReadModel, PAGE_EVENT_SUBJECTS, type ReservationPageDetail } from '@bstore/customercenter';
 import { RedisReservationPageStore } from '../src/adapters/redis/reservation-page.store.ts';
 import { ReadModelKeys } from '../src/adapters/redis/keys.ts';
-import { eventually, testLogger } from '../../../test/support/harness.ts';
+import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
 import { startPrivateNats, type PrivateNats } from '../../../test/support/nats.ts';
 import { startPrivateRedis, type PrivateRedis } from '../../../test/support/redis.ts';
 import { testAuth } from '../../../test/support/auth.ts';
@@ -170,11 +170,27 @@ describe('rebuilding the Redis read model from the stream', () => {
   });
 
   it('replays exactly the subjects the consumer reads', async () => {
-    const service = await createCustomerCenterService({ bus, logger: testLogger(), auth: await testAuth(), redis: { url: redisServer.url, keyPrefix } });
+    // The subjects the service's consumer declares, read off a bus as an operator would: on an
+    // embedded bus of its own (NATS 2.9 keeps one covering filter, not the list), the service
+    // declares its consumer without consuming, and an event on each subject of the catalogue is
+    // published; the consumer's lag grows for exactly the subjects it reads. Every bus subject is
+    // an event type's (`subjectOf`), so the catalogue covers them all.
+    const probeBus = await memoryBus();
+    const service = await createCustomerCenterService({ bus: probeBus, logger: testLogger(), auth: await testAuth(), redis: { url: redisServer.url, keyPrefix } });
     try {
-      expect([...PAGE_EVENT_SUBJECTS].sort()).toEqual([...service.internals.consumer.subjects].sort());
+      await service.start({ port: 0, consumers: false });
+      const read: string[] = [];
+      for (const type of EVENT_TYPES) {
+        const before = await probeBus.lag(service.name);
+        expect(before).toBeDefined();
+        await probeBus.publish(subjectOf(type), createEnvelope({ type, source: sourceOf('reservation'), subject: 'probe', data: {} }));
+        if ((await probeBus.lag(service.name))! > before!) read.push(subjectOf(type));
+      }
+      expect(read.length).toBeGreaterThan(0);
+      expect([...PAGE_EVENT_SUBJECTS].sort()).toEqual(read.sort());
     } finally {
       await service.stop();
+      await probeBus.close();
     }
   });
 

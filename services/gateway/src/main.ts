@@ -5,7 +5,7 @@ import { ServiceRuntime, readSettings } from '@bstore/platform/runtime';
 import type { FastifyInstance } from 'fastify';
 import { authRoutes } from './auth.routes.ts';
 import { gatewayRoutes, type Upstream } from './routes.ts';
-import { upstreamPools, type UpstreamPools } from './upstreams.ts';
+import { upstreamPools } from './upstreams.ts';
 import { gatewayApiDocs } from './api-docs.ts';
 import { DEFAULT_PROTECTIONS, gatewayProtections, type GatewayProtectionOptions } from './protections.ts';
 import { gatewaySettings } from './settings.ts';
@@ -32,7 +32,7 @@ export interface GatewayConfig {
   webRoot?: string;
 }
 
-export type GatewayService = ServiceRuntime<{ upstreams: UpstreamPools }>;
+export type GatewayService = ServiceRuntime<Record<string, never>>;
 
 /** Composition root of the gateway: the only public entry, routing to the four services (and serving the web app). */
 export async function createGatewayService(deps: { logger: Logger; auth: ServiceAuth; tracing?: ServiceTracing }, config: GatewayConfig): Promise<GatewayService> {
@@ -55,5 +55,5 @@ export async function createGatewayService(deps: { logger: Logger; auth: Service
   });
   await app.register(gatewayApiDocs, { upstreams });
   if (config.webRoot !== undefined) await app.register(webApp, { root: config.webRoot });
-  return new ServiceRuntime({ name: 'gateway', logger, tracing, app, internals: { upstreams } });
+  return new ServiceRuntime<Record<string, never>>({ name: 'gateway', logger, tracing, app, operations: {} });
 }

@@ -1,5 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
-import { PeriodicTask, buildSqlService, systemClock, type Clock, type EventConsumer, type ServiceDeps, type ServiceRuntime, withDefaults } from '@bstore/platform';
+import { PeriodicTask, buildSqlService, systemClock, type Clock, type ServiceDeps, type ServiceRuntime, withDefaults } from '@bstore/platform';
 import { ApplyAssignmentOutcome } from './application/apply-assignment/apply-assignment.service.ts';
 import { BrowseReservations } from './application/browse-reservations/browse-reservations.service.ts';
 import { CancelReservation } from './application/cancel-reservation/cancel-reservation.service.ts';
@@ -64,19 +63,18 @@ export interface ReservationConfig {
   deadlineSweepIntervalMs?: number;
 }
 
-export interface ReservationInternals {
-  db: Kysely<ReservationTables>;
-  consumer: EventConsumer<Transaction<ReservationTables>>;
+export interface ReservationOperations {
+  /** The recovery sweep of reservations left pending, also run once at start. */
   recoverPending: RecoverPendingReservations;
   /** The deadline sweep, also run once at start (tests run it after moving their clock). */
   expireUncollected: ExpireUncollected;
 }
 
-export type ReservationService = ServiceRuntime<ReservationInternals>;
+export type ReservationService = ServiceRuntime<ReservationOperations>;
 
 /** Composition root of the reservation service: reservations and the state of their sagas. */
 export async function createReservationService(deps: ServiceDeps, config: ReservationConfig): Promise<ReservationService> {
-  return buildSqlService<ReservationTables, ReservationInternals>('reservation', deps, reservationMigrations, async (kit) => {
+  return buildSqlService<ReservationTables, ReservationOperations>('reservation', deps, reservationMigrations, async (kit) => {
     const { logger } = kit;
     // Every setting the schema has, with the schema's default where the caller gave none.
     const settings = withDefaults(reservationSettings, config);
@@ -111,7 +109,7 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     }
     const recoverPending = new RecoverPendingReservations(tx, requestHold, clock, { staleAfterMs, maxAttempts: settings.maxHoldAttempts, batchSize: 50 }, logger);
 
-    const consumer = kit.consumer(reservationEventHandlers(new ApplyAssignmentOutcome(clock, periods)));
+    kit.consumer(reservationEventHandlers(new ApplyAssignmentOutcome(clock, periods)));
 
     // Longer than a placement can take (book's timeout, its retries and the pending write), so only
     // a request whose process died is taken over by a retry with the same key.
@@ -144,6 +142,6 @@ export async function createReservationService(deps: ServiceDeps, config: Reserv
     const sweep = new PeriodicTask('recover-pending', settings.sweepIntervalMs, () => recoverPending.execute(), logger);
     const deadlines = new PeriodicTask('expire-uncollected', settings.deadlineSweepIntervalMs, () => expireUncollected.execute(), logger);
 
-    return kit.runtime({ app, tasks: [sweep, deadlines, pruneKeys], internals: { db: kit.db, consumer, recoverPending, expireUncollected } });
+    return kit.runtime({ app, tasks: [sweep, deadlines, pruneKeys], operations: { recoverPending, expireUncollected } });
   });
 }

@@ -17,7 +17,7 @@ export const reservationService = defineService({
   // What a previous run left: pending reservations are driven on, and copies whose pickup deadline
   // passed while the service was down expire now, not an interval later.
   afterStart: async (reservation, logger) => {
-    await reservation.internals.recoverPending.execute().catch((err: unknown) => logger.error({ err }, 'start-up recovery sweep failed'));
-    await reservation.internals.expireUncollected.execute().catch((err: unknown) => logger.error({ err }, 'start-up deadline sweep failed'));
+    await reservation.operations.recoverPending.execute().catch((err: unknown) => logger.error({ err }, 'start-up recovery sweep failed'));
+    await reservation.operations.expireUncollected.execute().catch((err: unknown) => logger.error({ err }, 'start-up deadline sweep failed'));
   },
 });

@@ -2,9 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmbeddedBus } from '@bstore/platform';
-import { createBookService, type BookService } from '@bstore/book';
-import { createReservationService, type ReservationConfig, type ReservationService } from '@bstore/reservation';
+import type { Kysely } from 'kysely';
+import { createBookService, type BookService, type BookTables } from '@bstore/book';
+import { createReservationService, type ReservationConfig, type ReservationService, type ReservationTables } from '@bstore/reservation';
 import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { BusDriver } from '../../../test/support/bus-driver.ts';
+import { memoryDatabase, type TestDatabase } from '../../../test/support/postgres.ts';
 import { freePort } from '../../../test/support/process.ts';
 import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
@@ -84,10 +87,33 @@ const forwardTo = (bookUrl: string, delayMs = 0): Respond => async (req, body, r
 const NO_TIMING = { bookTimeoutMs: 20_000 };
 
 const services: ReservationService[] = [];
+/** The in-memory databases this file gave its services, removed once those stopped. */
+const databases: TestDatabase[] = [];
+/** The test's own connection to each reservation service's database (an operator's view of it). */
+const reservationDbs = new Map<ReservationService, Kysely<ReservationTables>>();
+
 async function reservationFor(bookUrl: string | readonly string[], config: Partial<ReservationConfig> = {}): Promise<ReservationService> {
-  const svc = await createReservationService({ database: { kind: 'pglite' }, bus, logger, auth }, { bookUrl, ...config });
+  const database = await memoryDatabase();
+  databases.push(database);
+  const svc = await createReservationService({ database: database.config, bus, logger, auth }, { bookUrl, ...config });
   services.push(svc);
+  reservationDbs.set(svc, await database.connect<ReservationTables>());
   return svc;
+}
+
+/** The test's connection to `svc`'s database. */
+function dbOf(svc: ReservationService): Kysely<ReservationTables> {
+  const db = reservationDbs.get(svc);
+  if (!db) throw new Error('not a reservation service of this file');
+  return db;
+}
+
+/** A real book service on its own in-memory database, with the test's connection to that database. */
+async function realBookService(): Promise<{ book: BookService; db: Kysely<BookTables> }> {
+  const database = await memoryDatabase();
+  databases.push(database);
+  const book = await createBookService({ database: database.config, bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
+  return { book, db: await database.connect<BookTables>() };
 }
 
 let customer = 0;
@@ -97,7 +123,7 @@ const reserve = async (svc: ReservationService, bookId = 1) => {
 };
 
 const rowCount = async (svc: ReservationService, table: 'reservations' | 'outbox') =>
-  Number((await svc.internals.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  Number((await dbOf(svc).selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
 
 const readiness = async (svc: ReservationService) => {
   const res = await svc.app.inject({ method: 'GET', url: '/health/ready' });
@@ -125,6 +151,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const svc of services.splice(0)) await svc.stop();
   await bus.close();
+  for (const database of databases.splice(0)) await database.cleanup();
 });
 
 describe('the circuit breaker', () => {
@@ -150,7 +177,7 @@ describe('the circuit breaker', () => {
       expect(body).toMatchObject({ code: 'BOOK_SERVICE_UNAVAILABLE', service: 'book', reservationStatus: 'rejected' });
     }
     expect(failing.requests).toBe(3);
-    const rejected = await svc.internals.db.selectFrom('reservations').select('status').execute();
+    const rejected = await dbOf(svc).selectFrom('reservations').select('status').execute();
     expect(rejected.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
 
     // Readiness reports the open circuit and still passes: the service itself is healthy.
@@ -185,13 +212,13 @@ describe('the circuit breaker', () => {
     const requests = failing.requests;
     // What a crash between storing `pending` and calling book leaves, long ago, at its last attempt.
     const old = new Date(Date.now() - 3_600_000);
-    const row = await svc.internals.db
+    const row = await dbOf(svc)
       .insertInto('reservations')
       .values({ book_id: 1, customer_id: 'sweep', preferred_library_id: null, status: 'pending', book_name: null, library_id: null, library_name: null, reject_reason: null, attempts: 1, created_at: old, updated_at: old })
       .returning('reservation_id')
       .executeTakeFirstOrThrow();
-    expect(await svc.internals.recoverPending.execute()).toBe(0);
-    const after = await svc.internals.db.selectFrom('reservations').select(['status', 'attempts']).where('reservation_id', '=', row.reservation_id).executeTakeFirstOrThrow();
+    expect(await svc.operations.recoverPending.execute()).toBe(0);
+    const after = await dbOf(svc).selectFrom('reservations').select(['status', 'attempts']).where('reservation_id', '=', row.reservation_id).executeTakeFirstOrThrow();
     expect(after).toEqual({ status: 'pending', attempts: 1 });
     expect(failing.requests).toBe(requests);
   });
@@ -230,7 +257,7 @@ describe('the circuit breaker', () => {
       expect(book.requests).toBe(5);
 
       // Only the answers that reached book stored a reservation: 3 rejected, 2 held.
-      const rows = await svc.internals.db.selectFrom('reservations').select('status').orderBy('reservation_id').execute();
+      const rows = await dbOf(svc).selectFrom('reservations').select('status').orderBy('reservation_id').execute();
       expect(rows.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'bookReserveReq', 'bookReserveReq']);
       expect(await calls(svc, 'held')).toBe(2);
       expect(await calls(svc, 'failed')).toBe(3);
@@ -263,9 +290,10 @@ describe('the circuit breaker', () => {
 
 describe('retries', () => {
   let realBook: BookService;
+  let bookDb: Kysely<BookTables>;
 
   beforeAll(async () => {
-    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
+    ({ book: realBook, db: bookDb } = await realBookService());
     await realBook.start({ port: 0, consumers: false });
   });
 
@@ -290,7 +318,7 @@ describe('retries', () => {
       expect(res.statusCode).toBe(201);
       const { reservationId } = res.json<{ reservationId: number }>();
       expect(proxy.requests).toBe(2);
-      const holds = await realBook.internals.db.selectFrom('holds').select(['reservation_id', 'status']).where('book_id', '=', bookId).execute();
+      const holds = await bookDb.selectFrom('holds').select(['reservation_id', 'status']).where('book_id', '=', bookId).execute();
       expect(holds).toEqual([{ reservation_id: reservationId, status: 'held' }]);
       expect((await realBook.app.inject({ method: 'GET', url: `/books/${bookId}` })).json()).toMatchObject({ quantity: 1 });
       expect(await metric(svc, 'bstore_book_call_retries_total')).toBe(1);
@@ -317,9 +345,11 @@ describe('retries', () => {
 
 describe('timeouts stay indeterminate', () => {
   let realBook: BookService;
+  let bookDb: Kysely<BookTables>;
 
   beforeAll(async () => {
-    realBook = await createBookService({ database: { kind: 'pglite' }, bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
+    ({ book: realBook, db: bookDb } = await realBookService());
+    // Its consumer is started by the test: book hears reservation's events only when the test delivers them.
     await realBook.start({ port: 0, consumers: false });
   });
 
@@ -341,20 +371,21 @@ describe('timeouts stay indeterminate', () => {
       // The timeout was retried (the hold is idempotent): two requests, one copy taken.
       expect(slow.requests).toBe(2);
       await eventually('book to have answered both attempts', async () => (slow.inFlight === 0 ? true : undefined));
-      const holds = await realBook.internals.db.selectFrom('holds').select('status').where('reservation_id', '=', reservationId).execute();
+      const holds = await bookDb.selectFrom('holds').select('status').where('reservation_id', '=', reservationId).execute();
       expect(holds.map((h) => h.status)).toEqual(['held']);
       expect(await quantity()).toBe(0);
       expect(await calls(svc, 'timeout')).toBe(1);
       expect(await metric(svc, 'bstore_book_call_retries_total')).toBe(1);
 
-      const row = await svc.internals.db.selectFrom('reservations').select('status').where('reservation_id', '=', reservationId).executeTakeFirstOrThrow();
+      const row = await dbOf(svc).selectFrom('reservations').select('status').where('reservation_id', '=', reservationId).executeTakeFirstOrThrow();
       expect(row.status).toBe('rejected');
-      const outbox = await svc.internals.db.selectFrom('outbox').select(['type', 'envelope']).execute();
+      const outbox = await dbOf(svc).selectFrom('outbox').select(['type', 'envelope']).execute();
       expect(outbox.map((o) => o.type)).toEqual(['ReservationRejected']);
-      // The compensation, as the relay would publish it, reaches book's consumer and releases the copy.
-      expect(await realBook.internals.consumer.handle(outbox[0]!.envelope as never)).toBe('handled');
+      // The compensation, as the relay would publish it, reaches book through the bus and releases the copy.
+      const books = await BusDriver.start(bus, realBook);
+      expect(await books.deliver(outbox[0]!.envelope)).toBe('handled');
       expect(await quantity()).toBe(1);
-      const after = await realBook.internals.db.selectFrom('holds').select('status').where('reservation_id', '=', reservationId).execute();
+      const after = await bookDb.selectFrom('holds').select('status').where('reservation_id', '=', reservationId).execute();
       expect(after.map((h) => h.status)).toEqual(['released']);
     } finally {
       await slow.stop();

@@ -2,12 +2,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnvelope, sourceOf, type EventEnvelope } from '@bstore/contracts';
-import type { DatabaseConfig, EmbeddedBus } from '@bstore/platform';
-import { createBookService, type BookService } from '@bstore/book';
-import { createReservationService, type BookClient, type HoldOutcome, type ReservationService } from '@bstore/reservation';
+import type { EmbeddedBus } from '@bstore/platform';
+import type { Kysely } from 'kysely';
+import { createBookService, type BookService, type BookTables } from '@bstore/book';
+import { createReservationService, type BookClient, type HoldOutcome, type ReservationConfig, type ReservationService, type ReservationTables } from '@bstore/reservation';
 import { HttpBookClient } from '../src/adapters/clients/book.http-client.ts';
 import { eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
-import { databaseKinds } from '../../../test/support/postgres.ts';
+import { BusDriver } from '../../../test/support/bus-driver.ts';
+import { databaseKinds, type TestDatabase } from '../../../test/support/postgres.ts';
 import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
 const staff = await asStaff();
@@ -15,6 +17,11 @@ const auth = await testAuth();
 let bus: EmbeddedBus;
 let book: BookService;
 let reservation: ReservationService;
+/** The test's own connection to book's database (an operator's view of it). */
+let bookDb: Kysely<BookTables>;
+/** The bus, on the side of the main reservation service and of book: how events reach them. */
+let reservations: BusDriver;
+let books: BusDriver;
 const logger = testLogger();
 
 /**
@@ -25,7 +32,27 @@ const logger = testLogger();
 const DATABASES = databaseKinds();
 
 /** A new database for one service of this file, on the database of the current run (set by describe.each). */
-let database: (prefix: string) => Promise<DatabaseConfig> = () => Promise.reject(new Error('no database kind chosen yet'));
+let database: (prefix: string) => Promise<TestDatabase> = () => Promise.reject(new Error('no database kind chosen yet'));
+
+/** The database of each reservation service of this file, and the test's own connection to it. */
+const reservationDbs = new Map<ReservationService, { database: TestDatabase; db: Kysely<ReservationTables> }>();
+
+function ownDatabaseOf(svc: ReservationService): { database: TestDatabase; db: Kysely<ReservationTables> } {
+  const own = reservationDbs.get(svc);
+  if (!own) throw new Error('not a reservation service of this file');
+  return own;
+}
+
+/** The test's connection to `svc`'s database (an operator's view of it). */
+const dbOf = (svc: ReservationService) => ownDatabaseOf(svc).db;
+
+/** A reservation service on a new database of its own (`prefix`), consuming from `on` once its consumer is started. */
+async function newReservation(prefix: string, config: ReservationConfig, on: EmbeddedBus = bus): Promise<ReservationService> {
+  const made = await database(prefix);
+  const svc = await createReservationService({ database: made.config, bus: on, logger, auth }, config);
+  reservationDbs.set(svc, { database: made, db: await made.connect<ReservationTables>() });
+  return svc;
+}
 
 async function newBook(quantity: number): Promise<number> {
   const res = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: `Title ${quantity}-${Math.random()}`, quantity }, headers: staff });
@@ -39,7 +66,7 @@ const cancel = async (id: number, customerId = 'alice', status = 'bookCancel') =
   reservation.app.inject({ method: 'PATCH', url: `/reservations/${id}`, payload: { status }, headers: await as(customerId) });
 
 async function outboxOf(reservationId: number, svc = reservation) {
-  return svc.internals.db.selectFrom('outbox').select(['type', 'envelope']).where('envelope', '@>', JSON.stringify({ subject: String(reservationId) }) as never).orderBy('created_at').execute();
+  return dbOf(svc).selectFrom('outbox').select(['type', 'envelope']).where('envelope', '@>', JSON.stringify({ subject: String(reservationId) }) as never).orderBy('created_at').execute();
 }
 
 async function quantity(bookId: number): Promise<number> {
@@ -81,6 +108,9 @@ class CountingBookClient implements BookClient {
   }
 }
 
+/** The main reservation service's settings (and its replica's), once book listens. */
+const MAIN_CONFIG = (): ReservationConfig => ({ bookUrl: book.url, staleAfterMs: 0, maxHoldAttempts: 3, maxActiveReservationsPerCustomer: 1000 });
+
 describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
   const cleanups: (() => Promise<void>)[] = [];
 
@@ -88,12 +118,18 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     database = async (prefix) => {
       const made = await makeDatabase(prefix);
       cleanups.push(made.cleanup);
-      return made.config;
+      return made;
     };
     bus = await memoryBus(logger);
-    book = await createBookService({ database: await database('reservation_book'), bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
+    const bookDatabase = await database('reservation_book');
+    book = await createBookService({ database: bookDatabase.config, bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
+    bookDb = await bookDatabase.connect<BookTables>();
     await book.start({ port: 0 });
-    reservation = await createReservationService({ database: await database('reservation'), bus, logger, auth }, { bookUrl: book.url, staleAfterMs: 0, maxHoldAttempts: 3, maxActiveReservationsPerCustomer: 1000 });
+    books = new BusDriver(bus, book);
+    reservation = await newReservation('reservation', MAIN_CONFIG());
+    // Reservation consumes assignment's events from the bus; it is not started otherwise (its relay
+    // does not run), so book hears of its events only when a test delivers them.
+    reservations = await BusDriver.start(bus, reservation);
   });
 
   afterAll(async () => {
@@ -102,6 +138,17 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     await bus.close();
     for (const cleanup of cleanups.splice(0)) await cleanup();
   });
+
+  /**
+   * Delivers one of assignment's events to reservation through the bus, and waits until book, which
+   * consumes some of them too (ReservationCanceled), has taken it as well: what reservation's
+   * consumer answered.
+   */
+  const fromAssignment = async (event: EventEnvelope) => {
+    const result = await reservations.deliver(event);
+    await books.settled();
+    return result;
+  };
 
   const statusOf = async (id: number) => (await reservation.app.inject({ method: 'GET', url: `/reservations/${id}`, headers: await as('alice') })).json<{ status: string; libraryName: string | null }>();
 
@@ -133,11 +180,11 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     });
 
     it('an unknown book: 404 and no reservation left behind', async () => {
-      const before = await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const before = await dbOf(reservation).selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
       const res = await reserve(reservation, 987_654);
       expect(res.statusCode).toBe(404);
       expect(res.json()).toMatchObject({ code: 'BOOK_NOT_FOUND', bookId: 987_654 });
-      const after = await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const after = await dbOf(reservation).selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
       expect(Number(after.n)).toBe(Number(before.n));
     });
 
@@ -149,7 +196,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       ['a missing bookId', JSON.stringify({}), 400],
       ['a status in the body', JSON.stringify({ bookId: 1, status: 'bookReserved' }), 400],
     ])('rejects %s with a problem and stores nothing', async (_name, payload, status) => {
-      const count = async () => Number((await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      const count = async () => Number((await dbOf(reservation).selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
       const before = await count();
       const res = await reservation.app.inject({ method: 'POST', url: '/reservations', payload, headers: { ...(await as('alice')), 'content-type': 'application/json' } });
       expect(res.statusCode).toBe(status);
@@ -167,13 +214,13 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       hanging = createServer(() => {}); // accepts and never answers
       await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
       const port = (hanging.address() as AddressInfo).port;
-      slowReservation = await createReservationService({ database: await database('reservation_slow'), bus, logger, auth }, { bookUrl: `http://127.0.0.1:${port}`, bookTimeoutMs: 300 });
+      slowReservation = await newReservation('reservation_slow', { bookUrl: `http://127.0.0.1:${port}`, bookTimeoutMs: 300 });
       // A port nothing listens on: connection refused.
       const closed = createServer();
       await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
       const closedPort = (closed.address() as AddressInfo).port;
       await new Promise<void>((resolve) => closed.close(() => resolve()));
-      downReservation = await createReservationService({ database: await database('reservation_down'), bus, logger, auth }, { bookUrl: `http://127.0.0.1:${closedPort}` });
+      downReservation = await newReservation('reservation_down', { bookUrl: `http://127.0.0.1:${closedPort}` });
     });
 
     afterAll(async () => {
@@ -192,9 +239,9 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       expect(res.headers['retry-after']).toBe('2');
       const problem = res.json<{ reservationId: number; service: string; code: string }>();
       expect(problem).toMatchObject({ code: 'BOOK_SERVICE_UNAVAILABLE', service: 'book' });
-      const row = await svc().internals.db.selectFrom('reservations').selectAll().where('reservation_id', '=', problem.reservationId).executeTakeFirstOrThrow();
+      const row = await dbOf(svc()).selectFrom('reservations').selectAll().where('reservation_id', '=', problem.reservationId).executeTakeFirstOrThrow();
       expect(row.status).toBe('rejected');
-      const events = await svc().internals.db.selectFrom('outbox').select('type').execute();
+      const events = await dbOf(svc()).selectFrom('outbox').select('type').execute();
       expect(events.map((e) => e.type)).toContain('ReservationRejected');
     });
   });
@@ -203,12 +250,20 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     let lossy: Server;
     let lossyReservation: ReservationService;
     // Its own book: reservation ids start at 1 in every reservation database, and must not meet
-    // the holds of the other reservation services of this file.
+    // the holds of the other reservation services of this file. On a bus of its own, where the
+    // test delivers it reservation's compensation (the book above consumes from the other bus).
     let ownBook: BookService;
+    let ownBookDb: Kysely<BookTables>;
+    let ownBus: EmbeddedBus;
+    let ownBooks: BusDriver;
 
     beforeAll(async () => {
-      ownBook = await createBookService({ database: await database('reservation_ownbook'), bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
+      ownBus = await memoryBus(logger);
+      const ownBookDatabase = await database('reservation_ownbook');
+      ownBook = await createBookService({ database: ownBookDatabase.config, bus: ownBus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
+      ownBookDb = await ownBookDatabase.connect<BookTables>();
       await ownBook.start({ port: 0, consumers: false });
+      ownBooks = await BusDriver.start(ownBus, ownBook);
       // A real proxy in front of book that passes the request on, lets book take the copy, and
       // never passes the answer back: the lost answer the compensation exists for.
       lossy = createServer((req, res) => {
@@ -221,7 +276,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       });
       await new Promise<void>((resolve) => lossy.listen(0, '127.0.0.1', resolve));
       const port = (lossy.address() as AddressInfo).port;
-      lossyReservation = await createReservationService({ database: await database('reservation_lossy'), bus, logger, auth }, { bookUrl: `http://127.0.0.1:${port}`, bookTimeoutMs: 500 });
+      lossyReservation = await newReservation('reservation_lossy', { bookUrl: `http://127.0.0.1:${port}`, bookTimeoutMs: 500 });
     });
 
     afterAll(async () => {
@@ -229,6 +284,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       lossy.closeAllConnections();
       await new Promise<void>((resolve) => lossy.close(() => resolve()));
       await ownBook.stop();
+      await ownBus.close();
     });
 
     it('the reservation is rejected and its ReservationRejected gives the copy back at book', async () => {
@@ -240,18 +296,18 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       const { reservationId } = res.json<{ reservationId: number }>();
       // The copy was taken although nobody heard the answer.
       const holdsBefore = await eventually('book to have taken the copy', async () => {
-        const rows = await ownBook.internals.db.selectFrom('holds').selectAll().where('reservation_id', '=', reservationId).execute();
+        const rows = await ownBookDb.selectFrom('holds').selectAll().where('reservation_id', '=', reservationId).execute();
         return rows.length > 0 ? rows : undefined;
       });
       expect(holdsBefore.map((h) => h.status)).toEqual(['held']);
       expect(await quantity(bookId)).toBe(0);
-      // The compensation event, as the relay would publish it, reaches book's consumer.
-      const outbox = await lossyReservation.internals.db.selectFrom('outbox').select(['type', 'envelope']).where('type', '=', 'ReservationRejected').execute();
+      // The compensation event, as the relay would publish it, reaches book through the bus.
+      const outbox = await dbOf(lossyReservation).selectFrom('outbox').select(['type', 'envelope']).where('type', '=', 'ReservationRejected').execute();
       const rejected = outbox.map((o) => o.envelope).find((e) => (e.data as { reservationId: number }).reservationId === reservationId);
       expect(rejected).toBeDefined();
-      expect(await ownBook.internals.consumer.handle(rejected as NonNullable<typeof rejected>)).toBe('handled');
+      expect(await ownBooks.deliver(rejected as NonNullable<typeof rejected>)).toBe('handled');
       expect(await quantity(bookId)).toBe(1);
-      const holdsAfter = await ownBook.internals.db.selectFrom('holds').select('status').where('reservation_id', '=', reservationId).execute();
+      const holdsAfter = await ownBookDb.selectFrom('holds').select('status').where('reservation_id', '=', reservationId).execute();
       expect(holdsAfter.map((h) => h.status)).toEqual(['released']);
     });
   });
@@ -305,10 +361,11 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       const bookId = await newBook(1);
       const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
       const event = accepted(reservationId, bookId);
-      expect(await reservation.internals.consumer.handle(event)).toBe('handled');
+      expect(await fromAssignment(event)).toBe('handled');
       const first = await statusOf(reservationId);
       expect(first).toMatchObject({ status: 'bookReserved', libraryName: 'Library 1' });
-      expect(await reservation.internals.consumer.handle(event)).toBe('duplicate');
+      // Delivered again (a redelivery): reservation's inbox recognises it.
+      expect(await fromAssignment(event)).toBe('duplicate');
       expect(await statusOf(reservationId)).toEqual(first);
     });
 
@@ -317,8 +374,8 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
       await cancel(reservationId);
       const event = canceled(reservationId, bookId);
-      expect(await reservation.internals.consumer.handle(event)).toBe('handled');
-      expect(await reservation.internals.consumer.handle(event)).toBe('duplicate');
+      expect(await fromAssignment(event)).toBe('handled');
+      expect(await fromAssignment(event)).toBe('duplicate');
       expect(await statusOf(reservationId)).toMatchObject({ status: 'bookCanceled' });
     });
 
@@ -326,14 +383,14 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       const bookId = await newBook(1);
       const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
       const event = assignmentFailed(reservationId, bookId);
-      expect(await reservation.internals.consumer.handle(event)).toBe('handled');
-      expect(await reservation.internals.consumer.handle(event)).toBe('duplicate');
+      expect(await fromAssignment(event)).toBe('handled');
+      expect(await fromAssignment(event)).toBe('duplicate');
       expect(await statusOf(reservationId)).toMatchObject({ status: 'rejected', libraryName: null });
       const events = await outboxOf(reservationId);
       expect(events.map((e) => e.type)).toEqual(['ReservationRequested', 'ReservationRejected']);
       expect(events[1]?.envelope).toMatchObject({ data: { reservationId, bookId, status: 'rejected', reason: expect.stringMatching(/no library/) } });
-      // The compensation reaches book: the copy is back.
-      expect(await book.internals.consumer.handle(events[1]?.envelope as EventEnvelope)).toBe('handled');
+      // The compensation reaches book through the bus: the copy is back.
+      expect(await books.deliver(events[1]!.envelope)).toBe('handled');
       expect(await quantity(bookId)).toBe(1);
       // Rejected, it can no longer be cancelled.
       expect((await cancel(reservationId)).statusCode).toBe(409);
@@ -343,10 +400,10 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       const bookId = await newBook(1);
       const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
       await cancel(reservationId);
-      expect(await reservation.internals.consumer.handle(assignmentFailed(reservationId, bookId))).toBe('handled');
+      expect(await fromAssignment(assignmentFailed(reservationId, bookId))).toBe('handled');
       expect(await statusOf(reservationId)).toMatchObject({ status: 'bookCancel' });
       expect((await outboxOf(reservationId)).map((e) => e.type)).toEqual(['ReservationRequested', 'ReservationCancelRequested']);
-      await reservation.internals.consumer.handle(canceled(reservationId, bookId));
+      expect(await fromAssignment(canceled(reservationId, bookId))).toBe('handled');
       expect(await statusOf(reservationId)).toMatchObject({ status: 'bookCanceled' });
     });
 
@@ -354,8 +411,8 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       const bookId = await newBook(1);
       const { reservationId } = (await reserve(reservation, bookId)).json<{ reservationId: number }>();
       await cancel(reservationId);
-      await reservation.internals.consumer.handle(canceled(reservationId, bookId));
-      expect(await reservation.internals.consumer.handle(accepted(reservationId, bookId, 3))).toBe('handled');
+      expect(await fromAssignment(canceled(reservationId, bookId))).toBe('handled');
+      expect(await fromAssignment(accepted(reservationId, bookId, 3))).toBe('handled');
       expect(await statusOf(reservationId)).toMatchObject({ status: 'bookCanceled', libraryName: 'Library 3' });
     });
   });
@@ -364,34 +421,50 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
     it('re-drives a reservation a crash left pending: the copy is held once and it moves on', async () => {
       const bookId = await newBook(2);
       // The state a crash between "store pending" and "call book" leaves behind.
-      const row = await reservation.internals.db
+      const row = await dbOf(reservation)
         .insertInto('reservations')
         .values({ book_id: bookId, customer_id: 'alice', preferred_library_id: null, status: 'pending', book_name: null, library_id: null, library_name: null, reject_reason: null, attempts: 1, created_at: new Date(0), updated_at: new Date(0) })
         .returning('reservation_id')
         .executeTakeFirstOrThrow();
-      await reservation.internals.recoverPending.execute();
+      await reservation.operations.recoverPending.execute();
       const after = await reservation.app.inject({ method: 'GET', url: `/reservations/${row.reservation_id}`, headers: await as('alice') });
       expect(after.json()).toMatchObject({ status: 'bookReserveReq' });
       expect(await quantity(bookId)).toBe(1);
       // A second sweep finds nothing to do.
-      await reservation.internals.recoverPending.execute();
+      await reservation.operations.recoverPending.execute();
       expect(await quantity(bookId)).toBe(1);
     });
 
     it('gives up after the last attempt: rejected, with ReservationRejected to release a hold', async () => {
-      const row = await reservation.internals.db
+      const row = await dbOf(reservation)
         .insertInto('reservations')
         .values({ book_id: 1, customer_id: 'alice', preferred_library_id: null, status: 'pending', book_name: null, library_id: null, library_name: null, reject_reason: null, attempts: 3, created_at: new Date(0), updated_at: new Date(0) })
         .returning('reservation_id')
         .executeTakeFirstOrThrow();
-      await reservation.internals.recoverPending.execute();
-      const stored = await reservation.internals.db.selectFrom('reservations').selectAll().where('reservation_id', '=', row.reservation_id).executeTakeFirstOrThrow();
+      await reservation.operations.recoverPending.execute();
+      const stored = await dbOf(reservation).selectFrom('reservations').selectAll().where('reservation_id', '=', row.reservation_id).executeTakeFirstOrThrow();
       expect(stored.status).toBe('rejected');
       expect((await outboxOf(row.reservation_id)).map((e) => e.type)).toEqual(['ReservationRejected']);
     });
   });
 
   describe('concurrency (overlapping transactions on PostgreSQL)', () => {
+    // A replica of the main reservation service: the same database, its own bus.
+    let replicaBus: EmbeddedBus;
+    let replica: ReservationService;
+    let replicas: BusDriver;
+
+    beforeAll(async () => {
+      replicaBus = await memoryBus(logger);
+      replica = await createReservationService({ database: ownDatabaseOf(reservation).database.config, bus: replicaBus, logger, auth }, MAIN_CONFIG());
+      replicas = await BusDriver.start(replicaBus, replica);
+    });
+
+    afterAll(async () => {
+      await replica.stop();
+      await replicaBus.close();
+    });
+
     it('20 patrons reserve a book with 4 copies at once: 4 get a copy, 16 are out of stock, each reservation has exactly one outcome', async () => {
       const bookId = await newBook(4);
       const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => reserve(reservation, bookId, `patron-${i}`)));
@@ -406,7 +479,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       expect(new Set([...wonIds, ...lostIds]).size).toBe(20);
 
       // Each reservation was decided once: one stored outcome, one event, one drive of the hold step.
-      const rows = await reservation.internals.db.selectFrom('reservations').select(['reservation_id', 'status', 'attempts']).where('book_id', '=', bookId).execute();
+      const rows = await dbOf(reservation).selectFrom('reservations').select(['reservation_id', 'status', 'attempts']).where('book_id', '=', bookId).execute();
       expect(rows).toHaveLength(20);
       for (const row of rows) {
         expect(row.status).toBe(wonIds.includes(row.reservation_id) ? 'bookReserveReq' : 'bookOutOfStock');
@@ -416,7 +489,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       }
       // The copies went exactly to the reservations that were told so.
       expect(await quantity(bookId)).toBe(0);
-      const held = await book.internals.db.selectFrom('holds').select('reservation_id').where('book_id', '=', bookId).where('status', '=', 'held').execute();
+      const held = await bookDb.selectFrom('holds').select('reservation_id').where('book_id', '=', bookId).where('status', '=', 'held').execute();
       expect(held.map((h) => h.reservation_id).sort(byNumber)).toEqual(wonIds);
     });
 
@@ -440,7 +513,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
           expect(refused.json()).toMatchObject({ code: 'RESERVATION_NOT_CANCELLABLE', reservationStatus: 'bookCancel' });
         }
         expect((await outboxOf(reservationId)).map((e) => e.type)).toEqual(['ReservationRequested', 'ReservationCancelRequested']);
-        const stored = await reservation.internals.db.selectFrom('reservations').select('status').where('reservation_id', '=', reservationId).executeTakeFirstOrThrow();
+        const stored = await dbOf(reservation).selectFrom('reservations').select('status').where('reservation_id', '=', reservationId).executeTakeFirstOrThrow();
         expect(stored.status).toBe('bookCancel');
       }
       // Each reservation holds its copy until assignment confirms the cancellation.
@@ -451,13 +524,16 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       const bookId = await newBook(5);
       const ids = await Promise.all(Array.from({ length: 5 }, async () => (await reserve(reservation, bookId)).json<{ reservationId: number }>().reservationId));
       const events = ids.map((id) => accepted(id, bookId, 2));
-      const results = await Promise.all(events.map((e) => Promise.all([reservation.internals.consumer.handle(e), reservation.internals.consumer.handle(e, 2)])));
+      // What two replicas receiving the same event at the same time look like: the main service and
+      // its replica (the same database, each consuming from its own bus) each get every event at once.
+      const results: string[][] = [];
+      for (const e of events) results.push(await Promise.all([reservations.deliver(e), replicas.deliver(e)]));
       for (const [i, pair] of results.entries()) {
         expect([...pair].sort(), `reservation ${ids[i]}`).toEqual(['duplicate', 'handled']);
       }
       for (const [i, id] of ids.entries()) {
         expect(await statusOf(id)).toMatchObject({ status: 'bookReserved', libraryName: 'Library 2' });
-        const recorded = await reservation.internals.db.selectFrom('inbox').select('event_id').where('event_id', '=', events[i]!.id).execute();
+        const recorded = await dbOf(reservation).selectFrom('inbox').select('event_id').where('event_id', '=', events[i]!.id).execute();
         expect(recorded).toHaveLength(1);
         expect((await outboxOf(id)).map((e) => e.type)).toEqual(['ReservationRequested']);
       }
@@ -472,7 +548,9 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
         }),
       );
       const ids = placed.map((p) => p.id);
-      const results = await Promise.all(placed.map(({ id, bookId }, i) => Promise.all([reservation.internals.consumer.handle(accepted(id, bookId, i + 1)), cancel(id)])));
+      // Each reservation's acceptance arrives on the bus while its patron's cancel is in flight.
+      const results: [string, Awaited<ReturnType<typeof cancel>>][] = [];
+      for (const [i, { id, bookId }] of placed.entries()) results.push(await Promise.all([reservations.deliver(accepted(id, bookId, i + 1)), cancel(id)]));
       for (const [handled, cancelled] of results) {
         expect(handled).toBe('handled');
         expect(cancelled.statusCode).toBe(202);
@@ -491,7 +569,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
 
     beforeAll(async () => {
       counting = new CountingBookClient(new HttpBookClient({ baseUrl: book.url, timeoutMs: 1500, credentials: () => auth.internalFor('reservation').token() }));
-      swept = await createReservationService({ database: await database('reservation_sweep'), bus, logger, auth }, { bookUrl: book.url, bookClient: counting, staleAfterMs: 0, maxHoldAttempts: 3 });
+      swept = await newReservation('reservation_sweep', { bookUrl: book.url, bookClient: counting, staleAfterMs: 0, maxHoldAttempts: 3 });
     });
 
     afterAll(async () => {
@@ -500,12 +578,12 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
 
     /** A row as a crash leaves it, long stale. Explicit ids far above the main service's, whose holds live in the same book service. */
     const insertPending = (reservationId: number, bookId: number, attempts: number) =>
-      swept.internals.db
+      dbOf(swept)
         .insertInto('reservations')
         .values({ reservation_id: reservationId, book_id: bookId, customer_id: 'alice', preferred_library_id: null, status: 'pending', book_name: null, library_id: null, library_name: null, reject_reason: null, attempts, created_at: new Date(0), updated_at: new Date(0) })
         .execute();
 
-    const rowOf = (reservationId: number) => swept.internals.db.selectFrom('reservations').selectAll().where('reservation_id', '=', reservationId).executeTakeFirstOrThrow();
+    const rowOf = (reservationId: number) => dbOf(swept).selectFrom('reservations').selectAll().where('reservation_id', '=', reservationId).executeTakeFirstOrThrow();
 
     it('three sweeps at once drive each stale pending reservation exactly once, and give up on each exhausted one exactly once', async () => {
       const bookId = await newBook(10);
@@ -514,7 +592,7 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
       for (const id of drivable) await insertPending(id, bookId, 1);
       for (const id of exhausted) await insertPending(id, bookId, 3);
 
-      await Promise.all([swept.internals.recoverPending.execute(), swept.internals.recoverPending.execute(), swept.internals.recoverPending.execute()]);
+      await Promise.all([swept.operations.recoverPending.execute(), swept.operations.recoverPending.execute(), swept.operations.recoverPending.execute()]);
 
       for (const id of drivable) {
         expect(counting.calls.get(id), `hold requests of ${id}`).toBe(1);
@@ -527,11 +605,11 @@ describe.each(DATABASES)('reservation on %s', (_name, makeDatabase) => {
         expect((await outboxOf(id, swept)).map((e) => e.type)).toEqual(['ReservationRejected']);
       }
       expect(await quantity(bookId)).toBe(4);
-      const held = await book.internals.db.selectFrom('holds').select('reservation_id').where('book_id', '=', bookId).where('status', '=', 'held').execute();
+      const held = await bookDb.selectFrom('holds').select('reservation_id').where('book_id', '=', bookId).where('status', '=', 'held').execute();
       expect(held.map((h) => h.reservation_id).sort(byNumber)).toEqual(drivable);
 
       // Nothing is left for later sweeps.
-      await Promise.all([swept.internals.recoverPending.execute(), swept.internals.recoverPending.execute()]);
+      await Promise.all([swept.operations.recoverPending.execute(), swept.operations.recoverPending.execute()]);
       expect([...counting.calls.values()].reduce((a, b) => a + b, 0)).toBe(drivable.length);
     });
   });

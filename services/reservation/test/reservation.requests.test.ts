@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmbeddedBus } from '@bstore/platform';
+import type { Kysely } from 'kysely';
 import { createBookService, type BookService } from '@bstore/book';
-import { createReservationService, type ReservationService } from '@bstore/reservation';
+import { createReservationService, type ReservationService, type ReservationTables } from '@bstore/reservation';
 import { memoryBus, testLogger } from '../../../test/support/harness.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
 import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
@@ -21,6 +22,8 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
   let bus: EmbeddedBus;
   let book: BookService;
   let reservation: ReservationService;
+  /** The test's own connection to reservation's database (an operator's view of it). */
+  let db: Kysely<ReservationTables>;
   const cleanups: (() => Promise<void>)[] = [];
   let bookId: number;
   /** More titles, for tests in which one patron holds several reservations (one active reservation per book). */
@@ -30,12 +33,14 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
     const database = async (prefix: string) => {
       const made = await makeDatabase(prefix);
       cleanups.push(made.cleanup);
-      return made.config;
+      return made;
     };
     bus = await memoryBus(logger);
-    book = await createBookService({ database: await database('requests_book'), bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
+    book = await createBookService({ database: (await database('requests_book')).config, bus, logger, auth }, { maxHeldCopiesPerCustomer: 1000 });
     await book.start({ port: 0 });
-    reservation = await createReservationService({ database: await database('requests'), bus, logger, auth }, { bookUrl: book.url, maxActiveReservationsPerCustomer: 3 });
+    const reservationDatabase = await database('requests');
+    reservation = await createReservationService({ database: reservationDatabase.config, bus, logger, auth }, { bookUrl: book.url, maxActiveReservationsPerCustomer: 3 });
+    db = await reservationDatabase.connect<ReservationTables>();
     const created = await book.app.inject({ method: 'POST', url: '/books', payload: { bookName: 'Plenty', quantity: 500 }, headers: staff });
     bookId = created.json<{ bookId: number }>().bookId;
     for (let i = 0; i < 10; i++) {
@@ -55,7 +60,7 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
     reservation.app.inject({ method: 'POST', url: '/reservations', payload, headers: { ...(await as(customerId)), ...headers } });
   const countOf = async (customerId: string) =>
     Number(
-      (await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).where('customer_id', '=', customerId).executeTakeFirstOrThrow()).n,
+      (await db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).where('customer_id', '=', customerId).executeTakeFirstOrThrow()).n,
     );
   const quantity = async () => (await book.app.inject({ method: 'GET', url: `/books/${bookId}` })).json<{ quantity: number }>().quantity;
 
@@ -137,7 +142,6 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
     it('a request still running blocks its key with 409; a key whose process died is taken over once its lock expires', async () => {
       // What a crash between claiming the key and answering leaves: a running claim for this body.
       const { fingerprintOf } = await import('../src/adapters/http/idempotency.ts');
-      const db = reservation.internals.db;
       const now = Date.now();
       await db
         .insertInto('idempotency_keys')
@@ -167,7 +171,6 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
     });
 
     it('expired keys are forgotten: the same key later makes a new reservation, and pruning deletes them', async () => {
-      const db = reservation.internals.db;
       expect((await post('idem-8', { bookId }, { 'idempotency-key': 'k-8' })).statusCode).toBe(201);
       await db.updateTable('idempotency_keys').set({ expires_at: new Date(Date.now() - 1) }).where('customer_id', '=', 'idem-8').execute();
       // Another book: the first reservation is still active, and a patron has one active reservation per book.
@@ -257,7 +260,7 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
   describe('who may reserve', () => {
     it('only a signed-in customer: anonymous and a bad token are 401, staff 403, and nothing is stored or held', async () => {
       const before = await quantity();
-      const count = async () => Number((await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      const count = async () => Number((await db.selectFrom('reservations').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
       const stored = await count();
       for (const [headers, status, code] of [
         [{}, 401, 'UNAUTHENTICATED'],
@@ -292,7 +295,7 @@ describe.each(DATABASES)('POST /reservations on %s', (_name, makeDatabase) => {
     const second = await cancel();
     expect(second.statusCode).toBe(409);
     expect(second.json()).toMatchObject({ code: 'RESERVATION_NOT_CANCELLABLE' });
-    const events = await reservation.internals.db.selectFrom('outbox').select('type').where('type', '=', 'ReservationCancelRequested').where('envelope', '@>', JSON.stringify({ subject: String(id) }) as never).execute();
+    const events = await db.selectFrom('outbox').select('type').where('type', '=', 'ReservationCancelRequested').where('envelope', '@>', JSON.stringify({ subject: String(id) }) as never).execute();
     expect(events).toHaveLength(1);
   });
 });

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { EmbeddedBus } from '@bstore/platform';
-import { createBookService, type BookService } from '@bstore/book';
-import { createReservationService, type BookAvailability, type BookClient, type HoldOutcome, type ReservationService } from '@bstore/reservation';
+import { createBookService, type BookService, type BookTables } from '@bstore/book';
+import { createReservationService, type BookAvailability, type BookClient, type HoldOutcome, type ReservationService, type ReservationTables } from '@bstore/reservation';
 import { HttpBookClient } from '../src/adapters/clients/book.http-client.ts';
 import { MovableClock, eventually, memoryBus, testLogger } from '../../../test/support/harness.ts';
+import { BusDriver } from '../../../test/support/bus-driver.ts';
 import { databaseKinds } from '../../../test/support/postgres.ts';
 import { as, asStaff, testAuth } from '../../../test/support/auth.ts';
 
@@ -105,6 +106,11 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
   let bus: EmbeddedBus;
   let book: BookService;
   let reservation: ReservationService;
+  /** The test's own connections to reservation's and book's databases (an operator's view of them). */
+  let reservationDb: Kysely<ReservationTables>;
+  let bookDb: Kysely<BookTables>;
+  /** Book's side of the bus: how reservation's events reach it. */
+  let books: BusDriver;
   let stepped: SteppedBookClient;
   const clock = new MovableClock();
   const cleanups: (() => Promise<void>)[] = [];
@@ -114,17 +120,23 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
     const database = async (prefix: string) => {
       const made = await makeDatabase(prefix);
       cleanups.push(made.cleanup);
-      return made.config;
+      return made;
     };
     bus = await memoryBus(logger);
-    book = await createBookService({ database: await database('edges_book'), bus, logger, auth }, { maxHeldCopiesPerCustomer: LIMIT });
-    // Book's consumer is started by hand: the tests decide when book sees reservation's events.
+    const bookDatabase = await database('edges_book');
+    book = await createBookService({ database: bookDatabase.config, bus, logger, auth }, { maxHeldCopiesPerCustomer: LIMIT });
+    bookDb = await bookDatabase.connect<BookTables>();
     await book.start({ port: 0, consumers: false });
+    // Book consumes from the bus; reservation's relay never runs (reservation is not started), so the
+    // tests decide when book sees reservation's events (`deliverToBook`).
+    books = await BusDriver.start(bus, book);
     stepped = new SteppedBookClient(new HttpBookClient({ baseUrl: book.url, timeoutMs: 2000, credentials: () => auth.internalFor('reservation').token() }));
+    const reservationDatabase = await database('edges');
     reservation = await createReservationService(
-      { database: await database('edges'), bus, logger, auth },
+      { database: reservationDatabase.config, bus, logger, auth },
       { bookUrl: book.url, bookClient: stepped, clock, staleAfterMs: 0, maxHoldAttempts: 5, maxActiveReservationsPerCustomer: LIMIT },
     );
+    reservationDb = await reservationDatabase.connect<ReservationTables>();
     // No assignment service at all: assignment is down for the whole file.
   });
 
@@ -143,13 +155,13 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
   const cancel = async (customerId: string, reservationId: number) =>
     reservation.app.inject({ method: 'PATCH', url: `/reservations/${reservationId}`, payload: { status: 'bookCancel' }, headers: await as(customerId) });
   const reservationsOf = (customerId: string) =>
-    reservation.internals.db.selectFrom('reservations').select(['reservation_id', 'status', 'idempotency_key']).where('customer_id', '=', customerId).orderBy('reservation_id').execute();
+    reservationDb.selectFrom('reservations').select(['reservation_id', 'status', 'idempotency_key']).where('customer_id', '=', customerId).orderBy('reservation_id').execute();
   const keyRow = (customerId: string, key: string) =>
-    reservation.internals.db.selectFrom('idempotency_keys').selectAll().where('customer_id', '=', customerId).where('idempotency_key', '=', key).executeTakeFirst();
+    reservationDb.selectFrom('idempotency_keys').selectAll().where('customer_id', '=', customerId).where('idempotency_key', '=', key).executeTakeFirst();
   const heldCopies = async (customerId: string) =>
     Number(
       (
-        await book.internals.db
+        await bookDb
           .selectFrom('holds')
           .select((eb) => eb.fn.countAll<number>().as('n'))
           .where('customer_id', '=', customerId)
@@ -159,18 +171,19 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
     );
   /** The id the next reservation will get (identity columns count up; the tests of one file run one at a time). */
   const nextReservationId = async () => {
-    const row = await reservation.internals.db.selectFrom('reservations').select((eb) => eb.fn.max('reservation_id').as('max')).executeTakeFirst();
+    const row = await reservationDb.selectFrom('reservations').select((eb) => eb.fn.max('reservation_id').as('max')).executeTakeFirst();
     return Number(row?.max ?? 0) + 1;
   };
-  /** Delivers to book, through its consumer and inbox, the events reservation has written so far and book has not seen. */
+  /**
+   * Publishes on the bus, as reservation's relay would, the events reservation has written to its
+   * outbox so far and not yet published, and waits until book has taken every one of them.
+   */
   const delivered = new Set<string>();
   const deliverToBook = async () => {
-    const rows = await reservation.internals.db.selectFrom('outbox').select('envelope').orderBy('created_at').execute();
-    for (const { envelope } of rows) {
-      if (delivered.has(envelope.id)) continue;
-      delivered.add(envelope.id);
-      await book.internals.consumer.handle(envelope);
-    }
+    const rows = await reservationDb.selectFrom('outbox').select('envelope').orderBy('created_at').execute();
+    const fresh = rows.map((r) => r.envelope).filter((envelope) => !delivered.has(envelope.id));
+    for (const envelope of fresh) delivered.add(envelope.id);
+    await books.publishAll(fresh);
   };
 
   describe('one reservation per Idempotency-Key', () => {
@@ -186,7 +199,7 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
 
       // The recovery sweep (another replica's, or this one's later) completes it once it is stale.
       clock.offsetMs += 10_000;
-      await reservation.internals.recoverPending.execute();
+      await reservation.operations.recoverPending.execute();
       expect((await reservationsOf('crash-1')).map((r) => r.status)).toEqual(['bookReserveReq']);
 
       // A retry while the dead request's lock holds is told to wait.
@@ -220,14 +233,14 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
       const id = await nextReservationId();
       // Right after book committed the hold, recording its answer becomes impossible (as a dropped connection would make it).
       stepped.afterBook(id, async () => {
-        await sql`ALTER TABLE reservations ADD CONSTRAINT edge_block_record CHECK (reservation_id <> ${sql.lit(id)} OR status = 'pending')`.execute(reservation.internals.db);
+        await sql`ALTER TABLE reservations ADD CONSTRAINT edge_block_record CHECK (reservation_id <> ${sql.lit(id)} OR status = 'pending')`.execute(reservationDb);
       });
       const failed = await post('fail-1', bookId, 'k-fail');
       expect(failed.statusCode).toBe(500);
       expect(failed.headers['content-type']).toContain('application/problem+json');
       expect(await quantity(bookId)).toBe(4);
       expect(await keyRow('fail-1', 'k-fail')).toMatchObject({ state: 'running', reservation_id: id, claim_id: null });
-      await sql`ALTER TABLE reservations DROP CONSTRAINT edge_block_record`.execute(reservation.internals.db);
+      await sql`ALTER TABLE reservations DROP CONSTRAINT edge_block_record`.execute(reservationDb);
 
       // The retry at once: the same reservation, not a second one and not a TOO_MANY_ACTIVE refusal.
       const retried = await post('fail-1', bookId, 'k-fail');
@@ -285,9 +298,9 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
       const failed = await post('rej-1', bookId, 'k-rej');
       expect(failed.statusCode).toBe(500);
       // The sweep gives up on it after its attempts; here it is rejected at once by marking it exhausted.
-      await reservation.internals.db.updateTable('reservations').set({ attempts: 99 }).where('reservation_id', '=', id).execute();
+      await reservationDb.updateTable('reservations').set({ attempts: 99 }).where('reservation_id', '=', id).execute();
       clock.offsetMs += 10_000;
-      await reservation.internals.recoverPending.execute();
+      await reservation.operations.recoverPending.execute();
       expect((await reservationsOf('rej-1')).map((r) => r.status)).toEqual(['rejected']);
       await deliverToBook();
       expect(await quantity(bookId)).toBe(5);
@@ -341,7 +354,7 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
       await frozen.reached;
       // The sweep drives it first: book refuses (too many held), voids the hold, and the reservation is forgotten.
       clock.offsetMs += 10_000;
-      await reservation.internals.recoverPending.execute();
+      await reservation.operations.recoverPending.execute();
       expect((await reservationsOf(customer)).map((r) => r.reservation_id)).not.toContain(id);
       frozen.thaw();
       const answer = await slow;
@@ -358,22 +371,21 @@ describe.each(DATABASES)('saga edges on %s', (_name, makeDatabase) => {
 
     it('a key taken over after this request claimed it but before it stored its reservation: the request rolls back and answers 409 retry, storing nothing', async () => {
       const bookId = await newBook(5);
-      const db = reservation.internals.db;
       // The takeover, at the exact step: a retry's claim lands on the key just as this request inserts its pending row.
       await sql`CREATE FUNCTION edge_take_key_over() RETURNS trigger AS $$
         BEGIN
           UPDATE idempotency_keys SET claim_id = 'the-retry' WHERE customer_id = NEW.customer_id AND idempotency_key = 'k-taken';
           RETURN NEW;
-        END $$ LANGUAGE plpgsql`.execute(db);
-      await sql`CREATE TRIGGER edge_take_key_over BEFORE INSERT ON reservations FOR EACH ROW EXECUTE FUNCTION edge_take_key_over()`.execute(db);
+        END $$ LANGUAGE plpgsql`.execute(reservationDb);
+      await sql`CREATE TRIGGER edge_take_key_over BEFORE INSERT ON reservations FOR EACH ROW EXECUTE FUNCTION edge_take_key_over()`.execute(reservationDb);
       try {
         const answer = await post('taken-1', bookId, 'k-taken');
         expect(answer.statusCode).toBe(409);
         expect(answer.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_IN_USE' });
         expect(answer.headers['retry-after']).toBe('1');
       } finally {
-        await sql`DROP TRIGGER edge_take_key_over ON reservations`.execute(db);
-        await sql`DROP FUNCTION edge_take_key_over()`.execute(db);
+        await sql`DROP TRIGGER edge_take_key_over ON reservations`.execute(reservationDb);
+        await sql`DROP FUNCTION edge_take_key_over()`.execute(reservationDb);
       }
       // Nothing stored, nothing held, and the key is free for the retry, which places the one reservation.
       expect(await reservationsOf('taken-1')).toEqual([]);

@@ -1,10 +1,11 @@
 /**
  * Where a service keeps its data. Embedded mode: PGlite (PostgreSQL compiled to WASM) in a folder,
- * or in memory when `dataDir` is omitted (tests). PostgreSQL: a server, through a pool; the same
- * SQL and migrations run on both.
+ * or in memory when `dataDir` is omitted, or an `instance` its owner opened (a test that reads the
+ * service's data as an operator would; the service then leaves it open when it stops).
+ * PostgreSQL: a server, through a pool; the same SQL and migrations run on both.
  */
 export type DatabaseConfig =
-  | { kind: 'pglite'; dataDir?: string }
+  | { kind: 'pglite'; dataDir?: string; instance?: PGliteInstance }
   | {
       kind: 'postgres';
       /** postgres://user@host:port/database */
@@ -23,3 +24,12 @@ export type DatabaseConfig =
        */
       migrations?: 'apply' | 'verify';
     };
+
+/**
+ * An open PGlite database (`@electric-sql/pglite`'s `PGlite`), named here by what configuration
+ * needs of it, so that reading a configuration loads no database (the gateway reads this module).
+ */
+export interface PGliteInstance {
+  readonly closed: boolean;
+  close(): Promise<void>;
+}

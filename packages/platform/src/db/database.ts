@@ -29,6 +29,11 @@ export interface Database<DB> {
  */
 export async function openDatabase<DB>(config: DatabaseConfig): Promise<Database<DB>> {
   if (config.kind === 'postgres') return openPostgres<DB>(config);
+  if (config.instance) {
+    // Its owner closes it. Kysely's PGlite dialect runs each transaction in PGlite's exclusive
+    // mode, so the owner's own queries never land inside one of the service's transactions.
+    return { db: new Kysely<DB>({ dialect: new PGliteDialect({ pglite: config.instance as PGlite }) }), kind: 'pglite', close: async () => undefined };
+  }
   if (config.dataDir) await mkdir(config.dataDir, { recursive: true });
   const pglite = await PGlite.create(config.dataDir);
   const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
