@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image for the five bstore services (cluster mode, one service per container).
+# One image for the six bstore services (cluster mode, one service per container).
 #
 #   docker build -t bstore .
 #   docker run --rm -p 8088:8088 bstore gateway            # the argument picks the service
@@ -30,6 +30,7 @@ COPY services/book/package.json services/book/
 COPY services/reservation/package.json services/reservation/
 COPY services/assignment/package.json services/assignment/
 COPY services/customercenter/package.json services/customercenter/
+COPY services/notification/package.json services/notification/
 COPY services/gateway/package.json services/gateway/
 COPY web/package.json web/
 # The full install (TypeScript, Vite). Its install scripts are allowed: the devDependency "node"
@@ -62,6 +63,7 @@ COPY services/book/package.json services/book/
 COPY services/reservation/package.json services/reservation/
 COPY services/assignment/package.json services/assignment/
 COPY services/customercenter/package.json services/customercenter/
+COPY services/notification/package.json services/notification/
 COPY services/gateway/package.json services/gateway/
 COPY web/package.json web/
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --omit=optional --ignore-scripts
@@ -76,6 +78,7 @@ COPY --from=build /app/services/book/dist services/book/dist
 COPY --from=build /app/services/reservation/dist services/reservation/dist
 COPY --from=build /app/services/assignment/dist services/assignment/dist
 COPY --from=build /app/services/customercenter/dist services/customercenter/dist
+COPY --from=build /app/services/notification/dist services/notification/dist
 COPY --from=build /app/services/gateway/dist services/gateway/dist
 COPY --from=build /app/web/dist web/dist
 
@@ -87,12 +90,12 @@ ARG SERVICE=""
 ENV BSTORE_SERVICE=${SERVICE}
 
 LABEL org.opencontainers.image.title="bstore" \
-      org.opencontainers.image.description="bstore service: docker run bstore <book|reservation|assignment|customercenter|gateway>" \
+      org.opencontainers.image.description="bstore service: docker run bstore <book|reservation|assignment|customercenter|notification|gateway>" \
       org.opencontainers.image.licenses="MIT" \
-      org.bstore.migrate="docker run --rm --entrypoint node bstore apps/launcher/dist/migrate.js <book|reservation|assignment>"
+      org.bstore.migrate="docker run --rm --entrypoint node bstore apps/launcher/dist/migrate.js <book|reservation|assignment|notification>"
 
-# reservation, assignment, book, customercenter, gateway (the seed's ports; PORT changes one).
-EXPOSE 8081 8082 8083 8084 8088
+# reservation, assignment, book, customercenter, notification, gateway (the seed's ports; PORT changes one).
+EXPOSE 8081 8082 8083 8084 8085 8088
 
 # The code stays root's and read-only to the process; it runs as the image's unprivileged user.
 USER 1000:1000
@@ -101,7 +104,7 @@ USER 1000:1000
 # after service.js on PID 1's command line (or BSTORE_SERVICE). Readiness (/health/ready) is for the
 # orchestrator's own check (compose.yaml, Kubernetes), which knows which service it started.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "const a=require('node:fs').readFileSync('/proc/1/cmdline','utf8').split('\\0');const i=a.findIndex(x=>x.endsWith('service.js'));const s=(i>=0&&a[i+1])||process.env.BSTORE_SERVICE;const p=process.env.PORT||{reservation:8081,assignment:8082,book:8083,customercenter:8084,gateway:8088}[s];fetch('http://127.0.0.1:'+p+'/health/live',{signal:AbortSignal.timeout(2000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "const a=require('node:fs').readFileSync('/proc/1/cmdline','utf8').split('\\0');const i=a.findIndex(x=>x.endsWith('service.js'));const s=(i>=0&&a[i+1])||process.env.BSTORE_SERVICE;const p=process.env.PORT||{reservation:8081,assignment:8082,book:8083,customercenter:8084,notification:8085,gateway:8088}[s];fetch('http://127.0.0.1:'+p+'/health/live',{signal:AbortSignal.timeout(2000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
 # SIGTERM starts the graceful stop (readiness fails, consumers and requests finish, the outbox
 # flushes); node is PID 1 and handles it itself (close-with-grace).

@@ -38,7 +38,7 @@ const durationS = wholeOption('duration', values.duration, 1, 3600);
 const workers = wholeOption('workers', values.workers, 1, 256);
 const warmupS = wholeOption('warmup', values.warmup, 0, 600);
 const profiling = values['cpu-prof'];
-const SERVICES: ClusterServiceName[] = ['gateway', 'reservation', 'book', 'assignment', 'customercenter'];
+const SERVICES: ClusterServiceName[] = ['gateway', 'reservation', 'book', 'assignment', 'customercenter', 'notification'];
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const out = fileURLToPath(new URL(`./results/profile-${stamp}/`, import.meta.url));

@@ -205,7 +205,7 @@ export async function startClusterSystem(nats: PrivateNats, redis: PrivateRedis,
 /** The embedded system: `npm start`'s launcher as one process, with its data in a temporary folder. */
 export async function startEmbeddedSystem(env: Record<string, string> = {}): Promise<BenchSystem> {
   const dataDir = await mkdtemp(join(tmpdir(), 'bstore-bench-'));
-  const names = ['gateway', 'book', 'reservation', 'assignment', 'customercenter'];
+  const names = ['gateway', 'book', 'reservation', 'assignment', 'customercenter', 'notification'];
   const ports = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await freePort()] as const)));
   let launcher: LauncherProcess;
   try {
@@ -217,7 +217,7 @@ export async function startEmbeddedSystem(env: Record<string, string> = {}): Pro
   return {
     mode: 'embedded',
     gateway: launcher.gateway,
-    processes: () => [{ name: 'embedded (all five)', role: 'service', pids: launcher.child.pid === undefined ? [] : [launcher.child.pid] }],
+    processes: () => [{ name: 'embedded (all six)', role: 'service', pids: launcher.child.pid === undefined ? [] : [launcher.child.pid] }],
     addBooks: (count, quantity) => addBooksByApi(launcher.gateway, count, quantity),
     stock: (bookIds) => stockByApi(launcher.gateway, bookIds),
     stop: async () => {

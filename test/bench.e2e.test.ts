@@ -126,7 +126,7 @@ describe('npm run bench', () => {
     const { output, report, svg } = await bench([]);
     expect(report.mode).toBe('cluster');
     expectFloors(report);
-    const processes = ['book', 'assignment', 'customercenter', 'reservation', 'gateway', 'postgres', 'nats-server', 'redis-server'];
+    const processes = ['book', 'assignment', 'customercenter', 'notification', 'reservation', 'gateway', 'postgres', 'nats-server', 'redis-server'];
     expect(report.shapes.map((s) => [s.name, s.books])).toEqual([
       ['hot', 1],
       ['spread', 300],
@@ -154,7 +154,7 @@ describe('npm run bench', () => {
     expect(report.mode).toBe('embedded');
     expectFloors(report);
     for (const shape of report.shapes) {
-      for (const point of shape.points) expectConsistent(point, ['embedded (all five)']);
+      for (const point of shape.points) expectConsistent(point, ['embedded (all six)']);
       expectCycleAndStock(shape, 20);
     }
     expect(report.growth).toBeNull();

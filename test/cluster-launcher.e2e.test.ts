@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PORTS, type ServiceName } from '@bstore/launcher';
 import { asStaff } from './support/auth.ts';
 import { endProcess, startServiceProcess } from './support/cluster.ts';
 import { eventually } from './support/harness.ts';
@@ -205,11 +206,12 @@ describe('a service whose database is down at start', () => {
 });
 
 describe('npm run start:cluster (the supervisor)', () => {
-  it('starts five processes (a schema each in one database), restarts a killed one, drains on SIGTERM, and stops them all on Ctrl-C', async () => {
+  it('starts a process per registered service (a schema each in one database), restarts a killed one, drains on SIGTERM, and stops them all on Ctrl-C', async () => {
     const database = `bstore_t${randomBytes(4).toString('hex')}`;
     const dbUrl = new URL(POSTGRES_URL);
     dbUrl.pathname = `/${database}`;
-    const names = ['gateway', 'reservation', 'assignment', 'book', 'customercenter'] as const;
+    // Every service of the registry (six: the seed's five and notification).
+    const names = Object.keys(DEFAULT_PORTS) as ServiceName[];
     const ports = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await freePort()] as const)));
     const admin = new pg.Client({ connectionString: POSTGRES_URL });
     await admin.connect();
@@ -244,9 +246,9 @@ describe('npm run start:cluster (the supervisor)', () => {
         .map((l) => JSON.parse(l) as { child: string; pid: number });
 
     try {
-      await eventually('the cluster banner', async () => (out.includes('bstore is running (cluster mode: 5 processes') ? true : undefined), 90_000);
+      await eventually('the cluster banner', async () => (out.includes(`bstore is running (cluster mode: ${names.length} processes`) ? true : undefined), 90_000);
       const first = new Map(started().map((s) => [s.child, s.pid]));
-      expect(first.size).toBe(5);
+      expect(first.size).toBe(names.length);
 
       // The demo data is there through the gateway, and each service has its own schema.
       const books = (await (await fetch(`http://127.0.0.1:${ports.gateway}/books`)).json()) as { total: number };

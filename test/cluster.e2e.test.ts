@@ -79,7 +79,7 @@ async function quiet() {
 describe('cluster mode: five processes on PostgreSQL, NATS JetStream and Redis', () => {
   it('runs every service as its own process, each ready with its database, bus and (customercenter) Redis', async () => {
     const pids = new Set(Object.values(cluster.services).map((s) => s.pid));
-    expect(pids.size).toBe(5);
+    expect(pids.size).toBe(6);
     expect(pids.has(process.pid)).toBe(false);
     for (const service of Object.values(cluster.services)) {
       const res = await fetch(`${service.url}/health/ready`);

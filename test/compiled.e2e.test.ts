@@ -30,7 +30,7 @@ import { startPrivateRedis, type PrivateRedis } from './support/redis.ts';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 // The project's Node 24 first on the PATH (ADR 0001), for npm and the scripts it runs.
 const PATH = [join(ROOT, 'node_modules/.bin'), process.env.PATH ?? ''].join(delimiter);
-const SQL: ClusterServiceName[] = ['book', 'reservation', 'assignment'];
+const SQL: ClusterServiceName[] = ['book', 'reservation', 'assignment', 'notification'];
 /** The staged runtime image's /app (stageRuntime). */
 let app = '';
 
@@ -136,6 +136,8 @@ function serviceEnv(name: ClusterServiceName): Record<string, string> {
     NODE_ENV: 'production',
   };
   switch (name) {
+    case 'notification':
+      return { ...common, DATABASE_URL: databaseUrl(name), DATABASE_MIGRATE: 'false', NATS_URL: nats?.url ?? '' };
     case 'book':
     case 'assignment':
       return { ...common, DATABASE_URL: databaseUrl(name), DATABASE_MIGRATE: 'false', NATS_URL: nats?.url ?? '', BSTORE_DEMO_DATA: 'true' };
@@ -150,6 +152,7 @@ function serviceEnv(name: ClusterServiceName): Record<string, string> {
         RESERVATION_URL: local('reservation'),
         ASSIGNMENT_URL: local('assignment'),
         CUSTOMERCENTER_URL: local('customercenter'),
+        NOTIFICATION_URL: local('notification'),
         // No BSTORE_WEB_ROOT: the default, <app>/web/dist, where the image puts the web app.
       };
   }
@@ -170,7 +173,7 @@ beforeAll(async () => {
 
   await ensurePostgres();
   [nats, redis] = await Promise.all([startPrivateNats(), startPrivateRedis()]);
-  for (const name of ['book', 'reservation', 'assignment', 'customercenter', 'gateway'] as const) ports[name] = await freePort();
+  for (const name of ['book', 'reservation', 'assignment', 'customercenter', 'notification', 'gateway'] as const) ports[name] = await freePort();
 
   // compose.yaml's migration jobs: each creates its service's database and brings it to the latest schema.
   await Promise.all(
@@ -186,7 +189,7 @@ beforeAll(async () => {
   );
 
   // In compose.yaml's order of depends_on.
-  await Promise.all([start('book'), start('assignment'), start('customercenter')]);
+  await Promise.all([start('book'), start('assignment'), start('customercenter'), start('notification')]);
   await start('reservation');
   await start('gateway');
   gateway = services.gateway?.url ?? '';
@@ -239,7 +242,7 @@ describe('the compiled build, run as the container image runs it', () => {
     expect(existsSync(join(app, 'node_modules/@install-binary'))).toBe(false);
     // The web app is bundled by Vite: React is in web/dist, not needed as a package at run time.
     expect(existsSync(join(app, 'node_modules/react'))).toBe(false);
-    for (const name of ['book', 'reservation', 'assignment', 'customercenter', 'gateway'] as const) {
+    for (const name of ['book', 'reservation', 'assignment', 'customercenter', 'notification', 'gateway'] as const) {
       const proc = services[name] as ServiceProcess;
       const commandLine = readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
       expect(commandLine.slice(1), name).toEqual(['apps/launcher/dist/service.js', name]);
@@ -310,7 +313,7 @@ describe('the compiled build, run as the container image runs it', () => {
     const upstreams = await call<{ status: string; services: Record<string, string> }>('GET', '/health/upstreams', {});
     expect(upstreams.status).toBe(200);
     expect(upstreams.body.status).toBe('up');
-    expect(upstreams.body.services).toEqual({ reservation: 'up', assignment: 'up', book: 'up', customercenter: 'up' });
+    expect(upstreams.body.services).toEqual({ reservation: 'up', assignment: 'up', book: 'up', customercenter: 'up', notification: 'up' });
     const home = await fetch(`${gateway}/`);
     expect(home.status).toBe(200);
     expect(home.headers.get('content-type')).toContain('text/html');
@@ -330,7 +333,7 @@ describe('the compiled build, run as the container image runs it', () => {
   it("the image's and compose's health checks pass on each running service and fail on a closed port", async () => {
     const scripts = healthCheckScripts();
     const check = (script: string, port: number) => run(process.execPath, ['-e', script], { PORT: String(port), BSTORE_SERVICE: '' });
-    for (const name of ['book', 'reservation', 'assignment', 'customercenter', 'gateway'] as const) {
+    for (const name of ['book', 'reservation', 'assignment', 'customercenter', 'notification', 'gateway'] as const) {
       expect((await check(scripts.image, ports[name])).code, `image HEALTHCHECK on ${name}`).toBe(0);
       expect((await check(scripts.compose, ports[name])).code, `compose healthcheck on ${name}`).toBe(0);
     }
@@ -340,7 +343,7 @@ describe('the compiled build, run as the container image runs it', () => {
   });
 
   it('stops gracefully on SIGTERM (the image\'s STOPSIGNAL): every process exits 0', async () => {
-    for (const name of ['gateway', 'reservation', 'customercenter', 'assignment', 'book'] as const) {
+    for (const name of ['gateway', 'reservation', 'notification', 'customercenter', 'assignment', 'book'] as const) {
       const proc = services[name] as ServiceProcess;
       proc.signal('SIGTERM');
       expect(await proc.exited, `${name}:\n${proc.output().slice(-2000)}`).toBe(0);

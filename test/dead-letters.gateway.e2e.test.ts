@@ -14,7 +14,7 @@ import { client, startTestSystem, type TestSystem } from './support/system.ts';
 
 /**
  * The operator's dead letters through the gateway, on the whole embedded system: one list of the
- * four services' letters, replays routed by the id's prefix, and a partial answer when a service
+ * five services' letters, replays routed by the id's prefix, and a partial answer when a service
  * does not answer.
  */
 let system: TestSystem;
@@ -52,25 +52,26 @@ const list = async (query = '') => {
 };
 
 describe('dead letters through the gateway', () => {
-  // Malformed events read by every consuming service: ReservationCanceled by book, reservation and
-  // customercenter; ReservationRequested by assignment and customercenter.
+  // Malformed events read by every consuming service: ReservationCanceled by book, reservation,
+  // customercenter and notification; ReservationRequested by assignment, customercenter and notification.
   const canceled = createEnvelope({ type: 'ReservationCanceled', source: sourceOf('assignment'), subject: '1', data: { reservationId: 1, bookId: 'x' } });
   const requested = createEnvelope({ type: 'ReservationRequested', source: sourceOf('reservation'), subject: '1', data: { reservationId: 1 } });
   const ours = (page: Aggregate) => page.items.filter((l) => l.eventId === canceled.id || l.eventId === requested.id);
 
-  it('lists the letters of all four services in one list, newest first, each with its service', async () => {
+  it('lists the letters of all five consuming services in one list, newest first, each with its service', async () => {
     await system.bus.publish(subjectOf('ReservationCanceled'), canceled);
     await system.bus.publish(subjectOf('ReservationRequested'), requested);
-    const page = await eventually('the five letters', async () => {
+    const page = await eventually('the seven letters', async () => {
       const p = await list();
-      return ours(p).length === 5 ? p : undefined;
+      return ours(p).length === 7 ? p : undefined;
     });
-    expect(page).toMatchObject({ total: 5, limit: 20, offset: 0, partial: false, failures: [] });
+    expect(page).toMatchObject({ total: 7, limit: 20, offset: 0, partial: false, failures: [] });
     const byService = (service: string) => page.items.filter((l) => l.service === service).map((l) => l.eventId).sort();
     expect(byService('book')).toEqual([canceled.id]);
     expect(byService('reservation')).toEqual([canceled.id]);
     expect(byService('assignment')).toEqual([requested.id]);
     expect(byService('customercenter')).toEqual([canceled.id, requested.id].sort());
+    expect(byService('notification')).toEqual([canceled.id, requested.id].sort());
     for (const letter of page.items) {
       expect(letter.id.startsWith(`${letter.service}-`)).toBe(true);
       expect(letter.consumer).toBe(letter.service);
@@ -78,7 +79,7 @@ describe('dead letters through the gateway', () => {
     }
     const times = page.items.map((l) => Date.parse(l.createdAt));
     expect([...times].sort((a, b) => b - a)).toEqual(times);
-    expect(new Set(page.items.map((l) => l.id)).size).toBe(5);
+    expect(new Set(page.items.map((l) => l.id)).size).toBe(7);
   });
 
   it('pages the merged list, filters by service and by pending', async () => {
@@ -230,7 +231,7 @@ describe('the merged list when services do not answer', () => {
     const gateway = await createGatewayService(
       { logger: testLogger(), auth: await testAuth() },
       {
-        upstreams: { book: system.urls.book, reservation: system.urls.reservation, assignment: system.urls.assignment, customercenter: system.urls.customercenter, ...upstreams },
+        upstreams: { book: system.urls.book, reservation: system.urls.reservation, assignment: system.urls.assignment, customercenter: system.urls.customercenter, notification: system.urls.notification, ...upstreams },
         timeoutMs: 500,
       },
     );
@@ -248,9 +249,9 @@ describe('the merged list when services do not answer', () => {
     expect(Object.keys(failures).sort()).toEqual(['customercenter', 'reservation']);
     expect(failures.customercenter).toMatchObject({ status: 503, code: 'UPSTREAM_UNAVAILABLE' });
     expect(failures.reservation).toMatchObject({ status: 504, code: 'UPSTREAM_TIMEOUT' });
-    expect(new Set(res.body.items.map((l) => l.service))).toEqual(new Set(['book', 'assignment']));
+    expect(new Set(res.body.items.map((l) => l.service))).toEqual(new Set(['book', 'assignment', 'notification']));
     const full = await list('?limit=100');
-    expect(res.body.total).toBe(full.items.filter((l) => l.service === 'book' || l.service === 'assignment').length);
+    expect(res.body.total).toBe(full.items.filter((l) => l.service === 'book' || l.service === 'assignment' || l.service === 'notification').length);
 
     // A replay routed to a service that is down: 503 naming it, as for any proxied route.
     const replay = await gw.call<{ code: string; service: string }>('POST', '/admin/dead-letters/customercenter-1/replay');
@@ -260,11 +261,11 @@ describe('the merged list when services do not answer', () => {
 
   it('answers 503 problem+json when no service answered', async () => {
     const down = `http://127.0.0.1:${await freePort()}`;
-    const gw = await gatewayWith({ book: down, reservation: down, assignment: down, customercenter: down });
+    const gw = await gatewayWith({ book: down, reservation: down, assignment: down, customercenter: down, notification: down });
     const res = await gw.call<{ code: string; failures: unknown[] }>('GET', '/admin/dead-letters');
     expect(res.status).toBe(503);
     expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
     expect(res.body.code).toBe('UPSTREAM_UNAVAILABLE');
-    expect(res.body.failures).toHaveLength(4);
+    expect(res.body.failures).toHaveLength(5);
   });
 });

@@ -9,6 +9,7 @@ import { createAssignmentService, type AssignmentService, type AssignmentTables 
 import { createBookService, type BookService, type BookTables } from '@bstore/book';
 import { createCustomerCenterService, type CustomerCenterService, type CustomerCenterTables } from '@bstore/customercenter';
 import { createReservationService, type BookClient, type ReservationService, type ReservationTables } from '@bstore/reservation';
+import { createNotificationService, type NotificationService, type NotificationTables } from '@bstore/notification';
 import { BusDriver } from './support/bus-driver.ts';
 import { testLogger } from './support/harness.ts';
 import { databaseKinds, memoryDatabase, type MakeDatabase, type TestDatabase } from './support/postgres.ts';
@@ -843,6 +844,80 @@ function pageHistories(): History<Ref, PageEffect, Record<string, never>>[] {
 
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// notification: each patron's notices (ADR 0024). What it knows of the reservation (its status)
+// and the reminders it waits for end the same in every order; which notices were made may depend
+// on the order only where a notice would have been stale: a "ready for pickup" learned after the
+// cancel request is not made.
+
+interface NotificationEffect {
+  /** The reservation's status as the service merged it. */
+  status: string | null;
+  /** The reminders still scheduled, by kind (the events' deadlines are past, so none is). */
+  reminders: string[];
+}
+interface NotificationRecord {
+  /** The notices made, by kind (sorted: the order they were made in depends on the delivery). */
+  notices: string[];
+}
+
+function notificationUnderTest(bus: () => BusDriver, database: () => Kysely<NotificationTables>): ConsumerUnderTest<Ref, NotificationEffect, NotificationRecord> {
+  return {
+    deliver: (envelope) => bus().deliver(envelope),
+    begin: async () => ({ reservationId: nextReservationId++, bookId: 5, customerId: 'alice' }),
+    async end(run) {
+      const facts = await database().selectFrom('reservation_facts').select('status').where('reservation_id', '=', run.reservationId).executeTakeFirst();
+      const reminders = await database().selectFrom('reminders').select('kind').where('reservation_id', '=', run.reservationId).orderBy('kind').execute();
+      const notices = await database().selectFrom('notices').select('kind').where('reservation_id', '=', run.reservationId).orderBy('kind').execute();
+      return { effect: { status: facts?.status ?? null, reminders: reminders.map((r) => r.kind) }, record: { notices: notices.map((n) => n.kind) } };
+    },
+  };
+}
+
+function noticeHistories(): History<Ref, NotificationEffect, NotificationRecord>[] {
+  return [
+    {
+      // Reserved, then cancelled: "ready for pickup" only when the acceptance came before the cancel request.
+      name: 'reserved, then cancelled',
+      steps: [deliver('ReservationRequested'), deliver('ReservationAccepted'), deliver('ReservationCancelRequested'), deliver('ReservationCanceled')],
+      causal: [{ before: 'ReservationCancelRequested', after: 'ReservationCanceled', why: CANCEL_BEFORE_CANCELED }],
+      orders: 12,
+      inOrder: { effect: { status: 'bookCanceled', reminders: [] }, record: { notices: ['cancelled', 'readyForPickup'] } },
+      overtaken: {
+        first: 'ReservationCancelRequested',
+        then: 'ReservationAccepted',
+        record: { notices: ['cancelled'] },
+        why: 'a notice about a state the reservation already left is not made: the copy is not ready for a patron who cancelled',
+      },
+    },
+    {
+      name: 'waited in line, granted, picked up and returned',
+      steps: [deliver('ReservationWaitlisted'), deliver('CopyGranted'), deliver('ReservationAccepted'), deliver('ReservationCheckedOut'), deliver('ReservationReturned')],
+      causal: [
+        { before: 'CopyGranted', after: 'ReservationAccepted', why: GRANT_BEFORE_ACCEPT },
+        { before: 'ReservationAccepted', after: 'ReservationCheckedOut', why: 'the desk checks out only a reservation awaiting pickup (bookReserved)' },
+        { before: 'ReservationCheckedOut', after: 'ReservationReturned', why: 'only a loan is returned' },
+      ],
+      orders: 5,
+      inOrder: { effect: { status: 'bookReturned', reminders: [] }, record: { notices: ['readyForPickup', 'turnCame'] } },
+    },
+    {
+      name: 'not picked up in time',
+      steps: [deliver('ReservationRequested'), deliver('ReservationAccepted'), deliver('ReservationExpired')],
+      causal: [{ before: 'ReservationAccepted', after: 'ReservationExpired', why: 'only a reservation awaiting pickup expires' }],
+      orders: 3,
+      inOrder: { effect: { status: 'bookExpired', reminders: [] }, record: { notices: ['expired', 'readyForPickup'] } },
+    },
+    {
+      name: 'no branch can serve it',
+      steps: [deliver('ReservationRequested'), deliver('ReservationAssignmentFailed'), deliver('ReservationRejected')],
+      causal: [{ before: 'ReservationAssignmentFailed', after: 'ReservationRejected', why: 'reservation rejects the reservation on the ReservationAssignmentFailed (P13)' }],
+      orders: 3,
+      inOrder: { effect: { status: 'rejected', reminders: [] }, record: { notices: ['refused'] } },
+    },
+  ];
+}
+
 /** The event types a set of histories delivers. */
 const typesOf = (histories: readonly History<never, unknown, unknown>[]) =>
   [...new Set(histories.flatMap((h) => h.steps.filter((s) => s.event !== undefined).map((s) => s.name)))].sort();
@@ -850,7 +925,7 @@ const typesOf = (histories: readonly History<never, unknown, unknown>[]) =>
 const handledBy = (subjects: readonly string[]) => subjects.map((s) => s.slice(s.lastIndexOf('.') + 1)).sort();
 
 /** The services this file checks; a service that builds an EventConsumer must be one of them. */
-const COVERED = ['assignment', 'book', 'customercenter', 'reservation'];
+const COVERED = ['assignment', 'book', 'customercenter', 'notification', 'reservation'];
 
 /** What the test reads of an embedded bus's own database: the durable consumers and their subjects. */
 interface BusConsumers {
@@ -874,10 +949,12 @@ describe.each(databaseKinds())('event order on %s: every consumer ends the same 
   let assignment: AssignmentService;
   let reservation: ReservationService;
   let customercenter: CustomerCenterService;
+  let notification: NotificationService;
   let books: Reached<BookTables>;
   let assignments: Reached<AssignmentTables>;
   let reservations: Reached<ReservationTables>;
   let pages: Reached<CustomerCenterTables>;
+  let notices: Reached<NotificationTables>;
 
   beforeAll(async () => {
     const logger = testLogger();
@@ -933,11 +1010,16 @@ describe.each(databaseKinds())('event order on %s: every consumer ends the same 
         customercenter = await createCustomerCenterService({ database: database.config, bus: bus.bus, logger, auth });
         pages = await reach<CustomerCenterTables>(customercenter, bus, database);
       })(),
+      (async () => {
+        const [database, bus] = await Promise.all([made(makeDatabase('order_notification')), busOf()]);
+        notification = await createNotificationService({ database: database.config, bus: bus.bus, logger, auth });
+        notices = await reach<NotificationTables>(notification, bus, database);
+      })(),
     ]);
   });
 
   afterAll(async () => {
-    for (const service of [book, assignment, reservation, customercenter]) await service?.stop();
+    for (const service of [book, assignment, reservation, customercenter, notification]) await service?.stop();
     for (const bus of buses.splice(0)) await bus.close();
     for (const cleanup of cleanups.splice(0)) await cleanup();
   });
@@ -1001,12 +1083,21 @@ describe.each(databaseKinds())('event order on %s: every consumer ends the same 
     }, LONG);
   });
 
+  describe('notification', () => {
+    const consumer = notificationUnderTest(() => notices.bus, () => notices.db);
+    it.each(noticeHistories().map((h) => [h.name, h] as const))('%s', async (_title, history) => {
+      await checkEveryOrder(consumer, history);
+      expect(await notices.deadLetters()).toBe(0);
+    }, LONG);
+  });
+
   it('coverage: the histories deliver every event type each consumer handles (the subjects it subscribed to on its bus)', async () => {
     const { served, unserved } = assignmentHistories();
     expect(typesOf(bookHistories(() => book))).toEqual(handledBy(await books.subjects()));
     expect(typesOf([...served, ...unserved])).toEqual(handledBy(await assignments.subjects()));
     expect(typesOf([...reservationHistories(() => reservation), ...waitingReservationHistories(() => reservation)])).toEqual(handledBy(await reservations.subjects()));
     expect(typesOf(pageHistories())).toEqual(handledBy(await pages.subjects()));
+    expect(typesOf(noticeHistories())).toEqual(handledBy(await notices.subjects()));
   });
 });
 

@@ -24,7 +24,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => closed.close(() => resolve()));
   gateway = await createGatewayService(
     { logger: testLogger(), auth: await testAuth() },
-    { upstreams: { reservation: closedUrl, book: hangingUrl, assignment: brokenUrl, customercenter: closedUrl }, timeoutMs: 400 },
+    { upstreams: { reservation: closedUrl, book: hangingUrl, assignment: brokenUrl, customercenter: closedUrl, notification: closedUrl }, timeoutMs: 400 },
   );
   await gateway.start({ port: 0 });
 });

@@ -98,6 +98,7 @@ beforeAll(async () => {
         assignment: [closedUrl, a1 as string],
         book: b1 as string,
         customercenter: c1 as string,
+        notification: c1 as string,
       },
       timeoutMs: 2000,
     },
@@ -115,6 +116,7 @@ beforeAll(async () => {
         customercenter: [wait as string, live2 as string],
         reservation: [closedUrl, secondClosed],
         assignment: live as string,
+        notification: live2 as string,
       },
       timeoutMs: 2000,
     },
@@ -165,12 +167,13 @@ describe('the gateway in front of several replicas', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
       status: 'up',
-      services: { reservation: 'up', assignment: 'up', book: 'up', customercenter: 'up' },
+      services: { reservation: 'up', assignment: 'up', book: 'up', customercenter: 'up', notification: 'up' },
       replicas: {
         reservation: { up: 2, total: 3 },
         assignment: { up: 1, total: 2 },
         book: { up: 1, total: 1 },
         customercenter: { up: 1, total: 1 },
+        notification: { up: 1, total: 1 },
       },
     });
   });

@@ -21,7 +21,7 @@ const COOKIE = 'session=C00kie-Value-Qx81Lm';
 const PROXY_AUTHORIZATION = 'Basic UHJveHktU2VjcmV0LVZhbHVlLTc3';
 const IDEMPOTENCY_KEY = 'logs-test-idempotency-key-1';
 
-const SERVICES = ['gateway', 'reservation', 'book', 'assignment', 'customercenter'] as const;
+const SERVICES = ['gateway', 'reservation', 'book', 'assignment', 'customercenter', 'notification'] as const;
 
 const raw: string[] = [];
 const logger = createLogger({ level: 'trace', destination: { write: (line: string) => void raw.push(line) } });
@@ -79,7 +79,7 @@ const ids = {} as Record<'signIn' | 'refused' | 'reserve' | 'read' | 'page' | 'c
 beforeAll(async () => {
   system = await startEmbedded({
     logger,
-    ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
+    ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0, notification: 0 },
     seedDemoData: true,
     env: { BSTORE_WEB_ROOT: '' },
     reservation: { sweepIntervalMs: 1000, staleAfterMs: 2000 },
@@ -94,7 +94,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => closed.close(() => resolve()));
   downGateway = await createGatewayService(
     { logger, auth: await demoServiceAuth() },
-    { upstreams: { reservation: closedUrl, book: closedUrl, assignment: closedUrl, customercenter: closedUrl }, timeoutMs: 2000 },
+    { upstreams: { reservation: closedUrl, book: closedUrl, assignment: closedUrl, customercenter: closedUrl, notification: closedUrl }, timeoutMs: 2000 },
   );
   await downGateway.start({ port: 0 });
 

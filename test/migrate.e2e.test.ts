@@ -61,7 +61,7 @@ describe('the migration job and DATABASE_MIGRATE=false', () => {
   it('refuses a service without a database, an unknown option and a bad URL with exit code 2, naming the problem', async () => {
     const gateway = await migrate(['gateway'], {});
     expect(gateway.code).toBe(2);
-    expect(gateway.output).toContain('name a service with a database: book, assignment, customercenter, reservation');
+    expect(gateway.output).toContain('name a service with a database: book, assignment, customercenter, notification, reservation');
     const flag = await migrate(['book', '--force'], { DATABASE_URL: database.url });
     expect(flag.code).toBe(2);
     expect(flag.output).toContain('unknown option --force');

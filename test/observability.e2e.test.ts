@@ -249,14 +249,14 @@ describe('deploy/observability files', () => {
     }
   });
 
-  it('prometheus.yml loads the rules and scrapes the five services', () => {
+  it('prometheus.yml loads the rules and scrapes the six services', () => {
     const config = parseYaml(readFileSync(PROMETHEUS, 'utf8')) as {
       rule_files: string[];
       scrape_configs: { metrics_path?: string; static_configs: { targets: string[] }[] }[];
     };
     expect(config.rule_files).toContain('alerts.yaml');
     const targets = config.scrape_configs.flatMap((s) => s.static_configs.flatMap((c) => c.targets));
-    expect(targets.map((t) => t.split(':').pop()).sort()).toEqual(['8081', '8082', '8083', '8084', '8088']);
+    expect(targets.map((t) => t.split(':').pop()).sort()).toEqual(['8081', '8082', '8083', '8084', '8085', '8088']);
     expect(config.scrape_configs.every((s) => (s.metrics_path ?? '/metrics') === '/metrics')).toBe(true);
   });
 });
@@ -395,7 +395,7 @@ describe('every metric the dashboard and the alerts use is exported (embedded sy
   it('the series the alerts need report per service as expected (sanity of the labels they group by)', () => {
     const servicesOf = (name: string) => new Set(samples.filter((s) => s.name === name).map((s) => s.labels.service));
     expect(servicesOf('bstore_circuit_state')).toEqual(new Set(['reservation']));
-    expect(servicesOf('bstore_outbox_oldest_unsent_age_seconds')).toEqual(new Set(['book', 'reservation', 'assignment']));
+    expect(servicesOf('bstore_outbox_oldest_unsent_age_seconds')).toEqual(new Set(['book', 'reservation', 'assignment', 'notification']));
     expect([...servicesOf('http_server_request_duration_seconds_count')]).toEqual(expect.arrayContaining(['gateway', 'reservation', 'book', 'customercenter']));
     expect(samples.filter((s) => s.name === 'bstore_consumer_lag').every((s) => s.labels.consumer && s.labels.service)).toBe(true);
   });

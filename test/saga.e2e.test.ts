@@ -289,7 +289,7 @@ describe.each(BACKENDS)('on %s', (_name, backend) => {
     it('reports every upstream up', async () => {
       const res = await alice.call<{ services: Record<string, string> }>('GET', '/health/upstreams');
       expect(res.status).toBe(200);
-      expect(res.body.services).toEqual({ reservation: 'up', assignment: 'up', book: 'up', customercenter: 'up' });
+      expect(res.body.services).toEqual({ reservation: 'up', assignment: 'up', book: 'up', customercenter: 'up', notification: 'up' });
     });
 
     it('the demo data is there once: a dozen books, including one with none and one with a single copy', async () => {

@@ -11,7 +11,7 @@ import { client } from './support/system.ts';
  * Tracing as an operator turns it on: the five services as their own processes, on PostgreSQL,
  * NATS JetStream and Redis, given only the standard OTEL_* variables, export their spans over
  * OTLP/HTTP to a receiver (here the test, as a collector would be); one reservation's spans, from
- * all five processes, share the trace id its timeline shows.
+ * all six processes, share the trace id its timeline shows.
  */
 
 interface OtlpSpan {
@@ -62,7 +62,7 @@ afterAll(async () => {
 });
 
 describe('tracing in cluster mode', () => {
-  it('exports one trace per reservation from all five processes over OTLP', async () => {
+  it('exports one trace per reservation from all six processes over OTLP', async () => {
     const librarian = client(cluster.gateway, 'librarian', 'staff');
     const alice = client(cluster.gateway, 'alice');
     const book = await librarian.createBook('Observability Engineering', 3);
@@ -78,12 +78,12 @@ describe('tracing in cluster mode', () => {
     expect(page.timeline[1]?.traceId).toBe(traceId);
 
     // Batches leave each process every few seconds.
-    const services = ['gateway', 'reservation', 'book', 'assignment', 'customercenter'];
+    const services = ['gateway', 'reservation', 'book', 'assignment', 'customercenter', 'notification'];
     const trace = await eventually(
-      'spans of the trace from all five services',
+      'spans of the trace from all six services',
       async () => {
         const found = spans.filter((s) => s.traceId === traceId);
-        return services.every((service) => found.some((s) => s.service === service && s.name.startsWith('process ') === (service === 'assignment' || service === 'customercenter')))
+        return services.every((service) => found.some((s) => s.service === service && s.name.startsWith('process ') === (service === 'assignment' || service === 'customercenter' || service === 'notification')))
           ? found
           : undefined;
       },

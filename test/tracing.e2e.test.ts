@@ -7,14 +7,14 @@ import { eventually } from './support/harness.ts';
 import { client } from './support/system.ts';
 
 /*
- * One reservation is one trace across the five services: the gateway's request, reservation's
+ * One reservation is one trace across the six services: the gateway's request, reservation's
  * call to book, the events through the outbox and the bus to assignment, reservation and
  * customercenter. Proved on the whole embedded system, every service with its own tracer provider
  * exporting to one in-memory exporter; and the same trace id on the reservation's timeline and on
  * the log lines of the requests and events that made it.
  */
 
-const SERVICES = ['gateway', 'reservation', 'book', 'assignment', 'customercenter'] as const;
+const SERVICES = ['gateway', 'reservation', 'book', 'assignment', 'customercenter', 'notification'] as const;
 
 const exporter = new InMemorySpanExporter();
 const raw: string[] = [];
@@ -41,7 +41,7 @@ function spanNamed(traceId: string, service: string, name: string): Promise<Read
 beforeAll(async () => {
   system = await startEmbedded({
     logger,
-    ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
+    ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0, notification: 0 },
     seedDemoData: true,
     env: { BSTORE_MAX_ACTIVE_RESERVATIONS: '1000', BSTORE_WEB_ROOT: '' },
     reservation: { sweepIntervalMs: 60_000 },
@@ -71,9 +71,10 @@ describe('one reservation, one trace', () => {
     traceId = root.spanContext().traceId;
   });
 
-  it('has spans from all five services, in one connected tree under the gateway span', async () => {
-    // The last span of the saga: customercenter projecting the acceptance.
+  it('has spans from all six services, in one connected tree under the gateway span', async () => {
+    // The last spans of the saga: customercenter and notification taking the acceptance.
     await spanNamed(traceId, 'customercenter', 'process ReservationAccepted');
+    await spanNamed(traceId, 'notification', 'process ReservationAccepted');
     const spans = spansOf(traceId);
     expect(new Set(spans.map(serviceOf))).toEqual(new Set(SERVICES));
     const ids = new Set(spans.map((s) => s.spanContext().spanId));
@@ -153,7 +154,8 @@ describe('one reservation, one trace', () => {
     const cancelTrace = patch.spanContext().traceId;
     expect(cancelTrace).not.toBe(traceId);
     await spanNamed(cancelTrace, 'customercenter', 'process ReservationCanceled');
-    expect(new Set(spansOf(cancelTrace).map(serviceOf))).toEqual(new Set(['gateway', 'reservation', 'book', 'assignment', 'customercenter']));
+    await spanNamed(cancelTrace, 'notification', 'process ReservationCanceled');
+    expect(new Set(spansOf(cancelTrace).map(serviceOf))).toEqual(new Set(SERVICES));
     const page = await eventually('the page to show bookCanceled', async () => {
       const p = await alice.call<{ status: string; timeline: { eventType: string; traceId: string | null }[] }>('GET', `/reservationPages/${reservationId}`);
       return p.body.status === 'bookCanceled' ? p.body : undefined;

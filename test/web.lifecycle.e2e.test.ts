@@ -455,7 +455,7 @@ describe('deadlines in the web app (a system with a pickup period of seconds)', 
     // BSTORE_LOAN_PERIOD=PT4S and BSTORE_DEADLINE_SWEEP_INTERVAL_MS=250 give `npm start`).
     system = await startEmbedded({
       logger: testLogger(),
-      ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
+      ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0, notification: 0 },
       seedDemoData: true,
       env: { BSTORE_MAX_ACTIVE_RESERVATIONS: '1000', BSTORE_PICKUP_PERIOD: 'PT6S', BSTORE_LOAN_PERIOD: 'PT4S', BSTORE_DEADLINE_SWEEP_INTERVAL_MS: '250' },
       reservation: { sweepIntervalMs: 1000, staleAfterMs: 2000 },

@@ -23,7 +23,7 @@ const rootPackage = JSON.parse(read('package.json')) as {
   devDependencies: Record<string, string>;
 };
 const SERVICES = Object.keys(DEFAULT_PORTS) as ServiceName[];
-const SQL_SERVICES: ServiceName[] = ['book', 'reservation', 'assignment'];
+const SQL_SERVICES: ServiceName[] = ['book', 'reservation', 'assignment', 'notification'];
 
 // ---------------------------------------------------------------------------------------------
 // The Dockerfile, as stages of instructions
@@ -566,6 +566,7 @@ describe('compose.yaml', () => {
         reservation: config.settings.reservationUrl as string[],
         assignment: config.settings.assignmentUrl as string[],
         customercenter: config.settings.customercenterUrl as string[],
+        notification: config.settings.notificationUrl as string[],
       });
       if (name === 'gateway') {
         for (const [upstream, urls] of Object.entries(upstreamsOf())) {

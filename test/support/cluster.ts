@@ -13,9 +13,9 @@ import { freePort } from './process.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-export type ClusterServiceName = 'book' | 'reservation' | 'assignment' | 'customercenter' | 'gateway';
-const ORDER: ClusterServiceName[] = ['book', 'assignment', 'customercenter', 'reservation', 'gateway'];
-const SQL_SERVICES = ['book', 'reservation', 'assignment'] as const;
+export type ClusterServiceName = 'book' | 'reservation' | 'assignment' | 'customercenter' | 'notification' | 'gateway';
+const ORDER: ClusterServiceName[] = ['book', 'assignment', 'customercenter', 'notification', 'reservation', 'gateway'];
+const SQL_SERVICES = ['book', 'reservation', 'assignment', 'notification'] as const;
 
 /** One service running as its own OS process. */
 export interface ServiceProcess {
@@ -139,6 +139,7 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     RESERVATION_URL: local('reservation'),
     ASSIGNMENT_URL: local('assignment'),
     CUSTOMERCENTER_URL: local('customercenter'),
+    NOTIFICATION_URL: local('notification'),
     BSTORE_DEMO_DATA: 'true',
     // The demo identity: every process shares the demo key, so tokens from ./auth.ts verify.
     BSTORE_DEMO_AUTH: 'true',
@@ -169,10 +170,10 @@ export async function startCluster(options: ClusterOptions): Promise<TestCluster
     // Book and assignment first, so their demo data exists when the others start; the rest at once.
     const [book, assignment] = await Promise.all([startServiceProcess('book', envOf('book')), startServiceProcess('assignment', envOf('assignment'))]);
     Object.assign(services, { book, assignment });
-    const [customercenter, reservation, gateway] = await Promise.all(
-      (['customercenter', 'reservation', 'gateway'] as const).map((n) => startServiceProcess(n, envOf(n))),
+    const [customercenter, notification, reservation, gateway] = await Promise.all(
+      (['customercenter', 'notification', 'reservation', 'gateway'] as const).map((n) => startServiceProcess(n, envOf(n))),
     );
-    Object.assign(services, { customercenter, reservation, gateway });
+    Object.assign(services, { customercenter, notification, reservation, gateway });
   } catch (err) {
     await stop();
     throw err;

@@ -38,7 +38,7 @@ export async function startTestSystem(
     const system = await startEmbedded({
       databases: Object.fromEntries(SQL_SERVICES.map((name) => [name, own[name]!.config])),
       logger: testLogger(),
-      ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0 },
+      ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0, notification: 0 },
       seedDemoData: options.seedDemoData ?? true,
       // The saga tests reserve many books as one patron; the limit on active reservations (reservation's
       // and book's, one variable) has tests of its own.

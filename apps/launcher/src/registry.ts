@@ -3,6 +3,7 @@ import { assignmentService } from '@bstore/assignment';
 import { bookService } from '@bstore/book';
 import { customercenterService } from '@bstore/customercenter';
 import { gatewayService } from '@bstore/gateway';
+import { notificationService } from '@bstore/notification';
 import { reservationService } from '@bstore/reservation';
 
 /**
@@ -11,7 +12,7 @@ import { reservationService } from '@bstore/reservation';
  * service, migrate) loop over this list and know no service by name: a new service is its folder
  * (with a `module.ts` describing it) and one line here.
  */
-export const SERVICES = [bookService, assignmentService, customercenterService, reservationService, gatewayService] as const;
+export const SERVICES = [bookService, assignmentService, customercenterService, notificationService, reservationService, gatewayService] as const;
 
 export type RegisteredService = (typeof SERVICES)[number];
 export type ServiceName = RegisteredService['name'];

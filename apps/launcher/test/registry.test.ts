@@ -11,7 +11,7 @@ import { testLogger } from '../../../test/support/harness.ts';
 /**
  * The hosts know no service by name (issue 19): they loop over the registry of service modules.
  * A new service is its module and one line in the registry; here a small one, `notices`, joins
- * the registry's five and every host runs it with no change of its own: its settings from its
+ * the registry's six and every host runs it with no change of its own: its settings from its
  * schema, the URL of the services started before it, its demo data and its start-up work.
  */
 
@@ -52,9 +52,9 @@ afterAll(async () => {
 });
 
 describe('the registry of service modules', () => {
-  it('lists the five services in start-up order, each with the seed port of its own module', () => {
-    expect(SERVICE_NAMES).toEqual(['book', 'assignment', 'customercenter', 'reservation', 'gateway']);
-    expect(DEFAULT_PORTS).toEqual({ book: 8083, assignment: 8082, customercenter: 8084, reservation: 8081, gateway: 8088 });
+  it('lists the six services in start-up order, each with the seed port of its own module (notification: the next free one)', () => {
+    expect(SERVICE_NAMES).toEqual(['book', 'assignment', 'customercenter', 'notification', 'reservation', 'gateway']);
+    expect(DEFAULT_PORTS).toEqual({ book: 8083, assignment: 8082, customercenter: 8084, notification: 8085, reservation: 8081, gateway: 8088 });
     // A service starts after those it calls: reservation after book, the gateway last.
     expect(SERVICE_NAMES.indexOf('reservation')).toBeGreaterThan(SERVICE_NAMES.indexOf('book'));
     expect(SERVICE_NAMES.at(-1)).toBe('gateway');
@@ -77,7 +77,7 @@ describe('the registry of service modules', () => {
   it('a new service runs embedded with no change to the host: its settings, the URLs before it, its demo data and start-up work', { timeout: 120_000 }, async () => {
     system = await startEmbedded({
       logger: testLogger(),
-      ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0, notices: 0 } as Record<string, number>,
+      ports: { gateway: 0, reservation: 0, assignment: 0, book: 0, customercenter: 0, notification: 0, notices: 0 } as Record<string, number>,
       seedDemoData: true,
       env: { NOTICES_GREETING: 'welcome', BSTORE_WEB_ROOT: '' },
       services: withNotices,

@@ -24,6 +24,7 @@ describe('a service process configuration for deployments', () => {
       assignmentUrl: ['http://assignment:8082'],
       bookUrl: ['http://127.0.0.1:8083'],
       customercenterUrl: ['http://127.0.0.1:8084'],
+      notificationUrl: ['http://127.0.0.1:8085'],
     });
     expect(() => readServiceConfig({ ...demo, RESERVATION_URL: 'http://a:8081,ftp://b' }, 'gateway')).toThrow(/RESERVATION_URL must start with http: or https:/);
   });
@@ -53,7 +54,7 @@ describe('a service process configuration for deployments', () => {
   });
 
   it('refuses an unknown service, naming the ones it knows', () => {
-    expect(() => readServiceConfig(demo, 'catalogue')).toThrow(/unknown service "catalogue" .*known: book, assignment, customercenter, reservation, gateway/);
+    expect(() => readServiceConfig(demo, 'catalogue')).toThrow(/unknown service "catalogue" .*known: book, assignment, customercenter, notification, reservation, gateway/);
   });
 
   it('reads the NATS servers as a list and the stream replicas (at most 5; unset: not changed)', () => {

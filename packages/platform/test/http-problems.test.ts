@@ -353,7 +353,7 @@ describe('the gateway leaves 405 and 406 of proxied paths to the service', () =>
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-    gateway = await createGatewayService({ logger: testLogger(), auth: await testAuth() }, { upstreams: { reservation: url, book: url, assignment: url, customercenter: url } });
+    gateway = await createGatewayService({ logger: testLogger(), auth: await testAuth() }, { upstreams: { reservation: url, book: url, assignment: url, customercenter: url, notification: url } });
     await gateway.app.ready();
   });
 

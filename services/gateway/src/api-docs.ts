@@ -10,7 +10,7 @@ export interface GatewayApiDocsOptions {
 }
 
 /** The services whose documents are merged, in this order. */
-const UPSTREAMS: readonly Upstream[] = ['book', 'reservation', 'assignment', 'customercenter'];
+const UPSTREAMS: readonly Upstream[] = ['book', 'reservation', 'assignment', 'customercenter', 'notification'];
 
 /** The service that owns a path through the gateway's proxy (the longest matching prefix), if any. */
 export function proxiedBy(path: string): Upstream | undefined {

@@ -10,7 +10,7 @@ type GatewaySettingValues = SettingsOf<typeof gatewaySettings> & Pick<GatewayCon
 /** The gateway's configuration from its settings. */
 function gatewayConfigOf(s: GatewaySettingValues): GatewayConfig {
   return {
-    upstreams: { reservation: s.reservationUrl, assignment: s.assignmentUrl, book: s.bookUrl, customercenter: s.customercenterUrl },
+    upstreams: { reservation: s.reservationUrl, assignment: s.assignmentUrl, book: s.bookUrl, customercenter: s.customercenterUrl, notification: s.notificationUrl },
     timeoutMs: s.timeoutMs,
     rateLimit: { perTokenPerMinute: s.rateLimitPerToken, perIpPerMinute: s.rateLimitPerIp },
     loginAttemptsPerMinute: s.loginAttemptsPerMinute,

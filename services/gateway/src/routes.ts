@@ -23,6 +23,7 @@ export const ROUTES: ReadonlyArray<{ prefix: string; upstream: Upstream; stream?
   { prefix: '/assignments', upstream: 'assignment' },
   { prefix: '/reservationPages/stream', upstream: 'customercenter', stream: true },
   { prefix: '/reservationPages', upstream: 'customercenter' },
+  { prefix: '/notifications', upstream: 'notification' },
 ];
 
 const SAFE_PATH = /^(\/[A-Za-z0-9_-]+)*\/?$/;

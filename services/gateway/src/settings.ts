@@ -44,6 +44,7 @@ export const gatewaySettings = {
   assignmentUrl: setting.urlList('ASSIGNMENT_URL', HTTP, 'http://127.0.0.1:8082'),
   bookUrl: setting.urlList('BOOK_URL', HTTP, 'http://127.0.0.1:8083'),
   customercenterUrl: setting.urlList('CUSTOMERCENTER_URL', HTTP, 'http://127.0.0.1:8084'),
+  notificationUrl: setting.urlList('NOTIFICATION_URL', HTTP, 'http://127.0.0.1:8085'),
   timeoutMs: setting.int('UPSTREAM_TIMEOUT_MS', 10_000, { min: 100, max: 300_000 }),
   rateLimitPerToken: setting.int('BSTORE_RATE_LIMIT_PER_MINUTE', DEFAULT_PROTECTIONS.rateLimit.perTokenPerMinute, { min: 0, max: 1_000_000 }),
   rateLimitPerIp: setting.int('BSTORE_RATE_LIMIT_IP_PER_MINUTE', DEFAULT_PROTECTIONS.rateLimit.perIpPerMinute, { min: 0, max: 1_000_000 }),

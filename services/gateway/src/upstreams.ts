@@ -3,7 +3,7 @@ import type { FastifyReplyFromHooks } from '@fastify/reply-from';
 import { HttpProblem, REPLICA_STATE_HEADER } from '@bstore/platform/http';
 import { tagCorrelation, withTraceHeaders } from '@bstore/platform/observability';
 
-export type Upstream = 'reservation' | 'assignment' | 'book' | 'customercenter';
+export type Upstream = 'reservation' | 'assignment' | 'book' | 'customercenter' | 'notification';
 
 /** An error and its causes, outermost first (reply-from and fetch wrap the socket's error). */
 function* causesOf(err: unknown): Generator<{ code?: unknown; syscall?: unknown }> {

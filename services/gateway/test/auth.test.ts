@@ -6,7 +6,7 @@ import { testLogger } from '../../../test/support/harness.ts';
 
 /** Nothing listens there: these routes never proxy, and a proxied one would fail loudly. */
 const NOWHERE = 'http://127.0.0.1:9';
-const UPSTREAMS = { reservation: NOWHERE, book: NOWHERE, assignment: NOWHERE, customercenter: NOWHERE };
+const UPSTREAMS = { reservation: NOWHERE, book: NOWHERE, assignment: NOWHERE, customercenter: NOWHERE, notification: NOWHERE };
 const gateways: GatewayService[] = [];
 
 async function gateway(auth: ServiceAuth, config: Omit<GatewayConfig, 'upstreams'> = {}): Promise<string> {

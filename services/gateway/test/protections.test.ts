@@ -17,7 +17,7 @@ const ALLOWED = 'https://app.example.org';
 async function gateway(config: Omit<GatewayConfig, 'upstreams'>): Promise<string> {
   const service = await createGatewayService(
     { logger: testLogger(), auth: await testAuth() },
-    { upstreams: { reservation: upstreamUrl, book: upstreamUrl, assignment: upstreamUrl, customercenter: upstreamUrl }, ...config },
+    { upstreams: { reservation: upstreamUrl, book: upstreamUrl, assignment: upstreamUrl, customercenter: upstreamUrl, notification: upstreamUrl }, ...config },
   );
   gateways.push(service);
   await service.start({ port: 0 });

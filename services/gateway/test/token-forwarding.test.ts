@@ -23,7 +23,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   auth = await testAuth();
-  const upstreams = { reservation: upstreamUrl, book: upstreamUrl, assignment: upstreamUrl, customercenter: upstreamUrl };
+  const upstreams = { reservation: upstreamUrl, book: upstreamUrl, assignment: upstreamUrl, customercenter: upstreamUrl, notification: upstreamUrl };
   gateway = await createGatewayService({ logger: testLogger(), auth }, { upstreams });
   await gateway.start({ port: 0 });
 });

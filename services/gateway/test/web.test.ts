@@ -38,7 +38,7 @@ let without: string; // no web root at all
 async function gateway(config: Omit<GatewayConfig, 'upstreams'>): Promise<{ url: string; service: GatewayService }> {
   const service = await createGatewayService(
     { logger: testLogger(), auth: await testAuth() },
-    { upstreams: { reservation: upstreamUrl, book: upstreamUrl, assignment: upstreamUrl, customercenter: upstreamUrl }, ...config },
+    { upstreams: { reservation: upstreamUrl, book: upstreamUrl, assignment: upstreamUrl, customercenter: upstreamUrl, notification: upstreamUrl }, ...config },
   );
   gateways.push(service);
   await service.start({ port: 0 });
@@ -244,7 +244,7 @@ describe('the web app the gateway serves', () => {
     await expect(
       createGatewayService(
         { logger: testLogger(), auth: await testAuth() },
-        { upstreams: { reservation: upstreamUrl, book: upstreamUrl, assignment: upstreamUrl, customercenter: upstreamUrl }, webRoot: 'web/dist' },
+        { upstreams: { reservation: upstreamUrl, book: upstreamUrl, assignment: upstreamUrl, customercenter: upstreamUrl, notification: upstreamUrl }, webRoot: 'web/dist' },
       ),
     ).rejects.toThrow(/absolute/);
   });
