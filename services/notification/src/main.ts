@@ -31,8 +31,8 @@ export async function createNotificationService(deps: ServiceDeps, config: Notif
     const tx = kit.transactions(notificationUnitOfWork);
     kit.consumer(notificationEventHandlers(new RecordReservationEvent(clock)));
     const app = await kit.app({ errorStatus: notificationErrorStatus, readinessTable: 'notices' });
-    await app.register(notificationRoutes, { notices: new ViewNotices(new KyselyNoticeStore(kit.db), () => clock.now()) });
-    const sendDueReminders = new SendDueReminders((work) => tx.run(work), clock);
+    await app.register(notificationRoutes, { notices: new ViewNotices(new KyselyNoticeStore(kit.db), clock) });
+    const sendDueReminders = new SendDueReminders(tx, clock);
     const reminders = new PeriodicTask('send-due-reminders', settings.reminderSweepIntervalMs, () => sendDueReminders.execute(), kit.logger);
     return kit.runtime({ app, tasks: [reminders], operations: { sendDueReminders } });
   });

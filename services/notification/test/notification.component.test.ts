@@ -169,6 +169,25 @@ describe.each(databaseKinds(10))('notification on %s', (kind, makeDatabase) => {
       expect(await kindsOf(late.reservationId)).toEqual(['readyForPickup']);
     });
 
+    it('two first events of one reservation on two replicas at once: both merge into its facts, none overwrites the other', async () => {
+      // A replica on the same database with a bus of its own: replicas receive different deliveries.
+      const replicaBus = await memoryBus();
+      const replica = await createNotificationService({ database: made.config, bus: replicaBus, logger: testLogger(), auth: await testAuth() }, { clock });
+      const other = await BusDriver.start(replicaBus, replica);
+      cleanups.push(async () => {
+        await replica.stop();
+        await replicaBus.close();
+      });
+      for (let i = 0; i < 10; i++) {
+        const life = lifeOf('ines');
+        expect(await Promise.all([notices.deliver(life.accepted), other.deliver(life.cancelRequested)])).toEqual(['handled', 'handled']);
+        const facts = await db.selectFrom('reservation_facts').selectAll().where('reservation_id', '=', life.reservationId).executeTakeFirstOrThrow();
+        expect(facts).toMatchObject({ status: 'bookCancel', library_name: 'Mapo Library' });
+        expect(facts.pickup_by).not.toBeNull();
+        expect(await db.selectFrom('reminders').select('kind').where('reservation_id', '=', life.reservationId).execute()).toEqual([]);
+      }
+    });
+
     it('refused once, whether book refused it or no library could serve it, or both said so', async () => {
       const life = lifeOf('sam');
       await notices.deliverAll([life.requested, life.assignmentFailed, life.rejected]);

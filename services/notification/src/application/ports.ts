@@ -1,29 +1,24 @@
-import type { NoticeKind, ReminderKind, ReservationFacts } from '../domain/notice.ts';
+import type { NoticeContent, ReminderKind, ReservationFacts } from '../domain/notice.ts';
 
 /** A notice as a patron reads it. */
-export interface Notice {
+export interface Notice extends NoticeContent {
   noticeId: number;
-  customerId: string;
-  reservationId: number;
-  kind: NoticeKind;
-  bookId: number;
-  bookName: string | null;
-  libraryName: string | null;
-  /** The deadline the notice is about (pickup by, due back), when it has one. */
-  deadline: Date | null;
   createdAt: Date;
   readAt: Date | null;
 }
 
-export type NewNotice = Omit<Notice, 'noticeId' | 'createdAt' | 'readAt'>;
-
 /** What the service keeps, in one transaction per event or per reminder. */
 export interface NotificationUnitOfWork {
-  /** The facts of a reservation, locked until the transaction ends (its events are applied one at a time). */
-  lockFacts(reservationId: number): Promise<ReservationFacts | undefined>;
+  /**
+   * The facts known of `first`'s reservation, locked until the transaction ends, so that its events
+   * are applied one at a time; when none are known, `first` is stored (and locked) as its facts and
+   * the answer is undefined. Two first events at once: one stores, the other waits and reads it.
+   */
+  lockFacts(first: ReservationFacts): Promise<ReservationFacts | undefined>;
+  /** Replaces the facts of a reservation this transaction locked. */
   saveFacts(facts: ReservationFacts): Promise<void>;
   /** Adds the notice unless one of its kind exists for its reservation; whether it was added. */
-  addNotice(notice: NewNotice): Promise<boolean>;
+  addNotice(notice: NoticeContent): Promise<boolean>;
   /** Makes `wanted` the reservation's pending reminders: others are dropped, each is (re)scheduled at its time. */
   scheduleReminders(reservationId: number, wanted: readonly { kind: ReminderKind; dueAt: Date }[]): Promise<void>;
   /**

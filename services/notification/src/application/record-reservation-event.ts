@@ -1,5 +1,5 @@
 import type { Clock } from '@bstore/platform/kernel';
-import { mergeFacts, noticeStillTrue, reminderDueAt, remindersFor, type NoticeKind, type ReservationFacts } from '../domain/notice.ts';
+import { mergeFacts, noticeFor, noticeStillTrue, reminderDueAt, remindersFor, type NoticeKind, type ReservationFacts } from '../domain/notice.ts';
 import type { NotificationUnitOfWork } from './ports.ts';
 
 /** What one lifecycle event says of its reservation, and the notice it may bring. */
@@ -13,8 +13,7 @@ export interface ReservationEventFacts {
  * Applies one lifecycle event, in the consumer's transaction beside its inbox record: merges what
  * it says into the reservation's facts (whatever order the events arrive in), makes its notice
  * only if the reservation is still in the state the notice is about, and schedules the reminders
- * the reservation now waits for (dropping those it no longer does). Returns the notice's kind when
- * one was made.
+ * the reservation now waits for (dropping those it no longer does).
  */
 export class RecordReservationEvent {
   readonly #clock: Clock;
@@ -23,44 +22,16 @@ export class RecordReservationEvent {
     this.#clock = clock;
   }
 
-  async execute(event: ReservationEventFacts, uow: NotificationUnitOfWork): Promise<NoticeKind | null> {
-    const known = await uow.lockFacts(event.facts.reservationId);
+  async execute(event: ReservationEventFacts, uow: NotificationUnitOfWork): Promise<void> {
+    const known = await uow.lockFacts(event.facts);
     const facts = mergeFacts(known, event.facts);
-    await uow.saveFacts(facts);
-    let made: NoticeKind | null = null;
-    if (event.notice && noticeStillTrue(event.notice, facts)) {
-      const added = await uow.addNotice({
-        customerId: facts.customerId,
-        reservationId: facts.reservationId,
-        kind: event.notice,
-        bookId: facts.bookId,
-        bookName: facts.bookName,
-        libraryName: facts.libraryName,
-        deadline: deadlineOf(event.notice, facts),
-      });
-      if (added) made = event.notice;
-    }
+    if (known) await uow.saveFacts(facts);
+    if (event.notice && noticeStillTrue(event.notice, facts)) await uow.addNotice(noticeFor(event.notice, facts));
     const now = this.#clock.now().getTime();
     const wanted = remindersFor(facts)
       .map((kind) => ({ kind, dueAt: reminderDueAt(kind, facts) }))
       // A reminder whose time has passed already tells nothing the notice just made does not.
       .filter((r): r is { kind: typeof r.kind; dueAt: Date } => r.dueAt !== null && r.dueAt.getTime() > now);
     await uow.scheduleReminders(facts.reservationId, wanted);
-    return made;
-  }
-}
-
-/** The deadline a notice of `kind` is about. */
-export function deadlineOf(kind: NoticeKind, facts: ReservationFacts): Date | null {
-  switch (kind) {
-    case 'readyForPickup':
-    case 'pickupTomorrow':
-    case 'expired':
-      return facts.pickupBy;
-    case 'loanDueSoon':
-    case 'overdue':
-      return facts.dueAt;
-    default:
-      return null;
   }
 }

@@ -1,4 +1,4 @@
-import { DomainError } from '@bstore/platform/kernel';
+import { DomainError, type Clock } from '@bstore/platform/kernel';
 import type { Notice, NoticeStore } from './ports.ts';
 
 export interface ListNoticesQuery {
@@ -18,11 +18,11 @@ export interface Viewer {
 /** A patron's notices, as the viewer may see them: their own, or any patron's for staff. */
 export class ViewNotices {
   readonly #store: NoticeStore;
-  readonly #now: () => Date;
+  readonly #clock: Clock;
 
-  constructor(store: NoticeStore, now: () => Date = () => new Date()) {
+  constructor(store: NoticeStore, clock: Clock) {
     this.#store = store;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   list(query: ListNoticesQuery, viewer: Viewer): Promise<{ items: Notice[]; total: number; unread: number }> {
@@ -45,11 +45,11 @@ export class ViewNotices {
     if (!notice || notice.customerId !== viewer.customerId) {
       throw new DomainError('NOTICE_NOT_FOUND', `notice ${noticeId} does not exist`, { noticeId });
     }
-    return (await this.#store.markRead(noticeId, this.#now())) ?? notice;
+    return (await this.#store.markRead(noticeId, this.#clock.now())) ?? notice;
   }
 
   /** Marks all of the caller's unread notices read; how many were. */
   markAllRead(viewer: Viewer): Promise<number> {
-    return this.#store.markAllRead(viewer.customerId, this.#now());
+    return this.#store.markAllRead(viewer.customerId, this.#clock.now());
   }
 }

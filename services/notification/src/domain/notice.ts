@@ -14,19 +14,19 @@ export const REMINDER_KINDS = ['pickupTomorrow', 'loanDueSoon', 'overdue'] as co
 export type ReminderKind = (typeof REMINDER_KINDS)[number];
 
 /**
- * The status a reservation must still be in for a notice of this kind to be true when it is made:
- * a notice about a state is never made once the reservation has moved past it (no "ready for
- * pickup" after a cancel or an expiry, however the events interleave).
+ * The statuses a reservation must still be in for a notice of this kind to be true when it is
+ * made: a notice about a state is never made once the reservation has moved past it (no "ready
+ * for pickup" after a cancel or an expiry, however the events interleave).
  */
-export const NOTICE_STATE: Readonly<Record<NoticeKind, ReservationStatus>> = {
-  turnCame: 'bookReserveReq',
-  readyForPickup: 'bookReserved',
-  pickupTomorrow: 'bookReserved',
-  expired: 'bookExpired',
-  loanDueSoon: 'bookLoaned',
-  overdue: 'bookLoaned',
-  refused: 'rejected',
-  cancelled: 'bookCanceled',
+export const NOTICE_STATE: Readonly<Record<NoticeKind, readonly ReservationStatus[]>> = {
+  turnCame: ['bookReserveReq'],
+  readyForPickup: ['bookReserved'],
+  pickupTomorrow: ['bookReserved'],
+  expired: ['bookExpired'],
+  loanDueSoon: ['bookLoaned'],
+  overdue: ['bookLoaned'],
+  refused: ['bookOutOfStock', 'rejected'],
+  cancelled: ['bookCanceled'],
 };
 
 /** How long before a deadline each reminder comes (the loan's overdue notice comes at the deadline). */
@@ -70,9 +70,46 @@ export function mergeFacts(known: ReservationFacts | undefined, event: Reservati
 
 /** Whether a notice of `kind` is still true of a reservation with these facts. */
 export function noticeStillTrue(kind: NoticeKind, facts: ReservationFacts): boolean {
-  const expected = NOTICE_STATE[kind];
-  if (expected === 'rejected') return facts.status === 'rejected' || facts.status === 'bookOutOfStock';
-  return facts.status === expected;
+  return NOTICE_STATE[kind].includes(facts.status);
+}
+
+/** What a notice of `kind` tells the patron of a reservation with these facts. */
+export interface NoticeContent {
+  customerId: string;
+  reservationId: number;
+  kind: NoticeKind;
+  bookId: number;
+  bookName: string | null;
+  libraryName: string | null;
+  /** The deadline the notice is about (pickup by, due back), when it has one. */
+  deadline: Date | null;
+}
+
+export function noticeFor(kind: NoticeKind, facts: ReservationFacts): NoticeContent {
+  return {
+    customerId: facts.customerId,
+    reservationId: facts.reservationId,
+    kind,
+    bookId: facts.bookId,
+    bookName: facts.bookName,
+    libraryName: facts.libraryName,
+    deadline: deadlineOf(kind, facts),
+  };
+}
+
+/** The deadline a notice of `kind` is about. */
+function deadlineOf(kind: NoticeKind, facts: ReservationFacts): Date | null {
+  switch (kind) {
+    case 'readyForPickup':
+    case 'pickupTomorrow':
+    case 'expired':
+      return facts.pickupBy;
+    case 'loanDueSoon':
+    case 'overdue':
+      return facts.dueAt;
+    default:
+      return null;
+  }
 }
 
 /** When a reminder is due for these facts, or null when it has no deadline to come before. */

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
-import type { ReminderKind, ReservationFacts } from '../../domain/notice.ts';
-import type { NewNotice, Notice, NoticeQuery, NoticeStore, NotificationUnitOfWork } from '../../application/ports.ts';
+import type { NoticeContent, ReminderKind, ReservationFacts } from '../../domain/notice.ts';
+import type { Notice, NoticeQuery, NoticeStore, NotificationUnitOfWork } from '../../application/ports.ts';
 import type { NotificationTables } from './schema.ts';
 
 type FactsRow = Selectable<NotificationTables['reservation_facts']>;
@@ -34,35 +34,47 @@ function noticeOf(row: NoticeRow): Notice {
   };
 }
 
+function factsRow(facts: ReservationFacts) {
+  return {
+    customer_id: facts.customerId,
+    book_id: facts.bookId,
+    status: facts.status,
+    book_name: facts.bookName,
+    library_name: facts.libraryName,
+    pickup_by: facts.pickupBy,
+    due_at: facts.dueAt,
+  };
+}
+
 /** The notification service's unit of work, on the consumer's (or the sweep's) transaction. */
 export function notificationUnitOfWork(trx: Transaction<NotificationTables>): NotificationUnitOfWork {
+  const select = (reservationId: number) => trx.selectFrom('reservation_facts').selectAll().where('reservation_id', '=', reservationId);
   return {
-    async lockFacts(reservationId) {
-      const row = await trx.selectFrom('reservation_facts').selectAll().where('reservation_id', '=', reservationId).forUpdate().executeTakeFirst();
-      return row ? factsOf(row) : undefined;
+    async lockFacts(first) {
+      // The first event of a reservation stores its facts; another first event at the same moment
+      // waits on the key, does nothing, and then reads (and locks) what the first one committed.
+      const stored = await trx
+        .insertInto('reservation_facts')
+        .values({ reservation_id: first.reservationId, ...factsRow(first) })
+        .onConflict((oc) => oc.column('reservation_id').doNothing())
+        .returning('reservation_id')
+        .executeTakeFirst();
+      if (stored) return undefined;
+      const row = await select(first.reservationId).forUpdate().executeTakeFirstOrThrow();
+      return factsOf(row);
     },
     async findFacts(reservationId) {
-      const row = await trx.selectFrom('reservation_facts').selectAll().where('reservation_id', '=', reservationId).executeTakeFirst();
+      const row = await select(reservationId).executeTakeFirst();
       return row ? factsOf(row) : undefined;
     },
     async saveFacts(facts) {
-      const values = {
-        customer_id: facts.customerId,
-        book_id: facts.bookId,
-        status: facts.status,
-        book_name: facts.bookName,
-        library_name: facts.libraryName,
-        pickup_by: facts.pickupBy,
-        due_at: facts.dueAt,
-      };
-      // Two first events of one reservation at once: the second insert waits for the first, then updates.
       await trx
-        .insertInto('reservation_facts')
-        .values({ reservation_id: facts.reservationId, ...values })
-        .onConflict((oc) => oc.column('reservation_id').doUpdateSet({ ...values, updated_at: sql`now()` }))
+        .updateTable('reservation_facts')
+        .set({ ...factsRow(facts), updated_at: sql`now()` })
+        .where('reservation_id', '=', facts.reservationId)
         .execute();
     },
-    async addNotice(notice: NewNotice) {
+    async addNotice(notice: NoticeContent) {
       const added = await trx
         .insertInto('notices')
         .values({
