@@ -3,6 +3,7 @@ import { openDatabase, type Database } from './db/database.ts';
 import type { DatabaseConfig } from './db/config.ts';
 import { migrateToLatest, verifyMigrated, type Migrations } from './db/migrations.ts';
 import type { MessageBus } from './messaging/bus.ts';
+import type { EventConsumerOptions } from './messaging/consumer.ts';
 import type { ServiceAuth } from './auth/service-auth.ts';
 import type { ServiceTracing } from './tracing.ts';
 
@@ -26,11 +27,8 @@ export interface ServiceDeps {
   delivery?: DeliveryPolicy;
 }
 
-/** Deliveries before an event is parked, and the delay before each redelivery (see `EventConsumerOptions`). */
-export interface DeliveryPolicy {
-  maxDeliver?: number;
-  backoffMs?: (deliveries: number) => number;
-}
+/** Deliveries before an event is parked, and the delay before each redelivery: the consumer's own options. */
+export type DeliveryPolicy = Pick<EventConsumerOptions<unknown>, 'maxDeliver' | 'backoffMs'>;
 
 /**
  * Opens the service's own database and migrates it to the latest schema, or, with
